@@ -1,0 +1,265 @@
+#include "wire/api.h"
+
+namespace spate {
+
+using nlohmann::json;
+
+Status CheckName(const std::string& what, const std::string& value) {
+  if (value.empty()) return Status::Invalid(what + " is empty");
+  if (value.size() > 128) return Status::Invalid(what + " is longer than 128 characters");
+  if (value[0] == '.') return Status::Invalid(what + " '" + value + "' must not start with '.'");
+  for (unsigned char c : value) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-';
+    if (!ok) return Status::Invalid(what + " '" + value + "' has a character outside [A-Za-z0-9._-]");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Reads a required field of type T, or records why not.
+template <typename T>
+bool Get(const json& j, const char* key, T& out, Status& err) {
+  if (!err.ok()) return false;
+  if (!j.is_object()) {
+    err = Status::Invalid("expected a JSON object");
+    return false;
+  }
+  auto it = j.find(key);
+  if (it == j.end()) {
+    err = Status::Invalid(std::string("missing field '") + key + "'");
+    return false;
+  }
+  try {
+    out = it->get<T>();
+  } catch (const json::exception&) {
+    err = Status::Invalid(std::string("field '") + key + "' has the wrong type");
+    return false;
+  }
+  return true;
+}
+
+template <typename T>
+void GetOptional(const json& j, const char* key, T& out, Status& err) {
+  if (err.ok() && j.is_object() && j.contains(key) && !j.at(key).is_null()) Get(j, key, out, err);
+}
+
+bool IsHex(const std::string& s, size_t len) {
+  return s.size() == len && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+json ManifestFields(const Manifest& m) {
+  return json{{"name", m.name},           {"version", m.version},     {"filename", m.filename},
+              {"size", m.size},           {"sha256", m.sha256},       {"info_hash", m.info_hash},
+              {"piece_size", m.piece_size}, {"created_at", m.created_at}};
+}
+
+Result<std::string> GetBase64(const json& j, const char* key, Status& err) {
+  std::string b64;
+  if (!Get(j, key, b64, err)) return err;
+  auto raw = Base64Decode(b64);
+  if (!raw.ok()) return Status::Invalid(std::string("field '") + key + "': " + raw.status().message());
+  return raw;
+}
+
+}  // namespace
+
+std::string Manifest::SigningBytes() const { return ManifestFields(*this).dump(); }
+
+Status Manifest::Sign(const SigningKey& key) {
+  auto sig = key.Sign(SigningBytes());
+  if (!sig.ok()) return sig.status();
+  signature = Base64Encode(*sig);
+  return Status::Ok();
+}
+
+Status Manifest::Verify(const VerifyKey& key) const {
+  auto sig = Base64Decode(signature);
+  if (!sig.ok() || !key.Verify(SigningBytes(), *sig))
+    return Status::Corrupt("manifest " + id() + " has no valid signature from the trusted seeder key");
+  return Status::Ok();
+}
+
+json ToJson(const Manifest& m) {
+  json j = ManifestFields(m);
+  j["signature"] = m.signature;
+  return j;
+}
+
+Result<Manifest> ManifestFromJson(const json& j) {
+  Manifest m;
+  Status err;
+  Get(j, "name", m.name, err);
+  Get(j, "version", m.version, err);
+  Get(j, "filename", m.filename, err);
+  Get(j, "size", m.size, err);
+  Get(j, "sha256", m.sha256, err);
+  Get(j, "info_hash", m.info_hash, err);
+  Get(j, "piece_size", m.piece_size, err);
+  Get(j, "created_at", m.created_at, err);
+  GetOptional(j, "signature", m.signature, err);
+  if (!err.ok()) return Status::Invalid("manifest: " + err.message());
+  for (auto [what, v] : {std::pair{"name", &m.name}, {"version", &m.version}, {"filename", &m.filename}}) {
+    Status s = CheckName(what, *v);
+    if (!s.ok()) return Status::Invalid("manifest: " + s.message());
+  }
+  if (!IsHex(m.sha256, 64)) return Status::Invalid("manifest: sha256 is not 64 lower-case hex digits");
+  if (!IsHex(m.info_hash, 40)) return Status::Invalid("manifest: info_hash is not 40 lower-case hex digits");
+  return m;
+}
+
+Result<std::pair<std::string, std::string>> ParseArtifactId(const std::string& id) {
+  auto at = id.find('@');
+  if (at == std::string::npos) return Status::Invalid("artifact '" + id + "' is not NAME@VERSION");
+  std::string name = id.substr(0, at), version = id.substr(at + 1);
+  Status s = CheckName("artifact name", name);
+  if (s.ok()) s = CheckName("artifact version", version);
+  if (!s.ok()) return s;
+  return std::pair{name, version};
+}
+
+json ToJson(const ArtifactRegistration& r) {
+  return json{{"manifest", ToJson(r.manifest)}, {"torrent", Base64Encode(r.torrent)}, {"origin", r.origin}};
+}
+
+Result<ArtifactRegistration> RegistrationFromJson(const json& j) {
+  ArtifactRegistration r;
+  Status err;
+  json mj;
+  Get(j, "manifest", mj, err);
+  GetOptional(j, "origin", r.origin, err);
+  if (!err.ok()) return err;
+  auto m = ManifestFromJson(mj);
+  if (!m.ok()) return m.status();
+  r.manifest = *m;
+  auto t = GetBase64(j, "torrent", err);
+  if (!t.ok()) return t.status();
+  r.torrent = *t;
+  return r;
+}
+
+json ToJson(const AssignmentList& a) {
+  json list = json::array();
+  for (const auto& x : a.assignments)
+    list.push_back({{"push_id", x.push_id}, {"manifest", ToJson(x.manifest)}, {"torrent", Base64Encode(x.torrent)}});
+  return json{{"generation", a.generation}, {"assignments", list}, {"announce_interval", a.announce_interval}};
+}
+
+Result<AssignmentList> AssignmentListFromJson(const json& j) {
+  AssignmentList a;
+  Status err;
+  json list;
+  Get(j, "generation", a.generation, err);
+  Get(j, "assignments", list, err);
+  GetOptional(j, "announce_interval", a.announce_interval, err);
+  if (!err.ok()) return err;
+  if (!list.is_array()) return Status::Invalid("field 'assignments' is not an array");
+  for (const auto& item : list) {
+    Assignment x;
+    json mj;
+    Get(item, "push_id", x.push_id, err);
+    Get(item, "manifest", mj, err);
+    if (!err.ok()) return err;
+    auto m = ManifestFromJson(mj);
+    if (!m.ok()) return m.status();
+    x.manifest = *m;
+    auto t = GetBase64(item, "torrent", err);
+    if (!t.ok()) return t.status();
+    x.torrent = *t;
+    a.assignments.push_back(std::move(x));
+  }
+  return a;
+}
+
+json ToJson(const HostReport& r) {
+  return json{{"push_id", r.push_id}, {"state", r.state}, {"bytes_done", r.bytes_done}, {"total", r.total},
+              {"rate", r.rate},       {"peers", r.peers}, {"error", r.error}};
+}
+
+Result<HostReport> HostReportFromJson(const json& j) {
+  HostReport r;
+  Status err;
+  Get(j, "push_id", r.push_id, err);
+  Get(j, "state", r.state, err);
+  GetOptional(j, "bytes_done", r.bytes_done, err);
+  GetOptional(j, "total", r.total, err);
+  GetOptional(j, "rate", r.rate, err);
+  GetOptional(j, "peers", r.peers, err);
+  GetOptional(j, "error", r.error, err);
+  if (!err.ok()) return err;
+  for (const char* s : {kStatePending, kStateDownloading, kStateVerifying, kStateInstalled, kStateFailed})
+    if (r.state == s) return r;
+  return Status::Invalid("unknown host state '" + r.state + "'");
+}
+
+json ToJson(const PushRequest& r) {
+  json j{{"artifact", r.artifact}, {"hosts_glob", r.hosts_glob}};
+  if (!r.hosts.empty()) j["hosts"] = r.hosts;
+  return j;
+}
+
+Result<PushRequest> PushRequestFromJson(const json& j) {
+  PushRequest r;
+  Status err;
+  Get(j, "artifact", r.artifact, err);
+  GetOptional(j, "hosts", r.hosts, err);
+  GetOptional(j, "hosts_glob", r.hosts_glob, err);
+  if (!err.ok()) return err;
+  auto id = ParseArtifactId(r.artifact);
+  if (!id.ok()) return id.status();
+  return r;
+}
+
+json ToJson(const PushProgress& p) {
+  json hosts = json::array();
+  for (const auto& h : p.hosts)
+    hosts.push_back({{"host", h.host},
+                     {"addr", h.addr},
+                     {"location", h.location},
+                     {"state", h.state},
+                     {"bytes_done", h.bytes_done},
+                     {"total", h.total},
+                     {"rate", h.rate},
+                     {"error", h.error},
+                     {"updated_at", h.updated_at}});
+  return json{{"id", p.id},       {"artifact", p.artifact},     {"size", p.size},
+              {"state", p.state}, {"created_at", p.created_at}, {"hosts", hosts}};
+}
+
+Result<PushProgress> PushProgressFromJson(const json& j) {
+  PushProgress p;
+  Status err;
+  json hosts;
+  Get(j, "id", p.id, err);
+  Get(j, "artifact", p.artifact, err);
+  Get(j, "size", p.size, err);
+  Get(j, "state", p.state, err);
+  Get(j, "created_at", p.created_at, err);
+  Get(j, "hosts", hosts, err);
+  if (!err.ok()) return err;
+  if (!hosts.is_array()) return Status::Invalid("field 'hosts' is not an array");
+  for (const auto& hj : hosts) {
+    HostProgress h;
+    Get(hj, "host", h.host, err);
+    GetOptional(hj, "addr", h.addr, err);
+    GetOptional(hj, "location", h.location, err);
+    Get(hj, "state", h.state, err);
+    GetOptional(hj, "bytes_done", h.bytes_done, err);
+    GetOptional(hj, "total", h.total, err);
+    GetOptional(hj, "rate", h.rate, err);
+    GetOptional(hj, "error", h.error, err);
+    GetOptional(hj, "updated_at", h.updated_at, err);
+    if (!err.ok()) return err;
+    p.hosts.push_back(std::move(h));
+  }
+  return p;
+}
+
+Result<json> ParseJson(const std::string& body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::Invalid("request body is not valid JSON");
+  return j;
+}
+
+}  // namespace spate

@@ -1,0 +1,136 @@
+// Control-plane wire types shared by tracker, seeder, fetcher and push.
+//
+// HTTP JSON API served by the tracker (all under /api/v1):
+//   POST /artifacts                  ArtifactRegistration           admin token   -> {"ok":true}
+//   GET  /artifacts                  -> {"artifacts":[Manifest...]}
+//   POST /pushes                     PushRequest                    admin token   -> PushProgress
+//   GET  /pushes/{id}                -> PushProgress
+//   GET  /hosts                      -> {"hosts":[{host,addr,location,last_seen}]}
+//   GET  /hosts/{host}/assignments?addr=IP&generation=G&wait=SECONDS
+//        Long poll; answers at once when the host's generation differs from G,
+//        else after `wait` seconds. Doubles as check-in.   -> AssignmentList
+//   POST /hosts/{host}/reports       {"reports":[HostReport...]}    -> {"ok":true}
+// Errors are {"error": "..."} with a 4xx/5xx status.
+//
+// Seeder (upload):
+//   PUT /api/v1/artifacts/{name}/{version}?filename=F   body = file bytes,
+//       headers: Authorization: Bearer TOKEN, X-Spate-Sha256: hex (optional check)
+//       -> 201 Manifest (200 if the identical artifact already exists)
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wire/crypto.h"
+#include "wire/status.h"
+
+namespace spate {
+
+// Names, versions and file names: 1-128 of [A-Za-z0-9._-], not starting with '.'
+// (so never "." or ".." or hidden), so they are always safe path components.
+Status CheckName(const std::string& what, const std::string& value);
+
+// Signed description of one artifact. The signature covers every other field.
+struct Manifest {
+  std::string name;
+  std::string version;
+  std::string filename;  // file name inside the torrent and the install dir
+  uint64_t size = 0;
+  std::string sha256;     // lower-case hex of the whole file
+  std::string info_hash;  // lower-case hex, BitTorrent v1
+  uint32_t piece_size = 0;
+  int64_t created_at = 0;  // unix seconds
+  std::string signature;   // base64 Ed25519 over SigningBytes()
+
+  std::string id() const { return name + "@" + version; }
+  // Canonical bytes that are signed: the JSON of all fields but the signature, keys sorted.
+  std::string SigningBytes() const;
+  Status Sign(const SigningKey& key);
+  Status Verify(const VerifyKey& key) const;
+};
+nlohmann::json ToJson(const Manifest& m);
+// Strict: every field present with the right type, names valid, hashes well-formed.
+Result<Manifest> ManifestFromJson(const nlohmann::json& j);
+
+// Splits "name@version" and checks both halves.
+Result<std::pair<std::string, std::string>> ParseArtifactId(const std::string& id);
+
+struct ArtifactRegistration {
+  Manifest manifest;
+  std::string torrent;  // raw .torrent bytes (base64 on the wire)
+  std::string origin;   // the seeder's peer IP address, so the tracker can ration it
+};
+nlohmann::json ToJson(const ArtifactRegistration& r);
+Result<ArtifactRegistration> RegistrationFromJson(const nlohmann::json& j);
+
+// Host states within a push, in order of progress.
+inline constexpr const char* kStatePending = "pending";          // assigned, host has not picked it up
+inline constexpr const char* kStateDownloading = "downloading";  // fetching pieces
+inline constexpr const char* kStateVerifying = "verifying";      // checking SHA-256
+inline constexpr const char* kStateInstalled = "installed";      // installed and verified (terminal, success)
+inline constexpr const char* kStateFailed = "failed";            // gave up (terminal); error says why
+
+struct Assignment {
+  int64_t push_id = 0;
+  Manifest manifest;
+  std::string torrent;  // raw .torrent bytes (base64 on the wire)
+};
+
+struct AssignmentList {
+  int64_t generation = 0;  // changes whenever this host's assignments change
+  std::vector<Assignment> assignments;
+  int announce_interval = 0;  // seconds; informational
+};
+nlohmann::json ToJson(const AssignmentList& a);
+Result<AssignmentList> AssignmentListFromJson(const nlohmann::json& j);
+
+struct HostReport {
+  int64_t push_id = 0;
+  std::string state;
+  uint64_t bytes_done = 0;
+  uint64_t total = 0;
+  double rate = 0;  // bytes/s received
+  int peers = 0;
+  std::string error;
+};
+nlohmann::json ToJson(const HostReport& r);
+Result<HostReport> HostReportFromJson(const nlohmann::json& j);
+
+struct PushRequest {
+  std::string artifact;            // name@version
+  std::vector<std::string> hosts;  // explicit host ids; empty = use glob
+  std::string hosts_glob = "*";    // fnmatch over checked-in hosts, used when `hosts` is empty
+};
+nlohmann::json ToJson(const PushRequest& r);
+Result<PushRequest> PushRequestFromJson(const nlohmann::json& j);
+
+struct HostProgress {
+  std::string host;
+  std::string addr;
+  std::string location;  // "dc/pod/rack" or "unknown"
+  std::string state = kStatePending;
+  uint64_t bytes_done = 0;
+  uint64_t total = 0;
+  double rate = 0;
+  std::string error;
+  int64_t updated_at = 0;  // unix ms of the last report
+};
+
+struct PushProgress {
+  int64_t id = 0;
+  std::string artifact;  // name@version
+  uint64_t size = 0;
+  std::string state;  // "active", "succeeded", "failed"
+  int64_t created_at = 0;  // unix ms
+  std::vector<HostProgress> hosts;
+};
+nlohmann::json ToJson(const PushProgress& p);
+Result<PushProgress> PushProgressFromJson(const nlohmann::json& j);
+
+// Parses a JSON body, mapping syntax errors to Status::Invalid.
+Result<nlohmann::json> ParseJson(const std::string& body);
+
+}  // namespace spate

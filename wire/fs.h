@@ -1,0 +1,17 @@
+// Durable file operations: what was acknowledged survives a crash.
+#pragma once
+
+#include <string>
+
+#include "wire/status.h"
+
+namespace spate {
+
+// Writes `data` to path.tmp, fsyncs it, renames it over `path` and fsyncs the directory.
+Status WriteFileAtomic(const std::string& path, const std::string& data);
+Result<std::string> ReadFile(const std::string& path);
+Status FsyncPath(const std::string& path);  // a file or a directory
+// Like `mkdir -p`.
+Status MakeDirs(const std::string& path);
+
+}  // namespace spate

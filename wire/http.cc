@@ -1,0 +1,437 @@
+#include "wire/http.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/http/file_body.hpp>
+#include <cctype>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace spate::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+std::string Request::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+std::string Request::bearer_token() const {
+  std::string h = header("authorization");
+  const std::string prefix = "Bearer ";
+  if (h.size() > prefix.size() && h.compare(0, prefix.size(), prefix) == 0) return h.substr(prefix.size());
+  return "";
+}
+
+Response Response::Json(int status, const std::string& body) { return Response{status, "application/json", body, {}}; }
+Response Response::Text(int status, const std::string& body) {
+  return Response{status, "text/plain; charset=utf-8", body, {}};
+}
+Response Response::Error(const Status& s) {
+  return Json(s.http_status(), nlohmann::json{{"error", s.message()}}.dump() + "\n");
+}
+
+namespace {
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// One connection; reads requests one at a time (keep-alive, no pipelining).
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const ServerOptions& options, const Handler& handler)
+      : stream_(std::move(socket)), options_(options), handler_(handler) {}
+
+  void Start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+ private:
+  void ReadHeader() {
+    header_parser_.emplace();
+    header_parser_->body_limit(options_.max_body);
+    header_parser_->header_limit(16 * 1024);
+    stream_.expires_after(options_.idle_timeout);
+    bhttp::async_read_header(stream_, buffer_, *header_parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return Close(ec == bhttp::error::end_of_stream || ec == beast::error::timeout ? beast::error_code{} : ec);
+    auto& h = header_parser_->get();
+    req_ = Request{};
+    req_.method = std::string(h.method_string());
+    req_.target = std::string(h.target());
+    auto q = req_.target.find('?');
+    req_.path = req_.target.substr(0, q);
+    if (q != std::string::npos) req_.query = req_.target.substr(q + 1);
+    for (const auto& f : h) req_.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
+    beast::error_code rec;
+    req_.remote = stream_.socket().remote_endpoint(rec).address();
+    keep_alive_ = h.keep_alive();
+
+    if (options_.on_header) {
+      if (auto early = options_.on_header(req_)) {
+        keep_alive_ = false;  // the body was not read; the connection cannot be reused
+        return Send(std::move(*early));
+      }
+    }
+    if (!req_.body_file.empty()) {
+      file_parser_.emplace(std::move(*header_parser_));
+      file_parser_->body_limit(options_.max_file_body);
+      beast::error_code fec;
+      file_parser_->get().body().open(req_.body_file.c_str(), beast::file_mode::write, fec);
+      if (fec) {
+        keep_alive_ = false;
+        return Send(Response::Error(Status::Io("cannot write " + req_.body_file + ": " + fec.message())));
+      }
+      stream_.expires_never();  // large uploads: rely on TCP keepalive rather than a fixed deadline
+      bhttp::async_read(stream_, buffer_, *file_parser_,
+                        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+    } else {
+      string_parser_.emplace(std::move(*header_parser_));
+      string_parser_->body_limit(options_.max_body);
+      bhttp::async_read(stream_, buffer_, *string_parser_,
+                        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+    }
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (file_parser_) {
+      file_parser_->get().body().close();
+      file_parser_.reset();
+    }
+    if (ec) {
+      if (ec == bhttp::error::body_limit) {
+        keep_alive_ = false;
+        return Send(Response::Error(Status::Invalid("request body too large")));
+      }
+      return Close(ec);
+    }
+    if (string_parser_) {
+      req_.body = std::move(string_parser_->get().body());
+      string_parser_.reset();
+    }
+    stream_.expires_never();  // the handler may hold the request (long poll)
+    auto self = shared_from_this();
+    auto replied = std::make_shared<std::atomic<bool>>(false);
+    Reply reply = [self, replied](Response r) {
+      if (replied->exchange(true)) return;
+      asio::dispatch(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->Send(std::move(r)); });
+    };
+    try {
+      handler_(std::move(req_), std::move(reply));
+    } catch (const std::exception& e) {
+      spdlog::error("http handler threw: {}", e.what());
+      if (!replied->exchange(true)) Send(Response::Error(Status::Io(std::string("internal error: ") + e.what())));
+    }
+  }
+
+  void Send(Response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->version(11);
+    res->result(static_cast<bhttp::status>(r.status));
+    res->set(bhttp::field::server, "spate");
+    res->set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    stream_.expires_after(std::chrono::seconds(30));
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+      if (ec || !self->keep_alive_) return self->Close(ec);
+      self->ReadHeader();
+    });
+  }
+
+  void Close(beast::error_code ec) {
+    if (ec && ec != asio::error::operation_aborted && ec != beast::errc::not_connected)
+      spdlog::debug("http connection closed: {}", ec.message());
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  const ServerOptions& options_;
+  const Handler& handler_;
+  std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> string_parser_;
+  std::optional<bhttp::request_parser<bhttp::file_body>> file_parser_;
+  Request req_;
+  bool keep_alive_ = true;
+};
+
+}  // namespace
+
+Server::Server(ServerOptions options, Handler handler)
+    : options_(std::move(options)), handler_(std::move(handler)), acceptor_(asio::make_strand(io_)) {}
+
+Server::~Server() { Stop(); }
+
+Status Server::Start() {
+  auto ep = ParseEndpoint(options_.listen);
+  if (!ep.ok()) return ep.status();
+  beast::error_code ec;
+  acceptor_.open(ep->protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(*ep, ec);
+  if (!ec) acceptor_.listen(options_.listen_backlog, ec);
+  if (ec) return Status::Unavailable("cannot listen on " + options_.listen + ": " + ec.message());
+  Accept();
+  return Status::Ok();
+}
+
+tcp::endpoint Server::local_endpoint() const {
+  beast::error_code ec;
+  return acceptor_.local_endpoint(ec);
+}
+
+void Server::Accept() {
+  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(socket), options_, handler_)->Start();
+    } else {
+      spdlog::warn("accept failed: {}", ec.message());
+    }
+    if (acceptor_.is_open()) Accept();
+  });
+}
+
+void Server::Run() {
+  auto guard = asio::make_work_guard(io_);
+  std::vector<std::thread> extra;
+  for (int i = 1; i < options_.threads; ++i) extra.emplace_back([this] { io_.run(); });
+  io_.run();
+  for (auto& t : extra) t.join();
+}
+
+void Server::Stop() {
+  asio::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  io_.stop();
+}
+
+// ---- client ----
+
+namespace {
+
+struct Url {
+  std::string host, port, target;
+};
+
+Result<Url> ParseUrl(const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.compare(0, scheme.size(), scheme) != 0) return Status::Invalid("only http:// URLs are supported: " + url);
+  std::string rest = url.substr(scheme.size());
+  auto slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  Url u;
+  u.target = slash == std::string::npos ? "/" : rest.substr(slash);
+  if (!hostport.empty() && hostport[0] == '[') {
+    auto close = hostport.find(']');
+    if (close == std::string::npos) return Status::Invalid("bad URL host: " + url);
+    u.host = hostport.substr(1, close - 1);
+    u.port = close + 2 <= hostport.size() ? hostport.substr(close + 2) : "80";
+  } else {
+    auto colon = hostport.rfind(':');
+    u.host = hostport.substr(0, colon);
+    u.port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+  }
+  if (u.host.empty() || u.port.empty()) return Status::Invalid("bad URL: " + url);
+  return u;
+}
+
+template <class Body, class Fill>
+Result<ClientResult> DoCall(const std::string& method, const std::string& url, const ClientOptions& options,
+                            Fill fill) {
+  auto u = ParseUrl(url);
+  if (!u.ok()) return u.status();
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  beast::error_code ec;
+  tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(u->host, u->port, ec);
+  if (ec) return Status::Unavailable("cannot resolve " + u->host + ": " + ec.message());
+  if (!options.bind_address.empty()) {
+    auto bind = asio::ip::make_address(options.bind_address, ec);
+    if (ec) return Status::Invalid("bad bind address " + options.bind_address);
+    stream.socket().open(bind.is_v6() ? tcp::v6() : tcp::v4(), ec);
+    if (!ec) stream.socket().bind(tcp::endpoint(bind, 0), ec);
+    if (ec) return Status::Unavailable("cannot bind " + options.bind_address + ": " + ec.message());
+  }
+
+  bhttp::request<Body> req;
+  req.method_string(method);
+  req.target(u->target);
+  req.version(11);
+  req.set(bhttp::field::host, u->host + ":" + u->port);
+  req.set(bhttp::field::user_agent, "spate");
+  for (auto& [k, v] : options.headers) req.set(k, v);
+  beast::error_code fill_ec = fill(req);
+  if (fill_ec) return Status::Io("cannot read request body: " + fill_ec.message());
+  req.prepare_payload();
+
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(uint64_t(1) << 30);
+  beast::flat_buffer buffer;
+  beast::error_code result;
+  stream.expires_after(options.timeout);
+  auto on_read = [&](beast::error_code e, size_t) { result = e; };
+  auto on_write = [&](beast::error_code e, size_t) {
+    if (e) {
+      result = e;
+      return;
+    }
+    bhttp::async_read(stream, buffer, parser, on_read);
+  };
+  auto on_connect = [&](beast::error_code e) {
+    if (e) {
+      result = e;
+      return;
+    }
+    bhttp::async_write(stream, req, on_write);
+  };
+  if (options.bind_address.empty()) {
+    stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { on_connect(e); });
+  } else {
+    stream.async_connect(*endpoints.begin(), on_connect);
+  }
+  io.run();
+  if (result) return Status::Unavailable(method + " " + url + ": " + result.message());
+  ClientResult r;
+  r.status = static_cast<int>(parser.get().result_int());
+  r.body = std::move(parser.get().body());
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  return r;
+}
+
+}  // namespace
+
+Result<ClientResult> Call(const std::string& method, const std::string& url, const std::string& body,
+                          const ClientOptions& options) {
+  return DoCall<bhttp::string_body>(method, url, options, [&](bhttp::request<bhttp::string_body>& req) {
+    if (!body.empty() || method == "POST" || method == "PUT") {
+      req.body() = body;
+      if (req.find(bhttp::field::content_type) == req.end()) req.set(bhttp::field::content_type, "application/json");
+    }
+    return beast::error_code{};
+  });
+}
+
+Result<ClientResult> SendFile(const std::string& method, const std::string& url, const std::string& path,
+                              const ClientOptions& options) {
+  return DoCall<bhttp::file_body>(method, url, options, [&](bhttp::request<bhttp::file_body>& req) {
+    beast::error_code ec;
+    req.body().open(path.c_str(), beast::file_mode::scan, ec);
+    req.set(bhttp::field::content_type, "application/octet-stream");
+    return ec;
+  });
+}
+
+Result<tcp::endpoint> ParseEndpoint(const std::string& s) {
+  std::string host, port;
+  if (!s.empty() && s[0] == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':')
+      return Status::Invalid("bad address '" + s + "': want [IPv6]:PORT");
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos) return Status::Invalid("bad address '" + s + "': want ADDRESS:PORT");
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return Status::Invalid("bad address '" + s + "': '" + host + "' is not an IP address");
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535)
+    return Status::Invalid("bad address '" + s + "': bad port '" + port + "'");
+  return tcp::endpoint(addr, static_cast<unsigned short>(std::stoul(port)));
+}
+
+std::string FormatEndpoint(const tcp::endpoint& ep) {
+  if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string UrlEncode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() * 3);
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+Result<std::string> UrlDecode(const std::string& s) {
+  auto val = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size())
+        return Status::Invalid("truncated percent-escape in query");
+      int hi = val(s[i + 1]), lo = val(s[i + 2]);
+      if (hi < 0 || lo < 0) return Status::Invalid("bad percent-escape in query");
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> ParseQuery(const std::string& query) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == std::string::npos) amp = query.size();
+    std::string part = query.substr(pos, amp - pos);
+    if (!part.empty()) {
+      auto eq = part.find('=');
+      auto k = UrlDecode(part.substr(0, eq));
+      if (!k.ok()) return k.status();
+      auto v = UrlDecode(eq == std::string::npos ? "" : part.substr(eq + 1));
+      if (!v.ok()) return v.status();
+      out.emplace_back(std::move(*k), std::move(*v));
+    }
+    pos = amp + 1;
+  }
+  return out;
+}
+
+}  // namespace spate::http

@@ -1,0 +1,127 @@
+// Minimal HTTP/1.1 server and client on Boost.Beast, shared by every component.
+//
+// Server: one io_context, N threads. Handlers receive a parsed Request and a
+// Reply callback; they may answer at once or keep the Reply and call it later
+// from any thread (long polls). A handler must call Reply exactly once.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "wire/status.h"
+
+namespace spate::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw request target: path plus '?' query
+  std::string path;    // target before '?'
+  std::string query;   // target after '?', still percent-encoded
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;       // in-memory body (empty when streamed to a file)
+  std::string body_file;  // set by ServerOptions::on_header to stream the body to disk
+  boost::asio::ip::address remote;
+
+  std::string header(const std::string& lower_name) const;
+  // The token of an "Authorization: Bearer <token>" header, or "".
+  std::string bearer_token() const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  Headers headers;
+
+  static Response Json(int status, const std::string& body);
+  static Response Text(int status, const std::string& body);
+  // {"error": message} with the status's HTTP code.
+  static Response Error(const Status& s);
+};
+
+using Reply = std::function<void(Response)>;
+using Handler = std::function<void(Request&&, Reply)>;
+
+struct ServerOptions {
+  // "ADDRESS:PORT"; port 0 picks a free port (read it back with local_endpoint()).
+  std::string listen = "127.0.0.1:0";
+  // io threads; handlers run on them, so long work must not block all of them.
+  int threads = 1;
+  // Largest in-memory request body.
+  size_t max_body = 1 << 20;
+  // Largest body streamed to a file.
+  uint64_t max_file_body = uint64_t(1) << 40;
+  // A connection idle this long is closed; also bounds reading one request.
+  std::chrono::seconds idle_timeout{75};
+  int listen_backlog = 1024;
+  // Called once the header is read. Return a Response to answer at once (e.g. 401)
+  // without reading the body, or set req.body_file to stream the body to that path.
+  std::function<std::optional<Response>(Request&)> on_header;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, Handler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens. Fails with a clear message if the address is bad or busy.
+  Status Start();
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  // Runs the io threads until Stop(). Blocks.
+  void Run();
+  // Thread-safe; makes Run() return.
+  void Stop();
+  boost::asio::io_context& io() { return io_; }
+
+ private:
+  void Accept();
+  ServerOptions options_;
+  Handler handler_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+};
+
+struct ClientOptions {
+  // Local address to bind outgoing connections to ("" = any). Lets a simulated
+  // host on 127.0.R.H be seen by its own address.
+  std::string bind_address;
+  std::chrono::milliseconds timeout{10000};
+  Headers headers;
+};
+
+struct ClientResult {
+  int status = 0;
+  std::string body;
+};
+
+// One request. A transport failure is a non-ok Status; any HTTP answer is ok.
+Result<ClientResult> Call(const std::string& method, const std::string& url, const std::string& body,
+                          const ClientOptions& options = {});
+// PUT/POST a file as the body, streamed from disk.
+Result<ClientResult> SendFile(const std::string& method, const std::string& url, const std::string& path,
+                              const ClientOptions& options = {});
+
+// Splits "ADDRESS:PORT" ("[v6]:PORT" too).
+Result<boost::asio::ip::tcp::endpoint> ParseEndpoint(const std::string& s);
+std::string FormatEndpoint(const boost::asio::ip::tcp::endpoint& ep);
+
+// Query strings.
+std::string UrlEncode(const std::string& s);
+// Decodes %XX and '+'. Fails on truncated or non-hex escapes.
+Result<std::string> UrlDecode(const std::string& s);
+// Splits "a=1&b=2" into decoded pairs in order. Fails on bad escapes.
+Result<std::vector<std::pair<std::string, std::string>>> ParseQuery(const std::string& query);
+
+}  // namespace spate::http

@@ -1,0 +1,67 @@
+#include "wire/swarm.h"
+
+#include <libtorrent/alert.hpp>
+#include <libtorrent/ip_filter.hpp>
+#include <libtorrent/peer_class.hpp>
+#include <libtorrent/posix_disk_io.hpp>
+#include <libtorrent/settings_pack.hpp>
+
+namespace spate {
+
+lt::settings_pack SwarmSettings(const SwarmOptions& o) {
+  lt::settings_pack s;
+  std::string ep = o.bind_address.find(':') != std::string::npos ? "[" + o.bind_address + "]" : o.bind_address;
+  s.set_str(lt::settings_pack::listen_interfaces, ep + ":" + std::to_string(o.port));
+  // Without this, outgoing connections come from 127.0.0.1 and break per-host accounting.
+  if (o.bind_address != "0.0.0.0" && o.bind_address != "::")
+    s.set_str(lt::settings_pack::outgoing_interfaces, o.bind_address);
+  // A datacenter network: no discovery beyond our tracker, no port mapping.
+  s.set_bool(lt::settings_pack::enable_dht, false);
+  s.set_bool(lt::settings_pack::enable_lsd, false);
+  s.set_bool(lt::settings_pack::enable_upnp, false);
+  s.set_bool(lt::settings_pack::enable_natpmp, false);
+  // uTP on loopback/LAN is 7-10x slower than TCP.
+  s.set_bool(lt::settings_pack::enable_outgoing_utp, false);
+  s.set_bool(lt::settings_pack::enable_incoming_utp, false);
+  s.set_int(lt::settings_pack::mixed_mode_algorithm, lt::settings_pack::prefer_tcp);
+  // Encryption handshakes only add retries inside a trusted network.
+  s.set_int(lt::settings_pack::in_enc_policy, lt::settings_pack::pe_disabled);
+  s.set_int(lt::settings_pack::out_enc_policy, lt::settings_pack::pe_disabled);
+  s.set_int(lt::settings_pack::min_announce_interval, o.min_announce_interval);
+  // Fail fast and retry soon when the tracker restarts.
+  s.set_int(lt::settings_pack::tracker_backoff, 50);
+  s.set_int(lt::settings_pack::upload_rate_limit, o.upload_rate);
+  s.set_int(lt::settings_pack::download_rate_limit, o.download_rate);
+  s.set_int(lt::settings_pack::aio_threads, o.aio_threads);
+  s.set_int(lt::settings_pack::hashing_threads, 1);
+  // Every torrent we hold is meant to be active; no queueing.
+  s.set_int(lt::settings_pack::active_downloads, -1);
+  s.set_int(lt::settings_pack::active_seeds, -1);
+  s.set_int(lt::settings_pack::active_limit, -1);
+  // Loopback and LAN peers are many per IP range; do not treat them as a Sybil attack.
+  s.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
+  s.set_int(lt::settings_pack::alert_mask, lt::alert_category::status | lt::alert_category::error |
+                                               lt::alert_category::storage | lt::alert_category::tracker);
+  if (o.origin) {
+    s.set_int(lt::settings_pack::listen_queue_size, 3000);
+    s.set_int(lt::settings_pack::connections_limit, 8000);
+  }
+  s.set_str(lt::settings_pack::user_agent, "spate/0.1");
+  s.set_str(lt::settings_pack::peer_fingerprint, "-SP0100-");
+  return s;
+}
+
+std::unique_ptr<lt::session> MakeSession(const SwarmOptions& o) {
+  lt::session_params params(SwarmSettings(o));
+  params.disk_io_constructor = lt::posix_disk_io_constructor;
+  auto ses = std::make_unique<lt::session>(std::move(params));
+  // Default filter puts private ranges in the unlimited local class; undo it.
+  lt::ip_filter f;
+  f.add_rule(lt::make_address("0.0.0.0"), lt::make_address("255.255.255.255"), 1u << lt::session::global_peer_class_id);
+  f.add_rule(lt::make_address("::"), lt::make_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+             1u << lt::session::global_peer_class_id);
+  ses->set_peer_class_filter(f);
+  return ses;
+}
+
+}  // namespace spate

@@ -1,0 +1,34 @@
+// The one place where Spate's libtorrent settings live; seeder and fetcher
+// both build their sessions here. See ../shared/LIBTORRENT-NOTES.md for the traps.
+#pragma once
+
+#include <libtorrent/session.hpp>
+#include <libtorrent/session_params.hpp>
+#include <memory>
+#include <string>
+
+namespace spate {
+
+struct SwarmOptions {
+  // Address this simulated or real host owns; peers see connections from it.
+  std::string bind_address = "0.0.0.0";
+  int port = 0;  // 0 = ephemeral
+  // Caps in bytes/s for all peers, local ones included. 0 = unlimited.
+  int upload_rate = 0;
+  int download_rate = 0;
+  // Floor on announce intervals; libtorrent's default of 300 s hides new peers for minutes.
+  int min_announce_interval = 2;
+  // Disk threads. Two keep a daemon at a handful of threads so 200 fit on one box.
+  int aio_threads = 2;
+  // Seeder facing many fetchers: deeper accept queue and more upload slots.
+  bool origin = false;
+};
+
+lt::settings_pack SwarmSettings(const SwarmOptions& o);
+
+// Builds a session with SwarmSettings, pread/pwrite disk I/O (mmap inflates RSS),
+// and a peer-class filter that puts every address in the global class, so the
+// rate caps hold for 10/8 and 127/8 peers too.
+std::unique_ptr<lt::session> MakeSession(const SwarmOptions& o);
+
+}  // namespace spate
