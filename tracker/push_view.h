@@ -1,0 +1,2 @@
+// Rendering of push progress for `spate push` (owned by the push command).
+#pragma once

@@ -1,0 +1,1 @@
+#include "tracker/push_view.h"
