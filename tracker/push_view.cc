@@ -1,1 +1,195 @@
 #include "tracker/push_view.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "wire/units.h"
+
+namespace spate {
+
+namespace {
+
+bool Terminal(const std::string& state) { return state == kStateInstalled || state == kStateFailed; }
+
+std::string Bar(int done, int total, int width) {
+  if (width <= 0) return "";
+  int filled = total > 0 ? static_cast<int>(static_cast<int64_t>(done) * width / total) : 0;
+  return std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(width - filled), '.');
+}
+
+std::string Eta(const PushTally& t) {
+  if (t.finished()) return "done";
+  double eta = t.eta_seconds();
+  if (eta < 0) return "ETA --";
+  return "ETA " + FormatDuration(std::chrono::milliseconds(static_cast<int64_t>(eta * 1000)));
+}
+
+std::string Rate(double r) { return FormatBytes(r) + "/s"; }
+
+const char* OutcomeName(PushOutcome o) {
+  switch (o) {
+    case PushOutcome::kSucceeded: return "succeeded";
+    case PushOutcome::kFailed: return "failed";
+    case PushOutcome::kTimedOut: return "timed out";
+    case PushOutcome::kInterrupted: return "interrupted";
+  }
+  return "?";
+}
+
+}  // namespace
+
+double PushTally::eta_seconds() const {
+  if (bytes_done >= bytes_total) return 0;
+  if (rate <= 0) return -1;
+  return static_cast<double>(bytes_total - bytes_done) / rate;
+}
+
+PushTally Tally(const PushProgress& p) {
+  PushTally t;
+  for (const auto& h : p.hosts) {
+    ++t.total;
+    auto& rack = t.racks[h.location.empty() ? "unknown" : h.location];
+    ++rack.total;
+    uint64_t total = h.total ? h.total : p.size;
+    uint64_t done = h.state == kStateInstalled ? total : std::min(h.bytes_done, total);
+    t.bytes_total += total;
+    t.bytes_done += done;
+    if (h.state == kStateInstalled) {
+      ++t.installed;
+      ++rack.installed;
+    } else if (h.state == kStateFailed) {
+      ++t.failed;
+      ++rack.failed;
+    } else if (h.state == kStatePending) {
+      ++t.pending;
+    } else {
+      ++t.active;
+      t.rate += h.rate;
+    }
+  }
+  return t;
+}
+
+std::vector<std::string> RenderTty(const PushProgress& p, std::chrono::milliseconds elapsed, int width) {
+  PushTally t = Tally(p);
+  char head[256];
+  std::snprintf(head, sizeof head, "%d/%d hosts  %s / %s  %s  %s  %s", t.installed, t.total,
+                FormatBytes(static_cast<double>(t.bytes_done)).c_str(),
+                FormatBytes(static_cast<double>(t.bytes_total)).c_str(), Rate(t.rate).c_str(), Eta(t).c_str(),
+                FormatDuration(elapsed).c_str());
+  std::string suffix = head;
+  if (t.failed) suffix += "  " + std::to_string(t.failed) + " failed";
+  int bar_width = std::clamp(width - static_cast<int>(suffix.size() + p.artifact.size()) - 5, 10, 50);
+  std::vector<std::string> lines;
+  lines.push_back(p.artifact + " [" + Bar(t.installed, t.total, bar_width) + "] " + suffix);
+
+  // Per-rack: "name done/total" cells packed into lines of `width` columns.
+  std::string line;
+  for (const auto& [rack, r] : t.racks) {
+    std::string cell = "  " + rack + " [" + Bar(r.installed, r.total, 8) + "] " + std::to_string(r.installed) + "/" +
+                       std::to_string(r.total) + (r.failed ? " (" + std::to_string(r.failed) + " failed)" : "");
+    if (line.size() + cell.size() > static_cast<size_t>(std::max(width, 20)) && !line.empty()) {
+      lines.push_back(line);
+      line.clear();
+    }
+    line += cell;
+  }
+  if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+std::string RenderPlain(const PushProgress& p, std::chrono::milliseconds elapsed) {
+  PushTally t = Tally(p);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "[%7s] %s %d/%d installed, %d failed, %d active, %d pending, %s / %s, %s, %s",
+                FormatDuration(elapsed).c_str(), p.artifact.c_str(), t.installed, t.total, t.failed, t.active,
+                t.pending, FormatBytes(static_cast<double>(t.bytes_done)).c_str(),
+                FormatBytes(static_cast<double>(t.bytes_total)).c_str(), Rate(t.rate).c_str(), Eta(t).c_str());
+  return buf;
+}
+
+nlohmann::json ProgressEvent(const PushProgress& p, std::chrono::milliseconds elapsed) {
+  PushTally t = Tally(p);
+  nlohmann::json racks = nlohmann::json::object();
+  for (const auto& [rack, r] : t.racks)
+    racks[rack] = {{"total", r.total}, {"installed", r.installed}, {"failed", r.failed}};
+  double eta = t.eta_seconds();
+  return {{"event", "progress"},
+          {"push_id", p.id},
+          {"artifact", p.artifact},
+          {"elapsed_s", elapsed.count() / 1000.0},
+          {"total", t.total},
+          {"installed", t.installed},
+          {"failed", t.failed},
+          {"active", t.active},
+          {"pending", t.pending},
+          {"bytes_done", t.bytes_done},
+          {"bytes_total", t.bytes_total},
+          {"rate", t.rate},
+          {"eta_s", eta < 0 ? nlohmann::json(nullptr) : nlohmann::json(eta)},
+          {"racks", racks}};
+}
+
+namespace {
+// Hosts that are not installed, failed ones first, each with why.
+std::vector<std::string> ProblemLines(const PushProgress& p, int64_t now_ms) {
+  std::vector<std::string> failed, stragglers;
+  for (const auto& h : p.hosts) {
+    if (h.state == kStateInstalled) continue;
+    std::string where = h.host + " (" + (h.location.empty() ? "unknown" : h.location) + ")";
+    if (h.state == kStateFailed) {
+      failed.push_back("  FAILED     " + where + ": " + (h.error.empty() ? "no reason given" : h.error));
+      continue;
+    }
+    std::string why;
+    if (h.state == kStatePending) {
+      why = "never picked up the assignment";
+    } else {
+      uint64_t total = h.total ? h.total : p.size;
+      int pct = total ? static_cast<int>(100.0 * static_cast<double>(h.bytes_done) / static_cast<double>(total)) : 0;
+      why = h.state + " " + std::to_string(pct) + "%";
+    }
+    if (h.updated_at > 0 && now_ms > h.updated_at)
+      why += ", last report " + FormatDuration(std::chrono::milliseconds(now_ms - h.updated_at)) + " ago";
+    stragglers.push_back("  STRAGGLER  " + where + ": " + why);
+  }
+  failed.insert(failed.end(), stragglers.begin(), stragglers.end());
+  return failed;
+}
+}  // namespace
+
+std::string RenderFinal(const PushProgress& p, std::chrono::milliseconds elapsed, PushOutcome outcome,
+                        int64_t now_ms) {
+  PushTally t = Tally(p);
+  std::string out = "push " + std::to_string(p.id) + " of " + p.artifact + " " + OutcomeName(outcome) + " after " +
+                    FormatDuration(elapsed) + ": " + std::to_string(t.installed) + "/" + std::to_string(t.total) +
+                    " hosts installed and verified";
+  if (t.failed) out += ", " + std::to_string(t.failed) + " failed";
+  int rest = t.total - t.installed - t.failed;
+  if (rest) out += ", " + std::to_string(rest) + " not finished";
+  out += "\n";
+  for (const auto& line : ProblemLines(p, now_ms)) out += line + "\n";
+  return out;
+}
+
+nlohmann::json FinalEvent(const PushProgress& p, std::chrono::milliseconds elapsed, PushOutcome outcome) {
+  PushTally t = Tally(p);
+  nlohmann::json failed = nlohmann::json::array(), stragglers = nlohmann::json::array();
+  for (const auto& h : p.hosts) {
+    if (h.state == kStateFailed) failed.push_back({{"host", h.host}, {"location", h.location}, {"error", h.error}});
+    else if (h.state != kStateInstalled)
+      stragglers.push_back({{"host", h.host}, {"location", h.location}, {"state", h.state}, {"bytes_done", h.bytes_done}});
+  }
+  return {{"event", "done"},
+          {"push_id", p.id},
+          {"artifact", p.artifact},
+          {"result", OutcomeName(outcome)},
+          {"elapsed_s", elapsed.count() / 1000.0},
+          {"total", t.total},
+          {"installed", t.installed},
+          {"failed_hosts", failed},
+          {"stragglers", stragglers}};
+}
+
+}  // namespace spate
