@@ -1,0 +1,60 @@
+// The BitTorrent HTTP tracker protocol: parsing announce/scrape queries (BEP 3)
+// and bencoding replies (BEP 3, compact peers BEP 23 / BEP 7 "peers6").
+// Pure functions on byte strings: no sockets, no state, fuzzable.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tracker/peer_select.h"
+#include "wire/status.h"
+
+namespace spate {
+
+enum class AnnounceEvent { kNone, kStarted, kStopped, kCompleted };
+
+struct AnnounceRequest {
+  std::string info_hash;  // exactly 20 raw bytes
+  std::string peer_id;    // exactly 20 raw bytes
+  uint16_t port = 0;
+  uint64_t uploaded = 0;
+  uint64_t downloaded = 0;
+  uint64_t left = 0;
+  AnnounceEvent event = AnnounceEvent::kNone;
+  int numwant = 50;  // clamped to [0, kMaxNumwant]
+  bool compact = true;
+  bool no_peer_id = false;
+};
+
+inline constexpr int kMaxNumwant = 200;
+
+// Parses the still-percent-encoded query of GET /announce. Required: info_hash,
+// peer_id, port, left. `ip` is ignored (the connection's address is used).
+// Never throws; any malformed input is a Status::Invalid naming the field.
+Result<AnnounceRequest> ParseAnnounce(const std::string& query);
+
+// The info_hash parameters of GET /scrape (each 20 raw bytes; may be none = all).
+Result<std::vector<std::string>> ParseScrape(const std::string& query);
+
+struct AnnounceReply {
+  int interval = 0;      // seconds
+  int min_interval = 0;  // seconds
+  int64_t complete = 0;
+  int64_t incomplete = 0;
+  std::vector<Peer> peers;
+  bool compact = true;
+  bool no_peer_id = false;
+};
+
+struct ScrapeEntry {
+  std::string info_hash;  // 20 raw bytes
+  int64_t complete = 0, incomplete = 0, downloaded = 0;
+};
+
+// Bencoded bodies, built with lt::entry + lt::bencode.
+std::string EncodeAnnounce(const AnnounceReply& r);
+std::string EncodeScrape(const std::vector<ScrapeEntry>& files);
+std::string EncodeFailure(const std::string& reason);
+
+}  // namespace spate

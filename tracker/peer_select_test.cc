@@ -1,0 +1,216 @@
+#include "tracker/peer_select.h"
+
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+
+namespace spate {
+namespace {
+
+constexpr uint64_t kSize = 1000;
+
+// A synthetic swarm: `per_rack` leechers in each of racks r0..r{racks-1}
+// (two pods of dc1 alternate), plus the origin seeder in its own rack.
+std::vector<Peer> MakeSwarm(int racks, int per_rack, uint64_t left = kSize) {
+  std::vector<Peer> v;
+  for (int r = 0; r < racks; ++r)
+    for (int h = 0; h < per_rack; ++h) {
+      Peer p;
+      p.peer_id = "peer-" + std::to_string(r) + "-" + std::to_string(h);
+      p.ip = "127.0." + std::to_string(r + 1) + "." + std::to_string(h + 1);
+      p.port = 6881;
+      p.location = Location{"dc1", "pod" + std::to_string(r % 2), "r" + std::to_string(r)};
+      p.left = left;
+      v.push_back(p);
+    }
+  Peer o;
+  o.peer_id = "origin";
+  o.ip = "127.0.0.100";
+  o.port = 7000;
+  o.location = Location{"dc1", "seed", "seedrack"};
+  o.left = 0;
+  o.origin = true;
+  v.push_back(o);
+  return v;
+}
+
+Selection Pick(const Peer& req, const std::vector<Peer>& swarm, int numwant, const PolicyOptions& o = {},
+               const std::unordered_set<std::string>* grants = nullptr, uint64_t seed = 1) {
+  Rng rng(seed);
+  SelectInput in;
+  in.peers = &swarm;
+  in.total_size = kSize;
+  in.origin_grants = grants;
+  return SelectPeers(req, in, numwant, o, rng);
+}
+
+void CheckBasics(const Peer& req, const Selection& s, int numwant) {
+  CHECK(s.peers.size() <= size_t(numwant));
+  std::set<std::string> ids;
+  for (const auto& p : s.peers) {
+    CHECK(p.peer_id != req.peer_id);
+    CHECK_FALSE((p.ip == req.ip && p.port == req.port));
+    CHECK(ids.insert(p.peer_id).second);
+  }
+}
+
+TEST_CASE("selection never returns the requester, duplicates or more than numwant") {
+  auto swarm = MakeSwarm(4, 5);
+  swarm.push_back(swarm[3]);  // duplicate entry of one peer
+  for (Policy pol : {Policy::kRack, Policy::kRandom})
+    for (int numwant : {0, 1, 2, 3, 5, 8, 50})
+      for (const auto& req : swarm) {
+        PolicyOptions o;
+        o.policy = pol;
+        auto s = Pick(req, swarm, numwant, o);
+        CheckBasics(req, s, numwant);
+        if (numwant >= 50) CHECK(s.peers.size() >= swarm.size() - 3);  // all but self, the dup and maybe origin
+      }
+}
+
+TEST_CASE("selection excludes a requester announcing under a new peer id from the same endpoint") {
+  auto swarm = MakeSwarm(1, 3);
+  Peer req = swarm[0];
+  req.peer_id = "restarted";
+  auto s = Pick(req, swarm, 50);
+  for (const auto& p : s.peers) CHECK(p.ip + std::to_string(p.port) != req.ip + std::to_string(req.port));
+}
+
+TEST_CASE("policy returns mostly same-rack peers when enough exist") {
+  auto swarm = MakeSwarm(6, 20);
+  const Peer& req = swarm[0];  // rack r0
+  auto s = Pick(req, swarm, 10);
+  CheckBasics(req, s, 10);
+  REQUIRE(s.peers.size() == 10);
+  int same = 0, far = 0;
+  for (const auto& p : s.peers) (LocationDistance(req.location, p.location) == kSameRack ? same : far)++;
+  CHECK(same >= 7);
+  CHECK(far >= 2);  // the bridges (origin included)
+}
+
+TEST_CASE("policy fills with same pod before same dc before elsewhere") {
+  auto swarm = MakeSwarm(4, 3);  // r0,r2 in pod0; r1,r3 in pod1
+  Peer far;
+  far.peer_id = "far";
+  far.ip = "127.9.9.9";
+  far.port = 1;
+  far.location = Location{"dc9", "p", "r"};
+  far.left = kSize;
+  swarm.push_back(far);
+  const Peer& req = swarm[0];
+  PolicyOptions o;
+  o.bridges = 0;
+  auto s = Pick(req, swarm, 5, o);
+  REQUIRE(s.peers.size() == 5);
+  std::map<int, int> by;
+  for (const auto& p : s.peers)
+    if (!p.origin) by[LocationDistance(req.location, p.location)]++;
+  // The origin takes one slot (nobody else has data); then all of r0 but self, then r2 (same pod).
+  CHECK(std::any_of(s.peers.begin(), s.peers.end(), [](const Peer& p) { return p.origin; }));
+  CHECK(by[kSameRack] == 2);
+  CHECK(by[kSamePod] == 2);
+  CHECK(by[kSameDc] == 0);
+  CHECK(by[kElsewhere] == 0);
+}
+
+TEST_CASE("policy prefers seeds and peers with data within a level when numwant is tight") {
+  auto swarm = MakeSwarm(1, 10);
+  swarm[5].left = 0;    // a seed
+  swarm[7].left = 500;  // half done
+  PolicyOptions o;
+  o.bridges = 0;
+  o.origin_per_rack = 0;
+  auto s = Pick(swarm[0], swarm, 2, o);
+  REQUIRE(s.peers.size() == 2);
+  std::set<std::string> ids{s.peers[0].peer_id, s.peers[1].peer_id};
+  CHECK(ids == std::set<std::string>{swarm[5].peer_id, swarm[7].peer_id});
+}
+
+TEST_CASE("origin is rationed per rack and kept for those granted it") {
+  auto swarm = MakeSwarm(3, 10);
+  swarm[1].left = 0;  // rack r0 has data elsewhere, so nobody is starving
+  swarm[11].left = 0;
+  swarm[21].left = 0;
+  PolicyOptions o;  // origin_per_rack = 2
+  std::map<std::string, std::unordered_set<std::string>> grants;  // rack -> granted requesters
+  std::map<std::string, int> got;
+  for (int round = 0; round < 3; ++round)
+    for (const auto& req : swarm) {
+      if (req.origin) continue;
+      auto& g = grants[req.location.ToString()];
+      auto s = Pick(req, swarm, 8, o, &g, round * 1000 + std::hash<std::string>()(req.peer_id));
+      bool has = std::any_of(s.peers.begin(), s.peers.end(), [](const Peer& p) { return p.origin; });
+      if (has) got[req.peer_id]++;
+      if (s.new_origin_grant) {
+        CHECK(has);
+        g.insert(req.peer_id);
+      }
+    }
+  for (auto& [rack, g] : grants) CHECK(g.size() == 2);
+  // Exactly the granted requesters got the origin, every round.
+  for (auto& [rack, g] : grants)
+    for (const auto& id : g) CHECK(got[id] == 3);
+  CHECK(got.size() == 6);
+}
+
+TEST_CASE("a requester nobody else can feed always gets the origin") {
+  auto swarm = MakeSwarm(1, 5);  // nobody but the origin has data
+  PolicyOptions o;
+  o.origin_per_rack = 0;
+  std::unordered_set<std::string> g;
+  auto s = Pick(swarm[0], swarm, 3, o, &g);
+  CHECK(std::any_of(s.peers.begin(), s.peers.end(), [](const Peer& p) { return p.origin; }));
+  CHECK_FALSE(s.new_origin_grant);  // does not use up the ration
+}
+
+TEST_CASE("every rack gets at least one bridge or the origin") {
+  auto swarm = MakeSwarm(8, 30);
+  for (auto& p : swarm)
+    if (p.peer_id.back() == '0') p.left = 0;  // some seeds in every rack
+  std::map<std::string, std::unordered_set<std::string>> grants;
+  std::map<std::string, int> outside;  // rack -> peers handed in from other racks
+  for (const auto& req : swarm) {
+    if (req.origin) continue;
+    auto& g = grants[req.location.ToString()];
+    auto s = Pick(req, swarm, 10, {}, &g, std::hash<std::string>()(req.peer_id));
+    if (s.new_origin_grant) g.insert(req.peer_id);
+    int local = 0;
+    for (const auto& p : s.peers) {
+      if (LocationDistance(req.location, p.location) != kSameRack) outside[req.location.ToString()]++;
+      else ++local;
+    }
+    CHECK(local >= 7);
+    CHECK(s.peers.size() == 10);
+  }
+  CHECK(outside.size() == 8);
+  for (auto& [rack, n] : outside) CHECK(n >= 1);
+}
+
+TEST_CASE("random policy ignores racks") {
+  auto swarm = MakeSwarm(10, 10);
+  PolicyOptions o;
+  o.policy = Policy::kRandom;
+  int same = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto s = Pick(swarm[0], swarm, 10, o, nullptr, i);
+    for (const auto& p : s.peers) same += LocationDistance(swarm[0].location, p.location) == kSameRack;
+  }
+  CHECK(same < 60);  // ~9% expected, rack policy would give ~80%
+  CHECK(ParsePolicy("random").ok());
+  CHECK_FALSE(ParsePolicy("nearest").ok());
+}
+
+TEST_CASE("a requester with unknown location still gets peers") {
+  auto swarm = MakeSwarm(2, 5);
+  Peer req;
+  req.peer_id = "stranger";
+  req.ip = "10.0.0.1";
+  req.port = 1;
+  req.left = kSize;
+  auto s = Pick(req, swarm, 4);
+  CheckBasics(req, s, 4);
+  CHECK(s.peers.size() == 4);
+}
+
+}  // namespace
+}  // namespace spate
