@@ -1,8 +1,92 @@
+// `spate seeder`: flags -> SeederConfig -> Seeder, result -> exit code.
 #include <cstdio>
+#include <cstdlib>
+#include <cxxopts.hpp>
+#include <spdlog/spdlog.h>
+
+#include "seeder/seeder.h"
+#include "wire/daemon.h"
+#include "wire/units.h"
 
 namespace spate {
-int SeederCommand(int argc, char** argv) {
-  std::fprintf(stderr, "not implemented yet\n");
-  return 2;
+
+namespace {
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
 }
+}  // namespace
+
+int SeederCommand(int argc, char** argv) {
+  cxxopts::Options opts("spate seeder", "Accept artifact uploads, store them durably, register and seed them.");
+  opts.add_options()
+      ("listen", "HTTP address ADDR:PORT (port 0 = any free port)", cxxopts::value<std::string>()->default_value("127.0.0.1:7080"))
+      ("data-dir", "directory for stored artifacts, the signing key and temp files (required)", cxxopts::value<std::string>())
+      ("tracker", "tracker base URL, e.g. http://127.0.0.1:7070 (required)", cxxopts::value<std::string>())
+      ("announce-url", "announce URL written into torrents (default TRACKER/announce)", cxxopts::value<std::string>())
+      ("tracker-token", "admin token for registering with the tracker (default $SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>())
+      ("upload-token", "bearer token uploads must carry (default $SPATE_UPLOAD_TOKEN; required)", cxxopts::value<std::string>())
+      ("peer-address", "BitTorrent bind IP (default: the --listen IP)", cxxopts::value<std::string>())
+      ("peer-port", "BitTorrent port (0 = ephemeral)", cxxopts::value<int>()->default_value("0"))
+      ("upload-rate", "upload cap for all peers, e.g. 8MiB (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
+      ("ready-file", "write {\"http\":..,\"peer\":..} here once serving", cxxopts::value<std::string>()->default_value(""))
+      ("log-level", "trace, debug, info, warn, error", cxxopts::value<std::string>()->default_value("info"))
+      ("h,help", "show this help");
+
+  seeder::SeederConfig cfg;
+  std::string log_level;
+  try {
+    auto r = opts.parse(argc, argv);
+    if (r.count("help")) {
+      std::printf("%s\n", opts.help().c_str());
+      return kExitOk;
+    }
+    if (!r.unmatched().empty()) {
+      std::fprintf(stderr, "spate seeder: unexpected argument '%s'\n", r.unmatched().front().c_str());
+      return kExitUsage;
+    }
+    cfg.listen = r["listen"].as<std::string>();
+    if (r.count("data-dir")) cfg.data_dir = r["data-dir"].as<std::string>();
+    if (r.count("tracker")) cfg.tracker_url = r["tracker"].as<std::string>();
+    if (r.count("announce-url")) cfg.announce_url = r["announce-url"].as<std::string>();
+    cfg.tracker_token = r.count("tracker-token") ? r["tracker-token"].as<std::string>() : Env("SPATE_ADMIN_TOKEN");
+    cfg.upload_token = r.count("upload-token") ? r["upload-token"].as<std::string>() : Env("SPATE_UPLOAD_TOKEN");
+    if (r.count("peer-address")) cfg.peer_address = r["peer-address"].as<std::string>();
+    cfg.peer_port = r["peer-port"].as<int>();
+    auto rate = ParseBytes(r["upload-rate"].as<std::string>());
+    if (!rate.ok()) {
+      std::fprintf(stderr, "spate seeder: --upload-rate: %s\n", rate.status().message().c_str());
+      return kExitUsage;
+    }
+    cfg.upload_rate = *rate;
+    cfg.ready_file = r["ready-file"].as<std::string>();
+    log_level = r["log-level"].as<std::string>();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "spate seeder: %s\n(see spate seeder --help)\n", e.what());
+    return kExitUsage;
+  }
+  Status s = cfg.Validate();
+  if (!s.ok()) {
+    std::fprintf(stderr, "spate seeder: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
+  s = InitLogging("seeder", log_level);
+  if (!s.ok()) {
+    std::fprintf(stderr, "spate seeder: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
+
+  seeder::Seeder seeder(cfg);
+  // Before Start(): signals must be blocked before any other thread exists.
+  OnStopSignal([&seeder] { seeder.Stop(); });
+  s = seeder.Start();
+  if (!s.ok()) {
+    spdlog::error("cannot start seeder: {}", s.message());
+    return s.code() == Status::Code::kInvalid ? kExitUsage : kExitFailure;
+  }
+  seeder.Run();
+  spdlog::info("seeder stopped");
+  return kExitOk;
+}
+
 }  // namespace spate

@@ -1,0 +1,65 @@
+#include "seeder/routes.h"
+
+#include "seeder/ingest.h"
+#include "wire/http.h"
+
+namespace spate::seeder {
+
+Result<std::vector<std::string>> SplitPath(const std::string& path) {
+  std::vector<std::string> out;
+  if (path.empty() || path[0] != '/') return Status::Invalid("path must start with '/'");
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    std::string raw = path.substr(pos, slash - pos);
+    // '+' is literal in a path, unlike in a query string.
+    std::string decoded;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] != '%') {
+        decoded += raw[i];
+        continue;
+      }
+      auto part = http::UrlDecode(raw.substr(i, 3));
+      if (!part.ok()) return Status::Invalid("bad percent-escape in path");
+      decoded += *part;
+      i += 2;
+    }
+    out.push_back(std::move(decoded));
+    pos = slash + 1;
+  }
+  return out;
+}
+
+Result<UploadTarget> ParseUploadTarget(const std::string& path, const std::string& query) {
+  auto segs = SplitPath(path);
+  if (!segs.ok()) return segs.status();
+  const auto& s = *segs;
+  if (s.size() < 3 || s[0] != "api" || s[1] != "v1" || s[2] != "artifacts")
+    return Status::NotFound("no such endpoint: " + path);
+  if (s.size() != 5)
+    return Status::Invalid("upload path must be /api/v1/artifacts/{name}/{version} (names may not contain '/')");
+  UploadTarget t;
+  t.name = s[3];
+  t.version = s[4];
+  auto q = http::ParseQuery(query);
+  if (!q.ok()) return q.status();
+  for (const auto& [k, v] : *q) {
+    if (k == "filename") {
+      t.filename = v;
+      if (v.empty()) return Status::Invalid("filename is empty");
+    }
+  }
+  if (t.filename.empty()) t.filename = t.name;
+  Status st = CheckUploadNames(t.name, t.version, t.filename);
+  if (!st.ok()) return st;
+  return t;
+}
+
+bool TokenEquals(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+  return diff == 0 && !b.empty();
+}
+
+}  // namespace spate::seeder

@@ -1,0 +1,28 @@
+// Pure parsing of the seeder's HTTP request targets (no sockets, easy to test).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "wire/status.h"
+
+namespace spate::seeder {
+
+// Splits "/api/v1/artifacts/a/b" into percent-decoded segments
+// {"api","v1","artifacts","a","b"}. Empty segments are kept (so "//" is visible).
+Result<std::vector<std::string>> SplitPath(const std::string& path);
+
+struct UploadTarget {
+  std::string name;
+  std::string version;
+  std::string filename;  // defaults to name
+};
+
+// Parses PUT /api/v1/artifacts/{name}/{version}?filename=F and checks every name
+// (400 with the bad field named). NotFound if the path is not an upload path.
+Result<UploadTarget> ParseUploadTarget(const std::string& path, const std::string& query);
+
+// Constant-time comparison for bearer tokens (no early exit on the first difference).
+bool TokenEquals(const std::string& a, const std::string& b);
+
+}  // namespace spate::seeder

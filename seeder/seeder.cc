@@ -1,0 +1,227 @@
+#include "seeder/seeder.h"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <climits>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "seeder/ingest.h"
+#include "seeder/routes.h"
+#include "wire/daemon.h"
+#include "wire/fs.h"
+
+namespace spate::seeder {
+
+using nlohmann::json;
+
+Status SeederConfig::Validate() {
+  if (data_dir.empty()) return Status::Invalid("--data-dir is required");
+  if (tracker_url.empty()) return Status::Invalid("--tracker is required (e.g. http://127.0.0.1:7070)");
+  if (tracker_url.rfind("http://", 0) != 0) return Status::Invalid("--tracker must be an http:// URL: " + tracker_url);
+  while (!tracker_url.empty() && tracker_url.back() == '/') tracker_url.pop_back();
+  if (announce_url.empty()) announce_url = tracker_url + "/announce";
+  if (announce_url.rfind("http://", 0) != 0)
+    return Status::Invalid("--announce-url must be an http:// URL: " + announce_url);
+  if (upload_token.empty())
+    return Status::Invalid("no upload token: pass --upload-token or set SPATE_UPLOAD_TOKEN (uploads must be authenticated)");
+  auto ep = http::ParseEndpoint(listen);
+  if (!ep.ok()) return Status::Invalid("--listen: " + ep.status().message());
+  if (peer_address.empty()) peer_address = ep->address().to_string();
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(peer_address, ec);
+  if (ec) return Status::Invalid("--peer-address '" + peer_address + "' is not an IP address");
+  if (peer_port < 0 || peer_port > 65535) return Status::Invalid("--peer-port must be 0-65535");
+  if (upload_rate > static_cast<uint64_t>(INT_MAX))
+    return Status::Invalid("--upload-rate is above libtorrent's limit of 2 GiB/s; use 0 for unlimited");
+  if (http_threads < 1 || ingest_threads < 1) return Status::Invalid("thread counts must be positive");
+  return Status::Ok();
+}
+
+Seeder::Seeder(SeederConfig config)
+    : config_(std::move(config)), store_(config_.data_dir), ingest_pool_(static_cast<size_t>(config_.ingest_threads)) {}
+
+Seeder::~Seeder() {
+  Stop();
+  ingest_pool_.join();
+  if (registrar_) registrar_->Stop();
+  if (seeding_) seeding_->Stop();
+}
+
+Status Seeder::Start() {
+  Status s = store_.Open();
+  if (!s.ok()) return s;
+  auto key = SigningKey::LoadOrCreate(config_.data_dir + "/seeder.key");
+  if (!key.ok()) return key.status();
+  key_ = *key;
+  // Fetchers are configured with this file; rewriting it each start keeps it in step with the key.
+  s = WriteFileAtomic(config_.data_dir + "/seeder.pub", key_->PublicKeyPem());
+  if (!s.ok()) return s;
+
+  SwarmOptions so;
+  so.bind_address = config_.peer_address;
+  so.port = config_.peer_port;
+  so.upload_rate = static_cast<int>(config_.upload_rate);
+  so.origin = true;
+  seeding_ = std::make_unique<Seeding>(so);
+  s = seeding_->Start();
+  if (!s.ok()) return s;
+
+  RegistrarOptions ro;
+  ro.tracker_url = config_.tracker_url;
+  ro.tracker_token = config_.tracker_token;
+  ro.origin = config_.peer_address;
+  ro.retry_interval = config_.register_retry;
+  if (ro.tracker_token.empty()) spdlog::warn("no tracker token (--tracker-token / SPATE_ADMIN_TOKEN); registration may be refused");
+  registrar_ = std::make_unique<Registrar>(ro);
+  registrar_->Start();
+
+  auto stored = store_.List();
+  for (const auto& a : stored) Publish(a);
+  spdlog::info("restored {} stored artifact(s) from {}", stored.size(), config_.data_dir);
+
+  http::ServerOptions ho;
+  ho.listen = config_.listen;
+  ho.threads = config_.http_threads;
+  ho.on_header = [this](http::Request& req) { return OnHeader(req); };
+  server_ = std::make_unique<http::Server>(ho, [this](http::Request&& req, http::Reply reply) {
+    Handle(std::move(req), std::move(reply));
+  });
+  s = server_->Start();
+  if (!s.ok()) return s;
+  spdlog::info("seeder http on {}, peer {}, tracker {}, announce {}", http_endpoint(), seeding_->peer_endpoint(),
+               config_.tracker_url, config_.announce_url);
+  return WriteReadyFile(config_.ready_file,
+                        json{{"http", http_endpoint()}, {"peer", seeding_->peer_endpoint()}}.dump());
+}
+
+void Seeder::Run() {
+  if (server_ && !stopping_) server_->Run();
+}
+
+void Seeder::Stop() {
+  stopping_ = true;
+  if (server_) server_->Stop();
+}
+
+std::string Seeder::http_endpoint() const { return server_ ? http::FormatEndpoint(server_->local_endpoint()) : ""; }
+
+void Seeder::Publish(const StoredArtifact& a) {
+  Status s = seeding_->Add(a.manifest.id(), a.torrent, a.dir);
+  if (!s.ok()) spdlog::error("cannot seed {}: {}", a.manifest.id(), s.message());
+  registrar_->Add(a.manifest, a.torrent);
+}
+
+std::optional<http::Response> Seeder::OnHeader(http::Request& req) {
+  if (req.method != "PUT") return std::nullopt;
+  // Authenticate before reading a byte of the body, so strangers cannot fill the disk.
+  if (!TokenEquals(req.bearer_token(), config_.upload_token)) {
+    spdlog::warn("upload {} from {} refused: bad or missing token", req.path, req.remote.to_string());
+    return http::Response::Error(Status::Unauthorized("missing or wrong upload token"));
+  }
+  auto target = ParseUploadTarget(req.path, req.query);
+  if (!target.ok()) return http::Response::Error(target.status());
+  if (stopping_) return http::Response::Error(Status::Unavailable("seeder is shutting down"));
+  req.body_file = store_.NewTempPath("upload");
+  return std::nullopt;
+}
+
+void Seeder::Handle(http::Request&& req, http::Reply reply) {
+  if (req.method == "PUT") return HandleUpload(std::move(req), std::move(reply));
+  if (req.method == "GET") return reply(HandleGet(req));
+  reply(http::Response::Error(Status::Invalid("method " + req.method + " not allowed")));
+}
+
+void Seeder::HandleUpload(http::Request&& req, http::Reply reply) {
+  auto target = ParseUploadTarget(req.path, req.query);
+  if (!target.ok() || req.body_file.empty()) {
+    if (!req.body_file.empty()) RemoveQuietly(req.body_file);
+    return reply(http::Response::Error(target.ok() ? Status::Invalid("no body") : target.status()));
+  }
+  IngestRequest in;
+  in.name = target->name;
+  in.version = target->version;
+  in.filename = target->filename;
+  in.upload_path = req.body_file;
+  in.expected_sha256 = req.header("x-spate-sha256");
+  in.announce_url = config_.announce_url;
+  std::string remote = req.remote.to_string();
+  // Hashing and piece hashing take seconds for multi-GB files: keep them off the io threads.
+  boost::asio::post(ingest_pool_, [this, in, remote, reply = std::move(reply)] {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = Ingest(store_, *key_, in);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    if (!r.ok()) {
+      spdlog::warn("upload {}@{} from {} refused ({}): {}", in.name, in.version, remote, r.status().http_status(),
+                   r.status().message());
+      return reply(http::Response::Error(r.status()));
+    }
+    const Manifest& m = r->artifact.manifest;
+    if (r->created) {
+      spdlog::info("stored {} ({} bytes, sha256 {}, info_hash {}) from {} in {} ms", m.id(), m.size, m.sha256,
+                   m.info_hash, remote, ms);
+      Publish(r->artifact);
+    } else {
+      spdlog::info("upload of {} from {}: identical to the stored one", m.id(), remote);
+    }
+    reply(http::Response::Json(r->created ? 201 : 200, ToJson(m).dump() + "\n"));
+  });
+}
+
+http::Response Seeder::HandleGet(const http::Request& req) {
+  auto segs = SplitPath(req.path);
+  if (!segs.ok()) return http::Response::Error(segs.status());
+  const auto& s = *segs;
+  auto not_found = http::Response::Error(Status::NotFound("no such endpoint: " + req.path));
+  if (s.size() < 3 || s[0] != "api" || s[1] != "v1") return not_found;
+  if (s.size() == 3 && s[2] == "pubkey") return http::Response::Text(200, key_->PublicKeyPem());
+  if (s.size() == 3 && s[2] == "status") return StatusJson();
+  if (s[2] != "artifacts") return not_found;
+  if (s.size() == 3) {
+    json list = json::array();
+    for (const auto& a : store_.List()) list.push_back(ToJson(a.manifest));
+    return http::Response::Json(200, json{{"artifacts", list}}.dump() + "\n");
+  }
+  if (s.size() < 5 || s.size() > 6 || (s.size() == 6 && s[5] != "torrent")) return not_found;
+  auto a = store_.Find(s[3], s[4]);
+  if (!a) return http::Response::Error(Status::NotFound("no artifact " + s[3] + "@" + s[4]));
+  if (s.size() == 5) return http::Response::Json(200, ToJson(a->manifest).dump() + "\n");
+  http::Response r{200, "application/x-bittorrent", a->torrent, {}};
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + a->manifest.filename + ".torrent\"");
+  return r;
+}
+
+http::Response Seeder::StatusJson() {
+  std::map<std::string, TorrentStats> stats;
+  for (auto& t : seeding_->Stats()) stats[t.id] = t;
+  json artifacts = json::array();
+  for (const auto& a : store_.List()) {
+    const Manifest& m = a.manifest;
+    json j{{"id", m.id()},
+           {"size", m.size},
+           {"sha256", m.sha256},
+           {"info_hash", m.info_hash},
+           {"registered", registrar_->Registered(m.id())}};
+    auto it = stats.find(m.id());
+    if (it != stats.end()) {
+      j["seeding"] = {{"state", it->second.state},
+                      {"peers", it->second.peers},
+                      {"upload_rate", it->second.upload_rate},
+                      {"total_uploaded", it->second.total_uploaded}};
+    } else {
+      j["seeding"] = nullptr;
+    }
+    artifacts.push_back(std::move(j));
+  }
+  SessionTotals t = seeding_->Totals();
+  json session{{"peer", seeding_->peer_endpoint()},
+               {"torrents", t.torrents},
+               {"peers", t.peers},
+               {"upload_rate", t.upload_rate},
+               {"total_uploaded", t.total_uploaded},
+               {"upload_rate_limit", config_.upload_rate}};
+  return http::Response::Json(200, json{{"artifacts", artifacts}, {"session", session}, {"tracker", config_.tracker_url}}
+                                           .dump(2) + "\n");
+}
+
+}  // namespace spate::seeder

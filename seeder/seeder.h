@@ -1,0 +1,84 @@
+// The seeder service: accepts uploads, stores them durably, registers them with
+// the tracker and seeds them as the origin.
+//
+// HTTP (all under /api/v1):
+//   PUT  /artifacts/{name}/{version}?filename=F   upload (Bearer upload token) -> 201/200 Manifest
+//   GET  /artifacts                               -> {"artifacts":[Manifest...]}
+//   GET  /artifacts/{name}/{version}              -> Manifest
+//   GET  /artifacts/{name}/{version}/torrent      -> .torrent bytes
+//   GET  /pubkey                                  -> PEM of the manifest signing key
+//   GET  /status                                  -> stored artifacts, seeding stats, totals
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "seeder/registrar.h"
+#include "seeder/seeding.h"
+#include "seeder/store.h"
+#include "wire/crypto.h"
+#include "wire/http.h"
+#include "wire/status.h"
+
+namespace spate::seeder {
+
+struct SeederConfig {
+  std::string listen = "127.0.0.1:7080";  // HTTP address
+  std::string data_dir;                   // required; see store.h for the layout
+  std::string tracker_url;                // required, http://HOST:PORT
+  std::string announce_url;               // written into torrents; "" = tracker_url + "/announce"
+  std::string tracker_token;              // admin token for registration
+  std::string upload_token;               // required; CI's bearer token for PUT
+  std::string peer_address;               // BitTorrent bind IP; "" = the listen IP
+  int peer_port = 0;                      // 0 = ephemeral
+  uint64_t upload_rate = 0;               // bytes/s for all peers, 0 = unlimited
+  std::string ready_file;                 // {"http":..., "peer":...} once serving
+  // io threads; reads and small GETs only, since ingest runs on its own pool.
+  int http_threads = 4;
+  // Concurrent ingests (hashing is disk/CPU bound; more than cores only thrashes).
+  int ingest_threads = 2;
+  std::chrono::milliseconds register_retry{3000};
+
+  // Checks required fields and formats; fills the derived defaults.
+  Status Validate();
+};
+
+class Seeder {
+ public:
+  explicit Seeder(SeederConfig config);  // config must have passed Validate()
+  ~Seeder();
+  Seeder(const Seeder&) = delete;
+  Seeder& operator=(const Seeder&) = delete;
+
+  // Opens the store and key, starts libtorrent, re-seeds and re-registers every
+  // stored artifact, binds HTTP and writes the ready file.
+  Status Start();
+  // Serves until Stop(). Blocks.
+  void Run();
+  // Thread-safe; may be called before or during Run().
+  void Stop();
+
+  std::string http_endpoint() const;
+
+ private:
+  std::optional<http::Response> OnHeader(http::Request& req);
+  void Handle(http::Request&& req, http::Reply reply);
+  void HandleUpload(http::Request&& req, http::Reply reply);
+  http::Response HandleGet(const http::Request& req);
+  http::Response StatusJson();
+  void Publish(const StoredArtifact& a);
+
+  SeederConfig config_;
+  ArtifactStore store_;
+  std::optional<SigningKey> key_;
+  std::unique_ptr<Seeding> seeding_;
+  std::unique_ptr<Registrar> registrar_;
+  std::unique_ptr<http::Server> server_;
+  boost::asio::thread_pool ingest_pool_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace spate::seeder

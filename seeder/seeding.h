@@ -1,0 +1,73 @@
+// The seeder's libtorrent session: seeds stored artifacts as the origin.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <libtorrent/session.hpp>
+#include <libtorrent/torrent_handle.hpp>
+
+#include "wire/status.h"
+#include "wire/swarm.h"
+
+namespace spate::seeder {
+
+struct TorrentStats {
+  std::string id;  // name@version
+  std::string info_hash;
+  std::string state;  // "seeding", "checking", "error: ...", ...
+  int peers = 0;
+  int upload_rate = 0;          // payload bytes/s
+  int64_t total_uploaded = 0;   // payload bytes this session
+};
+
+struct SessionTotals {
+  int torrents = 0;
+  int peers = 0;
+  int64_t upload_rate = 0;
+  int64_t total_uploaded = 0;
+};
+
+// Owns the session (built by wire's MakeSession with origin=true) and a thread
+// that drains alerts. Thread-safe.
+class Seeding {
+ public:
+  explicit Seeding(SwarmOptions options);
+  ~Seeding();
+  Seeding(const Seeding&) = delete;
+  Seeding& operator=(const Seeding&) = delete;
+
+  // Starts the session and waits (bounded) until it listens.
+  Status Start();
+  void Stop();
+  // "IP:PORT" peers connect to.
+  std::string peer_endpoint() const;
+
+  // Seeds `torrent` (bencoded) from `save_path` in seed_mode: the data was just
+  // hashed (or was stored that way), so nothing is rechecked up front; pieces are
+  // verified lazily when first requested. Not auto-managed, never queued.
+  // Idempotent per id.
+  Status Add(const std::string& id, const std::string& torrent, const std::string& save_path);
+
+  std::vector<TorrentStats> Stats() const;
+  SessionTotals Totals() const;
+
+ private:
+  void AlertLoop();
+
+  SwarmOptions options_;
+  std::unique_ptr<lt::session> session_;
+  mutable std::mutex mu_;
+  std::map<std::string, lt::torrent_handle> torrents_;  // by id; guarded by mu_
+  std::map<std::string, std::string> info_hashes_;      // by id; guarded by mu_
+  std::atomic<bool> stop_{false};
+  std::thread alerts_;
+  int port_ = 0;
+};
+
+}  // namespace spate::seeder
