@@ -1,8 +1,103 @@
-#include <cstdio>
+// `spate fetcher`: flags -> FetcherConfig -> Fetcher, result -> exit code.
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cxxopts.hpp>
+#include <iostream>
+
+#include "fetcher/fetcher.h"
+#include "wire/daemon.h"
+#include "wire/units.h"
 
 namespace spate {
-int FetcherCommand(int argc, char** argv) {
-  std::fprintf(stderr, "not implemented yet\n");
-  return 2;
+
+namespace {
+
+std::string Hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "";
+  return buf;
 }
+
+int Usage(const std::string& msg) {
+  std::cerr << "spate fetcher: " << msg << "\n(see spate fetcher --help)\n";
+  return kExitUsage;
+}
+
+}  // namespace
+
+int FetcherCommand(int argc, char** argv) {
+  cxxopts::Options opts("spate fetcher", "Fetcher daemon: fetch assigned artifacts over BitTorrent, verify, install, report");
+  // clang-format off
+  opts.add_options()
+    ("host-id", "host id to check in as", cxxopts::value<std::string>()->default_value(Hostname()))
+    ("bind", "this host's IP address (peer listen/outgoing address and tracker client address)", cxxopts::value<std::string>())
+    ("peer-port", "BitTorrent listen port (0 = any free port)", cxxopts::value<int>()->default_value("0"))
+    ("tracker", "tracker control API base URL, e.g. http://127.0.0.1:7070", cxxopts::value<std::string>())
+    ("data-dir", "daemon state directory", cxxopts::value<std::string>())
+    ("install-dir", "install root: <dir>/<name>/<version>/, <dir>/<name>/current", cxxopts::value<std::string>())
+    ("trusted-key", "seeder's Ed25519 public key (PEM); only manifests it signed are installed", cxxopts::value<std::string>())
+    ("upload-rate", "upload cap in bytes/s, e.g. 4MiB (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
+    ("download-rate", "download cap in bytes/s (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
+    ("seed-time", "keep seeding this long after install", cxxopts::value<std::string>()->default_value("10m"))
+    ("report-interval", "progress report period", cxxopts::value<std::string>()->default_value("1s"))
+    ("ready-file", "write {\"host\":...,\"peer\":\"IP:PORT\"} here once running", cxxopts::value<std::string>()->default_value(""))
+    ("log-level", "trace, debug, info, warn, error", cxxopts::value<std::string>()->default_value("info"))
+    ("h,help", "show this help");
+  // clang-format on
+  cxxopts::ParseResult args;
+  try {
+    args = opts.parse(argc, argv);
+  } catch (const std::exception& e) {
+    return Usage(e.what());
+  }
+  if (args.count("help")) {
+    std::cout << opts.help() << "\n";
+    return kExitOk;
+  }
+  if (!args.unmatched().empty()) return Usage("unexpected argument '" + args.unmatched()[0] + "'");
+
+  FetcherConfig c;
+  for (const char* req : {"bind", "tracker", "data-dir", "install-dir", "trusted-key"})
+    if (!args.count(req)) return Usage(std::string("--") + req + " is required");
+  try {
+    c.host_id = args["host-id"].as<std::string>();
+    c.bind_address = args["bind"].as<std::string>();
+    c.peer_port = args["peer-port"].as<int>();
+    c.tracker_url = args["tracker"].as<std::string>();
+    c.data_dir = args["data-dir"].as<std::string>();
+    c.install_dir = args["install-dir"].as<std::string>();
+    c.trusted_key_file = args["trusted-key"].as<std::string>();
+    c.ready_file = args["ready-file"].as<std::string>();
+  } catch (const std::exception& e) {
+    return Usage(e.what());
+  }
+  auto up = ParseBytes(args["upload-rate"].as<std::string>());
+  if (!up.ok()) return Usage("--upload-rate: " + up.status().message());
+  auto down = ParseBytes(args["download-rate"].as<std::string>());
+  if (!down.ok()) return Usage("--download-rate: " + down.status().message());
+  auto seed = ParseDuration(args["seed-time"].as<std::string>());
+  if (!seed.ok()) return Usage("--seed-time: " + seed.status().message());
+  auto report = ParseDuration(args["report-interval"].as<std::string>());
+  if (!report.ok()) return Usage("--report-interval: " + report.status().message());
+  c.upload_rate = *up;
+  c.download_rate = *down;
+  c.seed_time = *seed;
+  c.report_interval = *report;
+  if (Status s = c.Validate(); !s.ok()) return Usage(s.message());
+  if (Status s = InitLogging("fetcher", args["log-level"].as<std::string>()); !s.ok()) return Usage(s.message());
+
+  Fetcher fetcher(c);
+  // Before any thread starts, so the signal mask is inherited by all of them.
+  OnStopSignal([&fetcher] { fetcher.Stop(); });
+  Status s = fetcher.Start();
+  if (!s.ok()) {
+    spdlog::error("cannot start fetcher: {}", s.message());
+    return s.code() == Status::Code::kInvalid ? kExitUsage : kExitFailure;
+  }
+  fetcher.Wait();
+  return kExitOk;
+}
+
 }  // namespace spate

@@ -1,0 +1,84 @@
+#include "fetcher/check.h"
+
+#include <catch2/catch.hpp>
+
+#include "fetcher/test_artifact.h"
+#include "tests/support/cluster.h"
+
+namespace {
+
+struct Keys {
+  spate::SigningKey seeder, stranger;
+  spate::VerifyKey trusted;
+};
+
+Keys MakeKeys(const spate::testing::TempDir& t) {
+  Keys k;
+  k.seeder = *spate::SigningKey::LoadOrCreate(t / "seeder.pem");
+  k.stranger = *spate::SigningKey::LoadOrCreate(t / "stranger.pem");
+  k.trusted = *spate::VerifyKey::FromPem(k.seeder.PublicKeyPem());
+  return k;
+}
+
+spate::Assignment Assign(const spate::testing::TestArtifact& art, const spate::SigningKey& key) {
+  spate::Assignment a;
+  a.push_id = 1;
+  a.manifest = art.manifest;
+  REQUIRE(a.manifest.Sign(key).ok());
+  a.torrent = art.torrent;
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("check accepts a seeder-signed assignment whose torrent matches the manifest") {
+  spate::testing::TempDir t;
+  Keys k = MakeKeys(t);
+  auto art = spate::testing::MakeArtifact(t / "data", "app", "1.0", "app.bin", 100000, 1);
+  auto r = spate::CheckAssignment(Assign(art, k.seeder), k.trusted);
+  REQUIRE(r.ok());
+  CHECK((*r)->name() == "app.bin");
+}
+
+TEST_CASE("check refuses a manifest signed by a different key") {
+  spate::testing::TempDir t;
+  Keys k = MakeKeys(t);
+  auto art = spate::testing::MakeArtifact(t / "data", "app", "1.0", "app.bin", 100000, 1);
+  auto r = spate::CheckAssignment(Assign(art, k.stranger), k.trusted);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("no valid signature") != std::string::npos);
+}
+
+TEST_CASE("check refuses a manifest altered after signing") {
+  spate::testing::TempDir t;
+  Keys k = MakeKeys(t);
+  auto art = spate::testing::MakeArtifact(t / "data", "app", "1.0", "app.bin", 100000, 1);
+  auto a = Assign(art, k.seeder);
+  a.manifest.sha256 = std::string(64, '0');
+  CHECK_FALSE(spate::CheckAssignment(a, k.trusted).ok());
+}
+
+TEST_CASE("check refuses a torrent that does not match the signed manifest") {
+  spate::testing::TempDir t;
+  Keys k = MakeKeys(t);
+  auto art = spate::testing::MakeArtifact(t / "data", "app", "1.0", "app.bin", 100000, 1);
+  auto other = spate::testing::MakeArtifact(t / "other", "app", "1.0", "app.bin", 100000, 2);
+
+  SECTION("different info-hash") {
+    auto a = Assign(art, k.seeder);
+    a.torrent = other.torrent;
+    auto r = spate::CheckAssignment(a, k.trusted);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find("info-hash") != std::string::npos);
+  }
+  SECTION("different file name") {
+    art.manifest.filename = "other.bin";
+    auto r = spate::CheckAssignment(Assign(art, k.seeder), k.trusted);
+    REQUIRE_FALSE(r.ok());
+  }
+  SECTION("garbage torrent bytes") {
+    auto a = Assign(art, k.seeder);
+    a.torrent = "not bencode";
+    CHECK_FALSE(spate::CheckAssignment(a, k.trusted).ok());
+  }
+}

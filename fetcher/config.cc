@@ -1,0 +1,34 @@
+#include "fetcher/config.h"
+
+#include <boost/asio/ip/address.hpp>
+
+#include "wire/api.h"
+
+namespace spate {
+
+Status FetcherConfig::Validate() const {
+  if (Status s = CheckName("host id", host_id); !s.ok()) return s;
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(bind_address, ec);
+  if (ec) return Status::Invalid("--bind '" + bind_address + "' is not an IP address");
+  if (peer_port < 0 || peer_port > 65535) return Status::Invalid("--peer-port must be 0..65535");
+  if (tracker_url.rfind("http://", 0) != 0) return Status::Invalid("--tracker must be an http:// URL");
+  if (install_dir.empty()) return Status::Invalid("--install-dir is required");
+  if (data_dir.empty()) return Status::Invalid("--data-dir is required");
+  if (trusted_key_file.empty())
+    return Status::Invalid("--trusted-key is required: a fetcher installs only what the seeder signed");
+  // libtorrent takes int caps.
+  if (upload_rate > INT32_MAX || download_rate > INT32_MAX) return Status::Invalid("rate caps must be below 2 GiB/s");
+  if (report_interval.count() <= 0) return Status::Invalid("--report-interval must be positive");
+  if (seed_time.count() < 0) return Status::Invalid("--seed-time must not be negative");
+  if (poll_wait_seconds < 0 || poll_wait_seconds > 300) return Status::Invalid("poll wait must be 0..300 s");
+  return Status::Ok();
+}
+
+std::string FetcherConfig::TrackerBase() const {
+  std::string u = tracker_url;
+  while (!u.empty() && u.back() == '/') u.pop_back();
+  return u;
+}
+
+}  // namespace spate

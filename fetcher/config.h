@@ -1,0 +1,47 @@
+// Configuration of the fetcher daemon (`spate fetcher`).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "wire/status.h"
+
+namespace spate {
+
+struct FetcherConfig {
+  // Name this host checks in with; the tracker assigns pushes by it.
+  std::string host_id;
+  // This host's own address: libtorrent listens and connects from it, and the
+  // HTTP client binds to it so the tracker sees 127.0.R.H rather than 127.0.0.1.
+  std::string bind_address = "127.0.0.1";
+  // BitTorrent listen port; 0 picks a free one (see Fetcher::peer_endpoint()).
+  int peer_port = 0;
+  // Control API base URL, e.g. http://127.0.0.1:7070 (no trailing /api/v1).
+  std::string tracker_url;
+  // Daemon state (created if missing).
+  std::string data_dir;
+  // Artifacts land in <install_dir>/<name>/<version>/; staging lives under
+  // <install_dir>/.spate/staging so the final hard link/rename stays on one filesystem.
+  std::string install_dir;
+  // PEM file of the seeder's Ed25519 public key; only manifests it signed are installed.
+  std::string trusted_key_file;
+  // Caps in bytes/s for all peers (0 = unlimited). They hold for 127/8 and 10/8 peers too.
+  uint64_t upload_rate = 0;
+  uint64_t download_rate = 0;
+  // How long to keep seeding an artifact after installing it, so later hosts
+  // can fetch from us instead of the origin.
+  std::chrono::milliseconds seed_time = std::chrono::minutes(10);
+  // Period of progress reports to the tracker while work is active.
+  std::chrono::milliseconds report_interval = std::chrono::seconds(1);
+  // Long-poll wait asked of the tracker; the HTTP timeout is this plus a margin.
+  int poll_wait_seconds = 25;
+  // Optional file written once running: {"host":..., "peer":"IP:PORT"}.
+  std::string ready_file;
+
+  Status Validate() const;
+  // Tracker URL without a trailing slash.
+  std::string TrackerBase() const;
+};
+
+}  // namespace spate

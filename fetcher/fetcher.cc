@@ -1,0 +1,592 @@
+#include "fetcher/fetcher.h"
+
+#include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/alert_types.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/torrent_flags.hpp>
+#include <libtorrent/torrent_handle.hpp>
+#include <libtorrent/torrent_status.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "fetcher/check.h"
+#include "fetcher/control_client.h"
+#include "fetcher/install.h"
+#include "wire/crypto.h"
+#include "wire/daemon.h"
+#include "wire/fs.h"
+#include "wire/swarm.h"
+#include "wire/units.h"
+
+namespace spate {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kStatusLogInterval{10000};
+constexpr milliseconds kReportTimeout{5000};
+
+// Assignments handed from the poll thread to the engine. Shared rather than
+// owned by Fetcher so a poll stuck in a long request can be left behind at
+// shutdown instead of delaying it by up to the long-poll wait.
+struct Inbox {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Assignment> items;
+  bool stop = false;
+  bool exited = false;
+};
+
+enum class Phase { kDownloading, kVerifying, kSeeding };
+
+// One artifact in the session. Several pushes of the same artifact share it.
+struct Job {
+  Manifest manifest;
+  std::vector<int64_t> push_ids;
+  lt::torrent_handle handle;
+  Phase phase = Phase::kDownloading;
+  std::string staging_dir;
+  uint64_t bytes_done = 0;
+  double rate = 0;
+  int peers = 0;
+  Clock::time_point started;
+  Clock::time_point seed_until;
+  // Hash + install worker, only while kVerifying.
+  std::thread worker;
+  std::atomic<bool> worker_done{false};
+  Status worker_status;
+};
+
+std::string Pushes(const std::vector<int64_t>& ids) {
+  std::string s = ids.size() == 1 ? "push " : "pushes ";
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
+  return s;
+}
+
+std::string Seconds(Clock::duration d) {
+  return FormatDuration(std::chrono::duration_cast<milliseconds>(d));
+}
+
+void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int64_t generation) {
+  const milliseconds kMinBackoff{500}, kMaxBackoff{5000};
+  milliseconds backoff = kMinBackoff;
+  int failures = 0;
+  std::unique_lock<std::mutex> lock(inbox->mu);
+  while (!inbox->stop) {
+    lock.unlock();
+    auto started = Clock::now();
+    auto r = client.PollAssignments(generation, wait);
+    lock.lock();
+    if (inbox->stop) break;
+    if (!r.ok()) {
+      // The tracker may be restarting; keep trying, quietly after the first few.
+      if (++failures <= 3 || failures % 20 == 0)
+        spdlog::warn("tracker poll failed ({} in a row, retrying in {}): {}", failures,
+                     FormatDuration(backoff), r.status().message());
+      inbox->cv.wait_for(lock, backoff, [&] { return inbox->stop; });
+      backoff = std::min(backoff * 2, kMaxBackoff);
+      continue;
+    }
+    if (failures > 0) spdlog::info("tracker reachable again after {} failed polls", failures);
+    failures = 0;
+    backoff = kMinBackoff;
+    bool changed = r->generation != generation;
+    generation = r->generation;
+    // Oldest push first, so a restart replays them in order and `current` ends on the newest.
+    std::sort(r->assignments.begin(), r->assignments.end(),
+              [](const Assignment& a, const Assignment& b) { return a.push_id < b.push_id; });
+    for (auto& a : r->assignments) inbox->items.push_back(std::move(a));
+    // Guard against a tracker that answers at once without a change: no busy loop.
+    if (!changed && Clock::now() - started < milliseconds(200))
+      inbox->cv.wait_for(lock, milliseconds(1000), [&] { return inbox->stop; });
+  }
+  inbox->exited = true;
+  inbox->cv.notify_all();
+}
+
+}  // namespace
+
+struct Fetcher::Impl {
+  explicit Impl(FetcherConfig c) : cfg(std::move(c)) {}
+
+  FetcherConfig cfg;
+  VerifyKey key;
+  std::optional<ControlClient> client;
+  std::unique_ptr<lt::session> ses;
+  mutable std::mutex ses_mu;  // guards the pointer `ses` for torrent_count(); the engine owns its use
+  std::string staging_root;
+  std::string peer;
+  std::shared_ptr<Inbox> inbox = std::make_shared<Inbox>();
+  std::thread poll_thread, engine_thread;
+  std::atomic<bool> stopping{false};
+  std::mutex wait_mu;
+
+  // Engine thread only.
+  std::map<std::string, std::unique_ptr<Job>> jobs;  // by info_hash
+  std::set<int64_t> seen;
+  std::map<int64_t, HostReport> terminal;  // final states not yet accepted by the tracker
+  bool report_now = false;
+  int report_failures = 0;
+
+  Status Start();
+  void EngineLoop();
+  void Shutdown();
+  void DrainInbox();
+  void HandleAssignment(const Assignment& a);
+  void AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_info> ti);
+  void HandleAlert(lt::alert* a);
+  Job* FindJob(const lt::torrent_handle& h);
+  void BeginVerify(Job& j);
+  void CollectWorkers();
+  void ExpireSeeds();
+  void Fail(const std::string& info_hash, const std::string& reason);
+  void RemoveTorrent(Job& j);
+  void QueueTerminal(int64_t push_id, const std::string& state, uint64_t total, const std::string& error);
+  void SendReports(milliseconds timeout);
+  void LogStatus();
+};
+
+Fetcher::Fetcher(FetcherConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Fetcher::~Fetcher() {
+  Stop();
+  Wait();
+}
+
+Status Fetcher::Start() { return impl_->Start(); }
+
+void Fetcher::Stop() {
+  impl_->stopping = true;
+  std::lock_guard<std::mutex> l(impl_->inbox->mu);
+  impl_->inbox->stop = true;
+  impl_->inbox->cv.notify_all();
+}
+
+void Fetcher::Wait() {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> guard(d.wait_mu);
+  if (d.engine_thread.joinable()) d.engine_thread.join();
+  if (d.poll_thread.joinable()) {
+    std::unique_lock<std::mutex> l(d.inbox->mu);
+    d.inbox->stop = true;
+    d.inbox->cv.notify_all();
+    bool exited = d.inbox->cv.wait_for(l, std::chrono::seconds(2), [&] { return d.inbox->exited; });
+    l.unlock();
+    // A poll blocked in a long request only touches the shared Inbox; let it finish alone.
+    if (exited)
+      d.poll_thread.join();
+    else
+      d.poll_thread.detach();
+  }
+}
+
+std::string Fetcher::peer_endpoint() const { return impl_->peer; }
+
+int Fetcher::torrent_count() const {
+  std::lock_guard<std::mutex> l(impl_->ses_mu);
+  return impl_->ses ? static_cast<int>(impl_->ses->get_torrents().size()) : 0;
+}
+
+Status Fetcher::Impl::Start() {
+  if (Status s = cfg.Validate(); !s.ok()) return s;
+  auto k = VerifyKey::Load(cfg.trusted_key_file);
+  if (!k.ok()) return Status::Invalid("cannot load --trusted-key " + cfg.trusted_key_file + ": " + k.status().message());
+  key = *k;
+  staging_root = (fs::path(cfg.install_dir) / ".spate" / "staging").string();
+  for (const std::string& dir : {cfg.data_dir, cfg.install_dir, staging_root})
+    if (Status s = MakeDirs(dir); !s.ok()) return s;
+
+  SwarmOptions so;
+  so.bind_address = cfg.bind_address;
+  so.port = cfg.peer_port;
+  so.upload_rate = static_cast<int>(cfg.upload_rate);
+  so.download_rate = static_cast<int>(cfg.download_rate);
+  try {
+    auto s = MakeSession(so);
+    std::lock_guard<std::mutex> l(ses_mu);
+    ses = std::move(s);
+  } catch (const std::exception& e) {
+    return Status::Io(std::string("cannot start libtorrent session: ") + e.what());
+  }
+  // Listening is asynchronous; wait for its verdict so a busy port fails Start.
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  bool listening = false;
+  while (!listening && Clock::now() < deadline) {
+    ses->wait_for_alert(milliseconds(200));
+    std::vector<lt::alert*> alerts;
+    ses->pop_alerts(&alerts);
+    for (lt::alert* a : alerts) {
+      if (lt::alert_cast<lt::listen_succeeded_alert>(a)) listening = true;
+      if (auto* f = lt::alert_cast<lt::listen_failed_alert>(a))
+        return Status::Unavailable("cannot listen on " + cfg.bind_address + ":" + std::to_string(cfg.peer_port) +
+                                   ": " + f->error.message());
+    }
+  }
+  if (!listening || ses->listen_port() == 0)
+    return Status::Unavailable("libtorrent did not start listening on " + cfg.bind_address);
+  peer = cfg.bind_address + ":" + std::to_string(ses->listen_port());
+
+  client.emplace(cfg.TrackerBase(), cfg.host_id, cfg.bind_address);
+  // Check in once before announcing readiness, so a push right after start sees this host.
+  int64_t generation = -1;
+  auto first = client->PollAssignments(generation, 0);
+  if (first.ok()) {
+    generation = first->generation;
+    std::sort(first->assignments.begin(), first->assignments.end(),
+              [](const Assignment& a, const Assignment& b) { return a.push_id < b.push_id; });
+    inbox->items = std::move(first->assignments);
+  } else {
+    spdlog::warn("first check-in with tracker failed (will keep retrying): {}", first.status().message());
+  }
+
+  engine_thread = std::thread([this] { EngineLoop(); });
+  poll_thread = std::thread(PollLoop, inbox, *client, cfg.poll_wait_seconds, generation);
+
+  spdlog::info("fetcher {} running: peer {}, tracker {}, install dir {}, caps up {} down {}, seed time {}",
+               cfg.host_id, peer, cfg.TrackerBase(), cfg.install_dir,
+               cfg.upload_rate ? FormatBytes(double(cfg.upload_rate)) + "/s" : "unlimited",
+               cfg.download_rate ? FormatBytes(double(cfg.download_rate)) + "/s" : "unlimited",
+               FormatDuration(cfg.seed_time));
+  return WriteReadyFile(cfg.ready_file, nlohmann::json{{"host", cfg.host_id}, {"peer", peer}}.dump());
+}
+
+void Fetcher::Impl::EngineLoop() {
+  auto next_report = Clock::now();
+  auto next_status = Clock::now() + kStatusLogInterval;
+  std::vector<lt::alert*> alerts;
+  while (!stopping) {
+    DrainInbox();
+    ses->wait_for_alert(milliseconds(100));
+    ses->pop_alerts(&alerts);
+    for (lt::alert* a : alerts) HandleAlert(a);
+    CollectWorkers();
+    ExpireSeeds();
+    auto now = Clock::now();
+    if (report_now || now >= next_report) {
+      SendReports(kReportTimeout);
+      report_now = false;
+      next_report = now + cfg.report_interval;
+      // Fresh numbers arrive as a state_update_alert before the next report.
+      if (!jobs.empty()) ses->post_torrent_updates();
+    }
+    if (now >= next_status) {
+      LogStatus();
+      next_status = now + kStatusLogInterval;
+    }
+  }
+  Shutdown();
+}
+
+void Fetcher::Impl::Shutdown() {
+  // Let installs in progress finish: they are atomic, but their reports matter.
+  for (auto& [ih, j] : jobs)
+    if (j->phase == Phase::kVerifying && j->worker.joinable()) j->worker.join();
+  CollectWorkers();
+  if (!terminal.empty()) SendReports(milliseconds(2000));
+  for (auto& [ih, j] : jobs)
+    if (j->phase == Phase::kDownloading)
+      spdlog::info("{}: abandoning download of {} at {}; staging kept for resume", Pushes(j->push_ids),
+                   j->manifest.id(), FormatBytes(double(j->bytes_done)));
+  jobs.clear();
+  std::unique_ptr<lt::session> s;
+  {
+    std::lock_guard<std::mutex> l(ses_mu);
+    s = std::move(ses);
+  }
+  s.reset();  // blocks briefly for tracker "stopped" announces
+  spdlog::info("fetcher stopped");
+}
+
+void Fetcher::Impl::DrainInbox() {
+  std::vector<Assignment> items;
+  {
+    std::lock_guard<std::mutex> l(inbox->mu);
+    items.swap(inbox->items);
+  }
+  for (const auto& a : items) HandleAssignment(a);
+}
+
+void Fetcher::Impl::HandleAssignment(const Assignment& a) {
+  if (!seen.insert(a.push_id).second) return;
+  const Manifest& m = a.manifest;
+  spdlog::info("push {}: assignment received for {} ({})", a.push_id, m.id(), FormatBytes(double(m.size)));
+  auto ti = CheckAssignment(a, key);
+  if (!ti.ok()) {
+    spdlog::error("push {}: refused {}: {}", a.push_id, m.id(), ti.status().message());
+    QueueTerminal(a.push_id, kStateFailed, m.size, ti.status().message());
+    return;
+  }
+  auto it = jobs.find(m.info_hash);
+  if (it != jobs.end() && it->second->phase != Phase::kSeeding) {
+    it->second->push_ids.push_back(a.push_id);
+    spdlog::info("push {}: joins the transfer of {} already in progress", a.push_id, m.id());
+    return;
+  }
+  if (IsInstalled(m, cfg.install_dir)) {
+    Status s = SetCurrent(cfg.install_dir, m.name, m.version);
+    if (!s.ok()) {
+      spdlog::error("push {}: {} is installed but switching current failed: {}", a.push_id, m.id(), s.message());
+      QueueTerminal(a.push_id, kStateFailed, m.size, s.message());
+      return;
+    }
+    spdlog::info("push {}: {} already installed at {}; current -> {}", a.push_id, m.id(),
+                 VersionDir(cfg.install_dir, m), m.version);
+    if (it == jobs.end()) {
+      std::error_code ec;  // staging left by an earlier run that ended mid-seed
+      fs::remove_all(fs::path(staging_root) / m.info_hash, ec);
+    }
+    QueueTerminal(a.push_id, kStateInstalled, m.size, "");
+    return;
+  }
+  if (it != jobs.end()) {
+    // Seeding from a complete staging file but the install vanished: reinstall from it.
+    spdlog::warn("push {}: {} was removed from the install dir; reinstalling from staging", a.push_id, m.id());
+    Job& j = *it->second;
+    j.push_ids = {a.push_id};
+    j.phase = Phase::kDownloading;
+    BeginVerify(j);
+    return;
+  }
+  AddTorrent(a, std::move(*ti));
+}
+
+void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_info> ti) {
+  const Manifest& m = a.manifest;
+  std::string dir = (fs::path(staging_root) / m.info_hash).string();
+  if (Status s = MakeDirs(dir); !s.ok()) {
+    QueueTerminal(a.push_id, kStateFailed, m.size, s.message());
+    return;
+  }
+  std::error_code fec;
+  bool resuming = fs::exists(fs::path(dir) / m.filename, fec);
+  lt::add_torrent_params p;
+  p.ti = std::move(ti);
+  p.save_path = dir;
+  // Every assignment is meant to run now; queueing would stall a push.
+  p.flags &= ~lt::torrent_flags::auto_managed;
+  p.flags &= ~lt::torrent_flags::paused;
+  lt::error_code ec;
+  lt::torrent_handle h;
+  std::string err;
+  try {
+    h = ses->add_torrent(std::move(p), ec);
+    if (ec) err = ec.message();
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  if (err.empty() && !h.is_valid()) err = "invalid handle";
+  if (!err.empty()) {
+    std::string msg = "cannot add torrent: " + err;
+    spdlog::error("push {}: {}", a.push_id, msg);
+    QueueTerminal(a.push_id, kStateFailed, m.size, msg);
+    return;
+  }
+  auto job = std::make_unique<Job>();
+  job->manifest = m;
+  job->push_ids = {a.push_id};
+  job->handle = h;
+  job->staging_dir = dir;
+  job->started = Clock::now();
+  spdlog::info("push {}: started download of {} ({}) into {}{}", a.push_id, m.id(), FormatBytes(double(m.size)), dir,
+               resuming ? " (rechecking data from an earlier run)" : "");
+  jobs[m.info_hash] = std::move(job);
+  report_now = true;
+}
+
+Job* Fetcher::Impl::FindJob(const lt::torrent_handle& h) {
+  for (auto& [ih, j] : jobs)
+    if (j->handle == h) return j.get();
+  return nullptr;
+}
+
+void Fetcher::Impl::HandleAlert(lt::alert* a) {
+  if (auto* su = lt::alert_cast<lt::state_update_alert>(a)) {
+    for (const lt::torrent_status& st : su->status) {
+      Job* j = FindJob(st.handle);
+      if (!j || j->phase != Phase::kDownloading) continue;
+      j->bytes_done = static_cast<uint64_t>(std::max<int64_t>(0, st.total_wanted_done));
+      j->rate = st.download_payload_rate;
+      j->peers = st.num_peers;
+      bool checking = st.state == lt::torrent_status::checking_files ||
+                      st.state == lt::torrent_status::checking_resume_data;
+      // A restart whose recheck finds everything never fires torrent_finished_alert.
+      if (!checking && (st.is_finished || st.is_seeding)) BeginVerify(*j);
+    }
+  } else if (auto* f = lt::alert_cast<lt::torrent_finished_alert>(a)) {
+    if (Job* j = FindJob(f->handle)) BeginVerify(*j);
+  } else if (auto* e = lt::alert_cast<lt::torrent_error_alert>(a)) {
+    spdlog::error("torrent error: {}", e->message());
+    Job* j = FindJob(e->handle);
+    if (!j) return;
+    if (j->phase == Phase::kDownloading) {
+      Fail(j->manifest.info_hash, "torrent error: " + e->error.message() + " (" + e->filename() + ")");
+    } else if (j->phase == Phase::kSeeding) {
+      spdlog::warn("{}: ending seeding of {} after error", Pushes(j->push_ids), j->manifest.id());
+      j->seed_until = Clock::now();
+    }
+  } else if (auto* t = lt::alert_cast<lt::tracker_error_alert>(a)) {
+    if (t->times_in_row <= 1)
+      spdlog::warn("announce failed: {}", t->message());
+    else
+      spdlog::debug("announce failed: {}", t->message());
+  } else if (auto* d = lt::alert_cast<lt::torrent_deleted_alert>(a)) {
+    spdlog::debug("{}", d->message());
+  } else if (auto* df = lt::alert_cast<lt::torrent_delete_failed_alert>(a)) {
+    spdlog::debug("{}", df->message());
+  } else if (lt::alert_cast<lt::torrent_checked_alert>(a)) {
+    spdlog::debug("{}", a->message());
+  } else if (a->category() & lt::alert_category::error) {
+    spdlog::warn("{}", a->message());
+  } else {
+    spdlog::debug("{}", a->message());
+  }
+}
+
+void Fetcher::Impl::BeginVerify(Job& j) {
+  if (j.phase != Phase::kDownloading) return;
+  j.phase = Phase::kVerifying;
+  j.bytes_done = j.manifest.size;
+  j.rate = 0;
+  spdlog::info("{}: download of {} complete in {}; verifying sha256", Pushes(j.push_ids), j.manifest.id(),
+               Seconds(Clock::now() - j.started));
+  report_now = true;
+  std::string file = (fs::path(j.staging_dir) / j.manifest.filename).string();
+  Job* jp = &j;  // Jobs are heap-allocated and outlive their worker (joined before erase).
+  j.worker_done = false;
+  j.worker = std::thread([jp, file, m = j.manifest, dir = cfg.install_dir] {
+    jp->worker_status = Install(file, m, dir);
+    jp->worker_done = true;
+  });
+}
+
+void Fetcher::Impl::CollectWorkers() {
+  std::vector<std::pair<std::string, std::string>> failed;
+  for (auto& [ih, jp] : jobs) {
+    Job& j = *jp;
+    if (j.phase != Phase::kVerifying || !j.worker_done) continue;
+    j.worker.join();
+    if (!j.worker_status.ok()) {
+      failed.emplace_back(ih, j.worker_status.message());
+      continue;
+    }
+    j.phase = Phase::kSeeding;
+    j.seed_until = Clock::now() + cfg.seed_time;
+    spdlog::info("{}: verified sha256 and installed {} at {} (current -> {}); seeding for {}", Pushes(j.push_ids),
+                 j.manifest.id(), VersionDir(cfg.install_dir, j.manifest), j.manifest.version,
+                 FormatDuration(cfg.seed_time));
+    for (int64_t id : j.push_ids) QueueTerminal(id, kStateInstalled, j.manifest.size, "");
+  }
+  for (const auto& [ih, reason] : failed) Fail(ih, reason);
+}
+
+void Fetcher::Impl::ExpireSeeds() {
+  auto now = Clock::now();
+  for (auto it = jobs.begin(); it != jobs.end();) {
+    Job& j = *it->second;
+    if (j.phase == Phase::kSeeding && now >= j.seed_until) {
+      spdlog::info("{}: seeding of {} ended; staging removed", Pushes(j.push_ids), j.manifest.id());
+      RemoveTorrent(j);
+      it = jobs.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Fetcher::Impl::Fail(const std::string& info_hash, const std::string& reason) {
+  auto it = jobs.find(info_hash);
+  if (it == jobs.end()) return;
+  Job& j = *it->second;
+  if (j.worker.joinable()) j.worker.join();
+  spdlog::error("{}: {} failed: {}", Pushes(j.push_ids), j.manifest.id(), reason);
+  for (int64_t id : j.push_ids) QueueTerminal(id, kStateFailed, j.manifest.size, reason);
+  RemoveTorrent(j);
+  jobs.erase(it);
+}
+
+void Fetcher::Impl::RemoveTorrent(Job& j) {
+  // delete_files unlinks the staging file only; an installed hard link keeps its data.
+  if (j.handle.is_valid()) ses->remove_torrent(j.handle, lt::session::delete_files);
+  std::error_code ec;
+  fs::remove_all(j.staging_dir, ec);
+  if (ec) spdlog::warn("cannot remove staging {}: {}", j.staging_dir, ec.message());
+}
+
+void Fetcher::Impl::QueueTerminal(int64_t push_id, const std::string& state, uint64_t total,
+                                  const std::string& error) {
+  HostReport r;
+  r.push_id = push_id;
+  r.state = state;
+  r.total = total;
+  r.bytes_done = state == kStateInstalled ? total : 0;
+  r.error = error;
+  terminal[push_id] = r;
+  report_now = true;
+}
+
+void Fetcher::Impl::SendReports(milliseconds timeout) {
+  std::vector<HostReport> reports;
+  for (auto& [ih, j] : jobs) {
+    if (j->phase == Phase::kSeeding) continue;
+    for (int64_t id : j->push_ids) {
+      HostReport r;
+      r.push_id = id;
+      r.state = j->phase == Phase::kDownloading ? kStateDownloading : kStateVerifying;
+      r.bytes_done = j->bytes_done;
+      r.total = j->manifest.size;
+      r.rate = j->rate;
+      r.peers = j->peers;
+      reports.push_back(r);
+    }
+  }
+  for (auto& [id, r] : terminal) reports.push_back(r);
+  if (reports.empty()) return;
+  Status s = client->PostReports(reports, timeout);
+  if (s.ok()) {
+    if (report_failures > 0) spdlog::info("reports accepted again after {} failures", report_failures);
+    report_failures = 0;
+    terminal.clear();
+    return;
+  }
+  if (s.code() == Status::Code::kUnavailable) {
+    // Terminal states stay queued and go out with the next report.
+    if (++report_failures <= 3 || report_failures % 30 == 0)
+      spdlog::warn("reporting to tracker failed ({} in a row): {}", report_failures, s.message());
+    return;
+  }
+  // Refused outright (e.g. a push the tracker no longer knows): one bad report
+  // must not block the rest, so send them one by one and drop the refused.
+  spdlog::warn("tracker refused a batch of {} reports: {}; sending one by one", reports.size(), s.message());
+  for (const auto& r : reports) {
+    Status one = client->PostReports({r}, timeout);
+    if (one.ok() || one.code() != Status::Code::kUnavailable) {
+      if (!one.ok()) spdlog::warn("push {}: tracker refused report ({}): {}", r.push_id, r.state, one.message());
+      terminal.erase(r.push_id);
+    }
+  }
+}
+
+void Fetcher::Impl::LogStatus() {
+  for (auto& [ih, j] : jobs) {
+    if (j->phase == Phase::kSeeding) continue;
+    spdlog::info("{}: {} {} {} / {}, {}/s, {} peers", Pushes(j->push_ids), j->manifest.id(),
+                 j->phase == Phase::kDownloading ? "downloading" : "verifying", FormatBytes(double(j->bytes_done)),
+                 FormatBytes(double(j->manifest.size)), FormatBytes(j->rate), j->peers);
+  }
+}
+
+}  // namespace spate

@@ -1,0 +1,47 @@
+// The fetcher daemon: long-polls the tracker for assignments, downloads them
+// over BitTorrent into staging, verifies and installs them, reports progress,
+// seeds for a while, then cleans staging.
+//
+// Threads (a box runs ~200 of these): one poll thread (long poll), one engine
+// thread (libtorrent alerts, reports, job state; it alone touches jobs and
+// the session's torrents), plus libtorrent's own and one short-lived hashing
+// thread per completed download.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "fetcher/config.h"
+#include "wire/status.h"
+
+namespace spate {
+
+class Fetcher {
+ public:
+  explicit Fetcher(FetcherConfig config);
+  ~Fetcher();  // Stop() and Wait()
+  Fetcher(const Fetcher&) = delete;
+  Fetcher& operator=(const Fetcher&) = delete;
+
+  // Validates the config, loads the trusted key, creates dirs and the session,
+  // checks in once with the tracker (best effort), starts the threads and
+  // writes the ready file. Call once.
+  Status Start();
+  // Asks the daemon to stop. Thread-safe, idempotent, does not block.
+  void Stop();
+  // Blocks until the engine has stopped: an install in progress finishes
+  // (installs are atomic either way), downloads are abandoned with their
+  // staging data kept for the next start. Safe to call more than once.
+  void Wait();
+
+  // "IP:PORT" libtorrent listens on (valid after Start()).
+  std::string peer_endpoint() const;
+  // Torrents currently in the session (for tests and status). Thread-safe after Start().
+  int torrent_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace spate

@@ -1,0 +1,41 @@
+// Verifying and installing a downloaded artifact, atomically.
+//
+// Layout under the install dir:
+//   <install>/<name>/<version>/<filename>    the artifact (a hard link to the staging file when possible)
+//   <install>/<name>/<version>/manifest.json the signed manifest it was installed from
+//   <install>/<name>/current -> <version>    symlink, switched atomically
+// A version directory appears only complete (built in .tmp-* then renamed), so a
+// crash never leaves a half install; leftovers are only .tmp-* dirs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "wire/api.h"
+#include "wire/status.h"
+
+namespace spate {
+
+// <install_dir>/<name>/<version>
+std::string VersionDir(const std::string& install_dir, const Manifest& m);
+
+// Checks size and SHA-256 of `staging_file` against `m`, then installs it and
+// points `current` at the new version. The staging file is left in place
+// (seeding continues from it). Mismatch -> Status::Corrupt("sha256 mismatch:
+// expected X got Y") and nothing is installed. If the same version is already
+// installed with the same sha256 this succeeds. Blocking (hashes the whole
+// file); `progress` receives bytes hashed so far. Thread-safe for distinct
+// artifacts.
+Status Install(const std::string& staging_file, const Manifest& m, const std::string& install_dir,
+               const std::function<void(uint64_t)>& progress = {});
+
+// True if <install>/<name>/<version>/ holds a manifest.json with m's sha256 and
+// the file with m's size (a previous install; no re-hash).
+bool IsInstalled(const Manifest& m, const std::string& install_dir);
+
+// Atomically points <install>/<name>/current at <version> (temp symlink renamed
+// over it), then fsyncs <install>/<name>.
+Status SetCurrent(const std::string& install_dir, const std::string& name, const std::string& version);
+
+}  // namespace spate
