@@ -1,1 +1,227 @@
-// Daemon tests: see below.
+// The daemon in-process against a fake tracker (control API + /announce) and
+// a seeding libtorrent session, all on 127.0.9.x with ephemeral ports.
+#include "fetcher/fetcher.h"
+
+#include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/torrent_flags.hpp>
+#include <libtorrent/torrent_info.hpp>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "fetcher/test_artifact.h"
+#include "tests/support/cluster.h"
+#include "wire/fs.h"
+#include "wire/http.h"
+#include "wire/swarm.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Serves what a fetcher needs from the tracker: assignments, reports, and
+// announces that always return one fixed peer.
+class FakeTracker {
+ public:
+  FakeTracker() : server_(Options(), [this](spate::http::Request&& r, spate::http::Reply reply) {
+                    reply(Handle(r));
+                  }) {
+    REQUIRE(server_.Start().ok());
+    thread_ = std::thread([this] { server_.Run(); });
+  }
+  ~FakeTracker() {
+    server_.Stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://" + spate::http::FormatEndpoint(server_.local_endpoint()); }
+
+  void SetAssignments(std::vector<spate::Assignment> a) {
+    std::lock_guard<std::mutex> l(mu_);
+    list_.assignments = std::move(a);
+    ++list_.generation;
+  }
+  void SetPeer(const std::string& ip, int port) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto addr = boost::asio::ip::make_address_v4(ip).to_bytes();
+    peer_.assign(addr.begin(), addr.end());
+    peer_ += static_cast<char>(port >> 8);
+    peer_ += static_cast<char>(port & 0xff);
+  }
+  std::vector<spate::HostReport> Reports() {
+    std::lock_guard<std::mutex> l(mu_);
+    return reports_;
+  }
+  std::string last_poll_addr() {
+    std::lock_guard<std::mutex> l(mu_);
+    return poll_addr_;
+  }
+  // Waits for a report matching `pred`.
+  bool WaitReport(const std::function<bool(const spate::HostReport&)>& pred, std::chrono::seconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      for (const auto& r : Reports())
+        if (pred(r)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+ private:
+  static spate::http::ServerOptions Options() {
+    spate::http::ServerOptions o;
+    o.listen = "127.0.0.1:0";
+    o.threads = 2;
+    return o;
+  }
+
+  spate::http::Response Handle(const spate::http::Request& r) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (r.path == "/announce") {
+      std::string body = "d8:intervali1e5:peers" + std::to_string(peer_.size()) + ":" + peer_ + "e";
+      return spate::http::Response::Text(200, body);
+    }
+    if (r.path.size() > 12 && r.path.compare(r.path.size() - 12, 12, "/assignments") == 0) {
+      auto q = spate::http::ParseQuery(r.query);
+      if (q.ok())
+        for (auto& [k, v] : *q)
+          if (k == "addr") poll_addr_ = v;
+      return spate::http::Response::Json(200, spate::ToJson(list_).dump());
+    }
+    if (r.path.size() > 8 && r.path.compare(r.path.size() - 8, 8, "/reports") == 0) {
+      auto j = spate::ParseJson(r.body);
+      if (!j.ok() || !j->contains("reports")) return spate::http::Response::Error(spate::Status::Invalid("bad"));
+      for (const auto& rj : (*j)["reports"]) {
+        auto hr = spate::HostReportFromJson(rj);
+        if (!hr.ok()) return spate::http::Response::Error(hr.status());
+        reports_.push_back(*hr);
+      }
+      return spate::http::Response::Json(200, R"({"ok":true})");
+    }
+    return spate::http::Response::Error(spate::Status::NotFound("no route " + r.path));
+  }
+
+  std::mutex mu_;
+  spate::AssignmentList list_;
+  std::string peer_;
+  std::vector<spate::HostReport> reports_;
+  std::string poll_addr_;
+  spate::http::Server server_;
+  std::thread thread_;
+};
+
+struct Env {
+  spate::testing::TempDir t;
+  spate::SigningKey seeder_key = *spate::SigningKey::LoadOrCreate(t / "seeder.pem");
+  FakeTracker tracker;
+
+  Env() { REQUIRE(spate::WriteFileAtomic(t / "trusted.pem", seeder_key.PublicKeyPem()).ok()); }
+
+  spate::FetcherConfig Config() {
+    spate::FetcherConfig c;
+    c.host_id = "h1";
+    c.bind_address = "127.0.9.12";
+    c.tracker_url = tracker.url();
+    c.data_dir = t / "data";
+    c.install_dir = t / "install";
+    c.trusted_key_file = t / "trusted.pem";
+    c.seed_time = std::chrono::seconds(1);
+    c.report_interval = std::chrono::milliseconds(200);
+    c.poll_wait_seconds = 1;
+    return c;
+  }
+
+  spate::Assignment Assign(const spate::testing::TestArtifact& art, int64_t push_id, const spate::SigningKey& key) {
+    spate::Assignment a;
+    a.push_id = push_id;
+    a.manifest = art.manifest;
+    REQUIRE(a.manifest.Sign(key).ok());
+    a.torrent = art.torrent;
+    return a;
+  }
+};
+
+auto StateIs(int64_t push_id, const std::string& state) {
+  return [=](const spate::HostReport& r) { return r.push_id == push_id && r.state == state; };
+}
+
+bool WaitUntil(const std::function<bool()>& pred, std::chrono::seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
+}  // namespace
+
+TEST_CASE("fetcher refuses a manifest signed by a different key: no download, state failed") {
+  Env env;
+  auto stranger = *spate::SigningKey::LoadOrCreate(env.t / "stranger.pem");
+  auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "1.0", "app.bin", 200000, 3,
+                                          env.tracker.url() + "/announce");
+  env.tracker.SetAssignments({env.Assign(art, 7, stranger)});
+
+  spate::Fetcher f(env.Config());
+  REQUIRE(f.Start().ok());
+  REQUIRE(env.tracker.WaitReport(StateIs(7, spate::kStateFailed), std::chrono::seconds(5)));
+  for (const auto& r : env.tracker.Reports()) {
+    CHECK(r.state == spate::kStateFailed);  // never downloading
+    CHECK(r.error.find("signature") != std::string::npos);
+  }
+  CHECK(f.torrent_count() == 0);
+  CHECK_FALSE(fs::exists(fs::path(env.t / "install") / ".spate" / "staging" / art.manifest.info_hash));
+  CHECK_FALSE(fs::exists(fs::path(env.t / "install") / "app"));
+  CHECK(env.tracker.last_poll_addr() == "127.0.9.12");
+}
+
+TEST_CASE("fetcher downloads from a peer, verifies, installs, reports, stops seeding; restart reports installed") {
+  Env env;
+  auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "2.0", "app.bin", 3 * 1024 * 1024, 4,
+                                          env.tracker.url() + "/announce");
+  // The origin: a seeding session the fake tracker hands out as the only peer.
+  spate::SwarmOptions so;
+  so.bind_address = "127.0.9.11";
+  auto origin = spate::MakeSession(so);
+  lt::add_torrent_params p;
+  p.ti = std::make_shared<lt::torrent_info>(
+      lt::span<const char>(art.torrent.data(), static_cast<std::ptrdiff_t>(art.torrent.size())), lt::from_span);
+  p.save_path = env.t / "origin";
+  p.flags |= lt::torrent_flags::seed_mode;
+  p.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
+  origin->add_torrent(p);
+  REQUIRE(WaitUntil([&] { return origin->listen_port() != 0; }, std::chrono::seconds(5)));
+  env.tracker.SetPeer("127.0.9.11", origin->listen_port());
+  env.tracker.SetAssignments({env.Assign(art, 11, env.seeder_key)});
+
+  fs::path install = env.t / "install";
+  fs::path staging = install / ".spate" / "staging" / art.manifest.info_hash;
+  {
+    spate::Fetcher f(env.Config());
+    REQUIRE(f.Start().ok());
+    REQUIRE(env.tracker.WaitReport(StateIs(11, spate::kStateInstalled), std::chrono::seconds(10)));
+    CHECK(spate::testing::ReadAll((install / "app" / "current" / "app.bin").string()) ==
+          spate::testing::ReadAll(art.file));
+    CHECK(fs::read_symlink(install / "app" / "current") == "2.0");
+    CHECK(fs::exists(install / "app" / "2.0" / "manifest.json"));
+    CHECK_FALSE(env.tracker.WaitReport(StateIs(11, spate::kStateFailed), std::chrono::seconds(0)));
+    // Seed time is 1 s: then the torrent and staging go, the install stays.
+    CHECK(WaitUntil([&] { return f.torrent_count() == 0 && !fs::exists(staging); }, std::chrono::seconds(5)));
+    CHECK(fs::exists(install / "app" / "2.0" / "app.bin"));
+  }
+
+  // A restarted fetcher sees the same assignment and reports installed without downloading.
+  size_t before = env.tracker.Reports().size();
+  spate::Fetcher again(env.Config());
+  REQUIRE(again.Start().ok());
+  REQUIRE(WaitUntil([&] { return env.tracker.Reports().size() > before; }, std::chrono::seconds(5)));
+  auto reports = env.tracker.Reports();
+  CHECK(reports[before].push_id == 11);
+  CHECK(reports[before].state == spate::kStateInstalled);
+  CHECK(again.torrent_count() == 0);
+}
