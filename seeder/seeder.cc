@@ -15,6 +15,11 @@ namespace spate::seeder {
 
 using nlohmann::json;
 
+namespace {
+// Largest body of a non-upload request (they are all small JSON or empty).
+constexpr uint64_t kMaxMemoryBody = 1 << 20;
+}  // namespace
+
 Status SeederConfig::Validate() {
   if (data_dir.empty()) return Status::Invalid("--data-dir is required");
   if (tracker_url.empty()) return Status::Invalid("--tracker is required (e.g. http://127.0.0.1:7070)");
@@ -83,6 +88,10 @@ Status Seeder::Start() {
   http::ServerOptions ho;
   ho.listen = config_.listen;
   ho.threads = config_.http_threads;
+  // wire's header parser applies max_body to the Content-Length before on_header
+  // can choose a file body, so uploads over max_body would be cut off. Lift it
+  // here and enforce the small in-memory limit ourselves in OnHeader.
+  ho.max_body = ho.max_file_body;
   ho.on_header = [this](http::Request& req) { return OnHeader(req); };
   server_ = std::make_unique<http::Server>(ho, [this](http::Request&& req, http::Reply reply) {
     Handle(std::move(req), std::move(reply));
@@ -113,7 +122,15 @@ void Seeder::Publish(const StoredArtifact& a) {
 }
 
 std::optional<http::Response> Seeder::OnHeader(http::Request& req) {
-  if (req.method != "PUT") return std::nullopt;
+  if (req.method != "PUT") {
+    // Only uploads may be large; everything else is read into memory.
+    if (!req.header("transfer-encoding").empty())
+      return http::Response::Json(411, json{{"error", "chunked bodies are only accepted for uploads"}}.dump() + "\n");
+    const std::string len = req.header("content-length");
+    if (!len.empty() && (len.size() > 9 || std::stoull(len) > kMaxMemoryBody))
+      return http::Response::Json(413, json{{"error", "request body too large"}}.dump() + "\n");
+    return std::nullopt;
+  }
   // Authenticate before reading a byte of the body, so strangers cannot fill the disk.
   if (!TokenEquals(req.bearer_token(), config_.upload_token)) {
     spdlog::warn("upload {} from {} refused: bad or missing token", req.path, req.remote.to_string());

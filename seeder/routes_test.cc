@@ -1,0 +1,60 @@
+#include "seeder/routes.h"
+
+#include <catch2/catch.hpp>
+
+namespace spate::seeder {
+namespace {
+
+TEST_CASE("upload target: name, version and filename from path and query") {
+  auto t = ParseUploadTarget("/api/v1/artifacts/app/1.2.3", "filename=app.tar.gz");
+  REQUIRE(t.ok());
+  CHECK(t->name == "app");
+  CHECK(t->version == "1.2.3");
+  CHECK(t->filename == "app.tar.gz");
+}
+
+TEST_CASE("upload target: filename defaults to the name") {
+  auto t = ParseUploadTarget("/api/v1/artifacts/app/7", "");
+  REQUIRE(t.ok());
+  CHECK(t->filename == "app");
+}
+
+TEST_CASE("upload target: traversal and bad characters are refused naming the field") {
+  auto bad = [](const std::string& path, const std::string& query) {
+    auto t = ParseUploadTarget(path, query);
+    REQUIRE_FALSE(t.ok());
+    CHECK(t.status().code() == Status::Code::kInvalid);
+    return t.status().message();
+  };
+  CHECK_THAT(bad("/api/v1/artifacts/../1", ""), Catch::Contains("name"));
+  CHECK_THAT(bad("/api/v1/artifacts/a%2Fb/1", ""), Catch::Contains("name 'a/b'"));
+  CHECK_THAT(bad("/api/v1/artifacts/app/..", ""), Catch::Contains("version"));
+  CHECK_THAT(bad("/api/v1/artifacts/app/1", "filename=..%2Fetc"), Catch::Contains("filename"));
+  CHECK_THAT(bad("/api/v1/artifacts/app/1", "filename=manifest.json"), Catch::Contains("filename"));
+  CHECK_THAT(bad("/api/v1/artifacts/app/1", "filename="), Catch::Contains("filename"));
+  CHECK_THAT(bad("/api/v1/artifacts/a/b/c", ""), Catch::Contains("/"));
+  CHECK_THAT(bad("/api/v1/artifacts/app/1%zz", ""), Catch::Contains("percent"));
+}
+
+TEST_CASE("upload target: other paths are not found") {
+  auto t = ParseUploadTarget("/api/v1/pubkey", "");
+  REQUIRE_FALSE(t.ok());
+  CHECK(t.status().code() == Status::Code::kNotFound);
+}
+
+TEST_CASE("split path keeps '+' literal and decodes escapes") {
+  auto s = SplitPath("/a+b/c%20d/");
+  REQUIRE(s.ok());
+  CHECK(*s == std::vector<std::string>{"a+b", "c d", ""});
+}
+
+TEST_CASE("token comparison") {
+  CHECK(TokenEquals("secret", "secret"));
+  CHECK_FALSE(TokenEquals("secreT", "secret"));
+  CHECK_FALSE(TokenEquals("secret1", "secret"));
+  CHECK_FALSE(TokenEquals("", "secret"));
+  CHECK_FALSE(TokenEquals("", ""));  // an unset token never authenticates
+}
+
+}  // namespace
+}  // namespace spate::seeder

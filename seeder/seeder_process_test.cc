@@ -1,0 +1,238 @@
+// End to end against the real `spate seeder` and `spate upload` processes.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <libtorrent/torrent_info.hpp>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "tests/support/cluster.h"
+#include "wire/api.h"
+#include "wire/crypto.h"
+#include "wire/fs.h"
+#include "wire/http.h"
+
+namespace spate::seeder {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using spate::testing::Process;
+using spate::testing::Run;
+using spate::testing::SpateBinary;
+using spate::testing::TempDir;
+
+const char* kToken = "upload-secret";
+
+// A port nothing listens on: bind port 0, read it back, close.
+int ClosedPort() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  int port = a.local_endpoint().port();
+  a.close();
+  return port;
+}
+
+struct SeederProc {
+  Process proc;
+  std::string base;  // http://127.0.0.1:PORT
+};
+
+SeederProc StartSeeder(const TempDir& dir, const std::string& tracker, const std::string& tag) {
+  std::string ready = dir / ("ready-" + tag + ".json");
+  fs::remove(ready);
+  Process p({SpateBinary(), "seeder", "--listen", "127.0.0.1:0", "--data-dir", dir / "data", "--tracker", tracker,
+             "--upload-token", kToken, "--tracker-token", "admin-secret", "--ready-file", ready, "--log-level", "debug"},
+            dir / ("seeder-" + tag + ".log"));
+  auto j = spate::testing::WaitReady(p, ready, 15s);
+  REQUIRE(j.contains("peer"));
+  return SeederProc{std::move(p), "http://" + j["http"].get<std::string>()};
+}
+
+size_t CountEntries(const std::string& dir) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;
+  return n;
+}
+
+Result<http::ClientResult> Put(const std::string& url, const std::string& body, const std::string& token) {
+  http::ClientOptions o;
+  if (!token.empty()) o.headers.emplace_back("Authorization", "Bearer " + token);
+  return http::Call("PUT", url, body, o);
+}
+
+std::vector<std::string> Upload(const TempDir& dir, const SeederProc& s, const std::string& file,
+                                const std::string& version) {
+  return {SpateBinary(), "upload", file, "--name", "app", "--version", version, "--filename", "app.bin", "--seeder",
+          s.base, "--token", kToken};
+}
+
+TEST_CASE("seeder process: wrong token is 401 and bad names are 400, with nothing stored") {
+  TempDir dir("spate-seeder-proc");
+  auto s = StartSeeder(dir, "http://127.0.0.1:" + std::to_string(ClosedPort()), "a");
+  std::string body(256 * 1024, 'x');
+  std::string url = s.base + "/api/v1/artifacts/app/1.0";
+
+  auto wrong = Put(url, body, "not-the-token");
+  REQUIRE(wrong.ok());
+  CHECK(wrong->status == 401);
+  auto missing = Put(url, body, "");
+  REQUIRE(missing.ok());
+  CHECK(missing->status == 401);
+
+  for (const char* bad : {"/api/v1/artifacts/../1.0", "/api/v1/artifacts/a%2Fb/1.0", "/api/v1/artifacts/app/..",
+                          "/api/v1/artifacts/app/1.0?filename=..%2Fx"}) {
+    INFO(bad);
+    auto r = Put(s.base + bad, body, kToken);
+    REQUIRE(r.ok());
+    CHECK(r->status == 400);
+    CHECK_THAT(r->body, Catch::Contains("error"));
+  }
+  CHECK(CountEntries(dir / "data/artifacts") == 0);
+  CHECK(CountEntries(dir / "data/tmp") == 0);
+
+  // spate upload reports the refusal with the server's message and exit 1.
+  spate::testing::WriteRandomFile(dir / "f.bin", 1000, 1);
+  auto up = Run({SpateBinary(), "upload", dir / "f.bin", "--name", "app", "--version", "1", "--seeder", s.base,
+                 "--token", "nope"},
+                10s);
+  CHECK(up.exit_code == 1);
+  CHECK_THAT(up.output, Catch::Contains("upload refused: 401"));
+  // Usage errors are exit 2 and never reach the server.
+  auto usage = Run({SpateBinary(), "upload", dir / "f.bin", "--name", "../x", "--version", "1", "--seeder", s.base,
+                    "--token", kToken},
+                   10s);
+  CHECK(usage.exit_code == 2);
+  auto nofile = Run({SpateBinary(), "upload", dir / "missing", "--name", "x", "--version", "1", "--seeder", s.base,
+                     "--token", kToken},
+                    10s);
+  CHECK(nofile.exit_code == 2);
+  CHECK(CountEntries(dir / "data/artifacts") == 0);
+}
+
+TEST_CASE("seeder process: upload, verify, idempotent retry, conflict, restart") {
+  TempDir dir("spate-seeder-proc");
+  std::string tracker = "http://127.0.0.1:" + std::to_string(ClosedPort());
+  auto s = StartSeeder(dir, tracker, "a");
+  std::string file = dir / "app.bin";
+  spate::testing::WriteRandomFile(file, 3 << 20, 42);
+
+  auto up = Run(Upload(dir, s, file, "1.0"), 20s);
+  INFO(up.output);
+  REQUIRE(up.exit_code == 0);
+  CHECK_THAT(up.output, Catch::Contains("uploaded app@1.0"));
+
+  std::string vdir = dir / "data/artifacts/app/1.0";
+  auto vk = VerifyKey::Load(dir / "data/seeder.pub");
+  REQUIRE(vk.ok());
+  auto text = ReadFile(vdir + "/manifest.json");
+  REQUIRE(text.ok());
+  auto m = ManifestFromJson(nlohmann::json::parse(*text));
+  REQUIRE(m.ok());
+  CHECK(m->Verify(*vk).ok());
+  CHECK(m->sha256 == *Sha256File(file));
+  CHECK(m->size == (3u << 20));
+  CHECK(m->filename == "app.bin");
+  CHECK(*Sha256File(vdir + "/app.bin") == m->sha256);
+  auto torrent = ReadFile(vdir + "/app.bin.torrent");
+  REQUIRE(torrent.ok());
+  lt::torrent_info ti(torrent->data(), static_cast<int>(torrent->size()));
+  auto v1 = ti.info_hashes().v1;
+  CHECK(HexEncode(std::string_view(reinterpret_cast<const char*>(v1.data()), v1.size())) == m->info_hash);
+  CHECK(ti.priv());
+  CHECK(CountEntries(dir / "data/tmp") == 0);
+
+  // The seeder serves what it stored, and the key fetchers must trust.
+  auto pub = http::Call("GET", s.base + "/api/v1/pubkey", "");
+  REQUIRE(pub.ok());
+  CHECK(pub->body == *ReadFile(dir / "data/seeder.pub"));
+  auto t = http::Call("GET", s.base + "/api/v1/artifacts/app/1.0/torrent", "");
+  REQUIRE(t.ok());
+  CHECK(t->body == *torrent);
+  auto st = http::Call("GET", s.base + "/api/v1/status", "");
+  REQUIRE(st.ok());
+  auto sj = nlohmann::json::parse(st->body);
+  REQUIRE(sj["artifacts"].size() == 1);
+  CHECK(sj["artifacts"][0]["registered"] == false);  // the tracker is down
+  CHECK(sj["artifacts"][0]["seeding"]["state"] == "seeding");
+
+  auto again = Run(Upload(dir, s, file, "1.0"), 20s);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("already stored"));
+
+  std::string other = dir / "other.bin";
+  spate::testing::WriteRandomFile(other, 3 << 20, 43);
+  auto conflict = Run(Upload(dir, s, other, "1.0"), 20s);
+  CHECK(conflict.exit_code == 1);
+  CHECK_THAT(conflict.output, Catch::Contains("409"));
+  CHECK(*Sha256File(vdir + "/app.bin") == m->sha256);
+
+  s.proc.Terminate();
+  auto s2 = StartSeeder(dir, tracker, "b");
+  auto list = http::Call("GET", s2.base + "/api/v1/artifacts", "");
+  REQUIRE(list.ok());
+  auto lj = nlohmann::json::parse(list->body);
+  REQUIRE(lj["artifacts"].size() == 1);
+  auto listed = ManifestFromJson(lj["artifacts"][0]);
+  REQUIRE(listed.ok());
+  CHECK(listed->info_hash == m->info_hash);
+  CHECK(listed->Verify(*vk).ok());  // same key after restart
+}
+
+// A stand-in tracker that refuses the first registration, then accepts.
+TEST_CASE("seeder process: registration retries until the tracker accepts it") {
+  TempDir dir("spate-seeder-proc");
+  std::mutex mu;
+  std::vector<std::string> bodies, tokens;
+  std::atomic<int> calls{0};
+  http::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.max_body = 8 << 20;
+  http::Server tracker(so, [&](http::Request&& req, http::Reply reply) {
+    if (req.method != "POST" || req.path != "/api/v1/artifacts") return reply(http::Response::Json(404, "{}"));
+    if (calls++ == 0) return reply(http::Response::Error(Status::Unavailable("warming up")));
+    std::lock_guard<std::mutex> lock(mu);
+    bodies.push_back(req.body);
+    tokens.push_back(req.bearer_token());
+    reply(http::Response::Json(200, "{\"ok\":true}"));
+  });
+  REQUIRE(tracker.Start().ok());
+  std::thread th([&] { tracker.Run(); });
+  struct Joiner {
+    http::Server& s;
+    std::thread& t;
+    ~Joiner() {
+      s.Stop();
+      t.join();
+    }
+  } joiner{tracker, th};
+
+  auto s = StartSeeder(dir, "http://" + http::FormatEndpoint(tracker.local_endpoint()), "a");
+  std::string file = dir / "app.bin";
+  spate::testing::WriteRandomFile(file, 100000, 5);
+  auto up = Run(Upload(dir, s, file, "2.0"), 20s);
+  REQUIRE(up.exit_code == 0);
+
+  bool registered = false;
+  for (int i = 0; i < 100 && !registered; ++i) {
+    auto st = http::Call("GET", s.base + "/api/v1/status", "");
+    if (st.ok()) registered = nlohmann::json::parse(st->body)["artifacts"][0]["registered"] == true;
+    if (!registered) std::this_thread::sleep_for(100ms);
+  }
+  REQUIRE(registered);
+  std::lock_guard<std::mutex> lock(mu);
+  REQUIRE(bodies.size() >= 1);
+  CHECK(calls >= 2);
+  CHECK(tokens[0] == "admin-secret");
+  auto reg = RegistrationFromJson(nlohmann::json::parse(bodies[0]));
+  REQUIRE(reg.ok());
+  CHECK(reg->manifest.id() == "app@2.0");
+  CHECK(reg->origin == "127.0.0.1");
+  CHECK(reg->torrent == *ReadFile(dir / "data/artifacts/app/2.0/app.bin.torrent"));
+}
+
+}  // namespace
+}  // namespace spate::seeder
