@@ -1,8 +1,132 @@
+// `spate tracker`: flags -> TrackerConfig, then serve until SIGINT/SIGTERM.
+#include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
+#include <cstdlib>
+
+#include "tracker/tracker.h"
+#include "wire/daemon.h"
+#include "wire/units.h"
 
 namespace spate {
-int TrackerCommand(int argc, char** argv) {
-  std::fprintf(stderr, "not implemented yet\n");
-  return 2;
+
+namespace {
+
+Result<std::chrono::seconds> Seconds(const std::string& flag, const std::string& v) {
+  auto d = ParseDuration(v);
+  if (!d.ok()) return Status::Invalid("--" + flag + ": " + d.status().message());
+  if (d->count() % 1000 != 0) return Status::Invalid("--" + flag + ": must be whole seconds");
+  return std::chrono::duration_cast<std::chrono::seconds>(*d);
 }
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "spate tracker: %s\n", s.message().c_str());
+  return kExitUsage;
+}
+
+}  // namespace
+
+int TrackerCommand(int argc, char** argv) {
+  cxxopts::Options opts("spate tracker", "BitTorrent tracker with rack-aware peer selection and the push control API");
+  const char* env_token = std::getenv("SPATE_ADMIN_TOKEN");
+  // clang-format off
+  opts.add_options()
+    ("listen", "HTTP address for announces and the control API", cxxopts::value<std::string>()->default_value("127.0.0.1:7070"))
+    ("rackmap", "rackmap file (CIDR dc/pod/rack lines); without it every host is 'unknown'", cxxopts::value<std::string>()->default_value(""))
+    ("db", "SQLite database for artifacts, pushes and hosts", cxxopts::value<std::string>()->default_value("./tracker.db"))
+    ("admin-token", "bearer token for registering artifacts and creating pushes (default: $SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>()->default_value(env_token ? env_token : ""))
+    ("announce-interval", "announce interval while a push of the artifact is active", cxxopts::value<std::string>()->default_value("5s"))
+    ("idle-announce-interval", "announce interval otherwise", cxxopts::value<std::string>()->default_value("60s"))
+    ("peer-ttl", "drop peers silent this long (default: 3x the interval handed to the peer)", cxxopts::value<std::string>()->default_value("0"))
+    ("policy", "peer selection: rack or random", cxxopts::value<std::string>()->default_value("rack"))
+    ("bridges", "peers from other racks added to each reply", cxxopts::value<int>()->default_value("2"))
+    ("origin-per-rack", "requesters per rack handed the origin seeder", cxxopts::value<int>()->default_value("2"))
+    ("ready-file", "write {\"http\":\"ADDR:PORT\"} here once listening", cxxopts::value<std::string>()->default_value(""))
+    ("log-level", "trace, debug, info, warn, error", cxxopts::value<std::string>()->default_value("info"))
+    ("h,help", "show help");
+  // clang-format on
+  TrackerConfig c;
+  try {
+    auto r = opts.parse(argc, argv);
+    if (r.count("help")) {
+      std::printf("%s\n", opts.help().c_str());
+      return kExitOk;
+    }
+    if (!r.unmatched().empty()) return Fail(Status::Invalid("unexpected argument '" + r.unmatched()[0] + "'"));
+    c.listen = r["listen"].as<std::string>();
+    c.rackmap_path = r["rackmap"].as<std::string>();
+    c.db_path = r["db"].as<std::string>();
+    c.admin_token = r["admin-token"].as<std::string>();
+    for (auto [flag, out] : {std::pair{"announce-interval", &c.announce_interval},
+                             {"idle-announce-interval", &c.idle_announce_interval},
+                             {"peer-ttl", &c.peer_ttl}}) {
+      auto s = Seconds(flag, r[flag].as<std::string>());
+      if (!s.ok()) return Fail(s.status());
+      *out = *s;
+    }
+    auto policy = ParsePolicy(r["policy"].as<std::string>());
+    if (!policy.ok()) return Fail(Status::Invalid("--policy: " + policy.status().message()));
+    c.policy.policy = *policy;
+    c.policy.bridges = r["bridges"].as<int>();
+    c.policy.origin_per_rack = r["origin-per-rack"].as<int>();
+    c.ready_file = r["ready-file"].as<std::string>();
+    c.log_level = r["log-level"].as<std::string>();
+  } catch (const std::exception& e) {
+    return Fail(Status::Invalid(e.what()));
+  }
+  Status s = c.Validate();
+  if (!s.ok()) return Fail(s);
+  s = InitLogging("tracker", c.log_level);
+  if (!s.ok()) return Fail(s);
+
+  Rackmap rackmap;
+  if (!c.rackmap_path.empty()) {
+    auto m = Rackmap::Load(c.rackmap_path);
+    if (!m.ok()) {
+      std::fprintf(stderr, "%s\n", m.status().message().c_str());
+      return kExitUsage;
+    }
+    rackmap = std::move(*m);
+    auto sum = rackmap.Summary();
+    spdlog::info("rackmap {}: {} ranges, {} dcs, {} pods, {} racks", c.rackmap_path, sum.ranges, sum.dcs, sum.pods,
+                 sum.racks);
+  }
+
+  http::ServerOptions so;
+  so.listen = c.listen;
+  so.threads = 1;  // all tracker state lives on this one io thread
+  std::unique_ptr<Tracker> tracker;
+  http::Server server(so, [&tracker](http::Request&& req, http::Reply reply) {
+    tracker->Handle(std::move(req), std::move(reply));
+  });
+  auto t = Tracker::Create(c, std::move(rackmap), server.io());
+  if (!t.ok()) {
+    spdlog::error("{}", t.status().message());
+    return t.status().code() == Status::Code::kInvalid ? kExitUsage : kExitFailure;
+  }
+  tracker = std::move(*t);
+  OnStopSignal([&server] { server.Stop(); });
+  s = server.Start();
+  if (!s.ok()) {
+    spdlog::error("{}", s.message());
+    return kExitFailure;
+  }
+  std::string addr = http::FormatEndpoint(server.local_endpoint());
+  s = WriteReadyFile(c.ready_file, nlohmann::json{{"http", addr}}.dump());
+  if (!s.ok()) {
+    spdlog::error("ready file: {}", s.message());
+    return kExitFailure;
+  }
+  tracker->Start();
+  spdlog::info("tracker listening on {} (policy {}, interval {}s active / {}s idle)", addr,
+               PolicyName(c.policy.policy), c.announce_interval.count(), c.idle_announce_interval.count());
+  server.Run();
+  s = tracker->Flush();
+  if (!s.ok()) spdlog::error("final flush: {}", s.message());
+  spdlog::info("tracker stopped");
+  return kExitOk;
+}
+
 }  // namespace spate

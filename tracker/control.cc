@@ -1,0 +1,413 @@
+// The JSON control API (wire/api.h): artifacts, pushes, host check-ins and reports.
+#include <fnmatch.h>
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include "tracker/tracker_impl.h"
+#include "wire/crypto.h"
+
+namespace spate {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+namespace {
+
+http::Response Ok() { return http::Response::Json(200, "{\"ok\":true}\n"); }
+http::Response Err(const Status& s) { return http::Response::Error(s); }
+
+bool Terminal(const std::string& state) { return state == kStateInstalled || state == kStateFailed; }
+
+// Query parameter `key` or "" (first occurrence).
+std::string Param(const std::vector<std::pair<std::string, std::string>>& q, const std::string& key) {
+  for (const auto& [k, v] : q)
+    if (k == key) return v;
+  return "";
+}
+
+Result<int64_t> ParseInt(const std::string& what, const std::string& v) {
+  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789-") != std::string::npos ||
+      v.find('-', 1) != std::string::npos || v == "-")
+    return Status::Invalid(what + " must be an integer, got '" + v + "'");
+  return int64_t(std::stoll(v));
+}
+
+}  // namespace
+
+std::string PushState::State() const {
+  if (installed == int(rec.hosts.size())) return "succeeded";
+  if (installed + failed == int(rec.hosts.size())) return "failed";
+  return "active";
+}
+
+Status Tracker::Impl::CheckAdmin(const http::Request& req) const {
+  std::string token = req.bearer_token();
+  if (token.empty()) return Status::Unauthorized("admin token required (Authorization: Bearer TOKEN)");
+  const std::string& want = config.admin_token;
+  if (token.size() != want.size() || CRYPTO_memcmp(token.data(), want.data(), want.size()) != 0)
+    return Status::Unauthorized("wrong admin token");
+  return Status::Ok();
+}
+
+Status Tracker::Impl::Load() {
+  auto snap = store->Load();
+  if (!snap.ok()) return snap.status();
+  for (auto& a : snap->artifacts) {
+    AddSwarm(a);
+    artifacts[a.manifest.id()] = std::move(a);
+  }
+  for (auto& h : snap->hosts) {
+    HostState hs;
+    hs.rec = std::move(h);
+    hosts[hs.rec.host] = std::move(hs);
+  }
+  for (auto& r : snap->pushes) {
+    PushState p;
+    p.rec = std::move(r);
+    for (size_t i = 0; i < p.rec.hosts.size(); ++i) {
+      const auto& hp = p.rec.hosts[i];
+      p.index[hp.host] = i;
+      p.installed += hp.state == kStateInstalled;
+      p.failed += hp.state == kStateFailed;
+    }
+    int64_t id = p.rec.id;
+    artifact_pushes[p.rec.artifact].push_back(id);
+    auto& stored = pushes[id] = std::move(p);
+    for (const auto& hp : stored.rec.hosts) TargetHost(stored, hp.host);
+  }
+  spdlog::info("loaded {} artifacts, {} pushes, {} hosts from {}", artifacts.size(), pushes.size(), hosts.size(),
+               config.db_path);
+  return Status::Ok();
+}
+
+void Tracker::Impl::AddSwarm(const ArtifactRecord& a) {
+  auto raw = HexDecode(a.manifest.info_hash);
+  if (!raw.ok()) return;  // ManifestFromJson already guarantees 40 hex digits
+  SwarmState& sw = swarms[*raw];
+  sw.artifact = a.manifest.id();
+  sw.info_hash = *raw;
+  sw.size = a.manifest.size;
+  sw.origin_ip = a.origin;
+  for (auto& p : sw.peers) p.origin = !a.origin.empty() && p.ip == a.origin;
+}
+
+// Records that push `p` targets `host`: the host's newest push for that
+// artifact name becomes p, and its generation moves to p's id.
+void Tracker::Impl::TargetHost(PushState& p, const std::string& host) {
+  auto [it, fresh] = hosts.try_emplace(host);
+  if (fresh) it->second.rec.host = host;  // named explicitly before it ever checked in
+  HostState& h = it->second;
+  auto name = ParseArtifactId(p.rec.artifact);
+  if (!name.ok()) return;
+  int64_t& latest = h.latest[name->first];
+  latest = std::max(latest, p.rec.id);
+  h.generation = std::max(h.generation, p.rec.id);
+}
+
+http::Response Tracker::Impl::RegisterArtifact(const http::Request& req) {
+  Status auth = CheckAdmin(req);
+  if (!auth.ok()) return Err(auth);
+  auto j = ParseJson(req.body);
+  if (!j.ok()) return Err(j.status());
+  auto reg = RegistrationFromJson(*j);
+  if (!reg.ok()) return Err(reg.status());
+  const Manifest& m = reg->manifest;
+  if (!reg->origin.empty()) {
+    boost::system::error_code ec;
+    asio::ip::make_address(reg->origin, ec);
+    if (ec) return Err(Status::Invalid("origin '" + reg->origin + "' is not an IP address"));
+  }
+  auto existing = artifacts.find(m.id());
+  if (existing != artifacts.end() && existing->second.manifest.info_hash != m.info_hash)
+    return Err(Status::Conflict("artifact " + m.id() + " is already registered with info_hash " +
+                                existing->second.manifest.info_hash + "; versions are immutable"));
+  auto raw = HexDecode(m.info_hash);
+  if (!raw.ok()) return Err(raw.status());
+  auto sw = swarms.find(*raw);
+  if (sw != swarms.end() && sw->second.artifact != m.id())
+    return Err(Status::Conflict("info_hash " + m.info_hash + " is already registered as " + sw->second.artifact));
+
+  ArtifactRecord rec{m, reg->torrent, reg->origin, NowMs()};
+  Status s = store->PutArtifact(rec);
+  if (!s.ok()) return Err(s);
+  bool again = existing != artifacts.end();
+  AddSwarm(rec);
+  artifacts[m.id()] = std::move(rec);
+  spdlog::info("{} artifact {} ({} bytes, info_hash {}, origin {})", again ? "re-registered" : "registered", m.id(),
+               m.size, m.info_hash, reg->origin.empty() ? "none" : reg->origin);
+  return Ok();
+}
+
+http::Response Tracker::Impl::CreatePush(const http::Request& req) {
+  Status auth = CheckAdmin(req);
+  if (!auth.ok()) return Err(auth);
+  auto j = ParseJson(req.body);
+  if (!j.ok()) return Err(j.status());
+  auto pr = PushRequestFromJson(*j);
+  if (!pr.ok()) return Err(pr.status());
+  auto art = artifacts.find(pr->artifact);
+  if (art == artifacts.end()) {
+    std::string known;
+    int n = 0;
+    for (auto it = artifacts.rbegin(); it != artifacts.rend() && n < 20; ++it, ++n)
+      known += (known.empty() ? "" : ", ") + it->first;
+    if (artifacts.size() > 20) known += ", ...";
+    return Err(Status::NotFound("unknown artifact " + pr->artifact + ": not registered; registered: " +
+                                (known.empty() ? "none" : known)));
+  }
+
+  std::vector<std::string> targets;
+  if (!pr->hosts.empty()) {
+    std::set<std::string> seen;
+    for (const auto& h : pr->hosts) {
+      Status s = CheckName("host", h);
+      if (!s.ok()) return Err(s);
+      if (seen.insert(h).second) targets.push_back(h);
+    }
+  } else {
+    for (const auto& [id, h] : hosts)
+      if (!h.rec.addr.empty() && fnmatch(pr->hosts_glob.c_str(), id.c_str(), 0) == 0) targets.push_back(id);
+    if (targets.empty())
+      return Err(Status::Invalid("no checked-in host matches hosts_glob '" + pr->hosts_glob + "' (" +
+                                 std::to_string(hosts.size()) + " hosts known; see GET /api/v1/hosts)"));
+  }
+
+  int64_t now = NowMs();
+  std::vector<HostProgress> rows;
+  for (const auto& t : targets) {
+    HostProgress hp;
+    hp.host = t;
+    auto it = hosts.find(t);
+    if (it != hosts.end()) {
+      hp.addr = it->second.rec.addr;
+      hp.location = it->second.rec.location;
+    }
+    if (hp.location.empty()) hp.location = "unknown";
+    hp.total = art->second.manifest.size;
+    hp.updated_at = now;
+    rows.push_back(hp);
+  }
+  auto id = store->CreatePush(pr->artifact, now, rows);
+  if (!id.ok()) return Err(id.status());
+
+  PushState p;
+  p.rec = PushRecord{*id, pr->artifact, now, std::move(rows)};
+  for (size_t i = 0; i < p.rec.hosts.size(); ++i) p.index[p.rec.hosts[i].host] = i;
+  auto& stored = pushes[*id] = std::move(p);
+  artifact_pushes[pr->artifact].push_back(*id);
+  for (const auto& t : targets) {
+    TargetHost(stored, t);
+    WakeHost(hosts[t]);
+  }
+  spdlog::info("push {}: {} to {} hosts", *id, pr->artifact, targets.size());
+  return http::Response::Json(200, ToJson(Progress(stored)).dump() + "\n");
+}
+
+PushProgress Tracker::Impl::Progress(const PushState& p) const {
+  PushProgress out;
+  out.id = p.rec.id;
+  out.artifact = p.rec.artifact;
+  auto art = artifacts.find(p.rec.artifact);
+  if (art != artifacts.end()) out.size = art->second.manifest.size;
+  out.state = p.State();
+  out.created_at = p.rec.created_at;
+  out.hosts = p.rec.hosts;
+  return out;
+}
+
+http::Response Tracker::Impl::GetPush(const std::string& id_text) {
+  auto id = ParseInt("push id", id_text);
+  if (!id.ok()) return Err(id.status());
+  auto it = pushes.find(*id);
+  if (it == pushes.end()) return Err(Status::NotFound("unknown push " + id_text));
+  return http::Response::Json(200, ToJson(Progress(it->second)).dump() + "\n");
+}
+
+http::Response Tracker::Impl::ListHosts() const {
+  json list = json::array();
+  for (const auto& [id, h] : hosts)
+    list.push_back({{"host", id},
+                    {"addr", h.rec.addr},
+                    {"location", h.rec.location.empty() ? "unknown" : h.rec.location},
+                    {"last_seen", h.rec.last_seen}});
+  return http::Response::Json(200, json{{"hosts", list}}.dump() + "\n");
+}
+
+http::Response Tracker::Impl::ListArtifacts() const {
+  json list = json::array();
+  for (const auto& [id, a] : artifacts) list.push_back(ToJson(a.manifest));
+  return http::Response::Json(200, json{{"artifacts", list}}.dump() + "\n");
+}
+
+HostState& Tracker::Impl::CheckIn(const std::string& host, const std::string& addr) {
+  auto [it, fresh] = hosts.try_emplace(host);
+  HostState& h = it->second;
+  std::string location = rackmap.Lookup(addr).ToString();
+  if (fresh || h.rec.addr != addr || h.rec.location != location) {
+    spdlog::info("host {} checked in from {} ({})", host, addr, location);
+    h.rec.host = host;
+    h.rec.addr = addr;
+    h.rec.location = location;
+    // Pushes that named this host before it checked in learn where it is.
+    for (auto& [pid, p] : pushes) {
+      auto hp = p.index.find(host);
+      if (hp == p.index.end()) continue;
+      auto& row = p.rec.hosts[hp->second];
+      if (row.addr == addr && row.location == location) continue;
+      row.addr = addr;
+      row.location = location;
+      p.dirty.insert(hp->second);
+      dirty_pushes.insert(pid);
+    }
+  }
+  h.rec.last_seen = NowMs();
+  h.dirty = true;
+  dirty_hosts.insert(host);
+  return h;
+}
+
+AssignmentList Tracker::Impl::AssignmentsFor(const HostState& h) const {
+  AssignmentList out;
+  out.generation = h.generation;
+  bool active = false;
+  for (const auto& [name, id] : h.latest) {
+    auto p = pushes.find(id);
+    if (p == pushes.end()) continue;
+    auto a = artifacts.find(p->second.rec.artifact);
+    if (a == artifacts.end()) continue;
+    active = active || p->second.active();
+    out.assignments.push_back(Assignment{id, a->second.manifest, a->second.torrent});
+  }
+  out.announce_interval = int((active ? config.announce_interval : config.idle_announce_interval).count());
+  return out;
+}
+
+void Tracker::Impl::Assignments(const std::string& host, const http::Request& req, http::Reply reply) {
+  auto q = http::ParseQuery(req.query);
+  if (!q.ok()) return reply(Err(q.status()));
+  std::string addr = Param(*q, "addr");
+  if (addr.empty()) {
+    addr = req.remote.to_string();
+    if (req.remote.is_v6() && req.remote.to_v6().is_v4_mapped())
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, req.remote.to_v6()).to_string();
+  } else {
+    boost::system::error_code ec;
+    asio::ip::make_address(addr, ec);
+    if (ec) return reply(Err(Status::Invalid("addr '" + addr + "' is not an IP address")));
+  }
+  int64_t generation = -1, wait = 0;
+  std::string g = Param(*q, "generation"), w = Param(*q, "wait");
+  if (!g.empty()) {
+    auto v = ParseInt("generation", g);
+    if (!v.ok()) return reply(Err(v.status()));
+    generation = *v;
+  }
+  if (!w.empty()) {
+    auto v = ParseInt("wait", w);
+    if (!v.ok()) return reply(Err(v.status()));
+    wait = std::clamp<int64_t>(*v, 0, config.max_wait.count());
+  }
+  HostState& h = CheckIn(host, addr);
+  if (h.generation != generation || wait == 0)
+    return reply(http::Response::Json(200, ToJson(AssignmentsFor(h)).dump() + "\n"));
+
+  // Hold the request until WakeHost or the timer answers it, whichever comes first.
+  uint64_t wid = next_waiter++;
+  auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(wait));
+  h.waiters[wid] = Waiter{std::move(reply), timer};
+  timer->async_wait([this, host, wid](boost::system::error_code ec) {
+    if (ec) return;  // cancelled: WakeHost already answered
+    auto it = hosts.find(host);
+    if (it == hosts.end()) return;
+    auto w = it->second.waiters.find(wid);
+    if (w == it->second.waiters.end()) return;
+    http::Reply r = std::move(w->second.reply);
+    it->second.waiters.erase(w);
+    r(http::Response::Json(200, ToJson(AssignmentsFor(it->second)).dump() + "\n"));
+  });
+}
+
+void Tracker::Impl::WakeHost(HostState& h) {
+  if (h.waiters.empty()) return;
+  std::string body = ToJson(AssignmentsFor(h)).dump() + "\n";
+  auto waiters = std::move(h.waiters);
+  h.waiters.clear();
+  for (auto& [id, w] : waiters) {
+    w.timer->cancel();
+    w.reply(http::Response::Json(200, body));
+  }
+}
+
+http::Response Tracker::Impl::Reports(const std::string& host, const http::Request& req) {
+  auto j = ParseJson(req.body);
+  if (!j.ok()) return Err(j.status());
+  if (!j->is_object() || !j->contains("reports") || !(*j)["reports"].is_array())
+    return Err(Status::Invalid("body must be {\"reports\":[...]}"));
+  std::vector<HostReport> reports;
+  for (const auto& rj : (*j)["reports"]) {
+    auto r = HostReportFromJson(rj);
+    if (!r.ok()) return Err(Status::Invalid("report: " + r.status().message()));
+    reports.push_back(std::move(*r));
+  }
+  auto hit = hosts.find(host);
+  if (hit != hosts.end()) {
+    hit->second.rec.last_seen = NowMs();
+    dirty_hosts.insert(host);
+  }
+  std::vector<std::string> unknown;
+  std::vector<std::pair<int64_t, HostProgress>> terminal_rows;
+  int64_t now = NowMs();
+  for (const auto& r : reports) {
+    auto pit = pushes.find(r.push_id);
+    if (pit == pushes.end()) {
+      unknown.push_back("unknown push " + std::to_string(r.push_id));
+      continue;
+    }
+    PushState& p = pit->second;
+    auto hp = p.index.find(host);
+    if (hp == p.index.end()) {
+      unknown.push_back("host " + host + " is not a target of push " + std::to_string(r.push_id));
+      continue;
+    }
+    HostProgress& row = p.rec.hosts[hp->second];
+    std::string before_push = p.State();
+    std::string before = row.state;
+    p.installed -= before == kStateInstalled;
+    p.failed -= before == kStateFailed;
+    row.state = r.state;
+    row.bytes_done = r.bytes_done;
+    if (r.total) row.total = r.total;
+    row.rate = r.rate;
+    row.error = r.error;
+    row.updated_at = now;
+    p.installed += row.state == kStateInstalled;
+    p.failed += row.state == kStateFailed;
+    if (before != row.state) {
+      if (row.state == kStateFailed)
+        spdlog::warn("push {}: {} {} -> failed: {}", p.rec.id, host, before, row.error);
+      else
+        spdlog::info("push {}: {} {} -> {}", p.rec.id, host, before, row.state);
+    }
+    if (Terminal(row.state) && before != row.state) {
+      terminal_rows.emplace_back(p.rec.id, row);  // outcomes are written at once, not batched
+      p.dirty.erase(hp->second);
+    } else {
+      p.dirty.insert(hp->second);
+      dirty_pushes.insert(p.rec.id);
+    }
+    std::string after_push = p.State();
+    if (after_push != before_push)
+      spdlog::info("push {} ({}): {} ({} installed, {} failed of {})", p.rec.id, p.rec.artifact, after_push,
+                   p.installed, p.failed, p.rec.hosts.size());
+  }
+  Status s = store->SavePushHosts(terminal_rows);
+  if (!s.ok()) return Err(s);
+  if (!unknown.empty()) {
+    std::string msg;
+    for (const auto& u : unknown) msg += (msg.empty() ? "" : "; ") + u;
+    return Err(Status::NotFound(msg));
+  }
+  return Ok();
+}
+
+}  // namespace spate

@@ -1,0 +1,71 @@
+// The tracker service: a BitTorrent HTTP tracker (GET /announce, GET /scrape)
+// that answers only registered info-hashes with rack-aware peer lists, plus
+// the JSON control API documented in wire/api.h and GET /stats.
+//
+// Threading: every method must be called on the io thread of the io_context
+// passed to Create (the HTTP server runs that context with one thread), so the
+// state needs no locks. Slow work never runs there: SQLite writes are
+// WAL appends without fsync, batched at most once per flush_interval.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "rackmap/rackmap.h"
+#include "tracker/peer_select.h"
+#include "wire/http.h"
+#include "wire/status.h"
+
+namespace spate {
+
+struct TrackerConfig {
+  std::string listen = "127.0.0.1:7070";
+  // Optional; without it every host and peer is "unknown" (all equally far).
+  std::string rackmap_path;
+  std::string db_path = "./tracker.db";
+  // Required for registering artifacts and creating pushes.
+  std::string admin_token;
+  // Announce interval handed to peers of an artifact with an active push:
+  // short, so new peers are discovered quickly while it matters.
+  std::chrono::seconds announce_interval{5};
+  // Announce interval when no push of the artifact is active: long, to keep load low.
+  std::chrono::seconds idle_announce_interval{60};
+  // A peer that has not announced for this long is dropped. 0 = three times
+  // the interval last handed to that peer (so idle peers are not dropped early).
+  std::chrono::seconds peer_ttl{0};
+  PolicyOptions policy;
+  // Longest long poll of /hosts/{host}/assignments; longer `wait`s are capped.
+  std::chrono::seconds max_wait{60};
+  // How often dirty per-host progress rows are written to SQLite. Terminal
+  // states (installed, failed) and new pushes are written immediately.
+  std::chrono::milliseconds flush_interval{1000};
+  std::string ready_file;
+  std::string log_level = "info";
+
+  Status Validate() const;
+};
+
+class Tracker {
+ public:
+  // Opens the store and loads artifacts, pushes and hosts from it.
+  static Result<std::unique_ptr<Tracker>> Create(const TrackerConfig& config, Rackmap rackmap,
+                                                 boost::asio::io_context& io);
+  ~Tracker();
+
+  // Starts the periodic flush/expiry timer.
+  void Start();
+  // The HTTP handler for every route.
+  void Handle(http::Request&& req, http::Reply reply);
+  // Writes every dirty row now (call on shutdown, after the io thread stopped).
+  Status Flush();
+
+  struct Impl;
+
+ private:
+  explicit Tracker(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace spate

@@ -1,0 +1,110 @@
+// Internal state of the tracker (see tracker.h). Lives on the io thread only.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "tracker/store.h"
+#include "tracker/tracker.h"
+
+namespace spate {
+
+// One registered artifact's swarm. Peers sit in a vector (what SelectPeers
+// reads) with an index by peer id; removal swaps with the last element.
+struct SwarmState {
+  std::string artifact;   // name@version
+  std::string info_hash;  // 20 raw bytes
+  uint64_t size = 0;
+  std::string origin_ip;
+  std::vector<Peer> peers;
+  std::vector<int64_t> expires_at;  // unix ms, parallel to peers
+  std::unordered_map<std::string, size_t> index;  // peer_id -> position
+  // rack ("dc/pod/rack" or "unknown") -> requesters granted the origin.
+  std::unordered_map<std::string, std::unordered_set<std::string>> origin_grants;
+  int64_t completed = 0;  // "completed" events seen (scrape's "downloaded")
+
+  void Remove(const std::string& peer_id);
+};
+
+struct PushState {
+  PushRecord rec;
+  std::unordered_map<std::string, size_t> index;  // host -> position in rec.hosts
+  std::set<size_t> dirty;                          // hosts not yet flushed
+  int installed = 0, failed = 0;
+
+  // "active", "succeeded" or "failed" (see wire/api.h).
+  std::string State() const;
+  bool active() const { return State() == "active"; }
+};
+
+struct Waiter {
+  http::Reply reply;
+  std::shared_ptr<boost::asio::steady_timer> timer;
+};
+
+struct HostState {
+  HostRecord rec;
+  bool dirty = false;
+  // Changes whenever the host's assignments change: the id of the newest push
+  // targeting it. Push ids only grow and are persisted, so a generation never
+  // repeats across restarts.
+  int64_t generation = 0;
+  std::map<std::string, int64_t> latest;  // artifact name -> newest push id targeting this host
+  std::map<uint64_t, Waiter> waiters;     // pending long polls
+};
+
+struct Tracker::Impl {
+  TrackerConfig config;
+  Rackmap rackmap;
+  boost::asio::io_context& io;
+  std::unique_ptr<Store> store;
+  Rng rng{std::random_device{}()};
+  boost::asio::steady_timer tick;
+
+  std::map<std::string, ArtifactRecord> artifacts;           // by name@version
+  std::unordered_map<std::string, SwarmState> swarms;        // by raw info_hash
+  std::map<int64_t, PushState> pushes;                       // by id
+  std::map<std::string, std::vector<int64_t>> artifact_pushes;  // name@version -> push ids
+  std::map<std::string, HostState> hosts;                    // by host id
+  std::set<std::string> dirty_hosts;
+  std::set<int64_t> dirty_pushes;
+  uint64_t next_waiter = 1;
+  uint64_t announces = 0;
+
+  Impl(TrackerConfig c, Rackmap r, boost::asio::io_context& i) : config(std::move(c)), rackmap(std::move(r)), io(i), tick(i) {}
+
+  // tracker.cc
+  void Route(http::Request&& req, http::Reply reply);
+  void Announce(const http::Request& req, const http::Reply& reply);
+  void Scrape(const http::Request& req, const http::Reply& reply);
+  nlohmann::json Stats() const;
+  void Tick();
+  void ExpirePeers(int64_t now);
+  Status Flush();
+  bool ArtifactActive(const std::string& artifact) const;
+  int IntervalFor(const std::string& artifact) const;
+
+  // control.cc
+  Status CheckAdmin(const http::Request& req) const;
+  http::Response RegisterArtifact(const http::Request& req);
+  http::Response CreatePush(const http::Request& req);
+  http::Response GetPush(const std::string& id);
+  http::Response ListHosts() const;
+  http::Response ListArtifacts() const;
+  void Assignments(const std::string& host, const http::Request& req, http::Reply reply);
+  http::Response Reports(const std::string& host, const http::Request& req);
+  HostState& CheckIn(const std::string& host, const std::string& addr);
+  AssignmentList AssignmentsFor(const HostState& h) const;
+  PushProgress Progress(const PushState& p) const;
+  void AddSwarm(const ArtifactRecord& a);
+  void TargetHost(PushState& p, const std::string& host);
+  void WakeHost(HostState& h);
+  Status Load();
+};
+
+int64_t NowMs();
+
+}  // namespace spate

@@ -1,0 +1,197 @@
+// Starts the real `spate tracker` and drives it over HTTP.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <future>
+
+#include "tests/support/cluster.h"
+#include "wire/api.h"
+#include "wire/http.h"
+
+namespace spate {
+namespace {
+
+using testing::Process;
+using testing::TempDir;
+using namespace std::chrono_literals;
+
+const char* kToken = "test-token";
+
+struct RunningTracker {
+  std::unique_ptr<Process> proc;
+  std::string base;  // http://ADDR:PORT
+};
+
+RunningTracker StartTracker(const TempDir& dir, const std::string& tag, std::vector<std::string> extra = {}) {
+  std::string ready = dir / (tag + ".ready");
+  std::filesystem::remove(ready);
+  std::vector<std::string> argv{testing::SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--db", dir / "t.db",
+                                "--admin-token", kToken, "--ready-file", ready};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  RunningTracker t;
+  t.proc = std::make_unique<Process>(argv, dir / (tag + ".log"));
+  auto j = testing::WaitReady(*t.proc, ready, 10s);
+  t.base = "http://" + j["http"].get<std::string>();
+  return t;
+}
+
+http::ClientOptions Admin(const std::string& token = kToken) {
+  http::ClientOptions o;
+  o.headers = {{"Authorization", "Bearer " + token}};
+  return o;
+}
+
+std::string Registration(const std::string& version) {
+  ArtifactRegistration r;
+  r.manifest.name = "web";
+  r.manifest.version = version;
+  r.manifest.filename = "web.tar";
+  r.manifest.size = 4096;
+  r.manifest.sha256 = std::string(64, '0');
+  r.manifest.info_hash = "0123456789abcdef0123456789abcdef0123456" + version.substr(0, 1);
+  r.manifest.piece_size = 16384;
+  r.manifest.created_at = 1700000000;
+  r.manifest.signature = "c2ln";
+  r.torrent = "arbitrary torrent bytes";
+  r.origin = "127.0.0.1";
+  return ToJson(r).dump();
+}
+
+nlohmann::json Body(const Result<http::ClientResult>& r) {
+  REQUIRE(r.ok());
+  return nlohmann::json::parse(r->body);
+}
+
+TEST_CASE("tracker refuses a malformed rackmap with file:line and exit 2") {
+  TempDir dir("tracker-test");
+  std::ofstream(dir / "bad.map") << "10.0.0.0/8 dc/pod/rack\n# fine\n10.1.0.0/16 dc/pod\n";
+  auto r = testing::Run({testing::SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--db", dir / "t.db",
+                         "--admin-token", kToken, "--rackmap", dir / "bad.map"},
+                        10s);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find(dir / "bad.map" + ":3:") != std::string::npos);
+}
+
+TEST_CASE("tracker refuses to start without an admin token") {
+  TempDir dir("tracker-test");
+  auto r = testing::Run({testing::SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--db", dir / "t.db"}, 10s,
+                        {"SPATE_ADMIN_TOKEN="});
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("admin token") != std::string::npos);
+}
+
+TEST_CASE("tracker: register, push, long-poll assignment, report, progress, restart") {
+  TempDir dir("tracker-test");
+  std::ofstream(dir / "rack.map") << "127.0.1.0/24 dc1/pod1/rack1\n127.0.2.0/24 dc1/pod1/rack2\n";
+  auto t = StartTracker(dir, "a", {"--rackmap", dir / "rack.map"});
+  const std::string api = t.base + "/api/v1";
+
+  // Auth.
+  CHECK(http::Call("POST", api + "/artifacts", Registration("1"))->status == 401);
+  CHECK(http::Call("POST", api + "/artifacts", Registration("1"), Admin("wrong"))->status == 401);
+  CHECK(http::Call("POST", api + "/pushes", R"({"artifact":"web@1"})")->status == 401);
+  auto reg = http::Call("POST", api + "/artifacts", Registration("1"), Admin());
+  REQUIRE(reg.ok());
+  CHECK(reg->status == 200);
+  CHECK(Body(reg)["ok"] == true);
+  CHECK(Body(http::Call("GET", api + "/artifacts", ""))["artifacts"].size() == 1);
+
+  // Unknown artifact: 404 naming it and what is registered.
+  auto unknown = http::Call("POST", api + "/pushes", R"({"artifact":"web@9"})", Admin());
+  REQUIRE(unknown.ok());
+  CHECK(unknown->status == 404);
+  std::string err = Body(unknown)["error"];
+  CHECK(err.find("web@9") != std::string::npos);
+  CHECK(err.find("web@1") != std::string::npos);
+
+  // No host has checked in yet: 400.
+  auto none = http::Call("POST", api + "/pushes", R"({"artifact":"web@1"})", Admin());
+  CHECK(none->status == 400);
+
+  // A host checks in (generation 0, no wait), then long-polls.
+  auto first = Body(http::Call("GET", api + "/hosts/h1/assignments?addr=127.0.1.5&generation=-1&wait=0", ""));
+  int64_t gen = first["generation"];
+  CHECK(first["assignments"].empty());
+  auto hosts = Body(http::Call("GET", api + "/hosts", ""))["hosts"];
+  REQUIRE(hosts.size() == 1);
+  CHECK(hosts[0]["location"] == "dc1/pod1/rack1");
+
+  auto start = std::chrono::steady_clock::now();
+  auto poll = std::async(std::launch::async, [&] {
+    http::ClientOptions o;
+    o.timeout = 20s;
+    return http::Call("GET", api + "/hosts/h1/assignments?addr=127.0.1.5&generation=" + std::to_string(gen) + "&wait=30",
+                      "", o);
+  });
+  std::this_thread::sleep_for(300ms);
+  CHECK(poll.wait_for(0s) == std::future_status::timeout);  // held
+  auto push = http::Call("POST", api + "/pushes", R"({"artifact":"web@1","hosts_glob":"h*"})", Admin());
+  REQUIRE(push.ok());
+  INFO(push->body);
+  REQUIRE(push->status == 200);
+  auto pj = Body(push);
+  int64_t push_id = pj["id"];
+  CHECK(pj["state"] == "active");
+  REQUIRE(pj["hosts"].size() == 1);
+  CHECK(pj["hosts"][0]["location"] == "dc1/pod1/rack1");
+
+  auto polled = poll.get();
+  CHECK(std::chrono::steady_clock::now() - start < 5s);  // answered by the push, not the 30 s wait
+  auto list = AssignmentListFromJson(Body(polled));
+  REQUIRE(list.ok());
+  CHECK(list->generation != gen);
+  REQUIRE(list->assignments.size() == 1);
+  CHECK(list->assignments[0].push_id == push_id);
+  CHECK(list->assignments[0].manifest.id() == "web@1");
+  CHECK(list->assignments[0].torrent == "arbitrary torrent bytes");
+
+  // Reports.
+  HostReport rep;
+  rep.push_id = push_id;
+  rep.state = kStateDownloading;
+  rep.bytes_done = 1000;
+  rep.total = 4096;
+  auto post = [&](const HostReport& r) {
+    return http::Call("POST", api + "/hosts/h1/reports", nlohmann::json{{"reports", {ToJson(r)}}}.dump());
+  };
+  CHECK(post(rep)->status == 200);
+  auto mid = Body(http::Call("GET", api + "/pushes/" + std::to_string(push_id), ""));
+  CHECK(mid["state"] == "active");
+  CHECK(mid["hosts"][0]["state"] == "downloading");
+  CHECK(mid["hosts"][0]["bytes_done"] == 1000);
+  rep.state = kStateInstalled;
+  rep.bytes_done = 4096;
+  CHECK(post(rep)->status == 200);
+  HostReport bogus = rep;
+  bogus.push_id = 999;
+  CHECK(post(bogus)->status == 404);
+  auto done = Body(http::Call("GET", api + "/pushes/" + std::to_string(push_id), ""));
+  CHECK(done["state"] == "succeeded");
+  CHECK(done["hosts"][0]["state"] == "installed");
+  CHECK(http::Call("GET", api + "/pushes/12345", "")->status == 404);
+
+  auto stats = Body(http::Call("GET", t.base + "/stats", ""));
+  CHECK(stats["swarms"] == 1);
+  CHECK(stats["pushes"] == 1);
+
+  // Announce for an unregistered hash is a bencoded failure.
+  auto ann = http::Call("GET", t.base + "/announce?info_hash=" + http::UrlEncode(std::string(20, 'x')) +
+                                   "&peer_id=" + http::UrlEncode(std::string(20, 'p')) + "&port=1&left=0",
+                        "");
+  REQUIRE(ann.ok());
+  CHECK(ann->body.find("failure reason") != std::string::npos);
+
+  // Restart on the same db: artifact and push are still there.
+  t.proc->Terminate();
+  auto t2 = StartTracker(dir, "b", {"--rackmap", dir / "rack.map"});
+  auto again = Body(http::Call("GET", t2.base + "/api/v1/pushes/" + std::to_string(push_id), ""));
+  CHECK(again["state"] == "succeeded");
+  CHECK(again["artifact"] == "web@1");
+  CHECK(Body(http::Call("GET", t2.base + "/api/v1/artifacts", ""))["artifacts"].size() == 1);
+  auto after = AssignmentListFromJson(Body(http::Call("GET", t2.base + "/api/v1/hosts/h1/assignments?generation=-1", "")));
+  REQUIRE(after.ok());
+  CHECK(after->generation == list->generation);
+  CHECK(after->assignments.size() == 1);
+}
+
+}  // namespace
+}  // namespace spate
