@@ -48,6 +48,8 @@ Result<UploadTarget> ParseUploadTarget(const std::string& path, const std::strin
     if (k == "filename") {
       t.filename = v;
       if (v.empty()) return Status::Invalid("filename is empty");
+    } else if (k == "check") {
+      t.check_only = v == "1" || v == "true";
     }
   }
   if (t.filename.empty()) t.filename = t.name;

@@ -16,6 +16,9 @@ struct UploadTarget {
   std::string name;
   std::string version;
   std::string filename;  // defaults to name
+  // ?check=1: a dry run answered from the headers alone (auth, names, existing
+  // version), so a client learns of a refusal before sending gigabytes.
+  bool check_only = false;
 };
 
 // Parses PUT /api/v1/artifacts/{name}/{version}?filename=F and checks every name

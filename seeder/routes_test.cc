@@ -17,6 +17,14 @@ TEST_CASE("upload target: filename defaults to the name") {
   auto t = ParseUploadTarget("/api/v1/artifacts/app/7", "");
   REQUIRE(t.ok());
   CHECK(t->filename == "app");
+  CHECK_FALSE(t->check_only);
+}
+
+TEST_CASE("upload target: check=1 asks for a dry run") {
+  auto t = ParseUploadTarget("/api/v1/artifacts/app/7", "filename=a.bin&check=1");
+  REQUIRE(t.ok());
+  CHECK(t->check_only);
+  CHECK(t->filename == "a.bin");
 }
 
 TEST_CASE("upload target: traversal and bad characters are refused naming the field") {

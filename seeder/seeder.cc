@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
+#include <cctype>
 #include <climits>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -138,9 +139,22 @@ std::optional<http::Response> Seeder::OnHeader(http::Request& req) {
   }
   auto target = ParseUploadTarget(req.path, req.query);
   if (!target.ok()) return http::Response::Error(target.status());
+  if (target->check_only) return Preflight(*target, req.header("x-spate-sha256"));
   if (stopping_) return http::Response::Error(Status::Unavailable("seeder is shutting down"));
   req.body_file = store_.NewTempPath("upload");
   return std::nullopt;
+}
+
+http::Response Seeder::Preflight(const UploadTarget& t, std::string sha256) {
+  for (auto& c : sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (sha256.empty()) return http::Response::Error(Status::Invalid("?check=1 needs the X-Spate-Sha256 header"));
+  auto existing = store_.Find(t.name, t.version);
+  if (!existing) return http::Response{204, "application/json", "", {}};
+  if (existing->manifest.sha256 != sha256)
+    return http::Response::Error(Status::Conflict(existing->manifest.id() +
+                                                  " already exists with different content (sha256 " +
+                                                  existing->manifest.sha256 + "); upload it as a new version"));
+  return http::Response::Json(200, ToJson(existing->manifest).dump() + "\n");
 }
 
 void Seeder::Handle(http::Request&& req, http::Reply reply) {

@@ -3,6 +3,8 @@
 //
 // HTTP (all under /api/v1):
 //   PUT  /artifacts/{name}/{version}?filename=F   upload (Bearer upload token) -> 201/200 Manifest
+//   PUT  /artifacts/{name}/{version}?filename=F&check=1   (no body; X-Spate-Sha256 required)
+//        dry run: 204 if absent, 200 Manifest if identical, else the 401/400/409 the upload would get
 //   GET  /artifacts                               -> {"artifacts":[Manifest...]}
 //   GET  /artifacts/{name}/{version}              -> Manifest
 //   GET  /artifacts/{name}/{version}/torrent      -> .torrent bytes
@@ -17,6 +19,7 @@
 #include <string>
 
 #include "seeder/registrar.h"
+#include "seeder/routes.h"
 #include "seeder/seeding.h"
 #include "seeder/store.h"
 #include "wire/crypto.h"
@@ -67,6 +70,7 @@ class Seeder {
   std::optional<http::Response> OnHeader(http::Request& req);
   void Handle(http::Request&& req, http::Reply reply);
   void HandleUpload(http::Request&& req, http::Reply reply);
+  http::Response Preflight(const UploadTarget& t, std::string sha256);
   http::Response HandleGet(const http::Request& req);
   http::Response StatusJson();
   void Publish(const StoredArtifact& a);

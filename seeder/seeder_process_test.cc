@@ -101,6 +101,13 @@ TEST_CASE("seeder process: wrong token is 401 and bad names are 400, with nothin
                 10s);
   CHECK(up.exit_code == 1);
   CHECK_THAT(up.output, Catch::Contains("upload refused: 401"));
+  // Bigger than socket buffers: the refusal must still name the reason, not a broken pipe.
+  spate::testing::WriteRandomFile(dir / "big.bin", 24 << 20, 2);
+  auto big = Run({SpateBinary(), "upload", dir / "big.bin", "--name", "app", "--version", "1", "--seeder", s.base,
+                  "--token", "nope"},
+                 10s);
+  CHECK(big.exit_code == 1);
+  CHECK_THAT(big.output, Catch::Contains("upload refused: 401 missing or wrong upload token"));
   // Usage errors are exit 2 and never reach the server.
   auto usage = Run({SpateBinary(), "upload", dir / "f.bin", "--name", "../x", "--version", "1", "--seeder", s.base,
                     "--token", kToken},
@@ -169,6 +176,15 @@ TEST_CASE("seeder process: upload, verify, idempotent retry, conflict, restart")
   CHECK(conflict.exit_code == 1);
   CHECK_THAT(conflict.output, Catch::Contains("409"));
   CHECK(*Sha256File(vdir + "/app.bin") == m->sha256);
+  // The same through the raw endpoint (no dry run): the body is read, then refused.
+  auto raw = Put(s.base + "/api/v1/artifacts/app/1.0?filename=app.bin", "different bytes", kToken);
+  REQUIRE(raw.ok());
+  CHECK(raw->status == 409);
+  auto same = http::Call("PUT", s.base + "/api/v1/artifacts/app/1.0?filename=app.bin", *ReadFile(file),
+                         {"", 10s, {{"Authorization", std::string("Bearer ") + kToken}}});
+  REQUIRE(same.ok());
+  CHECK(same->status == 200);
+  CHECK(CountEntries(dir / "data/tmp") == 0);
 
   s.proc.Terminate();
   auto s2 = StartSeeder(dir, tracker, "b");

@@ -1,6 +1,7 @@
 // `spate upload FILE --name N --version V --seeder URL`: CI's way in.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -112,7 +113,12 @@ int UploadCommand(int argc, char** argv) {
   std::string url = seeder_url + "/api/v1/artifacts/" + http::UrlEncode(name) + "/" + http::UrlEncode(version) +
                     "?filename=" + http::UrlEncode(filename);
   auto t0 = std::chrono::steady_clock::now();
-  auto res = http::SendFile("PUT", url, file, co);
+  // Dry run first: the seeder refuses a bad upload before reading the body, which
+  // for a big file would otherwise surface as a broken pipe, not the reason.
+  http::ClientOptions pre = co;
+  pre.timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(30));
+  auto res = http::Call("PUT", url + "&check=1", "", pre);
+  if (res.ok() && res->status == 204) res = http::SendFile("PUT", url, file, co);
   if (!res.ok()) {
     std::fprintf(stderr, "spate upload: upload failed: %s\n", res.status().message().c_str());
     return kExitFailure;
