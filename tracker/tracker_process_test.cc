@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <future>
+#include <libtorrent/bdecode.hpp>
+#include <set>
 
 #include "tests/support/cluster.h"
 #include "wire/api.h"
@@ -191,6 +193,99 @@ TEST_CASE("tracker: register, push, long-poll assignment, report, progress, rest
   REQUIRE(after.ok());
   CHECK(after->generation == list->generation);
   CHECK(after->assignments.size() == 1);
+}
+
+struct Announced {
+  int64_t interval = 0, complete = 0, incomplete = 0;
+  std::vector<std::string> peers;  // "ip:port"
+  std::string failure;
+};
+
+Announced Announce(const std::string& base, const std::string& info_hash_hex, const std::string& from, int port,
+                   uint64_t left, const std::string& extra = "") {
+  http::ClientOptions o;
+  o.bind_address = from;
+  std::string peer_id = ("peer-" + from + "-" + std::to_string(port) + std::string(20, '-')).substr(0, 20);
+  auto r = http::Call("GET",
+                      base + "/announce?info_hash=" + http::UrlEncode(*HexDecode(info_hash_hex)) + "&peer_id=" +
+                          http::UrlEncode(peer_id) + "&port=" + std::to_string(port) + "&uploaded=0&downloaded=0&left=" +
+                          std::to_string(left) + "&compact=1" + extra,
+                      "", o);
+  REQUIRE(r.ok());
+  REQUIRE(r->status == 200);
+  lt::error_code ec;
+  auto n = lt::bdecode(r->body, ec);
+  REQUIRE_FALSE(ec);
+  Announced a;
+  a.failure = std::string(n.dict_find_string_value("failure reason"));
+  a.interval = n.dict_find_int_value("interval");
+  a.complete = n.dict_find_int_value("complete");
+  a.incomplete = n.dict_find_int_value("incomplete");
+  std::string peers(n.dict_find_string_value("peers"));
+  for (size_t i = 0; i + 6 <= peers.size(); i += 6) {
+    auto b = reinterpret_cast<const unsigned char*>(peers.data() + i);
+    a.peers.push_back(std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) + "." +
+                      std::to_string(b[3]) + ":" + std::to_string(b[4] << 8 | b[5]));
+  }
+  return a;
+}
+
+TEST_CASE("tracker announces: registered hashes only, rack-local peers, push-driven interval, stopped") {
+  TempDir dir("tracker-test");
+  std::ofstream(dir / "rack.map") << "127.0.1.0/24 dc1/pod1/rack1\n127.0.2.0/24 dc1/pod1/rack2\n127.0.9.0/24 dc1/pod9/seed\n";
+  auto t = StartTracker(dir, "a", {"--rackmap", dir / "rack.map", "--announce-interval", "3s",
+                                   "--idle-announce-interval", "30s", "--bridges", "1"});
+  const std::string api = t.base + "/api/v1";
+  auto j = nlohmann::json::parse(Registration("2"));
+  j["origin"] = "127.0.9.1";
+  REQUIRE(http::Call("POST", api + "/artifacts", j.dump(), Admin())->status == 200);
+  std::string hash = j["manifest"]["info_hash"];
+
+  CHECK(Announce(t.base, std::string(40, 'f'), "127.0.1.1", 7000, 4096).failure.find("not registered") !=
+        std::string::npos);
+
+  Announce(t.base, hash, "127.0.9.1", 7000, 0);  // origin seeder
+  for (int rack = 1; rack <= 2; ++rack)
+    for (int h = 1; h <= 8; ++h) {
+      auto a = Announce(t.base, hash, "127.0." + std::to_string(rack) + "." + std::to_string(h), 7000, 4096);
+      CHECK(a.failure.empty());
+      CHECK(a.interval == 30);  // no active push yet
+    }
+  auto a = Announce(t.base, hash, "127.0.1.1", 7000, 4096, "&numwant=6");
+  CHECK(a.complete == 1);
+  CHECK(a.incomplete == 16);
+  REQUIRE(a.peers.size() == 6);
+  std::set<std::string> uniq(a.peers.begin(), a.peers.end());
+  CHECK(uniq.size() == 6);
+  int same_rack = 0;
+  for (const auto& p : a.peers) {
+    CHECK(p != "127.0.1.1:7000");
+    same_rack += p.rfind("127.0.1.", 0) == 0;
+  }
+  CHECK(same_rack >= 4);
+
+  // A push of this artifact makes the interval short.
+  REQUIRE(http::Call("GET", api + "/hosts/h1/assignments?addr=127.0.1.1", "")->status == 200);
+  REQUIRE(http::Call("POST", api + "/pushes", R"({"artifact":"web@2"})", Admin())->status == 200);
+  CHECK(Announce(t.base, hash, "127.0.1.1", 7000, 4096).interval == 3);
+
+  // stopped removes the peer.
+  Announce(t.base, hash, "127.0.2.8", 7000, 4096, "&event=stopped");
+  auto stats = Body(http::Call("GET", t.base + "/stats", ""));
+  CHECK(stats["peers"] == 16);
+  CHECK(stats["peers_per_rack"]["dc1/pod1/rack2"] == 7);
+  CHECK(stats["active_pushes"] == 1);
+  CHECK(stats["announces"].get<int>() >= 19);
+
+  // scrape
+  http::ClientResult sc = *http::Call("GET", t.base + "/scrape?info_hash=" + http::UrlEncode(*HexDecode(hash)), "");
+  lt::error_code ec;
+  auto n = lt::bdecode(sc.body, ec);
+  REQUIRE_FALSE(ec);
+  auto f = n.dict_find_dict("files").dict_find_dict(*HexDecode(hash));
+  REQUIRE(f);
+  CHECK(f.dict_find_int_value("incomplete") == 15);
+  CHECK(f.dict_find_int_value("complete") == 1);
 }
 
 }  // namespace
