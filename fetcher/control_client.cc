@@ -32,7 +32,7 @@ Result<AssignmentList> ControlClient::PollAssignments(int64_t generation, int wa
   std::string url = HostUrl() + "/assignments?addr=" + http::UrlEncode(bind_address_) +
                     "&generation=" + std::to_string(generation) + "&wait=" + std::to_string(wait_seconds);
   auto r = http::Call("GET", url, "", o);
-  if (!r.ok()) return Status::Unavailable("poll " + url + ": " + r.status().message());
+  if (!r.ok()) return Status::Unavailable(r.status().message());  // already names the URL
   if (Status s = FromHttp(r->status, r->body, "poll assignments"); !s.ok()) return s;
   auto j = ParseJson(r->body);
   if (!j.ok()) return Status::Unavailable("poll assignments: tracker sent invalid JSON");

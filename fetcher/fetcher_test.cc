@@ -135,6 +135,26 @@ struct Env {
     return c;
   }
 
+  // Seeds `art` from 127.0.9.11 and makes the fake tracker hand it out as the only peer.
+  std::unique_ptr<lt::session> StartOrigin(const spate::testing::TestArtifact& art, const std::string& dir) {
+    spate::SwarmOptions so;
+    so.bind_address = "127.0.9.11";
+    auto origin = spate::MakeSession(so);
+    lt::add_torrent_params p;
+    p.ti = std::make_shared<lt::torrent_info>(
+        lt::span<const char>(art.torrent.data(), static_cast<std::ptrdiff_t>(art.torrent.size())), lt::from_span);
+    p.save_path = dir;
+    p.flags |= lt::torrent_flags::seed_mode;
+    p.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
+    origin->add_torrent(p);
+    auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (origin->listen_port() == 0 && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(origin->listen_port() != 0);
+    tracker.SetPeer("127.0.9.11", origin->listen_port());
+    return origin;
+  }
+
   spate::Assignment Assign(const spate::testing::TestArtifact& art, int64_t push_id, const spate::SigningKey& key) {
     spate::Assignment a;
     a.push_id = push_id;
@@ -184,19 +204,7 @@ TEST_CASE("fetcher downloads from a peer, verifies, installs, reports, stops see
   Env env;
   auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "2.0", "app.bin", 3 * 1024 * 1024, 4,
                                           env.tracker.url() + "/announce");
-  // The origin: a seeding session the fake tracker hands out as the only peer.
-  spate::SwarmOptions so;
-  so.bind_address = "127.0.9.11";
-  auto origin = spate::MakeSession(so);
-  lt::add_torrent_params p;
-  p.ti = std::make_shared<lt::torrent_info>(
-      lt::span<const char>(art.torrent.data(), static_cast<std::ptrdiff_t>(art.torrent.size())), lt::from_span);
-  p.save_path = env.t / "origin";
-  p.flags |= lt::torrent_flags::seed_mode;
-  p.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
-  origin->add_torrent(p);
-  REQUIRE(WaitUntil([&] { return origin->listen_port() != 0; }, std::chrono::seconds(5)));
-  env.tracker.SetPeer("127.0.9.11", origin->listen_port());
+  auto origin = env.StartOrigin(art, env.t / "origin");
   env.tracker.SetAssignments({env.Assign(art, 11, env.seeder_key)});
 
   fs::path install = env.t / "install";
@@ -224,4 +232,56 @@ TEST_CASE("fetcher downloads from a peer, verifies, installs, reports, stops see
   CHECK(reports[before].push_id == 11);
   CHECK(reports[before].state == spate::kStateInstalled);
   CHECK(again.torrent_count() == 0);
+}
+
+TEST_CASE("fetcher fails a download whose sha256 does not match the signed manifest and installs nothing") {
+  Env env;
+  auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "3.0", "app.bin", 1024 * 1024, 5,
+                                          env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(art, env.t / "origin");
+  std::string right = art.manifest.sha256;
+  art.manifest.sha256 = std::string(64, 'e');  // signed, torrent matches, content does not
+  env.tracker.SetAssignments({env.Assign(art, 12, env.seeder_key)});
+
+  spate::Fetcher f(env.Config());
+  REQUIRE(f.Start().ok());
+  REQUIRE(env.tracker.WaitReport(StateIs(12, spate::kStateFailed), std::chrono::seconds(10)));
+  for (const auto& r : env.tracker.Reports())
+    if (r.state == spate::kStateFailed)
+      CHECK(r.error == "sha256 mismatch: expected " + art.manifest.sha256 + " got " + right);
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(12, spate::kStateInstalled), std::chrono::seconds(0)));
+  fs::path install = env.t / "install";
+  CHECK_FALSE(fs::exists(install / "app"));
+  CHECK(WaitUntil([&] { return f.torrent_count() == 0; }, std::chrono::seconds(3)));
+  CHECK_FALSE(fs::exists(install / ".spate" / "staging" / art.manifest.info_hash));
+}
+
+TEST_CASE("fetcher stopped mid-download installs nothing and a restart resumes from staging") {
+  Env env;
+  auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "4.0", "app.bin", 4 * 1024 * 1024, 6,
+                                          env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(art, env.t / "origin");
+  env.tracker.SetAssignments({env.Assign(art, 13, env.seeder_key)});
+  fs::path install = env.t / "install";
+  fs::path staged = install / ".spate" / "staging" / art.manifest.info_hash / "app.bin";
+  {
+    auto c = env.Config();
+    c.download_rate = 1024 * 1024;  // ~4 s for the whole file: time to interrupt it
+    spate::Fetcher f(c);
+    REQUIRE(f.Start().ok());
+    REQUIRE(env.tracker.WaitReport(
+        [](const spate::HostReport& r) { return r.state == spate::kStateDownloading && r.bytes_done > 0; },
+        std::chrono::seconds(5)));
+    f.Stop();
+    f.Wait();
+  }
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(13, spate::kStateInstalled), std::chrono::seconds(0)));
+  CHECK_FALSE(fs::exists(install / "app"));
+  CHECK(fs::exists(staged));
+
+  spate::Fetcher again(env.Config());
+  REQUIRE(again.Start().ok());
+  REQUIRE(env.tracker.WaitReport(StateIs(13, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(spate::testing::ReadAll((install / "app" / "current" / "app.bin").string()) ==
+        spate::testing::ReadAll(art.file));
 }
