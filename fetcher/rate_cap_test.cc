@@ -2,6 +2,7 @@
 // without the peer-class fix in spate::MakeSession these transfers run at
 // loopback speed and the timing assertions fail.
 #include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/posix_disk_io.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_flags.hpp>
 #include <libtorrent/torrent_info.hpp>
@@ -23,7 +24,9 @@ constexpr uint64_t kSize = 6 * 1024 * 1024;
 constexpr int kCap = 1024 * 1024;
 
 // Seeds a 6 MiB file from 127.0.9.1 to 127.0.9.2 and returns the seconds the download took.
-double TransferSeconds(int seeder_upload_cap, int fetcher_download_cap) {
+// `peer_class_fix` false builds the seeder like a plain libtorrent session (no
+// filter), to show the trap the fix closes.
+double TransferSeconds(int seeder_upload_cap, int fetcher_download_cap, bool peer_class_fix = true) {
   spate::testing::TempDir t;
   auto art = spate::testing::MakeArtifact(t / "origin", "app", "1.0", "app.bin", kSize, 42);
   auto ti = std::make_shared<lt::torrent_info>(
@@ -32,7 +35,14 @@ double TransferSeconds(int seeder_upload_cap, int fetcher_download_cap) {
   spate::SwarmOptions so;
   so.bind_address = "127.0.9.1";
   so.upload_rate = seeder_upload_cap;
-  auto seeder = spate::MakeSession(so);
+  std::unique_ptr<lt::session> seeder;
+  if (peer_class_fix) {
+    seeder = spate::MakeSession(so);
+  } else {
+    lt::session_params params(spate::SwarmSettings(so));
+    params.disk_io_constructor = lt::posix_disk_io_constructor;
+    seeder = std::make_unique<lt::session>(std::move(params));
+  }
   spate::SwarmOptions fo;
   fo.bind_address = "127.0.9.2";
   fo.download_rate = fetcher_download_cap;
@@ -84,5 +94,11 @@ TEST_CASE("download cap holds for 127.x peers") {
 TEST_CASE("uncapped transfer between 127.x peers is much faster than the caps") {
   double secs = TransferSeconds(0, 0);
   INFO("6 MiB uncapped took " << secs << " s");
+  CHECK(secs < 2.0);
+}
+
+TEST_CASE("without the peer-class fix a 127.x peer ignores the upload cap (the trap the fix closes)") {
+  double secs = TransferSeconds(kCap, 0, /*peer_class_fix=*/false);
+  INFO("6 MiB at a 1 MiB/s upload cap, no peer-class filter, took " << secs << " s");
   CHECK(secs < 2.0);
 }
