@@ -30,13 +30,12 @@ int Fail(const Status& s) {
 
 int TrackerCommand(int argc, char** argv) {
   cxxopts::Options opts("spate tracker", "BitTorrent tracker with rack-aware peer selection and the push control API");
-  const char* env_token = std::getenv("SPATE_ADMIN_TOKEN");
   // clang-format off
   opts.add_options()
     ("listen", "HTTP address for announces and the control API", cxxopts::value<std::string>()->default_value("127.0.0.1:7070"))
     ("rackmap", "rackmap file (CIDR dc/pod/rack lines); without it every host is 'unknown'", cxxopts::value<std::string>()->default_value(""))
     ("db", "SQLite database for artifacts, pushes and hosts", cxxopts::value<std::string>()->default_value("./tracker.db"))
-    ("admin-token", "bearer token for registering artifacts and creating pushes (default: $SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>()->default_value(env_token ? env_token : ""))
+    ("admin-token", "bearer token for registering artifacts and creating pushes (default: $SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>()->default_value(""))
     ("announce-interval", "announce interval while a push of the artifact is active", cxxopts::value<std::string>()->default_value("5s"))
     ("idle-announce-interval", "announce interval otherwise", cxxopts::value<std::string>()->default_value("60s"))
     ("peer-ttl", "drop peers silent this long (default: 3x the interval handed to the peer)", cxxopts::value<std::string>()->default_value("0"))
@@ -59,6 +58,9 @@ int TrackerCommand(int argc, char** argv) {
     c.rackmap_path = r["rackmap"].as<std::string>();
     c.db_path = r["db"].as<std::string>();
     c.admin_token = r["admin-token"].as<std::string>();
+    // Read the environment here, not as the flag's default, so --help never prints the secret.
+    const char* env_token = std::getenv("SPATE_ADMIN_TOKEN");
+    if (c.admin_token.empty() && env_token) c.admin_token = env_token;
     for (auto [flag, out] : {std::pair{"announce-interval", &c.announce_interval},
                              {"idle-announce-interval", &c.idle_announce_interval},
                              {"peer-ttl", &c.peer_ttl}}) {
