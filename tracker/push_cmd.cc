@@ -74,7 +74,7 @@ int PushCommand(int argc, char** argv) {
   options.add_options()
     ("artifact", "NAME@VERSION", cxxopts::value<std::string>())
     ("tracker", "tracker control URL (env SPATE_TRACKER)", cxxopts::value<std::string>()->default_value(EnvOr("SPATE_TRACKER", "http://127.0.0.1:7070")))
-    ("token", "admin token (env SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>()->default_value(EnvOr("SPATE_ADMIN_TOKEN", "")))
+    ("token", "admin token (default: env SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>())
     ("hosts", "glob over checked-in host ids", cxxopts::value<std::string>()->default_value("*"))
     ("timeout", "give up after this long", cxxopts::value<std::string>()->default_value("30m"))
     ("interval", "progress refresh period", cxxopts::value<std::string>()->default_value("1s"))
@@ -112,7 +112,9 @@ int PushCommand(int argc, char** argv) {
   const bool tty = !json && isatty(STDOUT_FILENO);
 
   http::ClientOptions client;
-  client.headers.emplace_back("Authorization", "Bearer " + args["token"].as<std::string>());
+  // Read from the environment here, not as a default, so --help never prints it.
+  const std::string token = args.count("token") ? args["token"].as<std::string>() : EnvOr("SPATE_ADMIN_TOKEN", "");
+  client.headers.emplace_back("Authorization", "Bearer " + token);
   PushRequest req;
   req.artifact = args["artifact"].as<std::string>();
   req.hosts_glob = args["hosts"].as<std::string>();
