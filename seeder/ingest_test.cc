@@ -154,5 +154,17 @@ TEST_CASE("store: a manifest whose size disagrees with the file is skipped") {
   CHECK(reopened.List().empty());
 }
 
+TEST_CASE("store: abandoned temp entries are removed, fresh ones kept") {
+  Fixture f;
+  std::string old_upload = f.store.NewTempPath("upload");
+  std::string live_upload = f.store.NewTempPath("upload");
+  WriteRandomFile(old_upload, 100, 1);
+  WriteRandomFile(live_upload, 100, 2);
+  fs::last_write_time(old_upload, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  f.store.RemoveStaleTemp(std::chrono::hours(1));
+  CHECK_FALSE(fs::exists(old_upload));
+  CHECK(fs::exists(live_upload));
+}
+
 }  // namespace
 }  // namespace spate::seeder

@@ -19,6 +19,8 @@ using nlohmann::json;
 namespace {
 // Largest body of a non-upload request (they are all small JSON or empty).
 constexpr uint64_t kMaxMemoryBody = 1 << 20;
+// tmp/ entries untouched this long belong to uploads whose client vanished.
+constexpr std::chrono::seconds kAbandonedUploadAge{3600};
 }  // namespace
 
 Status SeederConfig::Validate() {
@@ -94,11 +96,16 @@ Status Seeder::Start() {
   // here and enforce the small in-memory limit ourselves in OnHeader.
   ho.max_body = ho.max_file_body;
   ho.on_header = [this](http::Request& req) { return OnHeader(req); };
-  server_ = std::make_unique<http::Server>(ho, [this](http::Request&& req, http::Reply reply) {
-    Handle(std::move(req), std::move(reply));
-  });
-  s = server_->Start();
-  if (!s.ok()) return s;
+  {
+    // Stop() may run concurrently from the signal thread.
+    std::lock_guard<std::mutex> lock(server_mu_);
+    if (stopping_) return Status::Ok();
+    server_ = std::make_unique<http::Server>(ho, [this](http::Request&& req, http::Reply reply) {
+      Handle(std::move(req), std::move(reply));
+    });
+    s = server_->Start();
+    if (!s.ok()) return s;
+  }
   spdlog::info("seeder http on {}, peer {}, tracker {}, announce {}", http_endpoint(), seeding_->peer_endpoint(),
                config_.tracker_url, config_.announce_url);
   return WriteReadyFile(config_.ready_file,
@@ -110,6 +117,7 @@ void Seeder::Run() {
 }
 
 void Seeder::Stop() {
+  std::lock_guard<std::mutex> lock(server_mu_);
   stopping_ = true;
   if (server_) server_->Stop();
 }
@@ -179,6 +187,7 @@ void Seeder::HandleUpload(http::Request&& req, http::Reply reply) {
   std::string remote = req.remote.to_string();
   // Hashing and piece hashing take seconds for multi-GB files: keep them off the io threads.
   boost::asio::post(ingest_pool_, [this, in, remote, reply = std::move(reply)] {
+    store_.RemoveStaleTemp(kAbandonedUploadAge);
     auto t0 = std::chrono::steady_clock::now();
     auto r = Ingest(store_, *key_, in);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();

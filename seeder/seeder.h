@@ -15,6 +15,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -80,6 +81,7 @@ class Seeder {
   std::optional<SigningKey> key_;
   std::unique_ptr<Seeding> seeding_;
   std::unique_ptr<Registrar> registrar_;
+  std::mutex server_mu_;  // orders Start()'s creation of server_ against Stop()
   std::unique_ptr<http::Server> server_;
   boost::asio::thread_pool ingest_pool_;
   std::atomic<bool> stopping_{false};

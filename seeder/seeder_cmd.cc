@@ -1,6 +1,7 @@
 // `spate seeder`: flags -> SeederConfig -> Seeder, result -> exit code.
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <cxxopts.hpp>
 #include <spdlog/spdlog.h>
 
@@ -76,9 +77,29 @@ int SeederCommand(int argc, char** argv) {
     return kExitUsage;
   }
 
+  // First, so every thread created later (the Seeder's pool included) inherits
+  // the blocked signal mask and SIGTERM reaches only the handler thread.
+  // Static: the signal thread is detached and may outlive this frame.
+  static std::mutex mu;
+  static seeder::Seeder* running = nullptr;
+  static bool stop_requested = false;
+  OnStopSignal([] {
+    std::lock_guard<std::mutex> lock(mu);
+    stop_requested = true;
+    if (running) running->Stop();
+  });
   seeder::Seeder seeder(cfg);
-  // Before Start(): signals must be blocked before any other thread exists.
-  OnStopSignal([&seeder] { seeder.Stop(); });
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    running = &seeder;
+    if (stop_requested) seeder.Stop();
+  }
+  struct Unregister {
+    ~Unregister() {
+      std::lock_guard<std::mutex> lock(mu);
+      running = nullptr;
+    }
+  } unregister;
   s = seeder.Start();
   if (!s.ok()) {
     spdlog::error("cannot start seeder: {}", s.message());

@@ -3,6 +3,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <libtorrent/torrent_info.hpp>
 
+#include <signal.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -186,7 +188,9 @@ TEST_CASE("seeder process: upload, verify, idempotent retry, conflict, restart")
   CHECK(same->status == 200);
   CHECK(CountEntries(dir / "data/tmp") == 0);
 
-  s.proc.Terminate();
+  // SIGTERM is a clean stop (exit 0), not death by signal.
+  ::kill(s.proc.pid(), SIGTERM);
+  CHECK(s.proc.Wait(15s) == 0);
   auto s2 = StartSeeder(dir, tracker, "b");
   auto list = http::Call("GET", s2.base + "/api/v1/artifacts", "");
   REQUIRE(list.ok());

@@ -87,6 +87,18 @@ std::string ArtifactStore::NewTempPath(const std::string& prefix) {
          std::to_string(n);
 }
 
+void ArtifactStore::RemoveStaleTemp(std::chrono::seconds max_age) {
+  std::error_code ec;
+  auto now = fs::file_time_type::clock::now();
+  for (const auto& e : fs::directory_iterator(tmp_dir(), ec)) {
+    std::error_code tec;
+    auto mtime = fs::last_write_time(e.path(), tec);
+    if (tec || now - mtime < max_age) continue;
+    spdlog::info("removing abandoned {}", e.path().string());
+    RemoveQuietly(e.path().string());
+  }
+}
+
 std::optional<StoredArtifact> ArtifactStore::Find(const std::string& name, const std::string& version) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = index_.find(name + "@" + version);

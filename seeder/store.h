@@ -9,6 +9,7 @@
 // staging dir, so after a crash it is either complete or absent.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -52,6 +53,11 @@ class ArtifactStore {
 
   // A fresh unique path under tmp/ (not created). `prefix` is for humans.
   std::string NewTempPath(const std::string& prefix);
+
+  // Deletes entries of tmp/ not modified for `max_age`: bodies of uploads whose
+  // client went away mid-transfer (the server never calls the handler for them).
+  // A live upload or ingest keeps touching its entry, so it is never this old.
+  void RemoveStaleTemp(std::chrono::seconds max_age);
 
   std::optional<StoredArtifact> Find(const std::string& name, const std::string& version) const;
   // Sorted by id.
