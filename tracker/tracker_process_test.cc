@@ -288,5 +288,24 @@ TEST_CASE("tracker announces: registered hashes only, rack-local peers, push-dri
   CHECK(f.dict_find_int_value("complete") == 1);
 }
 
+TEST_CASE("tracker drops peers that stop announcing after --peer-ttl") {
+  TempDir dir("tracker-test");
+  auto t = StartTracker(dir, "a", {"--announce-interval", "1s", "--idle-announce-interval", "1s", "--peer-ttl", "1s"});
+  auto j = nlohmann::json::parse(Registration("3"));
+  REQUIRE(http::Call("POST", t.base + "/api/v1/artifacts", j.dump(), Admin())->status == 200);
+  std::string hash = j["manifest"]["info_hash"];
+  Announce(t.base, hash, "127.0.1.1", 7000, 4096);
+  Announce(t.base, hash, "127.0.1.2", 7000, 4096);
+  CHECK(Body(http::Call("GET", t.base + "/stats", ""))["peers"] == 2);
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  int peers = 2;
+  while (peers > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);
+    peers = Body(http::Call("GET", t.base + "/stats", ""))["peers"];
+  }
+  CHECK(peers == 0);
+  CHECK(std::chrono::steady_clock::now() + 3s > deadline);  // not before the ttl (>= ~1 s)
+}
+
 }  // namespace
 }  // namespace spate
