@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "seeder/store.h"
 #include "seeder/torrent.h"
@@ -152,6 +153,31 @@ TEST_CASE("store: a manifest whose size disagrees with the file is skipped") {
   ArtifactStore reopened(f.store.data_dir());
   REQUIRE(reopened.Open().ok());
   CHECK(reopened.List().empty());
+}
+
+TEST_CASE("ingest: concurrent uploads of one version store exactly one and refuse the other") {
+  Fixture f;
+  for (uint32_t other_seed : {7u, 8u}) {  // identical content, then different content
+    std::string version = "v" + std::to_string(other_seed);
+    auto a = f.Upload(version, 400 * 1024, 7);
+    auto b = f.Upload(version, 400 * 1024, other_seed);
+    Result<IngestResult> ra = Status::Io("not run"), rb = Status::Io("not run");
+    std::thread ta([&] { ra = Ingest(f.store, f.key, a); });
+    std::thread tb([&] { rb = Ingest(f.store, f.key, b); });
+    ta.join();
+    tb.join();
+    INFO("version " << version);
+    if (other_seed == 7) {
+      REQUIRE(ra.ok());
+      REQUIRE(rb.ok());
+      CHECK(ra->created != rb->created);
+    } else {
+      CHECK(ra.ok() != rb.ok());
+      CHECK((ra.ok() ? rb : ra).status().http_status() == 409);
+    }
+  }
+  CHECK(f.store.List().size() == 2);
+  CHECK(CountEntries(f.store.tmp_dir()) == 0);
 }
 
 TEST_CASE("store: abandoned temp entries are removed, fresh ones kept") {

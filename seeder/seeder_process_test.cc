@@ -1,7 +1,11 @@
 // End to end against the real `spate seeder` and `spate upload` processes.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/torrent_flags.hpp>
 #include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_status.hpp>
 
 #include <signal.h>
 
@@ -16,6 +20,7 @@
 #include "wire/crypto.h"
 #include "wire/fs.h"
 #include "wire/http.h"
+#include "wire/swarm.h"
 
 namespace spate::seeder {
 namespace {
@@ -41,6 +46,7 @@ int ClosedPort() {
 struct SeederProc {
   Process proc;
   std::string base;  // http://127.0.0.1:PORT
+  std::string peer;  // 127.0.0.1:PORT of its BitTorrent listener
 };
 
 SeederProc StartSeeder(const TempDir& dir, const std::string& tracker, const std::string& tag) {
@@ -51,7 +57,7 @@ SeederProc StartSeeder(const TempDir& dir, const std::string& tracker, const std
             dir / ("seeder-" + tag + ".log"));
   auto j = spate::testing::WaitReady(p, ready, 15s);
   REQUIRE(j.contains("peer"));
-  return SeederProc{std::move(p), "http://" + j["http"].get<std::string>()};
+  return SeederProc{std::move(p), "http://" + j["http"].get<std::string>(), j["peer"].get<std::string>()};
 }
 
 size_t CountEntries(const std::string& dir) {
@@ -200,6 +206,44 @@ TEST_CASE("seeder process: upload, verify, idempotent retry, conflict, restart")
   REQUIRE(listed.ok());
   CHECK(listed->info_hash == m->info_hash);
   CHECK(listed->Verify(*vk).ok());  // same key after restart
+}
+
+TEST_CASE("seeder process: a BitTorrent peer downloads the stored artifact from the origin") {
+  TempDir dir("spate-seeder-proc");
+  auto s = StartSeeder(dir, "http://127.0.0.1:" + std::to_string(ClosedPort()), "a");
+  std::string file = dir / "app.bin";
+  spate::testing::WriteRandomFile(file, 3 << 20, 9);
+  REQUIRE(Run(Upload(dir, s, file, "1.0"), 20s).exit_code == 0);
+  auto torrent = http::Call("GET", s.base + "/api/v1/artifacts/app/1.0/torrent", "");
+  REQUIRE(torrent.ok());
+  REQUIRE(torrent->status == 200);
+
+  // The tracker is down, so introduce the peer to the seeder by hand.
+  SwarmOptions so;
+  so.bind_address = "127.0.0.1";
+  auto ses = MakeSession(so);
+  lt::add_torrent_params p;
+  p.ti = std::make_shared<lt::torrent_info>(torrent->body.data(), static_cast<int>(torrent->body.size()));
+  p.save_path = dir / "dl";
+  p.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
+  lt::torrent_handle h = ses->add_torrent(std::move(p));
+  auto ep = http::ParseEndpoint(s.peer);
+  REQUIRE(ep.ok());
+  bool done = false;
+  for (int i = 0; i < 120 && !done; ++i) {
+    if (i % 10 == 0) h.connect_peer(lt::tcp::endpoint(ep->address(), ep->port()));
+    std::this_thread::sleep_for(100ms);
+    done = h.status().is_seeding;
+  }
+  REQUIRE(done);
+  CHECK(*Sha256File(dir / "dl/app.bin") == *Sha256File(file));
+  ses.reset();
+
+  auto st = http::Call("GET", s.base + "/api/v1/status", "");
+  REQUIRE(st.ok());
+  auto sj = nlohmann::json::parse(st->body);
+  CHECK(sj["artifacts"][0]["seeding"]["total_uploaded"].get<int64_t>() >= (3 << 20));
+  CHECK(sj["session"]["total_uploaded"].get<int64_t>() >= (3 << 20));
 }
 
 // A stand-in tracker that refuses the first registration, then accepts.
