@@ -80,6 +80,11 @@ Status Seeder::Start() {
   ro.tracker_token = config_.tracker_token;
   ro.origin = config_.peer_address;
   ro.retry_interval = config_.register_retry;
+  // libtorrent's SSRF mitigation drops announces to local trackers unless the path starts with /announce.
+  auto path_at = config_.announce_url.find('/', 7);
+  if (path_at == std::string::npos || config_.announce_url.compare(path_at, 9, "/announce") != 0)
+    spdlog::warn("announce URL {} does not have a /announce path; libtorrent ignores such local trackers",
+                 config_.announce_url);
   if (ro.tracker_token.empty()) spdlog::warn("no tracker token (--tracker-token / SPATE_ADMIN_TOKEN); registration may be refused");
   registrar_ = std::make_unique<Registrar>(ro);
   registrar_->Start();
