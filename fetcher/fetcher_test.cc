@@ -200,7 +200,7 @@ TEST_CASE("fetcher refuses a manifest signed by a different key: no download, st
   CHECK(env.tracker.last_poll_addr() == "127.0.9.12");
 }
 
-TEST_CASE("fetcher downloads from a peer, verifies, installs, reports, stops seeding; restart reports installed") {
+TEST_CASE("fetcher downloads from a peer, verifies, installs, reports, stops seeding, and reports installed after a restart") {
   Env env;
   auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "2.0", "app.bin", 3 * 1024 * 1024, 4,
                                           env.tracker.url() + "/announce");
