@@ -18,7 +18,6 @@ using nlohmann::json;
 
 namespace {
 // Largest body of a non-upload request (they are all small JSON or empty).
-constexpr uint64_t kMaxMemoryBody = 1 << 20;
 // tmp/ entries untouched this long belong to uploads whose client vanished.
 constexpr std::chrono::seconds kAbandonedUploadAge{3600};
 }  // namespace
@@ -96,10 +95,6 @@ Status Seeder::Start() {
   http::ServerOptions ho;
   ho.listen = config_.listen;
   ho.threads = config_.http_threads;
-  // wire's header parser applies max_body to the Content-Length before on_header
-  // can choose a file body, so uploads over max_body would be cut off. Lift it
-  // here and enforce the small in-memory limit ourselves in OnHeader.
-  ho.max_body = ho.max_file_body;
   ho.on_header = [this](http::Request& req) { return OnHeader(req); };
   {
     // Stop() may run concurrently from the signal thread.
@@ -136,15 +131,7 @@ void Seeder::Publish(const StoredArtifact& a) {
 }
 
 std::optional<http::Response> Seeder::OnHeader(http::Request& req) {
-  if (req.method != "PUT") {
-    // Only uploads may be large; everything else is read into memory.
-    if (!req.header("transfer-encoding").empty())
-      return http::Response::Json(411, json{{"error", "chunked bodies are only accepted for uploads"}}.dump() + "\n");
-    const std::string len = req.header("content-length");
-    if (!len.empty() && (len.size() > 9 || std::stoull(len) > kMaxMemoryBody))
-      return http::Response::Json(413, json{{"error", "request body too large"}}.dump() + "\n");
-    return std::nullopt;
-  }
+  if (req.method != "PUT") return std::nullopt;  // small bodies; wire enforces max_body
   // Authenticate before reading a byte of the body, so strangers cannot fill the disk.
   if (!TokenEquals(req.bearer_token(), config_.upload_token)) {
     spdlog::warn("upload {} from {} refused: bad or missing token", req.path, req.remote.to_string());

@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/file_body.hpp>
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -58,7 +59,9 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void ReadHeader() {
     header_parser_.emplace();
-    header_parser_->body_limit(options_.max_body);
+    // Beast checks Content-Length against this while reading the header, before
+    // on_header picks a body type; the real limit is set per body type below.
+    header_parser_->body_limit(std::max<uint64_t>(options_.max_body, options_.max_file_body));
     header_parser_->header_limit(16 * 1024);
     stream_.expires_after(options_.idle_timeout);
     bhttp::async_read_header(stream_, buffer_, *header_parser_,
@@ -98,6 +101,10 @@ class Session : public std::enable_shared_from_this<Session> {
       bhttp::async_read(stream_, buffer_, *file_parser_,
                         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
     } else {
+      if (h.has_content_length() && *header_parser_->content_length() > options_.max_body) {
+        keep_alive_ = false;
+        return Send(TooLarge());
+      }
       string_parser_.emplace(std::move(*header_parser_));
       string_parser_->body_limit(options_.max_body);
       bhttp::async_read(stream_, buffer_, *string_parser_,
@@ -113,7 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       if (ec == bhttp::error::body_limit) {
         keep_alive_ = false;
-        return Send(Response::Error(Status::Invalid("request body too large")));
+        return Send(TooLarge());
       }
       return Close(ec);
     }
@@ -152,6 +159,8 @@ class Session : public std::enable_shared_from_this<Session> {
       self->ReadHeader();
     });
   }
+
+  static Response TooLarge() { return Response::Json(413, "{\"error\":\"request body too large\"}\n"); }
 
   void Close(beast::error_code ec) {
     if (ec && ec != asio::error::operation_aborted && ec != beast::errc::not_connected)
