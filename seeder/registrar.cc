@@ -67,6 +67,7 @@ void Registrar::Loop() {
       std::string id = r.manifest.id();
       if (s.ok()) {
         spdlog::info("registered {} with tracker {}", id, options_.tracker_url);
+        if (options_.on_registered) options_.on_registered(id);
         done.push_back(id);
         failures.erase(id);
       } else if (failures[id]++ == 0) {

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -21,6 +22,8 @@ struct RegistrarOptions {
   // tracker restart is noticed within seconds; each attempt is one small POST.
   std::chrono::milliseconds retry_interval{3000};
   std::chrono::milliseconds request_timeout{5000};
+  // Called (on the registrar thread) once the tracker accepts an artifact id.
+  std::function<void(const std::string& id)> on_registered;
 };
 
 // Owns one thread. Add() is thread-safe and idempotent per artifact id.

@@ -79,6 +79,16 @@ Status Seeder::Start() {
   ro.tracker_token = config_.tracker_token;
   ro.origin = config_.peer_address;
   ro.retry_interval = config_.register_retry;
+  // Seed only once the tracker knows the artifact: an announce it refuses sends
+  // libtorrent into back-off, and no fetcher can find an unregistered hash anyway.
+  ro.on_registered = [this](const std::string& id) {
+    auto nv = ParseArtifactId(id);
+    auto a = nv.ok() ? store_.Find(nv->first, nv->second) : std::nullopt;
+    if (!a) return;
+    Status st = seeding_->Add(a->manifest.id(), a->torrent, a->dir);
+    if (!st.ok()) spdlog::error("cannot seed {}: {}", id, st.message());
+    seeding_->Reannounce(id);  // already seeding (tracker restarted): tell it now
+  };
   // libtorrent's SSRF mitigation drops announces to local trackers unless the path starts with /announce.
   auto path_at = config_.announce_url.find('/', 7);
   if (path_at == std::string::npos || config_.announce_url.compare(path_at, 9, "/announce") != 0)
@@ -124,11 +134,7 @@ void Seeder::Stop() {
 
 std::string Seeder::http_endpoint() const { return server_ ? http::FormatEndpoint(server_->local_endpoint()) : ""; }
 
-void Seeder::Publish(const StoredArtifact& a) {
-  Status s = seeding_->Add(a.manifest.id(), a.torrent, a.dir);
-  if (!s.ok()) spdlog::error("cannot seed {}: {}", a.manifest.id(), s.message());
-  registrar_->Add(a.manifest, a.torrent);
-}
+void Seeder::Publish(const StoredArtifact& a) { registrar_->Add(a.manifest, a.torrent); }
 
 std::optional<http::Response> Seeder::OnHeader(http::Request& req) {
   if (req.method != "PUT") return std::nullopt;  // small bodies; wire enforces max_body

@@ -172,7 +172,8 @@ TEST_CASE("seeder process: upload, verify, idempotent retry, conflict, restart")
   auto sj = nlohmann::json::parse(st->body);
   REQUIRE(sj["artifacts"].size() == 1);
   CHECK(sj["artifacts"][0]["registered"] == false);  // the tracker is down
-  CHECK(sj["artifacts"][0]["seeding"]["state"] == "seeding");
+  // Not seeding until registered: an unregistered hash gets no peers anyway.
+  CHECK(sj["artifacts"][0]["seeding"].is_null());
 
   auto again = Run(Upload(dir, s, file, "1.0"), 20s);
   CHECK(again.exit_code == 0);
@@ -210,7 +211,14 @@ TEST_CASE("seeder process: upload, verify, idempotent retry, conflict, restart")
 
 TEST_CASE("seeder process: a BitTorrent peer downloads the stored artifact from the origin") {
   TempDir dir("spate-seeder-proc");
-  auto s = StartSeeder(dir, "http://127.0.0.1:" + std::to_string(ClosedPort()), "a");
+  // A stand-in tracker that accepts registrations (seeding starts once registered).
+  http::ServerOptions to;
+  to.listen = "127.0.0.1:0";
+  to.max_body = 8 << 20;
+  http::Server tracker(to, [](http::Request&&, http::Reply reply) { reply(http::Response::Json(200, "{}")); });
+  REQUIRE(tracker.Start().ok());
+  std::thread tracker_thread([&] { tracker.Run(); });
+  auto s = StartSeeder(dir, "http://" + http::FormatEndpoint(tracker.local_endpoint()), "a");
   std::string file = dir / "app.bin";
   spate::testing::WriteRandomFile(file, 3 << 20, 9);
   REQUIRE(Run(Upload(dir, s, file, "1.0"), 20s).exit_code == 0);
@@ -218,7 +226,7 @@ TEST_CASE("seeder process: a BitTorrent peer downloads the stored artifact from 
   REQUIRE(torrent.ok());
   REQUIRE(torrent->status == 200);
 
-  // The tracker is down, so introduce the peer to the seeder by hand.
+  // The stand-in tracker hands out no peers, so introduce the peer to the seeder by hand.
   SwarmOptions so;
   so.bind_address = "127.0.0.1";
   auto ses = MakeSession(so);
@@ -244,6 +252,8 @@ TEST_CASE("seeder process: a BitTorrent peer downloads the stored artifact from 
   auto sj = nlohmann::json::parse(st->body);
   CHECK(sj["artifacts"][0]["seeding"]["total_uploaded"].get<int64_t>() >= (3 << 20));
   CHECK(sj["session"]["total_uploaded"].get<int64_t>() >= (3 << 20));
+  tracker.Stop();
+  tracker_thread.join();
 }
 
 // A stand-in tracker that refuses the first registration, then accepts.

@@ -77,6 +77,12 @@ Status Seeding::Add(const std::string& id, const std::string& torrent, const std
   return Status::Ok();
 }
 
+void Seeding::Reannounce(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = torrents_.find(id);
+  if (it != torrents_.end()) it->second.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+}
+
 namespace {
 std::string StateName(const lt::torrent_status& st) {
   if (st.errc) return "error: " + st.errc.message();

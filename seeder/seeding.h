@@ -54,6 +54,10 @@ class Seeding {
   // Idempotent per id.
   Status Add(const std::string& id, const std::string& torrent, const std::string& save_path);
 
+  // Announces `id` now: its first announce may have been refused before the
+  // tracker knew it, and libtorrent would otherwise back off for a while.
+  void Reannounce(const std::string& id);
+
   std::vector<TorrentStats> Stats() const;
   SessionTotals Totals() const;
 
