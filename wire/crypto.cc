@@ -1,5 +1,7 @@
 #include "wire/crypto.h"
 
+#include "wire/fs.h"
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -8,8 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 namespace spate {
@@ -18,14 +18,6 @@ namespace {
 
 std::shared_ptr<void> Wrap(EVP_PKEY* k) {
   return std::shared_ptr<void>(k, [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
-}
-
-Result<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot read " + path + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -176,7 +168,7 @@ Result<VerifyKey> VerifyKey::FromPem(const std::string& pem) {
 }
 
 Result<VerifyKey> VerifyKey::Load(const std::string& path) {
-  auto pem = ReadSmallFile(path);
+  auto pem = ReadFile(path);
   if (!pem.ok()) return pem.status();
   auto k = FromPem(*pem);
   if (!k.ok()) return Status::Invalid(path + ": " + k.status().message());
