@@ -45,8 +45,9 @@ Result<AnnounceRequest> ParseAnnounce(const std::string& query) {
   std::set<std::string> seen;
   for (const auto& [k, v] : *pairs) {
     static const std::set<std::string> kKnown{"info_hash", "peer_id", "port",    "uploaded",  "downloaded",
-                                              "left",      "event",   "numwant", "compact",   "no_peer_id"};
-    if (!kKnown.count(k)) continue;  // key, ip, supportcrypto, corrupt, ...: ignored
+                                              "left",      "event",   "numwant", "compact",   "no_peer_id",
+                                              "key",       "ip"};
+    if (!kKnown.count(k)) continue;  // supportcrypto, corrupt, requirecrypto, ...: ignored
     if (!seen.insert(k).second) return Status::Invalid("announce: '" + k + "' is given more than once");
     if (k == "info_hash" || k == "peer_id") {
       if (v.size() != 20)
@@ -71,6 +72,9 @@ Result<AnnounceRequest> ParseAnnounce(const std::string& query) {
       else if (v == "completed") r.event = AnnounceEvent::kCompleted;
       else if (v.empty() || v == "empty" || v == "paused") r.event = AnnounceEvent::kNone;
       else return Status::Invalid("announce: unknown event (want started, stopped or completed)");
+    } else if (k == "key" || k == "ip") {
+      if (v.size() > 64) return Status::Invalid("announce: '" + k + "' is longer than 64 bytes");
+      (k == "key" ? r.key : r.ip) = v;
     } else if (k == "compact" || k == "no_peer_id") {
       auto f = ParseFlag(k, v);
       if (!f.ok()) return f.status();

@@ -25,12 +25,17 @@ struct AnnounceRequest {
   int numwant = 50;  // clamped to [0, kMaxNumwant]
   bool compact = true;
   bool no_peer_id = false;
+  // BEP 3 "key": proves a peer's identity when its address changes. Opaque, at most 64 bytes.
+  std::string key;
+  // BEP 3 "ip" as given (text, unvalidated). The tracker uses it only with --trust-ip-param.
+  std::string ip;
 };
 
 inline constexpr int kMaxNumwant = 200;
 
 // Parses the still-percent-encoded query of GET /announce. Required: info_hash,
-// peer_id, port, left. `ip` is ignored (the connection's address is used).
+// peer_id, port, left. `ip` and `key` are returned as given; whether `ip` is
+// believed is the tracker's decision (--trust-ip-param).
 // Never throws; any malformed input is a Status::Invalid naming the field.
 Result<AnnounceRequest> ParseAnnounce(const std::string& query);
 
@@ -50,6 +55,7 @@ struct AnnounceReply {
 struct ScrapeEntry {
   std::string info_hash;  // 20 raw bytes
   int64_t complete = 0, incomplete = 0, downloaded = 0;
+  bool registered = true;  // false: the tracker does not serve this hash (HTTP omits it, UDP sends zeros)
 };
 
 // Bencoded bodies, built with lt::entry + lt::bencode.

@@ -86,6 +86,7 @@ void Tracker::Impl::AddSwarm(const ArtifactRecord& a) {
   SwarmState& sw = swarms[*raw];
   sw.artifact = a.manifest.id();
   sw.info_hash = *raw;
+  sw.registered = true;  // may already exist through the whitelist: keeps its peers
   sw.size = a.manifest.size;
   sw.origin_ip = a.origin;
   for (auto& p : sw.peers) p.origin = !a.origin.empty() && p.ip == a.origin;
@@ -124,7 +125,7 @@ http::Response Tracker::Impl::RegisterArtifact(const http::Request& req) {
   auto raw = HexDecode(m.info_hash);
   if (!raw.ok()) return Err(raw.status());
   auto sw = swarms.find(*raw);
-  if (sw != swarms.end() && sw->second.artifact != m.id())
+  if (sw != swarms.end() && sw->second.registered && sw->second.artifact != m.id())
     return Err(Status::Conflict("info_hash " + m.info_hash + " is already registered as " + sw->second.artifact));
 
   ArtifactRecord rec{m, reg->torrent, reg->origin, NowMs()};

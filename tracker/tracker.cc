@@ -5,6 +5,7 @@
 
 #include "tracker/announce.h"
 #include "tracker/tracker_impl.h"
+#include "tracker/udp_server.h"
 #include "wire/crypto.h"
 
 namespace spate {
@@ -19,6 +20,10 @@ int64_t NowMs() {
 Status TrackerConfig::Validate() const {
   auto ep = http::ParseEndpoint(listen);
   if (!ep.ok()) return Status::Invalid("--listen: " + ep.status().message());
+  if (!udp_listen.empty()) {
+    auto u = http::ParseEndpoint(udp_listen);
+    if (!u.ok()) return Status::Invalid("--udp-listen: " + u.status().message());
+  }
   if (admin_token.empty())
     return Status::Invalid("no admin token: pass --admin-token or set SPATE_ADMIN_TOKEN (needed to register artifacts and create pushes)");
   if (db_path.empty()) return Status::Invalid("--db must not be empty");
@@ -33,6 +38,8 @@ Status TrackerConfig::Validate() const {
   return policy.Validate();
 }
 
+const char* ProtocolName(Protocol p) { return p == Protocol::kUdp ? "udp" : "http"; }
+
 void SwarmState::Remove(const std::string& peer_id) {
   auto it = index.find(peer_id);
   if (it == index.end()) return;
@@ -44,10 +51,12 @@ void SwarmState::Remove(const std::string& peer_id) {
   if (pos + 1 != peers.size()) {
     peers[pos] = std::move(peers.back());
     expires_at[pos] = expires_at.back();
+    keys[pos] = std::move(keys.back());
     index[peers[pos].peer_id] = pos;
   }
   peers.pop_back();
   expires_at.pop_back();
+  keys.pop_back();
 }
 
 Tracker::Tracker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -69,14 +78,80 @@ void Tracker::Start() { impl_->Tick(); }
 void Tracker::Handle(http::Request&& req, http::Reply reply) { impl_->Route(std::move(req), std::move(reply)); }
 Status Tracker::Flush() { return impl_->Flush(); }
 
+Result<AnnounceReply> Tracker::Announce(const AnnounceRequest& a, const asio::ip::address& remote, Protocol p) {
+  return impl_->AnnounceCore(a, remote, p);
+}
+
+void Tracker::Scrape(const std::vector<std::string>& hashes, Protocol p, std::vector<ScrapeEntry>* out) {
+  impl_->ScrapeCore(hashes, p, out);
+}
+
+Status Tracker::StartUdp() {
+  if (impl_->config.udp_listen.empty()) return Status::Ok();
+  UdpServerOptions o;
+  o.listen = impl_->config.udp_listen;
+  Impl* impl = impl_.get();
+  impl_->udp = std::make_unique<UdpServer>(
+      o, impl_->io,
+      [impl](const AnnounceRequest& a, const asio::ip::address& from) { return impl->AnnounceCore(a, from, Protocol::kUdp); },
+      [impl](const std::vector<std::string>& h, std::vector<ScrapeEntry>* out) {
+        impl->ScrapeCore(h, Protocol::kUdp, out);
+      });
+  return impl_->udp->Start();
+}
+
+std::string Tracker::udp_endpoint() const {
+  if (!impl_->udp) return "";
+  auto ep = impl_->udp->local_endpoint();
+  return http::FormatEndpoint(asio::ip::tcp::endpoint(ep.address(), ep.port()));
+}
+
+void Tracker::SetHttpCounters(std::function<HttpServerCounters()> f) { impl_->http_counters = std::move(f); }
+
+size_t Tracker::SetWhitelist(const std::vector<std::string>& hashes) { return impl_->SetWhitelist(hashes); }
+
+size_t Tracker::Impl::SetWhitelist(const std::vector<std::string>& hashes) {
+  std::unordered_set<std::string> keep(hashes.begin(), hashes.end());
+  for (auto it = swarms.begin(); it != swarms.end();) {
+    it->second.whitelisted = keep.count(it->first) > 0;
+    // Registered artifacts stay served whatever the file says.
+    if (!it->second.whitelisted && !it->second.registered) {
+      spdlog::info("whitelist: {} no longer listed, dropping its {} peers", HexEncode(it->first), it->second.peers.size());
+      it = swarms.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& h : keep) {
+    auto [it, fresh] = swarms.try_emplace(h);
+    if (fresh) {
+      it->second.info_hash = h;
+      it->second.artifact = HexEncode(h);  // no name: never matches a push, so idle intervals
+    }
+    it->second.whitelisted = true;
+  }
+  return keep.size();
+}
+
 void Tracker::Impl::Tick() {
   ExpirePeers(NowMs());
+  UpdateRate();
   Status s = Flush();
   if (!s.ok()) spdlog::error("flushing tracker state: {}", s.message());
   tick.expires_after(config.flush_interval);
   tick.async_wait([this](boost::system::error_code ec) {
     if (!ec) Tick();
   });
+}
+
+// announces/s over windows of at least 5 s, so one burst does not swing it.
+void Tracker::Impl::UpdateRate() {
+  auto now = std::chrono::steady_clock::now();
+  double secs = std::chrono::duration<double>(now - rate_since).count();
+  if (secs < 5) return;
+  announce_rate = double(announces_total - rate_base) / secs;
+  rate_base = announces_total;
+  rate_since = now;
 }
 
 void Tracker::Impl::ExpirePeers(int64_t now) {
@@ -157,6 +232,11 @@ void Tracker::Impl::Route(http::Request&& req, http::Reply reply) {
   if (req.path == "/announce") return Announce(req, reply);
   if (req.path == "/scrape") return Scrape(req, reply);
   if (req.path == "/stats" && m == "GET") return reply(http::Response::Json(200, Stats().dump() + "\n"));
+  if (req.path == "/metrics" && m == "GET") {
+    http::Response r = http::Response::Text(200, Metrics());
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return reply(std::move(r));
+  }
 
   auto parts = SplitPath(req.path);
   if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1")
@@ -197,16 +277,43 @@ void Tracker::Impl::Route(http::Request&& req, http::Reply reply) {
 void Tracker::Impl::Announce(const http::Request& req, const http::Reply& reply) {
   // BitTorrent clients read failures from a bencoded 200 body, not from the HTTP status.
   auto parsed = ParseAnnounce(req.query);
-  if (!parsed.ok()) return reply(Bencoded(EncodeFailure(parsed.status().message())));
-  const AnnounceRequest& a = *parsed;
+  if (!parsed.ok()) {
+    ++failures[int(Protocol::kHttp)];
+    return reply(Bencoded(EncodeFailure(parsed.status().message())));
+  }
+  auto out = AnnounceCore(*parsed, req.remote, Protocol::kHttp);
+  if (!out.ok()) return reply(Bencoded(EncodeFailure(out.status().message())));
+  reply(Bencoded(EncodeAnnounce(*out)));
+}
+
+Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, const asio::ip::address& source,
+                                                  Protocol proto) {
   auto sit = swarms.find(a.info_hash);
-  if (sit == swarms.end())
-    return reply(Bencoded(EncodeFailure("info_hash " + HexEncode(a.info_hash) + " is not registered with this tracker")));
+  if (sit == swarms.end()) {
+    ++failures[int(proto)];
+    return Status::NotFound("info_hash " + HexEncode(a.info_hash) + " is not registered with this tracker");
+  }
+  asio::ip::address remote = source;
+  if (config.trust_ip_param && !a.ip.empty()) {
+    boost::system::error_code ec;
+    auto claimed = asio::ip::make_address(a.ip, ec);
+    if (!ec) remote = claimed;  // an unparsable `ip` (e.g. a host name) falls back to the source
+  }
   SwarmState& sw = sit->second;
-  ++announces;
   int64_t now = NowMs();
   int interval = IntervalFor(sw.artifact);
-  std::string ip = PeerAddress(req.remote);
+  std::string ip = PeerAddress(remote);
+
+  auto existing = sw.index.find(a.peer_id);
+  // BEP 3 key: once a peer announced with a key, a request for its peer id from
+  // another address must carry the same key (stops others from evicting it).
+  if (existing != sw.index.end() && sw.peers[existing->second].ip != ip && !sw.keys[existing->second].empty() &&
+      sw.keys[existing->second] != a.key) {
+    ++failures[int(proto)];
+    return Status::Unauthorized("peer_id is in use from another address with a different key");
+  }
+  ++announces[int(proto)];
+  ++announces_total;
 
   AnnounceReply out;
   out.interval = interval;
@@ -218,23 +325,26 @@ void Tracker::Impl::Announce(const http::Request& req, const http::Reply& reply)
     sw.Remove(a.peer_id);
     spdlog::debug("announce {} stopped from {}:{}", sw.artifact, ip, a.port);
   } else {
-    auto it = sw.index.find(a.peer_id);
+    auto it = existing;
     if (it == sw.index.end()) {
       it = sw.index.emplace(a.peer_id, sw.peers.size()).first;
       sw.peers.emplace_back();
       sw.expires_at.push_back(0);
+      sw.keys.emplace_back();
       sw.peers.back().peer_id = a.peer_id;
     }
-    Peer& p = sw.peers[it->second];
+    size_t pos = it->second;
+    Peer& p = sw.peers[pos];
     if (p.ip != ip) {
       p.ip = ip;
-      p.location = rackmap.Lookup(req.remote);
+      p.location = rackmap.Lookup(remote);
       p.origin = !sw.origin_ip.empty() && ip == sw.origin_ip;
     }
+    if (!a.key.empty()) sw.keys[pos] = a.key;
     p.port = a.port;
     p.left = a.left;
     auto ttl = config.peer_ttl.count() > 0 ? config.peer_ttl : 3 * std::chrono::seconds(interval);
-    sw.expires_at[it->second] = now + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+    sw.expires_at[pos] = now + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
     if (a.event == AnnounceEvent::kCompleted) ++sw.completed;
 
     Peer requester = p;  // copy: SelectPeers reads the vector it lives in
@@ -251,65 +361,49 @@ void Tracker::Impl::Announce(const http::Request& req, const http::Reply& reply)
                    config.policy.origin_per_rack);
     }
     out.peers = std::move(sel.peers);
-    spdlog::debug("announce {} from {}:{} ({}) left={} event={} -> {} peers", sw.artifact, ip, a.port, rack, a.left,
-                  int(a.event), out.peers.size());
+    spdlog::debug("announce {} from {}:{} ({}, {}) left={} event={} -> {} peers", sw.artifact, ip, a.port, rack,
+                  ProtocolName(proto), a.left, int(a.event), out.peers.size());
   }
   for (const auto& p : sw.peers) (p.seed() ? out.complete : out.incomplete)++;
-  reply(Bencoded(EncodeAnnounce(out)));
+  return out;
 }
 
 void Tracker::Impl::Scrape(const http::Request& req, const http::Reply& reply) {
   auto hashes = ParseScrape(req.query);
-  if (!hashes.ok()) return reply(Bencoded(EncodeFailure(hashes.status().message())));
-  if (hashes->empty())
-    for (const auto& [h, sw] : swarms) hashes->push_back(h);
-  std::vector<ScrapeEntry> files;
-  for (const auto& h : *hashes) {
-    auto it = swarms.find(h);
-    if (it == swarms.end()) continue;  // unregistered hashes are simply absent
-    ScrapeEntry e{h, 0, 0, it->second.completed};
-    for (const auto& p : it->second.peers) (p.seed() ? e.complete : e.incomplete)++;
-    files.push_back(e);
+  if (!hashes.ok()) {
+    ++failures[int(Protocol::kHttp)];
+    return reply(Bencoded(EncodeFailure(hashes.status().message())));
   }
+  std::vector<ScrapeEntry> files;
+  ScrapeCore(*hashes, Protocol::kHttp, &files);
+  files.erase(std::remove_if(files.begin(), files.end(), [](const ScrapeEntry& e) { return !e.registered; }),
+              files.end());  // BEP 48: unregistered hashes are simply absent
   reply(Bencoded(EncodeScrape(files)));
 }
 
-nlohmann::json Tracker::Impl::Stats() const {
-  nlohmann::json racks = nlohmann::json::object(), swarm_list = nlohmann::json::array();
-  size_t peers = 0;
-  for (const auto& [h, sw] : swarms) {
-    size_t seeds = 0;
-    for (const auto& p : sw.peers) {
-      seeds += p.seed();
-      auto key = p.location.ToString();
-      racks[key] = racks.value(key, 0) + 1;
-    }
-    peers += sw.peers.size();
-    size_t grants = 0;
-    for (const auto& [r, g] : sw.origin_grants) grants += g.size();
-    swarm_list.push_back({{"artifact", sw.artifact},
-                          {"info_hash", HexEncode(sw.info_hash)},
-                          {"peers", sw.peers.size()},
-                          {"seeds", seeds},
-                          {"completed", sw.completed},
-                          {"origin_grants", grants},
-                          {"interval", IntervalFor(sw.artifact)}});
+void Tracker::Impl::ScrapeCore(const std::vector<std::string>& hashes, Protocol proto, std::vector<ScrapeEntry>* out) {
+  ++scrapes[int(proto)];
+  out->clear();
+  auto entry = [](const SwarmState& sw) {
+    ScrapeEntry e{sw.info_hash, 0, 0, sw.completed};
+    for (const auto& p : sw.peers) (p.seed() ? e.complete : e.incomplete)++;
+    return e;
+  };
+  if (hashes.empty()) {  // full scrape: one pass over the swarms, as cheap as /stats
+    for (const auto& [h, sw] : swarms) out->push_back(entry(sw));
+    return;
   }
-  int active = 0;
-  for (const auto& [id, p] : pushes) active += p.active();
-  size_t waiting = 0;
-  for (const auto& [id, h] : hosts) waiting += h.waiters.size();
-  return {{"swarms", swarms.size()},
-          {"peers", peers},
-          {"peers_per_rack", racks},
-          {"announces", announces},
-          {"active_pushes", active},
-          {"pushes", pushes.size()},
-          {"artifacts", artifacts.size()},
-          {"hosts", hosts.size()},
-          {"long_polls", waiting},
-          {"policy", PolicyName(config.policy.policy)},
-          {"swarm_detail", swarm_list}};
+  for (const auto& h : hashes) {
+    auto it = swarms.find(h);
+    if (it != swarms.end()) {
+      out->push_back(entry(it->second));
+    } else {
+      ScrapeEntry e;
+      e.info_hash = h;
+      e.registered = false;
+      out->push_back(std::move(e));
+    }
+  }
 }
 
 }  // namespace spate

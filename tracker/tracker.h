@@ -14,6 +14,7 @@
 #include <string>
 
 #include "rackmap/rackmap.h"
+#include "tracker/announce.h"
 #include "tracker/peer_select.h"
 #include "wire/http.h"
 #include "wire/status.h"
@@ -41,10 +42,27 @@ struct TrackerConfig {
   // How often dirty per-host progress rows are written to SQLite. Terminal
   // states (installed, failed) and new pushes are written immediately.
   std::chrono::milliseconds flush_interval{1000};
+  // UDP tracker (BEP 15) address, "" = off. Port 0 picks a free port.
+  std::string udp_listen;
+  // Believe the announce's `ip` parameter (HTTP `ip`, UDP ip field) instead of
+  // the packet's source. Only for trusted networks: anyone could otherwise
+  // place any address in a swarm.
+  bool trust_ip_param = false;
+  // Info-hashes served besides those registered through the control API:
+  // 40 hex digits per line, '#' comments (see whitelist.h). Reloaded on SIGHUP.
+  std::string whitelist_path;
   std::string ready_file;
   std::string log_level = "info";
 
   Status Validate() const;
+};
+
+enum class Protocol { kHttp = 0, kUdp = 1 };
+const char* ProtocolName(Protocol p);
+
+// Counters of the HTTP server that the tracker reports in /stats and /metrics.
+struct HttpServerCounters {
+  uint64_t connections_rejected = 0;  // over the per-address connection limit
 };
 
 class Tracker {
@@ -60,6 +78,27 @@ class Tracker {
   void Handle(http::Request&& req, http::Reply reply);
   // Writes every dirty row now (call on shutdown, after the io thread stopped).
   Status Flush();
+
+  // The announce and scrape logic every protocol shares: HTTP and UDP call
+  // these, so swarm state and peer policy are one. `remote` is the packet's or
+  // connection's source. A failure's message is the reason sent to the client.
+  Result<AnnounceReply> Announce(const AnnounceRequest& a, const boost::asio::ip::address& remote, Protocol p);
+  // One entry per hash, in order; unregistered hashes get zero counts.
+  // Empty `hashes` = every swarm (a full scrape; HTTP only).
+  void Scrape(const std::vector<std::string>& hashes, Protocol p, std::vector<ScrapeEntry>* out);
+
+  // Binds the UDP tracker on config.udp_listen (no-op when empty) on the same
+  // io_context, so it shares the io thread and needs no locks.
+  Status StartUdp();
+  // The bound UDP address, "" when off.
+  std::string udp_endpoint() const;
+
+  // Replaces the whitelist (raw 20-byte hashes): swarms only it allowed and no
+  // longer listed are dropped; registered artifacts stay. Returns the count.
+  size_t SetWhitelist(const std::vector<std::string>& hashes);
+
+  // Where /stats and /metrics read the HTTP server's counters.
+  void SetHttpCounters(std::function<HttpServerCounters()> f);
 
   struct Impl;
 

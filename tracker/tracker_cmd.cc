@@ -6,7 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <functional>
+
 #include "tracker/tracker.h"
+#include "tracker/whitelist.h"
 #include "wire/daemon.h"
 #include "wire/units.h"
 
@@ -42,11 +47,18 @@ int TrackerCommand(int argc, char** argv) {
     ("policy", "peer selection: rack or random", cxxopts::value<std::string>()->default_value("rack"))
     ("bridges", "peers from other racks added to each reply", cxxopts::value<int>()->default_value("2"))
     ("origin-per-rack", "requesters per rack handed the origin seeder", cxxopts::value<int>()->default_value("2"))
-    ("ready-file", "write {\"http\":\"ADDR:PORT\"} here once listening", cxxopts::value<std::string>()->default_value(""))
+    ("udp-listen", "UDP tracker (BEP 15) address, e.g. 0.0.0.0:6969; port 0 picks one (default: off)", cxxopts::value<std::string>()->default_value(""))
+    ("whitelist", "file of info-hashes served besides registered ones (40 hex per line, # comments); reloaded on SIGHUP", cxxopts::value<std::string>()->default_value(""))
+    ("trust-ip-param", "believe the announce's ip parameter instead of the source address (trusted networks only)")
+    ("max-connections-per-ip", "concurrent HTTP connections per client address; excess ones are closed at once", cxxopts::value<int>()->default_value("64"))
+    ("header-timeout", "close an HTTP connection that has not sent a whole request header in this time", cxxopts::value<std::string>()->default_value("15s"))
+    ("ready-file", "write {\"http\":\"ADDR:PORT\",\"udp\":\"ADDR:PORT\"} here once listening (udp only with --udp-listen)", cxxopts::value<std::string>()->default_value(""))
     ("log-level", "trace, debug, info, warn, error", cxxopts::value<std::string>()->default_value("info"))
     ("h,help", "show help");
   // clang-format on
   TrackerConfig c;
+  int max_per_ip = 64;
+  std::chrono::seconds header_timeout{15};
   try {
     auto r = opts.parse(argc, argv);
     if (r.count("help")) {
@@ -73,6 +85,15 @@ int TrackerCommand(int argc, char** argv) {
     c.policy.policy = *policy;
     c.policy.bridges = r["bridges"].as<int>();
     c.policy.origin_per_rack = r["origin-per-rack"].as<int>();
+    c.udp_listen = r["udp-listen"].as<std::string>();
+    c.whitelist_path = r["whitelist"].as<std::string>();
+    c.trust_ip_param = r.count("trust-ip-param") > 0;
+    max_per_ip = r["max-connections-per-ip"].as<int>();
+    if (max_per_ip < 1) return Fail(Status::Invalid("--max-connections-per-ip must be at least 1"));
+    auto ht = Seconds("header-timeout", r["header-timeout"].as<std::string>());
+    if (!ht.ok()) return Fail(ht.status());
+    if (ht->count() < 1) return Fail(Status::Invalid("--header-timeout must be at least 1s"));
+    header_timeout = *ht;
     c.ready_file = r["ready-file"].as<std::string>();
     c.log_level = r["log-level"].as<std::string>();
   } catch (const std::exception& e) {
@@ -96,9 +117,23 @@ int TrackerCommand(int argc, char** argv) {
                  sum.racks);
   }
 
+  // A bad whitelist at startup is a configuration error (exit 2); on SIGHUP it
+  // only logs and keeps the old list, so a typo never empties a running tracker.
+  std::vector<std::string> whitelist;
+  if (!c.whitelist_path.empty()) {
+    auto w = LoadWhitelist(c.whitelist_path);
+    if (!w.ok()) {
+      std::fprintf(stderr, "spate tracker: %s\n", w.status().message().c_str());
+      return kExitUsage;
+    }
+    whitelist = std::move(*w);
+  }
+
   http::ServerOptions so;
   so.listen = c.listen;
   so.threads = 1;  // all tracker state lives on this one io thread
+  so.max_connections_per_ip = max_per_ip;
+  so.idle_timeout = header_timeout;  // bounds reading each request: a slow client only holds its own connection
   std::unique_ptr<Tracker> tracker;
   http::Server server(so, [&tracker](http::Request&& req, http::Reply reply) {
     tracker->Handle(std::move(req), std::move(reply));
@@ -109,14 +144,43 @@ int TrackerCommand(int argc, char** argv) {
     return t.status().code() == Status::Code::kInvalid ? kExitUsage : kExitFailure;
   }
   tracker = std::move(*t);
+  tracker->SetHttpCounters([&server] { return HttpServerCounters{server.connections_rejected()}; });
+  if (!c.whitelist_path.empty())
+    spdlog::info("whitelist {}: {} info-hashes", c.whitelist_path, tracker->SetWhitelist(whitelist));
+  // SIGHUP is handled on the io thread (asio signal_set), so the reload needs no locks.
+  boost::asio::signal_set hup(server.io(), SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      if (c.whitelist_path.empty()) {
+        spdlog::info("SIGHUP: no --whitelist to reload");
+      } else if (auto w = LoadWhitelist(c.whitelist_path); !w.ok()) {
+        spdlog::error("whitelist reload failed, keeping the old list: {}", w.status().message());
+      } else {
+        spdlog::info("whitelist {} reloaded: {} info-hashes", c.whitelist_path, tracker->SetWhitelist(*w));
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
   OnStopSignal([&server] { server.Stop(); });
   s = server.Start();
   if (!s.ok()) {
     spdlog::error("{}", s.message());
     return kExitFailure;
   }
+  s = tracker->StartUdp();
+  if (!s.ok()) {
+    spdlog::error("{}", s.message());
+    return kExitFailure;
+  }
   std::string addr = http::FormatEndpoint(server.local_endpoint());
-  s = WriteReadyFile(c.ready_file, nlohmann::json{{"http", addr}}.dump());
+  nlohmann::json ready{{"http", addr}};
+  if (!c.udp_listen.empty()) {
+    ready["udp"] = tracker->udp_endpoint();
+    spdlog::info("udp tracker listening on {}", tracker->udp_endpoint());
+  }
+  s = WriteReadyFile(c.ready_file, ready.dump());
   if (!s.ok()) {
     spdlog::error("ready file: {}", s.message());
     return kExitFailure;

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "tracker/store.h"
+#include "tracker/udp_server.h"
 #include "tracker/tracker.h"
 
 namespace spate {
@@ -24,7 +25,10 @@ struct SwarmState {
   std::unordered_map<std::string, size_t> index;  // peer_id -> position
   // rack ("dc/pod/rack" or "unknown") -> requesters granted the origin.
   std::unordered_map<std::string, std::unordered_set<std::string>> origin_grants;
+  std::vector<std::string> keys;    // BEP 3 key per peer ("" = none), parallel to peers
   int64_t completed = 0;  // "completed" events seen (scrape's "downloaded")
+  bool registered = false;   // through the control API
+  bool whitelisted = false;  // listed in --whitelist
 
   void Remove(const std::string& peer_id);
 };
@@ -72,7 +76,16 @@ struct Tracker::Impl {
   std::set<std::string> dirty_hosts;
   std::set<int64_t> dirty_pushes;
   uint64_t next_waiter = 1;
-  uint64_t announces = 0;
+  uint64_t announces_total = 0;
+  uint64_t announces[2] = {0, 0};  // by Protocol
+  uint64_t scrapes[2] = {0, 0};
+  uint64_t failures[2] = {0, 0};   // announces/scrapes answered with a failure
+  // announces/s over the last rate window (updated by Tick).
+  double announce_rate = 0;
+  uint64_t rate_base = 0;
+  std::chrono::steady_clock::time_point rate_since = std::chrono::steady_clock::now();
+  std::unique_ptr<UdpServer> udp;
+  std::function<HttpServerCounters()> http_counters;
 
   Impl(TrackerConfig c, Rackmap r, boost::asio::io_context& i) : config(std::move(c)), rackmap(std::move(r)), io(i), tick(i) {}
 
@@ -80,7 +93,14 @@ struct Tracker::Impl {
   void Route(http::Request&& req, http::Reply reply);
   void Announce(const http::Request& req, const http::Reply& reply);
   void Scrape(const http::Request& req, const http::Reply& reply);
+  Result<AnnounceReply> AnnounceCore(const AnnounceRequest& a, const boost::asio::ip::address& remote, Protocol p);
+  void ScrapeCore(const std::vector<std::string>& hashes, Protocol p, std::vector<ScrapeEntry>* out);
+  size_t SetWhitelist(const std::vector<std::string>& hashes);
+  void UpdateRate();
+
+  // metrics.cc
   nlohmann::json Stats() const;
+  std::string Metrics() const;
   void Tick();
   void ExpirePeers(int64_t now);
   Status Flush();

@@ -8,7 +8,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/file_body.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -46,11 +48,40 @@ std::string Lower(std::string s) {
   return s;
 }
 
+}  // namespace
+
+// Open connections per client address, shared by the acceptor and sessions
+// (which may run on several io threads, hence the mutex; taken once per connection).
+struct Server::Limiter {
+  std::mutex mu;
+  std::map<asio::ip::address, int> open;
+  std::atomic<uint64_t> rejected{0};
+
+  // A slot for `a`, or null when `a` is at `max`.
+  std::shared_ptr<void> Acquire(const std::shared_ptr<Limiter>& self, const asio::ip::address& a, int max) {
+    std::lock_guard<std::mutex> lock(mu);
+    int& n = open[a];
+    if (max > 0 && n >= max) {
+      if (n == 0) open.erase(a);
+      ++rejected;
+      return nullptr;
+    }
+    ++n;
+    return std::shared_ptr<void>(static_cast<void*>(self.get()), [self, a](void*) {
+      std::lock_guard<std::mutex> lock(self->mu);
+      auto it = self->open.find(a);
+      if (it != self->open.end() && --it->second <= 0) self->open.erase(it);
+    });
+  }
+};
+
+namespace {
+
 // One connection; reads requests one at a time (keep-alive, no pipelining).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const ServerOptions& options, const Handler& handler)
-      : stream_(std::move(socket)), options_(options), handler_(handler) {}
+  Session(tcp::socket socket, const ServerOptions& options, const Handler& handler, std::shared_ptr<void> slot)
+      : stream_(std::move(socket)), options_(options), handler_(handler), slot_(std::move(slot)) {}
 
   void Start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
@@ -69,6 +100,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnHeader(beast::error_code ec) {
+    if (ec == bhttp::error::header_limit || ec == bhttp::error::body_limit) {
+      keep_alive_ = false;  // oversized: answer, then close
+      return Send(Response::Json(ec == bhttp::error::header_limit ? 431 : 413,
+                                 "{\"error\":\"request header or body too large\"}\n"));
+    }
+    if (ec && ec.category() == beast::error_code(bhttp::error::bad_method).category() && ec != bhttp::error::end_of_stream &&
+        ec != bhttp::error::partial_message) {
+      keep_alive_ = false;  // a malformed request line or header
+      return Send(Response::Json(400, "{\"error\":\"malformed HTTP request: " + ec.message() + "\"}\n"));
+    }
     if (ec) return Close(ec == bhttp::error::end_of_stream || ec == beast::error::timeout ? beast::error_code{} : ec);
     auto& h = header_parser_->get();
     req_ = Request{};
@@ -179,12 +220,18 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::file_body>> file_parser_;
   Request req_;
   bool keep_alive_ = true;
+  std::shared_ptr<void> slot_;  // this connection's place in the per-address limit
 };
 
 }  // namespace
 
 Server::Server(ServerOptions options, Handler handler)
-    : options_(std::move(options)), handler_(std::move(handler)), acceptor_(asio::make_strand(io_)) {}
+    : limiter_(std::make_shared<Limiter>()),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      acceptor_(asio::make_strand(io_)) {}
+
+uint64_t Server::connections_rejected() const { return limiter_->rejected.load(); }
 
 Server::~Server() { Stop(); }
 
@@ -210,8 +257,19 @@ void Server::Accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
-      socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(socket), options_, handler_)->Start();
+      beast::error_code rec;
+      auto remote = socket.remote_endpoint(rec).address();
+      auto slot = rec ? nullptr : limiter_->Acquire(limiter_, remote, options_.max_connections_per_ip);
+      if (!slot) {
+        // Over the limit: close at once, before reading anything, so one
+        // address cannot exhaust descriptors or memory.
+        spdlog::debug("closing connection from {}: over {} connections", remote.to_string(),
+                      options_.max_connections_per_ip);
+        socket.close(rec);
+      } else {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(std::move(socket), options_, handler_, std::move(slot))->Start();
+      }
     } else {
       spdlog::warn("accept failed: {}", ec.message());
     }

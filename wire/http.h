@@ -61,8 +61,13 @@ struct ServerOptions {
   size_t max_body = 1 << 20;
   // Largest body streamed to a file.
   uint64_t max_file_body = uint64_t(1) << 40;
-  // A connection idle this long is closed; also bounds reading one request.
+  // A connection idle this long is closed; also bounds reading one request
+  // (header and in-memory body), so a slow client only ever holds its own
+  // connection, never an io thread.
   std::chrono::seconds idle_timeout{75};
+  // Concurrent connections from one client address; further ones are closed
+  // as soon as they are accepted (counted in connections_rejected()). 0 = no limit.
+  int max_connections_per_ip = 64;
   int listen_backlog = 1024;
   // Called once the header is read. Return a Response to answer at once (e.g. 401)
   // without reading the body, or set req.body_file to stream the body to that path.
@@ -84,9 +89,14 @@ class Server {
   // Thread-safe; makes Run() return.
   void Stop();
   boost::asio::io_context& io() { return io_; }
+  // Connections closed at accept time for exceeding max_connections_per_ip. Thread-safe.
+  uint64_t connections_rejected() const;
+
+  struct Limiter;
 
  private:
   void Accept();
+  std::shared_ptr<Limiter> limiter_;
   ServerOptions options_;
   Handler handler_;
   boost::asio::io_context io_;

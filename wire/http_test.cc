@@ -5,6 +5,8 @@
 #include <fstream>
 #include <unistd.h>
 #include <thread>
+#include <sys/socket.h>
+#include <boost/asio/write.hpp>
 
 using namespace spate;
 using namespace spate::http;
@@ -79,4 +81,109 @@ TEST_CASE("server answers a real client, including a delayed reply and a streame
   server.Stop();
   t.join();
   std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// A raw TCP client from `from`: the server's limits act on connections, not requests.
+boost::asio::ip::tcp::socket RawConnect(boost::asio::io_context& io, const std::string& from,
+                                        const boost::asio::ip::tcp::endpoint& to) {
+  boost::asio::ip::tcp::socket s(io);
+  s.open(boost::asio::ip::tcp::v4());
+  s.bind({boost::asio::ip::make_address(from), 0});
+  s.connect(to);
+  return s;
+}
+
+// Reads until EOF or `limit`; what the server sent.
+std::string ReadSome(boost::asio::ip::tcp::socket& s, std::chrono::milliseconds limit = std::chrono::milliseconds(3000)) {
+  timeval tv{long(limit.count() / 1000), long(limit.count() % 1000) * 1000};
+  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    boost::system::error_code ec;
+    size_t n = s.read_some(boost::asio::buffer(buf), ec);
+    out.append(buf, n);
+    if (ec) break;
+  }
+  return out;
+}
+
+struct RunningServer {
+  Server server;
+  std::thread thread;
+  RunningServer(ServerOptions o)
+      : server(std::move(o), [](Request&& r, Reply reply) { reply(Response::Text(200, "hello " + r.path)); }) {
+    REQUIRE(server.Start().ok());
+    thread = std::thread([this] { server.Run(); });
+  }
+  ~RunningServer() {
+    server.Stop();
+    thread.join();
+  }
+  std::string base() const { return "http://" + FormatEndpoint(server.local_endpoint()); }
+};
+
+}  // namespace
+
+TEST_CASE("server closes connections over the per-address limit at once and counts them") {
+  ServerOptions o;
+  o.max_connections_per_ip = 3;
+  RunningServer rs(o);
+  boost::asio::io_context io;
+  std::vector<boost::asio::ip::tcp::socket> held;
+  for (int i = 0; i < 3; ++i) held.push_back(RawConnect(io, "127.0.5.1", rs.server.local_endpoint()));
+  auto extra = RawConnect(io, "127.0.5.1", rs.server.local_endpoint());
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(ReadSome(extra).empty());  // EOF with nothing sent
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+  CHECK(rs.server.connections_rejected() == 1);
+
+  ClientOptions other;
+  other.bind_address = "127.0.5.2";  // another address is unaffected
+  auto r = Call("GET", rs.base() + "/x", "", other);
+  REQUIRE(r.ok());
+  CHECK(r->status == 200);
+
+  held.clear();  // closing frees the slots
+  ClientOptions same;
+  same.bind_address = "127.0.5.1";
+  Result<ClientResult> again = Status::Unavailable("not tried");
+  for (int i = 0; i < 50 && !(again.ok() && again->status == 200); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    again = Call("GET", rs.base() + "/y", "", same);
+  }
+  REQUIRE(again.ok());
+  CHECK(again->body == "hello /y");
+}
+
+TEST_CASE("server answers malformed requests with 400 and oversized headers with 431") {
+  RunningServer rs(ServerOptions{});
+  boost::asio::io_context io;
+  auto bad = RawConnect(io, "127.0.5.3", rs.server.local_endpoint());
+  boost::asio::write(bad, boost::asio::buffer(std::string("GET /x HTTP/1.1\r\nBad Header\r\n\r\n")));
+  CHECK(ReadSome(bad).rfind("HTTP/1.1 400", 0) == 0);
+
+  auto big = RawConnect(io, "127.0.5.3", rs.server.local_endpoint());
+  std::string req = "GET /announce?" + std::string(64 * 1024, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  boost::system::error_code ec;
+  boost::asio::write(big, boost::asio::buffer(req), ec);  // the server may close before reading it all
+  CHECK(ReadSome(big).rfind("HTTP/1.1 431", 0) == 0);
+}
+
+TEST_CASE("a client that never finishes its header holds only its own connection, until the deadline") {
+  ServerOptions o;
+  o.idle_timeout = std::chrono::seconds(1);
+  RunningServer rs(o);
+  boost::asio::io_context io;
+  auto slow = RawConnect(io, "127.0.5.4", rs.server.local_endpoint());
+  boost::asio::write(slow, boost::asio::buffer(std::string("GET /x HTTP/1.1\r\nHost: x\r\n")));  // no blank line
+  auto r = Call("GET", rs.base() + "/fast", "");
+  REQUIRE(r.ok());
+  CHECK(r->body == "hello /fast");
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(ReadSome(slow, std::chrono::milliseconds(5000)).empty());  // closed by the deadline
+  auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(waited < std::chrono::seconds(4));
 }

@@ -1,0 +1,176 @@
+#include "tracker/metrics.h"
+
+#include <cstdio>
+
+#include "tracker/tracker_impl.h"
+#include "wire/crypto.h"
+
+namespace spate {
+
+std::string PrometheusLabel(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+namespace {
+
+class Writer {
+ public:
+  void Family(const char* name, const char* type, const char* help) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+  void Sample(const char* name, const std::string& labels, double v) {
+    char buf[64];
+    if (v == double(uint64_t(v))) std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
+    else std::snprintf(buf, sizeof buf, "%.3f", v);
+    out_ += name;
+    if (!labels.empty()) out_ += "{" + labels + "}";
+    out_ += ' ';
+    out_ += buf;
+    out_ += '\n';
+  }
+  void One(const char* name, const char* type, const char* help, double v) {
+    Family(name, type, help);
+    Sample(name, "", v);
+  }
+  std::string& str() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string RenderPrometheus(const TrackerMetrics& m) {
+  Writer w;
+  w.One("spate_tracker_swarms", "gauge", "Info-hashes served (registered or whitelisted).", double(m.swarms));
+  w.One("spate_tracker_peers", "gauge", "Peers in all swarms.", double(m.peers));
+  w.One("spate_tracker_seeds", "gauge", "Peers with nothing left to download.", double(m.seeds));
+  w.Family("spate_tracker_rack_peers", "gauge", "Peers by the rackmap location of their address.");
+  for (const auto& [rack, n] : m.peers_per_rack) w.Sample("spate_tracker_rack_peers", "rack=\"" + PrometheusLabel(rack) + "\"", double(n));
+  w.Family("spate_tracker_announces_total", "counter", "Announces answered with peers, by protocol.");
+  w.Sample("spate_tracker_announces_total", "protocol=\"http\"", double(m.announces_http));
+  w.Sample("spate_tracker_announces_total", "protocol=\"udp\"", double(m.announces_udp));
+  w.Family("spate_tracker_scrapes_total", "counter", "Scrapes answered, by protocol.");
+  w.Sample("spate_tracker_scrapes_total", "protocol=\"http\"", double(m.scrapes_http));
+  w.Sample("spate_tracker_scrapes_total", "protocol=\"udp\"", double(m.scrapes_udp));
+  w.Family("spate_tracker_failures_total", "counter",
+           "Announces and scrapes answered with a failure (malformed, unregistered hash, key mismatch).");
+  w.Sample("spate_tracker_failures_total", "protocol=\"http\"", double(m.failures_http));
+  w.Sample("spate_tracker_failures_total", "protocol=\"udp\"", double(m.failures_udp + m.udp.malformed + m.udp.bad_connection_id));
+  w.One("spate_tracker_announces_per_second", "gauge", "Announces per second over the last rate window.",
+        m.announces_per_second);
+  w.One("spate_tracker_pushes_active", "gauge", "Pushes still in progress.", double(m.pushes_active));
+  w.One("spate_tracker_pushes", "gauge", "Pushes known.", double(m.pushes));
+  w.One("spate_tracker_artifacts", "gauge", "Artifacts registered.", double(m.artifacts));
+  w.One("spate_tracker_hosts", "gauge", "Hosts known (checked in or targeted).", double(m.hosts));
+  w.One("spate_tracker_long_polls", "gauge", "Assignment long polls being held.", double(m.long_polls));
+  w.One("spate_http_connections_rejected_total", "counter", "HTTP connections closed at once: over the per-address limit.",
+        double(m.http_connections_rejected));
+  if (m.udp_enabled) {
+    w.One("spate_tracker_udp_packets_total", "counter", "UDP datagrams received.", double(m.udp.packets));
+    w.One("spate_tracker_udp_connects_total", "counter", "UDP connect requests answered.", double(m.udp.connects));
+    w.Family("spate_tracker_udp_errors_total", "counter", "UDP requests refused, by reason.");
+    w.Sample("spate_tracker_udp_errors_total", "reason=\"malformed\"", double(m.udp.malformed));
+    w.Sample("spate_tracker_udp_errors_total", "reason=\"bad_connection_id\"", double(m.udp.bad_connection_id));
+    w.Sample("spate_tracker_udp_errors_total", "reason=\"send_dropped\"", double(m.udp.send_dropped));
+  }
+  return std::move(w.str());
+}
+
+namespace {
+
+TrackerMetrics Snapshot(const Tracker::Impl& t) {
+  TrackerMetrics m;
+  m.swarms = t.swarms.size();
+  for (const auto& [h, sw] : t.swarms) {
+    for (const auto& p : sw.peers) {
+      m.seeds += p.seed();
+      ++m.peers_per_rack[p.location.ToString()];
+    }
+    m.peers += sw.peers.size();
+  }
+  m.announces_http = t.announces[int(Protocol::kHttp)];
+  m.announces_udp = t.announces[int(Protocol::kUdp)];
+  m.scrapes_http = t.scrapes[int(Protocol::kHttp)];
+  m.scrapes_udp = t.scrapes[int(Protocol::kUdp)];
+  m.failures_http = t.failures[int(Protocol::kHttp)];
+  m.failures_udp = t.failures[int(Protocol::kUdp)];
+  m.announces_per_second = t.announce_rate;
+  for (const auto& [id, p] : t.pushes) m.pushes_active += p.active();
+  m.pushes = t.pushes.size();
+  m.artifacts = t.artifacts.size();
+  m.hosts = t.hosts.size();
+  for (const auto& [id, h] : t.hosts) m.long_polls += h.waiters.size();
+  if (t.http_counters) m.http_connections_rejected = t.http_counters().connections_rejected;
+  if (t.udp) {
+    m.udp_enabled = true;
+    m.udp = t.udp->counters();
+  }
+  return m;
+}
+
+}  // namespace
+
+std::string Tracker::Impl::Metrics() const { return RenderPrometheus(Snapshot(*this)); }
+
+nlohmann::json Tracker::Impl::Stats() const {
+  TrackerMetrics m = Snapshot(*this);
+  nlohmann::json racks = nlohmann::json::object(), swarm_list = nlohmann::json::array();
+  for (const auto& [rack, n] : m.peers_per_rack) racks[rack] = n;
+  for (const auto& [h, sw] : swarms) {
+    size_t seeds = 0;
+    for (const auto& p : sw.peers) seeds += p.seed();
+    size_t grants = 0;
+    for (const auto& [r, g] : sw.origin_grants) grants += g.size();
+    swarm_list.push_back({{"artifact", sw.artifact},
+                          {"info_hash", HexEncode(sw.info_hash)},
+                          {"registered", sw.registered},
+                          {"whitelisted", sw.whitelisted},
+                          {"peers", sw.peers.size()},
+                          {"seeds", seeds},
+                          {"completed", sw.completed},
+                          {"origin_grants", grants},
+                          {"interval", IntervalFor(sw.artifact)}});
+  }
+  nlohmann::json j = {{"swarms", m.swarms},
+                      {"peers", m.peers},
+                      {"seeds", m.seeds},
+                      {"peers_per_rack", racks},
+                      {"announces", announces_total},
+                      {"announces_by_protocol", {{"http", m.announces_http}, {"udp", m.announces_udp}}},
+                      {"announces_per_second", m.announces_per_second},
+                      {"scrapes_by_protocol", {{"http", m.scrapes_http}, {"udp", m.scrapes_udp}}},
+                      {"failures_by_protocol", {{"http", m.failures_http}, {"udp", m.failures_udp}}},
+                      {"http_connections_rejected", m.http_connections_rejected},
+                      {"active_pushes", m.pushes_active},
+                      {"pushes", m.pushes},
+                      {"artifacts", m.artifacts},
+                      {"hosts", m.hosts},
+                      {"long_polls", m.long_polls},
+                      {"policy", PolicyName(config.policy.policy)},
+                      {"swarm_detail", swarm_list}};
+  if (m.udp_enabled)
+    j["udp"] = {{"packets", m.udp.packets},         {"connects", m.udp.connects},
+                {"announces", m.udp.announces},     {"scrapes", m.udp.scrapes},
+                {"errors_sent", m.udp.errors_sent}, {"bad_connection_id", m.udp.bad_connection_id},
+                {"malformed", m.udp.malformed},     {"send_dropped", m.udp.send_dropped}};
+  return j;
+}
+
+}  // namespace spate

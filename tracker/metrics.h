@@ -1,0 +1,32 @@
+// A snapshot of the tracker's counters and gauges, and its Prometheus text
+// rendering (exposition format 0.0.4). Pure: tested on values, no server.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "tracker/udp_server.h"
+
+namespace spate {
+
+struct TrackerMetrics {
+  uint64_t swarms = 0, peers = 0, seeds = 0;
+  std::map<std::string, uint64_t> peers_per_rack;  // "dc/pod/rack" or "unknown"
+  uint64_t announces_http = 0, announces_udp = 0;
+  uint64_t scrapes_http = 0, scrapes_udp = 0;
+  uint64_t failures_http = 0, failures_udp = 0;
+  double announces_per_second = 0;
+  uint64_t pushes_active = 0, pushes = 0, artifacts = 0, hosts = 0, long_polls = 0;
+  uint64_t http_connections_rejected = 0;
+  bool udp_enabled = false;
+  UdpCounters udp;
+};
+
+// Prometheus text: spate_tracker_* series with HELP and TYPE lines.
+std::string RenderPrometheus(const TrackerMetrics& m);
+
+// Escapes a label value (backslash, double quote, newline).
+std::string PrometheusLabel(const std::string& v);
+
+}  // namespace spate

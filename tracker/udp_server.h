@@ -1,0 +1,85 @@
+// The UDP tracker (BEP 15) socket loop. Owns no swarm state: announces and
+// scrapes go through the callbacks (Tracker::Announce / Tracker::Scrape), so
+// HTTP and UDP share one code path and one peer policy.
+//
+// Threading: runs on the io_context it is given; with the tracker's single io
+// thread no locks are needed. Replies are sent with a non-blocking send: when
+// the socket buffer is full the reply is dropped (and counted) rather than
+// stalling the io thread — UDP clients retry.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <array>
+#include <boost/asio/ip/udp.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "tracker/announce.h"
+#include "tracker/conn_id.h"
+#include "tracker/udp_proto.h"
+#include "wire/status.h"
+
+namespace spate {
+
+struct UdpCounters {
+  uint64_t packets = 0;
+  uint64_t connects = 0;
+  uint64_t announces = 0;          // answered with peers
+  uint64_t scrapes = 0;
+  uint64_t errors_sent = 0;        // error replies (unregistered hash, bad request, bad connection id)
+  uint64_t bad_connection_id = 0;  // announce/scrape with an unknown or expired connection id
+  uint64_t malformed = 0;          // unparsable packets (answered with an error when possible)
+  uint64_t send_dropped = 0;       // replies dropped because the socket buffer was full
+};
+
+struct UdpServerOptions {
+  std::string listen;  // "ADDR:PORT"
+  // Socket buffers; large so bursts of announces are not dropped by the kernel.
+  int receive_buffer = 4 << 20;
+  int send_buffer = 4 << 20;
+  // Packets drained with non-blocking reads per wake-up before yielding to
+  // other work on the io thread (HTTP, timers): bounds latency for them.
+  int batch = 64;
+
+  Status Validate() const;
+};
+
+class UdpServer {
+ public:
+  using AnnounceFn = std::function<Result<AnnounceReply>(const AnnounceRequest&, const boost::asio::ip::address&)>;
+  using ScrapeFn = std::function<void(const std::vector<std::string>&, std::vector<ScrapeEntry>*)>;
+  // Seconds since the epoch; injectable for tests of id expiry.
+  using Clock = std::function<int64_t()>;
+
+  UdpServer(UdpServerOptions options, boost::asio::io_context& io, AnnounceFn announce, ScrapeFn scrape,
+            Clock clock = nullptr);
+  ~UdpServer();
+
+  // Binds and starts receiving.
+  Status Start();
+  boost::asio::ip::udp::endpoint local_endpoint() const;
+  const UdpCounters& counters() const { return counters_; }
+
+ private:
+  void Receive();
+  void Drain();
+  void HandlePacket(size_t len);
+  void Send();
+
+  UdpServerOptions options_;
+  boost::asio::ip::udp::socket socket_;
+  AnnounceFn announce_;
+  ScrapeFn scrape_;
+  Clock clock_;
+  std::unique_ptr<ConnectionIds> ids_;
+  UdpCounters counters_;
+  // Reused between packets: no allocation per packet once warmed up.
+  std::array<char, 2048> in_{};
+  boost::asio::ip::udp::endpoint from_;
+  UdpRequest req_;
+  std::string out_;
+  std::vector<ScrapeEntry> scrape_out_;
+};
+
+}  // namespace spate
