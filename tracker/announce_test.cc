@@ -45,6 +45,20 @@ TEST_CASE("announce parses percent-encoded binary info_hash and all fields") {
   CHECK(ParseAnnounce(Query("&numwant=99999999999999999")).value().numwant == kMaxNumwant);
 }
 
+TEST_CASE("announce returns key and ip as given, bounded in length and given once") {
+  auto r = ParseAnnounce(Query());
+  REQUIRE(r.ok());
+  CHECK(r->key == "abc");
+  CHECK(r->ip == "1.2.3.4");
+  CHECK(ErrorOf(Query("&key=" + std::string(65, 'k'))).find("'key' is given more than once") != std::string::npos);
+  std::string q = Query();
+  q.replace(q.find("key=abc"), 7, "key=" + std::string(65, 'k'));
+  CHECK(ErrorOf(q) == "announce: 'key' is longer than 64 bytes");
+  auto no_ip = ParseAnnounce(Query().replace(Query().find("&ip=1.2.3.4"), 11, ""));
+  REQUIRE(no_ip.ok());
+  CHECK(no_ip->ip.empty());
+}
+
 TEST_CASE("announce rejects missing and malformed fields with clear errors") {
   CHECK(ErrorOf("") == "announce: missing 'info_hash'");
   CHECK(ErrorOf("info_hash=abc") == "announce: 'info_hash' must be 20 bytes, got 3");

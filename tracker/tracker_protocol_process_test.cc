@@ -290,5 +290,29 @@ TEST_CASE("the ip parameter is ignored unless --trust-ip-param") {
   }
 }
 
+TEST_CASE("a peer that announced a key cannot be moved or stopped from another address without it") {
+  TempDir dir("tracker-key-test");
+  std::ofstream(dir / "wl.txt") << std::string(40, 'e') << "\n";
+  auto t = StartTracker(dir, {"--whitelist", dir / "wl.txt"});
+  std::string h = http::UrlEncode(*HexDecode(std::string(40, 'e')));
+  auto announce = [&](const std::string& from, const std::string& extra) {
+    http::ClientOptions o;
+    o.bind_address = from;
+    auto r = http::Call("GET", t.base + "/announce?info_hash=" + h + "&peer_id=kkkkkkkkkkkkkkkkkkkk&port=7000&left=1" + extra,
+                        "", o);
+    REQUIRE(r.ok());
+    return r->body;
+  };
+  CHECK(announce("127.0.1.1", "&key=secret1").find("failure") == std::string::npos);
+  CHECK(announce("127.0.1.2", "&key=other&event=stopped").find("different key") != std::string::npos);
+  CHECK(announce("127.0.1.2", "&event=stopped").find("different key") != std::string::npos);
+  auto stats = nlohmann::json::parse(http::Call("GET", t.base + "/stats", "")->body);
+  CHECK(stats["peers"] == 1);
+  CHECK(announce("127.0.1.2", "&key=secret1").find("failure") == std::string::npos);  // moved, with its key
+  CHECK(announce("127.0.1.1", "&event=stopped&key=secret1").find("failure") == std::string::npos);
+  stats = nlohmann::json::parse(http::Call("GET", t.base + "/stats", "")->body);
+  CHECK(stats["peers"] == 0);
+}
+
 }  // namespace
 }  // namespace spate

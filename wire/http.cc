@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/file_body.hpp>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <mutex>
@@ -102,12 +103,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(beast::error_code ec) {
     if (ec == bhttp::error::header_limit || ec == bhttp::error::body_limit) {
       keep_alive_ = false;  // oversized: answer, then close
+      linger_ = true;
       return Send(Response::Json(ec == bhttp::error::header_limit ? 431 : 413,
                                  "{\"error\":\"request header or body too large\"}\n"));
     }
     if (ec && ec.category() == beast::error_code(bhttp::error::bad_method).category() && ec != bhttp::error::end_of_stream &&
         ec != bhttp::error::partial_message) {
       keep_alive_ = false;  // a malformed request line or header
+      linger_ = true;
       return Send(Response::Json(400, "{\"error\":\"malformed HTTP request: " + ec.message() + "\"}\n"));
     }
     if (ec) return Close(ec == bhttp::error::end_of_stream || ec == beast::error::timeout ? beast::error_code{} : ec);
@@ -126,6 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (options_.on_header) {
       if (auto early = options_.on_header(req_)) {
         keep_alive_ = false;  // the body was not read; the connection cannot be reused
+        linger_ = true;
         return Send(std::move(*early));
       }
     }
@@ -144,6 +148,7 @@ class Session : public std::enable_shared_from_this<Session> {
     } else {
       if (h.has_content_length() && *header_parser_->content_length() > options_.max_body) {
         keep_alive_ = false;
+        linger_ = true;
         return Send(TooLarge());
       }
       string_parser_.emplace(std::move(*header_parser_));
@@ -161,6 +166,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       if (ec == bhttp::error::body_limit) {
         keep_alive_ = false;
+        linger_ = true;
         return Send(TooLarge());
       }
       return Close(ec);
@@ -196,8 +202,30 @@ class Session : public std::enable_shared_from_this<Session> {
     res->prepare_payload();
     stream_.expires_after(std::chrono::seconds(30));
     bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      if (ec || !self->keep_alive_) return self->Close(ec);
+      if (ec) return self->Close(ec);
+      if (!self->keep_alive_) return self->linger_ ? self->LingerClose() : self->Close({});
       self->ReadHeader();
+    });
+  }
+
+  // Closing with unread request bytes in the socket makes the kernel send a
+  // RST, which can destroy the response (413, 431, 400) before the client
+  // reads it. So stop sending, discard what the client still sends for a
+  // bounded time and size, then close.
+  void LingerClose() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(2));
+    linger_left_ = 4 << 20;
+    Discard();
+  }
+
+  void Discard() {
+    if (!drain_) drain_ = std::make_unique<std::array<char, 16384>>();
+    stream_.async_read_some(asio::buffer(*drain_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec || n >= self->linger_left_) return self->Close({});
+      self->linger_left_ -= n;
+      self->Discard();
     });
   }
 
@@ -221,6 +249,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Request req_;
   bool keep_alive_ = true;
   std::shared_ptr<void> slot_;  // this connection's place in the per-address limit
+  std::unique_ptr<std::array<char, 16384>> drain_;  // LingerClose only
+  size_t linger_left_ = 0;
+  bool linger_ = false;  // answered without reading the whole request
 };
 
 }  // namespace
