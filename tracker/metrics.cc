@@ -99,10 +99,8 @@ TrackerMetrics Snapshot(const Tracker::Impl& t) {
   TrackerMetrics m;
   m.swarms = t.swarms.size();
   for (const auto& [h, sw] : t.swarms) {
-    for (const auto& p : sw.peers) {
-      m.seeds += p.seed();
-      ++m.peers_per_rack[p.location.ToString()];
-    }
+    m.seeds += uint64_t(sw.seeds);
+    for (const auto& p : sw.peers) ++m.peers_per_rack[p.location.ToString()];
     m.peers += sw.peers.size();
   }
   m.announces_http = t.announces[int(Protocol::kHttp)];
@@ -134,8 +132,6 @@ nlohmann::json Tracker::Impl::Stats() const {
   nlohmann::json racks = nlohmann::json::object(), swarm_list = nlohmann::json::array();
   for (const auto& [rack, n] : m.peers_per_rack) racks[rack] = n;
   for (const auto& [h, sw] : swarms) {
-    size_t seeds = 0;
-    for (const auto& p : sw.peers) seeds += p.seed();
     size_t grants = 0;
     for (const auto& [r, g] : sw.origin_grants) grants += g.size();
     swarm_list.push_back({{"artifact", sw.artifact},
@@ -143,7 +139,7 @@ nlohmann::json Tracker::Impl::Stats() const {
                           {"registered", sw.registered},
                           {"whitelisted", sw.whitelisted},
                           {"peers", sw.peers.size()},
-                          {"seeds", seeds},
+                          {"seeds", sw.seeds},
                           {"completed", sw.completed},
                           {"origin_grants", grants},
                           {"interval", IntervalFor(sw.artifact)}});

@@ -44,6 +44,7 @@ void SwarmState::Remove(const std::string& peer_id) {
   auto it = index.find(peer_id);
   if (it == index.end()) return;
   size_t pos = it->second;
+  seeds -= peers[pos].seed();
   std::string rack = peers[pos].location.ToString();
   auto g = origin_grants.find(rack);
   if (g != origin_grants.end()) g->second.erase(peer_id);  // frees the rack's origin slot
@@ -326,12 +327,15 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
     spdlog::debug("announce {} stopped from {}:{}", sw.artifact, ip, a.port);
   } else {
     auto it = existing;
+    bool was_seed = false;
     if (it == sw.index.end()) {
       it = sw.index.emplace(a.peer_id, sw.peers.size()).first;
       sw.peers.emplace_back();
       sw.expires_at.push_back(0);
       sw.keys.emplace_back();
       sw.peers.back().peer_id = a.peer_id;
+    } else {
+      was_seed = sw.peers[it->second].seed();
     }
     size_t pos = it->second;
     Peer& p = sw.peers[pos];
@@ -343,6 +347,7 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
     if (!a.key.empty()) sw.keys[pos] = a.key;
     p.port = a.port;
     p.left = a.left;
+    sw.seeds += int64_t(p.seed()) - int64_t(was_seed);
     auto ttl = config.peer_ttl.count() > 0 ? config.peer_ttl : 3 * std::chrono::seconds(interval);
     sw.expires_at[pos] = now + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
     if (a.event == AnnounceEvent::kCompleted) ++sw.completed;
@@ -364,7 +369,8 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
     spdlog::debug("announce {} from {}:{} ({}, {}) left={} event={} -> {} peers", sw.artifact, ip, a.port, rack,
                   ProtocolName(proto), a.left, int(a.event), out.peers.size());
   }
-  for (const auto& p : sw.peers) (p.seed() ? out.complete : out.incomplete)++;
+  out.complete = sw.seeds;
+  out.incomplete = int64_t(sw.peers.size()) - sw.seeds;
   return out;
 }
 
@@ -385,11 +391,9 @@ void Tracker::Impl::ScrapeCore(const std::vector<std::string>& hashes, Protocol 
   ++scrapes[int(proto)];
   out->clear();
   auto entry = [](const SwarmState& sw) {
-    ScrapeEntry e{sw.info_hash, 0, 0, sw.completed};
-    for (const auto& p : sw.peers) (p.seed() ? e.complete : e.incomplete)++;
-    return e;
+    return ScrapeEntry{sw.info_hash, sw.seeds, int64_t(sw.peers.size()) - sw.seeds, sw.completed};
   };
-  if (hashes.empty()) {  // full scrape: one pass over the swarms, as cheap as /stats
+  if (hashes.empty()) {  // full scrape: O(swarms), the counts are kept up to date
     for (const auto& [h, sw] : swarms) out->push_back(entry(sw));
     return;
   }

@@ -27,6 +27,9 @@ struct SwarmState {
   std::unordered_map<std::string, std::unordered_set<std::string>> origin_grants;
   std::vector<std::string> keys;    // BEP 3 key per peer ("" = none), parallel to peers
   int64_t completed = 0;  // "completed" events seen (scrape's "downloaded")
+  // Peers with left == 0, kept up to date on every change so announces and
+  // (full) scrapes count in O(1) instead of walking the swarm.
+  int64_t seeds = 0;
   bool registered = false;   // through the control API
   bool whitelisted = false;  // listed in --whitelist
 

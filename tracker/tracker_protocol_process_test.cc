@@ -314,5 +314,44 @@ TEST_CASE("a peer that announced a key cannot be moved or stopped from another a
   CHECK(stats["peers"] == 0);
 }
 
+TEST_CASE("seed and leecher counts follow completed and stopped announces") {
+  TempDir dir("tracker-count-test");
+  std::ofstream(dir / "wl.txt") << std::string(40, 'f') << "\n";
+  auto t = StartTracker(dir, {"--whitelist", dir / "wl.txt"});
+  std::string h = *HexDecode(std::string(40, 'f'));
+  auto counts = [&] {
+    auto r = http::Call("GET", t.base + "/scrape?info_hash=" + http::UrlEncode(h), "");
+    REQUIRE(r.ok());
+    lt::error_code ec;
+    auto n = lt::bdecode(r->body, ec);
+    REQUIRE_FALSE(ec);
+    auto f = n.dict_find_dict("files").dict_find_dict(h);
+    REQUIRE(f);
+    return std::tuple{f.dict_find_int_value("complete"), f.dict_find_int_value("incomplete"),
+                      f.dict_find_int_value("downloaded")};
+  };
+  REQUIRE(HttpAnnounce(t.base, h, "127.0.1.1", 100).empty());
+  REQUIRE(HttpAnnounce(t.base, h, "127.0.1.2", 100).empty());
+  CHECK(counts() == std::tuple<int64_t, int64_t, int64_t>{0, 2, 0});
+  http::ClientOptions o;
+  o.bind_address = "127.0.1.1";
+  std::string pid = http::UrlEncode(("http-127.0.1.1" + std::string(20, '-')).substr(0, 20));
+  REQUIRE(http::Call("GET", t.base + "/announce?info_hash=" + http::UrlEncode(h) + "&peer_id=" + pid +
+                                "&port=7000&left=0&event=completed",
+                     "", o)
+              .ok());
+  CHECK(counts() == std::tuple<int64_t, int64_t, int64_t>{1, 1, 1});
+  REQUIRE(HttpAnnounce(t.base, h, "127.0.1.1", 0).empty());  // a seed re-announcing stays one seed
+  CHECK(counts() == std::tuple<int64_t, int64_t, int64_t>{1, 1, 1});
+  REQUIRE(http::Call("GET", t.base + "/announce?info_hash=" + http::UrlEncode(h) + "&peer_id=" + pid +
+                                "&port=7000&left=0&event=stopped",
+                     "", o)
+              .ok());
+  CHECK(counts() == std::tuple<int64_t, int64_t, int64_t>{0, 1, 1});
+  auto full = http::Call("GET", t.base + "/scrape", "");  // full scrape lists it too
+  REQUIRE(full.ok());
+  CHECK(full->body.find(h) != std::string::npos);
+}
+
 }  // namespace
 }  // namespace spate
