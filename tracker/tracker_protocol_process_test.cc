@@ -89,7 +89,7 @@ std::string HttpAnnounce(const std::string& base, const std::string& hash, const
 class UdpClient {
  public:
   UdpClient(const std::string& from, udp::endpoint tracker) : socket_(io_), tracker_(tracker) {
-    socket_.open(udp::v4());
+    socket_.open(tracker.address().is_v6() ? udp::v6() : udp::v4());
     socket_.bind(udp::endpoint(asio::ip::make_address(from), 0));
     timeval tv{2, 0};
     setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -214,6 +214,22 @@ TEST_CASE("udp tracker: connect, announce with rack-local peers, scrape, errors,
     CHECK(m->body.find(std::string(line) + "\n") != std::string::npos);
   }
   CHECK(m->body.find("spate_tracker_failures_total{protocol=\"udp\"}") != std::string::npos);
+}
+
+TEST_CASE("udp tracker on IPv6 answers with 18-byte peers") {
+  TempDir dir("tracker-udp6-test");
+  std::ofstream(dir / "wl.txt") << std::string(40, '6') << "\n";
+  auto t = StartTracker(dir, {"--whitelist", dir / "wl.txt", "--udp-listen", "[::1]:0"});
+  REQUIRE(t.udp_ep.address().is_v6());
+  std::string h = *HexDecode(std::string(40, '6'));
+  UdpClient a("::1", t.udp_ep), b("::1", t.udp_ep);
+  uint64_t cid = a.Connect();
+  REQUIRE(UdpClient::Get32(a.Announce(cid, h, std::string(20, 'a'), 10, 2, 50, 7001), 0) == 1);
+  std::string r = b.Announce(b.Connect(), h, std::string(20, 'b'), 10, 2, 50, 7002);
+  REQUIRE(UdpClient::Get32(r, 0) == 1);
+  REQUIRE(r.size() == 20 + 18);
+  CHECK(r.substr(20, 16) == std::string(15, '\0') + "\x01");  // ::1
+  CHECK(r.substr(36) == "\x1b\x59");                          // port 7001
 }
 
 void WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit = 5s) {
