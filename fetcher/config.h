@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "wire/status.h"
 
@@ -36,6 +37,10 @@ struct FetcherConfig {
   std::chrono::milliseconds report_interval = std::chrono::seconds(1);
   // Long-poll wait asked of the tracker; the HTTP timeout is this plus a margin.
   int poll_wait_seconds = 25;
+  // Benchmark baseline: libtorrent defaults instead of Spate's tuning (see SwarmOptions::stock).
+  bool stock_libtorrent = false;
+  // libtorrent settings NAME=VALUE applied after Spate's (tuning experiments).
+  std::vector<std::string> lt_settings;
   // Optional file written once running: {"host":..., "peer":"IP:PORT"}.
   std::string ready_file;
 

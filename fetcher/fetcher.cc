@@ -215,6 +215,8 @@ Status Fetcher::Impl::Start() {
   so.port = cfg.peer_port;
   so.upload_rate = static_cast<int>(cfg.upload_rate);
   so.download_rate = static_cast<int>(cfg.download_rate);
+  so.stock = cfg.stock_libtorrent;
+  so.overrides = cfg.lt_settings;
   try {
     auto s = MakeSession(so);
     std::lock_guard<std::mutex> l(ses_mu);

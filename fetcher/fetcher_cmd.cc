@@ -8,6 +8,7 @@
 
 #include "fetcher/fetcher.h"
 #include "wire/daemon.h"
+#include "wire/swarm.h"
 #include "wire/units.h"
 
 namespace spate {
@@ -43,6 +44,8 @@ int FetcherCommand(int argc, char** argv) {
     ("seed-time", "keep seeding this long after install", cxxopts::value<std::string>()->default_value("10m"))
     ("report-interval", "progress report period", cxxopts::value<std::string>()->default_value("1s"))
     ("ready-file", "write {\"host\":...,\"peer\":\"IP:PORT\"} here once running", cxxopts::value<std::string>()->default_value(""))
+    ("stock-libtorrent", "benchmark baseline: libtorrent defaults (keeps bind address, caps, TCP)")
+    ("lt-set", "libtorrent setting NAME=VALUE applied last (repeatable; for tuning experiments)", cxxopts::value<std::vector<std::string>>())
     ("log-level", "trace, debug, info, warn, error", cxxopts::value<std::string>()->default_value("info"))
     ("h,help", "show this help");
   // clang-format on
@@ -70,6 +73,8 @@ int FetcherCommand(int argc, char** argv) {
     c.install_dir = args["install-dir"].as<std::string>();
     c.trusted_key_file = args["trusted-key"].as<std::string>();
     c.ready_file = args["ready-file"].as<std::string>();
+    c.stock_libtorrent = args.count("stock-libtorrent") > 0;
+    if (args.count("lt-set")) c.lt_settings = args["lt-set"].as<std::vector<std::string>>();
   } catch (const std::exception& e) {
     return Usage(e.what());
   }
@@ -85,6 +90,10 @@ int FetcherCommand(int argc, char** argv) {
   c.download_rate = *down;
   c.seed_time = *seed;
   c.report_interval = *report;
+  for (const auto& kv : c.lt_settings) {
+    lt::settings_pack probe;
+    if (Status s = ApplyOverride(probe, kv); !s.ok()) return Usage("--lt-set: " + s.message());
+  }
   if (Status s = c.Validate(); !s.ok()) return Usage(s.message());
   if (Status s = InitLogging("fetcher", args["log-level"].as<std::string>()); !s.ok()) return Usage(s.message());
 

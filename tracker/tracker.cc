@@ -359,6 +359,7 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
     in.peers = &sw.peers;
     in.total_size = sw.size;
     in.origin_grants = &grants;
+    in.grants_by_rack = &sw.origin_grants;
     Selection sel = SelectPeers(requester, in, a.numwant, config.policy, rng);
     if (sel.new_origin_grant) {
       grants.insert(requester.peer_id);

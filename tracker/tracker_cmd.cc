@@ -47,6 +47,8 @@ int TrackerCommand(int argc, char** argv) {
     ("policy", "peer selection: rack or random", cxxopts::value<std::string>()->default_value("rack"))
     ("bridges", "peers from other racks added to each reply", cxxopts::value<int>()->default_value("2"))
     ("origin-per-rack", "requesters per rack handed the origin seeder", cxxopts::value<int>()->default_value("2"))
+    ("bridge-hosts", "hosts per rack handed --bridges far peers when no origin is registered (else the origin grantees are)", cxxopts::value<int>()->default_value("2"))
+    ("min-local", "top up racks with fewer peers than this from the nearest racks", cxxopts::value<int>()->default_value("0"))
     ("udp-listen", "UDP tracker (BEP 15) address, e.g. 0.0.0.0:6969; port 0 picks one (default: off)", cxxopts::value<std::string>()->default_value(""))
     ("whitelist", "file of info-hashes served besides registered ones (40 hex per line, # comments); reloaded on SIGHUP", cxxopts::value<std::string>()->default_value(""))
     ("trust-ip-param", "believe the announce's ip parameter instead of the source address (trusted networks only)")
@@ -85,6 +87,8 @@ int TrackerCommand(int argc, char** argv) {
     c.policy.policy = *policy;
     c.policy.bridges = r["bridges"].as<int>();
     c.policy.origin_per_rack = r["origin-per-rack"].as<int>();
+    c.policy.bridge_hosts = r["bridge-hosts"].as<int>();
+    c.policy.min_local = r["min-local"].as<int>();
     c.udp_listen = r["udp-listen"].as<std::string>();
     c.whitelist_path = r["whitelist"].as<std::string>();
     c.trust_ip_param = r.count("trust-ip-param") > 0;

@@ -8,8 +8,30 @@
 
 namespace spate {
 
-lt::settings_pack SwarmSettings(const SwarmOptions& o) {
-  lt::settings_pack s;
+Status ApplyOverride(lt::settings_pack& s, const std::string& kv) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos) return Status::Invalid("libtorrent setting '" + kv + "' is not NAME=VALUE");
+  std::string name = kv.substr(0, eq), value = kv.substr(eq + 1);
+  int id = lt::setting_by_name(name);
+  if (id < 0) return Status::Invalid("unknown libtorrent setting '" + name + "'");
+  try {
+    switch (id & lt::settings_pack::type_mask) {
+      case lt::settings_pack::string_type_base: s.set_str(id, value); break;
+      case lt::settings_pack::int_type_base: s.set_int(id, std::stoi(value)); break;
+      case lt::settings_pack::bool_type_base: s.set_bool(id, value == "true" || value == "1"); break;
+      default: return Status::Invalid("libtorrent setting '" + name + "' has an unknown type");
+    }
+  } catch (const std::exception&) {
+    return Status::Invalid("libtorrent setting '" + name + "': bad value '" + value + "'");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// What every host needs whatever the tuning: its own address, no discovery
+// beyond our tracker, TCP, and the caps.
+void BaseSettings(const SwarmOptions& o, lt::settings_pack& s) {
   std::string ep = o.bind_address.find(':') != std::string::npos ? "[" + o.bind_address + "]" : o.bind_address;
   s.set_str(lt::settings_pack::listen_interfaces, ep + ":" + std::to_string(o.port));
   // Without this, outgoing connections come from 127.0.0.1 and break per-host accounting.
@@ -24,14 +46,28 @@ lt::settings_pack SwarmSettings(const SwarmOptions& o) {
   s.set_bool(lt::settings_pack::enable_outgoing_utp, false);
   s.set_bool(lt::settings_pack::enable_incoming_utp, false);
   s.set_int(lt::settings_pack::mixed_mode_algorithm, lt::settings_pack::prefer_tcp);
+  s.set_int(lt::settings_pack::upload_rate_limit, o.upload_rate);
+  s.set_int(lt::settings_pack::download_rate_limit, o.download_rate);
+  // The daemons run on these alerts (listening, progress, errors), stock or not.
+  s.set_int(lt::settings_pack::alert_mask, lt::alert_category::status | lt::alert_category::error |
+                                               lt::alert_category::storage | lt::alert_category::tracker);
+}
+
+}  // namespace
+
+lt::settings_pack SwarmSettings(const SwarmOptions& o) {
+  lt::settings_pack s;
+  BaseSettings(o, s);
+  if (o.stock) {
+    for (const auto& kv : o.overrides) (void)ApplyOverride(s, kv);
+    return s;
+  }
   // Encryption handshakes only add retries inside a trusted network.
   s.set_int(lt::settings_pack::in_enc_policy, lt::settings_pack::pe_disabled);
   s.set_int(lt::settings_pack::out_enc_policy, lt::settings_pack::pe_disabled);
   s.set_int(lt::settings_pack::min_announce_interval, o.min_announce_interval);
   // Fail fast and retry soon when the tracker restarts.
   s.set_int(lt::settings_pack::tracker_backoff, 50);
-  s.set_int(lt::settings_pack::upload_rate_limit, o.upload_rate);
-  s.set_int(lt::settings_pack::download_rate_limit, o.download_rate);
   s.set_int(lt::settings_pack::aio_threads, o.aio_threads);
   s.set_int(lt::settings_pack::hashing_threads, 1);
   // Every torrent we hold is meant to be active; no queueing.
@@ -40,20 +76,20 @@ lt::settings_pack SwarmSettings(const SwarmOptions& o) {
   s.set_int(lt::settings_pack::active_limit, -1);
   // Loopback and LAN peers are many per IP range; do not treat them as a Sybil attack.
   s.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
-  s.set_int(lt::settings_pack::alert_mask, lt::alert_category::status | lt::alert_category::error |
-                                               lt::alert_category::storage | lt::alert_category::tracker);
   if (o.origin) {
     s.set_int(lt::settings_pack::listen_queue_size, 3000);
     s.set_int(lt::settings_pack::connections_limit, 8000);
   }
   s.set_str(lt::settings_pack::user_agent, "spate/0.1");
   s.set_str(lt::settings_pack::peer_fingerprint, "-SP0100-");
+  for (const auto& kv : o.overrides) (void)ApplyOverride(s, kv);  // validated by the commands
   return s;
 }
 
 std::unique_ptr<lt::session> MakeSession(const SwarmOptions& o) {
   lt::session_params params(SwarmSettings(o));
-  params.disk_io_constructor = lt::posix_disk_io_constructor;
+  // Stock keeps libtorrent's mmap backend; ours uses pread/pwrite so RSS stays small.
+  if (!o.stock) params.disk_io_constructor = lt::posix_disk_io_constructor;
   auto ses = std::make_unique<lt::session>(std::move(params));
   // Default filter puts private ranges in the unlimited local class; undo it.
   lt::ip_filter f;

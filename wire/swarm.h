@@ -6,6 +6,9 @@
 #include <libtorrent/session_params.hpp>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "wire/status.h"
 
 namespace spate {
 
@@ -22,7 +25,18 @@ struct SwarmOptions {
   int aio_threads = 2;
   // Seeder facing many fetchers: deeper accept queue and more upload slots.
   bool origin = false;
+  // Benchmark baseline: libtorrent's defaults, keeping only what a host on a
+  // shared loopback needs (its own listen/outgoing address, no DHT/LSD/UPnP/
+  // NAT-PMP, the caps holding for 127/8 peers, and TCP instead of uTP, whose
+  // loopback slowness is an artifact of the sandbox, not of stock BitTorrent).
+  bool stock = false;
+  // Extra libtorrent settings by name ("unchoke_slots_limit=16"), applied last.
+  // For measuring levers without a rebuild; keep what helps in SwarmSettings.
+  std::vector<std::string> overrides;
 };
+
+// Applies "name=value" (int, bool as true/false/1/0, or string) to the pack.
+Status ApplyOverride(lt::settings_pack& s, const std::string& kv);
 
 lt::settings_pack SwarmSettings(const SwarmOptions& o);
 
