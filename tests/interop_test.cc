@@ -108,7 +108,7 @@ struct Spate {
 
 }  // namespace
 
-TEST_CASE("aria2c downloads a Spate artifact through Spate's tracker and seeder, byte for byte") {
+TEST_CASE("aria2c downloads a Spate artifact through Spate's tracker and seeder and gets the same bytes") {
   const std::string aria2c = RequireTool("aria2c", "aria2");
   TempDir dir("spate-interop-aria2");
   Spate s(dir);
