@@ -55,6 +55,17 @@ void BaseSettings(const SwarmOptions& o, lt::settings_pack& s) {
 
 }  // namespace
 
+// Levers measured with scripts/bench-swarm (30-60 hosts, 6 racks, 64 MiB in
+// 1024 pieces, 4 MiB/s caps; ratios, since the 2-core box is shared):
+// - Which peers the tracker hands out dominates cross-rack bytes (4.5 -> 1.7-1.9
+//   x racks*F); no session setting moved it. See tracker/peer_select.h.
+// - Super-seeding on the origin: slower (max/bound 2.4 vs 1.4) and no fewer
+//   cross-rack bytes, because each rack's few gateways then wait on the origin
+//   for every new piece. Not used.
+// - Gateways per rack (tracker --origin-per-rack) trade time for cross-rack
+//   bytes: at 60 hosts 2 -> 2.1x bound / 1.7 RF, 4 -> 1.8x / 2.2, 6 -> 1.7x / 3.0.
+// - Piece COUNT is what carries over to production (seeder/piece_size.cc keeps
+//   1000-2000 pieces): 64 MiB here is 1024 x 64 KiB, like 1.5 GB in 1 MiB pieces.
 lt::settings_pack SwarmSettings(const SwarmOptions& o) {
   lt::settings_pack s;
   BaseSettings(o, s);
