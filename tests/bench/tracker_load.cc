@@ -290,8 +290,12 @@ int Preload(const Args& a) {
                             "&event=started&compact=1&numwant=0 HTTP/1.1\r\nHost: " + a.tracker + "\r\n\r\n";
           int status = 0;
           std::string body;
-          bool good = conn.Request(req, &status, &body) && status == 200 &&
-                      body.find("failure reason") == std::string::npos;
+          // A loaded box can overflow a listen backlog (opentracker reconnects for
+          // every announce): retry transport failures a few times before counting one.
+          bool sent = false;
+          for (int attempt = 0; attempt < 5 && !(sent = conn.Request(req, &status, &body)); ++attempt)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
+          bool good = sent && status == 200 && body.find("failure reason") == std::string::npos;
           (good ? ok : failed)++;
           if (!good && !reported.exchange(true))
             std::fprintf(stderr, "preload: announce from %s failed: HTTP %d %s\n", srcs[i].c_str(), status,
