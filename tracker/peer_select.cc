@@ -58,12 +58,8 @@ Selection SelectPeers(const Peer& req, const SelectInput& in, int numwant, const
   // Candidates: everyone but the requester, one entry per endpoint.
   std::vector<const Peer*> cands;
   const Peer* origin = nullptr;
-  std::set<std::pair<std::string, uint16_t>> endpoints;
-  std::set<std::string> present;  // peer ids still downloading, for counting live origin grants
   for (const Peer& p : *in.peers) {
-    if (!p.seed()) present.insert(p.peer_id);
     if (p.peer_id == req.peer_id || (p.ip == req.ip && p.port == req.port)) continue;
-    if (!endpoints.emplace(p.ip, p.port).second) continue;
     if (p.origin && opts.policy == Policy::kRack) {
       if (!origin) origin = &p;
       continue;
@@ -71,10 +67,18 @@ Selection SelectPeers(const Peer& req, const SelectInput& in, int numwant, const
     cands.push_back(&p);
   }
 
+  // One entry per endpoint in the reply (a restarted peer may linger under its
+  // old id); checked on output, which is small, not over the whole swarm.
+  std::set<std::pair<std::string, uint16_t>> endpoints;
+  auto emit = [&](const Peer* p) {
+    if (!endpoints.emplace(p->ip, p->port).second) return false;
+    out.peers.push_back(*p);
+    return true;
+  };
+
   if (opts.policy == Policy::kRandom) {
     std::shuffle(cands.begin(), cands.end(), rng);
-    if (cands.size() > size_t(numwant)) cands.resize(numwant);
-    for (const Peer* p : cands) out.peers.push_back(*p);
+    for (size_t i = 0; i < cands.size() && out.peers.size() < size_t(numwant); ++i) emit(cands[i]);
     return out;
   }
   // The origin connects to nobody: the hosts granted it connect to it.
@@ -84,14 +88,15 @@ Selection SelectPeers(const Peer& req, const SelectInput& in, int numwant, const
   int budget = numwant;
   if (origin && !req.seed()) {
     bool already = in.origin_grants && in.origin_grants->count(req.peer_id);
-    size_t granted = 0;
-    if (in.origin_grants)
-      for (const auto& id : *in.origin_grants) granted += present.count(id);
+    size_t granted = 0;  // grants held by peers still here and still downloading
+    if (in.origin_grants && !already && !in.origin_grants->empty())
+      for (const Peer* p : cands)
+        if (!p->seed() && in.origin_grants->count(p->peer_id)) ++granted;
     bool within_ration = already || granted < size_t(opts.origin_per_rack);
     // A requester with nobody else to fetch from still gets the origin,
     // without using up the rack's ration.
     if (within_ration || cands.empty()) {
-      out.peers.push_back(*origin);
+      emit(origin);
       out.new_origin_grant = within_ration && !already;
       --budget;
     }
@@ -105,81 +110,94 @@ Selection SelectPeers(const Peer& req, const SelectInput& in, int numwant, const
   };
   std::sort(local.begin(), local.end(), [&](const Peer* a, const Peer* b) { return rank(a) < rank(b); });
 
-  // Far peers: one per rack in turn, racks nearest first, so bridges reach
-  // different racks. Stable per requester.
-  std::map<std::tuple<int, uint64_t, std::string>, std::vector<const Peer*>> by_rack;
-  for (const Peer* p : far) {
-    std::string rack = p->location.ToString();
-    by_rack[{int(LocationDistance(req.location, p->location)), StableHash(req.peer_id, rack), rack}].push_back(p);
-  }
-  // Within a rack, its bridge hosts first: bridges then link gateway to
-  // gateway, so cross-rack traffic stays on a few hosts per rack instead of
-  // landing on whichever host a far requester happened to pick.
-  for (auto& [k, v] : by_rack) {
-    std::vector<uint64_t> role;
-    for (const Peer* p : v) role.push_back(StableHash("bridge", p->peer_id));
-    std::sort(role.begin(), role.end());
-    uint64_t cut = role.size() > size_t(opts.bridge_hosts) ? role[opts.bridge_hosts] : UINT64_MAX;
-    const std::unordered_set<std::string>* gw = nullptr;
-    if (in.grants_by_rack) {
-      auto g = in.grants_by_rack->find(std::get<2>(k));
-      static const std::unordered_set<std::string> kNone;
-      gw = g == in.grants_by_rack->end() ? &kNone : &g->second;
-    }
-    auto gateway = [&](const Peer* p) {
-      return gw ? gw->count(p->peer_id) > 0 : StableHash("bridge", p->peer_id) < cut;
-    };
-    auto key = [&](const Peer* p) { return std::make_pair(gateway(p) ? 0 : 1, StableHash(req.peer_id, p->peer_id)); };
-    std::sort(v.begin(), v.end(), [&](const Peer* a, const Peer* b) { return key(a) < key(b); });
-    // With recorded roles only gateways are bridge ends; a rack without one yet
-    // is reached once it has one (its gateway will also link out by itself).
-    if (gw) v.erase(std::remove_if(v.begin(), v.end(), [&](const Peer* p) { return !gateway(p); }), v.end());
-  }
-  size_t far_gateways = 0;
-  for (auto& [k, v] : by_rack) far_gateways += v.size();
-  // Top-up order (all far peers): the nearest level first, ties by the stable order.
-  std::vector<const Peer*> topup_order(far.begin(), far.end()), bridge_order;
-  auto near_key = [&](const Peer* p) {
-    return std::make_pair(int(LocationDistance(req.location, p->location)), StableHash(req.peer_id, p->peer_id));
-  };
-  std::sort(topup_order.begin(), topup_order.end(), [&](const Peer* a, const Peer* b) { return near_key(a) < near_key(b); });
-  // Bridge order: each rack once (nearest first) before any rack twice.
-  for (size_t round = 0; bridge_order.size() < far_gateways; ++round)
-    for (auto& [k, v] : by_rack)
-      if (round < v.size()) bridge_order.push_back(v[round]);
-
-  // Is the requester one of its rack's bridge hosts? Rank by stable hash of the peer id among the rack.
-  auto own = StableHash("bridge", req.peer_id);
-  int below = 0;
-  for (const Peer* p : local)
-    if (StableHash("bridge", p->peer_id) < own) ++below;
-  bool bridge_host = below < opts.bridge_hosts;
-  if (in.grants_by_rack) {
+  // Is the requester one of its rack's bridge hosts ("gateway")? With recorded
+  // grants, the origin grantees are; otherwise rank by a stable hash of the peer id.
+  bool bridge_host;
+  const bool by_grants = in.grants_by_rack && origin;  // no origin here: no grants to go by
+  if (by_grants) {
     bool granted = out.new_origin_grant || (in.origin_grants && in.origin_grants->count(req.peer_id));
     auto g = in.grants_by_rack->find(req.location.ToString());
     bridge_host = granted || (g != in.grants_by_rack->end() && g->second.count(req.peer_id));
+  } else {
+    auto own = StableHash("bridge", req.peer_id);
+    int below = 0;
+    for (const Peer* p : local)
+      if (StableHash("bridge", p->peer_id) < own) ++below;
+    bridge_host = below < opts.bridge_hosts;
   }
 
   // Bridges keep their slots even when the rack alone could fill numwant.
   int reserved = bridge_host ? std::min(opts.bridges, budget / 2) : 0;
-  size_t n_local = std::min(local.size(), size_t(std::max(0, budget - reserved)));
-  for (size_t i = 0; i < n_local; ++i) out.peers.push_back(*local[i]);
-  budget -= int(n_local);
-  // Top up a small rack from the nearest racks, then add the bridges.
+  int want_local = std::max(0, budget - reserved);
+  int n_local = 0;
+  for (size_t i = 0; i < local.size() && n_local < want_local; ++i) n_local += emit(local[i]);
+  budget -= n_local;
   // A requester outside the rackmap has no rack to stay in: nearest peers up to numwant.
   bool unknown = LocationDistance(req.location, req.location) != kSameRack;
-  int topup = std::min(budget, unknown ? budget : std::max(0, opts.min_local - int(n_local)));
+  int topup = std::min(budget, unknown ? budget : std::max(0, opts.min_local - n_local));
+  int bridges = bridge_host ? opts.bridges : 0;
+  // Most requesters stop here: far peers are looked at only for gateways and small racks.
+  if (far.empty() || (topup <= 0 && bridges <= 0)) return out;
+
+  // Top up a small rack from the nearest racks: the nearest level first, ties by the stable order.
   std::set<const Peer*> picked;
-  for (size_t i = 0; i < topup_order.size() && topup > 0; ++i, --topup, --budget) {
-    out.peers.push_back(*topup_order[i]);
-    picked.insert(topup_order[i]);
+  if (topup > 0) {
+    auto near_key = [&](const Peer* p) {
+      return std::make_pair(int(LocationDistance(req.location, p->location)), StableHash(req.peer_id, p->peer_id));
+    };
+    std::vector<const Peer*> order(far.begin(), far.end());
+    std::sort(order.begin(), order.end(), [&](const Peer* a, const Peer* b) { return near_key(a) < near_key(b); });
+    for (size_t i = 0; i < order.size() && topup > 0; ++i)
+      if (emit(order[i])) {
+        picked.insert(order[i]);
+        --topup;
+        --budget;
+      }
   }
-  int bridges = bridge_host ? std::min(budget, opts.bridges) : 0;
-  for (size_t i = 0; i < bridge_order.size() && bridges > 0; ++i)
-    if (!picked.count(bridge_order[i])) {
-      out.peers.push_back(*bridge_order[i]);
-      --bridges;
+  bridges = std::min(budget, bridges);
+  if (bridges <= 0) return out;
+
+  // Bridge ends: other racks' gateways (recorded grants), or with no grants
+  // each rack's lowest-hash peers first. A rack without a gateway yet is
+  // reached once it has one (its gateway will also link out by itself).
+  std::vector<const Peer*> ends;
+  std::unordered_set<std::string> gateway_ids;
+  if (by_grants) {
+    for (const auto& [rack, ids] : *in.grants_by_rack) gateway_ids.insert(ids.begin(), ids.end());
+    for (const Peer* p : far)
+      if (gateway_ids.count(p->peer_id)) ends.push_back(p);
+  } else {
+    ends = far;
+  }
+  // Group by rack; racks nearest first, then in a stable per-requester order.
+  std::map<std::tuple<int, uint64_t, std::string>, std::vector<const Peer*>> by_rack;
+  for (const Peer* p : ends) {
+    std::string rack = p->location.ToString();
+    by_rack[{int(LocationDistance(req.location, p->location)), StableHash(req.peer_id, rack), rack}].push_back(p);
+  }
+  for (auto& [k, v] : by_rack) {
+    uint64_t cut = UINT64_MAX;
+    if (!by_grants) {  // the rack's bridge hosts by hash come first
+      std::vector<uint64_t> role;
+      for (const Peer* p : v) role.push_back(StableHash("bridge", p->peer_id));
+      std::sort(role.begin(), role.end());
+      if (role.size() > size_t(opts.bridge_hosts)) cut = role[opts.bridge_hosts];
     }
+    auto key = [&](const Peer* p) {
+      return std::make_pair(StableHash("bridge", p->peer_id) < cut ? 0 : 1, StableHash(req.peer_id, p->peer_id));
+    };
+    std::sort(v.begin(), v.end(), [&](const Peer* a, const Peer* b) { return key(a) < key(b); });
+  }
+  // Each rack once (nearest first) before any rack twice, so bridges reach different racks.
+  for (size_t round = 0; bridges > 0; ++round) {
+    bool any = false;
+    for (auto& [k, v] : by_rack)
+      if (round < v.size() && bridges > 0) {
+        any = true;
+        if (picked.insert(v[round]).second && emit(v[round])) --bridges;
+      }
+    if (!any) break;
+  }
   return out;
 }
 
