@@ -10,7 +10,7 @@
 #include <memory>
 #include <thread>
 
-#include "tests/support/cluster.h"
+#include "tests/support/spate_cluster.h"
 #include "tests/support/tools.h"
 #include "wire/http.h"
 
@@ -20,91 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kEnv = {"SPATE_ADMIN_TOKEN=interop-admin", "SPATE_UPLOAD_TOKEN=interop-upload"};
-
-// Spate's tracker and seeder; fetchers on demand. Processes stop in reverse order.
-struct Spate {
-  explicit Spate(const TempDir& d) : dir(d) {
-    std::ofstream(dir / "rackmap.txt") << "127.0.0.0/24 dc1/core/origin\n"
-                                          "127.0.1.0/24 dc1/pod1/rack1\n"
-                                          "127.0.2.0/24 dc1/pod2/rack2\n"
-                                          "127.0.3.0/24 dc1/pod3/rack3\n";
-    tracker_proc = std::make_unique<Process>(
-        std::vector<std::string>{SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--rackmap",
-                                 dir / "rackmap.txt", "--db", dir / "tracker.db", "--ready-file",
-                                 dir / "tracker.ready", "--announce-interval", "2s"},
-        dir / "tracker.log", kEnv);
-    tracker = "http://" + WaitReady(*tracker_proc, dir / "tracker.ready")["http"].get<std::string>();
-  }
-
-  ~Spate() {
-    fetchers.clear();
-    seeder_proc.reset();
-  }
-
-  // `announce_url` empty: torrents announce to Spate's own tracker.
-  void StartSeeder(const std::string& announce_url = "") {
-    std::vector<std::string> argv{SpateBinary(), "seeder", "--listen", "127.0.0.2:0", "--data-dir", dir / "seeder",
-                                  "--tracker", tracker, "--ready-file", dir / "seeder.ready"};
-    if (!announce_url.empty()) argv.insert(argv.end(), {"--announce-url", announce_url});
-    fs::remove(dir / "seeder.ready");
-    seeder_proc = std::make_unique<Process>(argv, dir / "seeder.log", kEnv);
-    seeder = "http://" + WaitReady(*seeder_proc, dir / "seeder.ready")["http"].get<std::string>();
-  }
-
-  void StartFetcher(int rack, int host) {
-    std::string id = "r" + std::to_string(rack) + "h" + std::to_string(host);
-    std::string home = dir / ("hosts/" + id);
-    fs::create_directories(home);
-    fetchers.emplace_back(
-        std::vector<std::string>{SpateBinary(), "fetcher", "--host-id", id, "--bind",
-                                 "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
-                                 "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
-                                 dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m"},
-        home + "/fetcher.log", kEnv);
-    WaitReady(fetchers.back(), home + "/ready");
-    installs.push_back(home + "/install");
-  }
-
-  // Uploads `path` as app@1.0 and returns the seeder's manifest JSON.
-  nlohmann::json Upload(const std::string& path) {
-    auto up = Run({SpateBinary(), "upload", path, "--name", "app", "--version", "1.0", "--filename", "app.bin",
-                   "--seeder", seeder},
-                  60s, kEnv);
-    INFO(up.output);
-    REQUIRE(up.exit_code == 0);
-    auto m = spate::http::Call("GET", seeder + "/api/v1/artifacts/app/1.0", "");
-    REQUIRE(m.ok());
-    REQUIRE(m->status == 200);
-    return nlohmann::json::parse(m->body);
-  }
-
-  void WaitForHosts(size_t n) {
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto r = spate::http::Call("GET", tracker + "/api/v1/hosts", "");
-      if (r.ok() && r->status == 200) {
-        auto j = nlohmann::json::parse(r->body, nullptr, false);
-        if (!j.is_discarded() && j.contains("hosts") && j["hosts"].size() >= n) return;
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL("hosts did not check in with the tracker");
-  }
-
-  std::string Logs() {
-    std::string all = tracker_proc->Log().substr(0, 20000);
-    if (seeder_proc) all += seeder_proc->Log().substr(0, 20000);
-    for (auto& p : fetchers) all += p.Log().substr(0, 10000);
-    return all;
-  }
-
-  const TempDir& dir;
-  std::unique_ptr<Process> tracker_proc, seeder_proc;
-  std::vector<Process> fetchers;
-  std::vector<std::string> installs;
-  std::string tracker, seeder;
-};
+using Spate = SpateCluster;
+const std::vector<std::string>& kEnv = SpateCluster::kEnv;
 
 }  // namespace
 
@@ -169,7 +86,7 @@ TEST_CASE("a push completes on 4 hosts in 2 racks when torrents announce to a st
   REQUIRE(WaitForTcp("127.0.0.1", ot_port, 10s));
   // The seeder's first announce went to a tracker that was not there yet, and
   // libtorrent backs off for ~17 s after a failure. A restart announces at once.
-  s.seeder_proc.reset();
+  s.StopSeeder();
   s.StartSeeder(announce);
 
   for (int rack = 1; rack <= 2; ++rack)

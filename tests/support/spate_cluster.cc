@@ -1,0 +1,93 @@
+#include "tests/support/spate_cluster.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "wire/http.h"
+
+namespace spate::testing {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const std::vector<std::string> SpateCluster::kEnv = {"SPATE_ADMIN_TOKEN=test-admin",
+                                                     "SPATE_UPLOAD_TOKEN=test-upload"};
+
+SpateCluster::SpateCluster(const TempDir& d) : dir(d) {
+  std::ofstream(dir / "rackmap.txt") << "127.0.0.0/24 dc1/core/origin\n"
+                                        "127.0.1.0/24 dc1/pod1/rack1\n"
+                                        "127.0.2.0/24 dc1/pod2/rack2\n"
+                                        "127.0.3.0/24 dc1/pod3/rack3\n";
+  tracker_proc = std::make_unique<Process>(
+      std::vector<std::string>{SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--rackmap", dir / "rackmap.txt",
+                               "--db", dir / "tracker.db", "--ready-file", dir / "tracker.ready",
+                               "--announce-interval", "2s"},
+      dir / "tracker.log", kEnv);
+  tracker = "http://" + WaitReady(*tracker_proc, dir / "tracker.ready")["http"].get<std::string>();
+}
+
+SpateCluster::~SpateCluster() {
+  fetchers.clear();
+  seeder_proc.reset();
+}
+
+void SpateCluster::StartSeeder(const std::string& announce_url) {
+  std::vector<std::string> argv{SpateBinary(), "seeder", "--listen", "127.0.0.2:0", "--data-dir", dir / "seeder",
+                                "--tracker", tracker, "--ready-file", dir / "seeder.ready"};
+  if (!announce_url.empty()) argv.insert(argv.end(), {"--announce-url", announce_url});
+  fs::remove(dir / "seeder.ready");
+  seeder_proc = std::make_unique<Process>(argv, dir / "seeder.log", kEnv);
+  seeder = "http://" + WaitReady(*seeder_proc, dir / "seeder.ready")["http"].get<std::string>();
+}
+
+void SpateCluster::StopSeeder() { seeder_proc.reset(); }
+
+void SpateCluster::StartFetcher(int rack, int host) {
+  std::string id = "r" + std::to_string(rack) + "h" + std::to_string(host);
+  std::string home = dir / ("hosts/" + id);
+  fs::create_directories(home);
+  fetchers.emplace_back(
+      std::vector<std::string>{SpateBinary(), "fetcher", "--host-id", id, "--bind",
+                               "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
+                               "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
+                               dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m"},
+      home + "/fetcher.log", kEnv);
+  WaitReady(fetchers.back(), home + "/ready");
+  installs.push_back(home + "/install");
+}
+
+nlohmann::json SpateCluster::Upload(const std::string& path) {
+  auto up = Run({SpateBinary(), "upload", path, "--name", "app", "--version", "1.0", "--filename", "app.bin",
+                 "--seeder", seeder},
+                60s, kEnv);
+  INFO(up.output);
+  REQUIRE(up.exit_code == 0);
+  auto m = http::Call("GET", seeder + "/api/v1/artifacts/app/1.0", "");
+  REQUIRE(m.ok());
+  REQUIRE(m->status == 200);
+  return nlohmann::json::parse(m->body);
+}
+
+void SpateCluster::WaitForHosts(size_t n) {
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = http::Call("GET", tracker + "/api/v1/hosts", "");
+    if (r.ok() && r->status == 200) {
+      auto j = nlohmann::json::parse(r->body, nullptr, false);
+      if (!j.is_discarded() && j.contains("hosts") && j["hosts"].size() >= n) return;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  FAIL("hosts did not check in with the tracker");
+}
+
+std::string SpateCluster::Logs() {
+  std::string all = tracker_proc->Log().substr(0, 20000);
+  if (seeder_proc) all += seeder_proc->Log().substr(0, 20000);
+  for (auto& p : fetchers) all += p.Log().substr(0, 10000);
+  return all;
+}
+
+}  // namespace spate::testing
