@@ -12,16 +12,9 @@ using namespace spate::testing;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-namespace {
-
-using Cluster = SpateCluster;
-const std::vector<std::string>& kEnv = SpateCluster::kEnv;
-
-}  // namespace
-
 TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy matches byte for byte") {
   TempDir dir("spate-e2e");
-  Cluster c(dir);
+  SpateCluster c(dir);
   c.StartSeeder();
   for (int rack = 1; rack <= 2; ++rack)
     for (int host = 1; host <= 4; ++host) c.StartFetcher(rack, host);
@@ -31,7 +24,7 @@ TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy m
   WriteRandomFile(artifact, 16u << 20, 42);
   c.Upload(artifact);
 
-  auto push = Run({SpateBinary(), "push", "app@1.0", "--tracker", c.tracker, "--timeout", "150s"}, 180s, kEnv);
+  auto push = Run({SpateBinary(), "push", "app@1.0", "--tracker", c.tracker, "--timeout", "150s"}, 180s, SpateCluster::kEnv);
   INFO(push.output);
   INFO(c.Logs());
   CHECK(push.exit_code == 0);
@@ -47,8 +40,8 @@ TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy m
 
 TEST_CASE("a push of an unknown artifact fails with a message naming it") {
   TempDir dir("spate-e2e-unknown");
-  Cluster c(dir);
-  auto push = Run({SpateBinary(), "push", "nope@9", "--tracker", c.tracker, "--timeout", "10s"}, 30s, kEnv);
+  SpateCluster c(dir);
+  auto push = Run({SpateBinary(), "push", "nope@9", "--tracker", c.tracker, "--timeout", "10s"}, 30s, SpateCluster::kEnv);
   INFO(push.output);
   CHECK(push.exit_code == 1);
   CHECK(push.output.find("nope@9") != std::string::npos);
@@ -56,7 +49,7 @@ TEST_CASE("a push of an unknown artifact fails with a message naming it") {
 
 TEST_CASE("a push without the admin token is refused") {
   TempDir dir("spate-e2e-auth");
-  Cluster c(dir);
+  SpateCluster c(dir);
   auto push = Run({SpateBinary(), "push", "app@1", "--tracker", c.tracker, "--token", "wrong"}, 30s, {});
   INFO(push.output);
   CHECK(push.exit_code == 1);

@@ -18,17 +18,10 @@ using namespace spate::testing;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-namespace {
-
-using Spate = SpateCluster;
-const std::vector<std::string>& kEnv = SpateCluster::kEnv;
-
-}  // namespace
-
 TEST_CASE("aria2c downloads a Spate artifact through Spate's tracker and seeder and gets the same bytes") {
   const std::string aria2c = RequireTool("aria2c", "aria2");
   TempDir dir("spate-interop-aria2");
-  Spate s(dir);
+  SpateCluster s(dir);
   s.StartSeeder();
   const std::string artifact = dir / "app.bin";
   WriteRandomFile(artifact, 8u << 20, 7);
@@ -67,7 +60,7 @@ TEST_CASE("aria2c downloads a Spate artifact through Spate's tracker and seeder 
 TEST_CASE("a push completes on 4 hosts in 2 racks when torrents announce to a stock opentracker") {
   const std::string opentracker = RequireTool("opentracker", "opentracker");
   TempDir dir("spate-interop-ot");
-  Spate s(dir);
+  SpateCluster s(dir);
   const int ot_port = FreePort("127.0.0.1");
   const std::string announce = "http://127.0.0.1:" + std::to_string(ot_port) + "/announce";
   s.StartSeeder(announce);
@@ -93,7 +86,7 @@ TEST_CASE("a push completes on 4 hosts in 2 racks when torrents announce to a st
     for (int host = 1; host <= 2; ++host) s.StartFetcher(rack, host);
   s.WaitForHosts(4);
 
-  auto push = Run({SpateBinary(), "push", "app@1.0", "--tracker", s.tracker, "--timeout", "120s"}, 150s, kEnv);
+  auto push = Run({SpateBinary(), "push", "app@1.0", "--tracker", s.tracker, "--timeout", "120s"}, 150s, SpateCluster::kEnv);
   INFO(push.output);
   INFO("opentracker log:\n" << ot.Log());
   INFO(s.Logs());
