@@ -98,43 +98,68 @@ Result<std::vector<std::string>> ParseScrape(const std::string& query) {
   return hashes;
 }
 
+namespace {
+
+void PutInt(std::string* out, int64_t v) {
+  out->push_back('i');
+  out->append(std::to_string(v));
+  out->push_back('e');
+}
+
+void PutStr(std::string* out, std::string_view v) {
+  out->append(std::to_string(v.size()));
+  out->push_back(':');
+  out->append(v.data(), v.size());
+}
+
+void PutCompact(std::string* out, const ReplyPeer& p) {
+  out->append(reinterpret_cast<const char*>(p.ip.bytes.data()), p.ip.v6 ? 16 : 4);
+  out->push_back(char(p.port >> 8));
+  out->push_back(char(p.port & 0xff));
+}
+
+}  // namespace
+
 std::string EncodeAnnounce(const AnnounceReply& r) {
-  lt::entry e(lt::entry::dictionary_t);
-  e["interval"] = r.interval;
-  e["min interval"] = r.min_interval;
-  e["complete"] = r.complete;
-  e["incomplete"] = r.incomplete;
+  std::string out;
+  out.reserve(96 + r.peers.size() * (r.compact ? 18 : 64));
+  out += "d8:complete";
+  PutInt(&out, r.complete);
+  out += "10:incomplete";
+  PutInt(&out, r.incomplete);
+  out += "8:interval";
+  PutInt(&out, r.interval);
+  out += "12:min interval";
+  PutInt(&out, r.min_interval);
+  out += "5:peers";
   if (r.compact) {
-    std::string v4, v6;
-    for (const auto& p : r.peers) {
-      boost::system::error_code ec;
-      auto a = boost::asio::ip::make_address(p.ip, ec);
-      if (ec) continue;
-      std::string& out = a.is_v4() ? v4 : v6;
-      if (a.is_v4()) {
-        auto b = a.to_v4().to_bytes();
-        out.append(reinterpret_cast<const char*>(b.data()), b.size());
-      } else {
-        auto b = a.to_v6().to_bytes();
-        out.append(reinterpret_cast<const char*>(b.data()), b.size());
-      }
-      out.push_back(char(p.port >> 8));
-      out.push_back(char(p.port & 0xff));
+    size_t v4 = 0;
+    for (const auto& p : r.peers) v4 += !p.ip.v6;
+    out += std::to_string(v4 * 6) + ":";
+    for (const auto& p : r.peers)
+      if (!p.ip.v6) PutCompact(&out, p);
+    if (v4 < r.peers.size()) {
+      out += "6:peers6" + std::to_string((r.peers.size() - v4) * 18) + ":";
+      for (const auto& p : r.peers)
+        if (p.ip.v6) PutCompact(&out, p);
     }
-    e["peers"] = v4;
-    if (!v6.empty()) e["peers6"] = v6;
   } else {
-    lt::entry::list_type list;
+    out += 'l';
     for (const auto& p : r.peers) {
-      lt::entry d(lt::entry::dictionary_t);
-      d["ip"] = p.ip;
-      d["port"] = p.port;
-      if (!r.no_peer_id) d["peer id"] = p.peer_id;
-      list.push_back(std::move(d));
+      out += "d2:ip";
+      PutStr(&out, p.ip.ToString());
+      if (!r.no_peer_id) {
+        out += "7:peer id";
+        PutStr(&out, IdView(p.peer_id));
+      }
+      out += "4:port";
+      PutInt(&out, p.port);
+      out += 'e';
     }
-    e["peers"] = std::move(list);
+    out += 'e';
   }
-  return Bencode(e);
+  out += 'e';
+  return out;
 }
 
 std::string EncodeScrape(const std::vector<ScrapeEntry>& files) {

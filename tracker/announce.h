@@ -42,12 +42,19 @@ Result<AnnounceRequest> ParseAnnounce(const std::string& query);
 // The info_hash parameters of GET /scrape (each 20 raw bytes; may be none = all).
 Result<std::vector<std::string>> ParseScrape(const std::string& query);
 
+// A peer in a reply, in the binary form the compact encodings need.
+struct ReplyPeer {
+  PeerId peer_id{};
+  PeerAddress ip;
+  uint16_t port = 0;
+};
+
 struct AnnounceReply {
   int interval = 0;      // seconds
   int min_interval = 0;  // seconds
   int64_t complete = 0;
   int64_t incomplete = 0;
-  std::vector<Peer> peers;
+  std::vector<ReplyPeer> peers;
   bool compact = true;
   bool no_peer_id = false;
 };
@@ -58,7 +65,8 @@ struct ScrapeEntry {
   bool registered = true;  // false: the tracker does not serve this hash (HTTP omits it, UDP sends zeros)
 };
 
-// Bencoded bodies, built with lt::entry + lt::bencode.
+// Bencoded bodies. Announce replies are written directly (keys in bencode's
+// sorted order): they are the hot path. The others use lt::entry.
 std::string EncodeAnnounce(const AnnounceReply& r);
 std::string EncodeScrape(const std::vector<ScrapeEntry>& files);
 std::string EncodeFailure(const std::string& reason);

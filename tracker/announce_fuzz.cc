@@ -15,9 +15,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         a->numwant > spate::kMaxNumwant || a->key.size() > 64 || a->ip.size() > 64)
       __builtin_trap();
     spate::AnnounceReply r;
-    spate::Peer p;
-    p.peer_id = a->peer_id;
-    p.ip = a->ip;  // arbitrary text: the encoder must skip what is not an address
+    spate::ReplyPeer p;
+    p.peer_id = spate::MakePeerId(a->peer_id);
+    p.ip = spate::PeerAddress::Parse(a->ip).value_or(spate::PeerAddress{});  // arbitrary text
     p.port = a->port;
     r.peers.push_back(p);
     r.compact = a->compact;

@@ -139,12 +139,12 @@ TEST_CASE("announce replies are bencoded with compact v4 and v6 peers") {
   r.min_interval = 2;
   r.complete = 1;
   r.incomplete = 3;
-  Peer a;
-  a.ip = "127.0.1.2";
+  ReplyPeer a;
+  a.ip = *PeerAddress::Parse("127.0.1.2");
   a.port = 0x1A2B;
-  a.peer_id = kPeerId;
-  Peer b = a;
-  b.ip = "::1";
+  a.peer_id = MakePeerId(kPeerId);
+  ReplyPeer b = a;
+  b.ip = *PeerAddress::Parse("::1");
   r.peers = {a, b};
   auto n = Decode(EncodeAnnounce(r));
   CHECK(n.dict_find_int_value("interval") == 5);

@@ -100,7 +100,8 @@ TrackerMetrics Snapshot(const Tracker::Impl& t) {
   m.swarms = t.swarms.size();
   for (const auto& [h, sw] : t.swarms) {
     m.seeds += uint64_t(sw.seeds);
-    for (const auto& p : sw.peers) ++m.peers_per_rack[p.location.ToString()];
+    for (const RackSpan& r : sw.peers.spans())
+      if (r.count > 0) m.peers_per_rack[t.racks.Name(r.rack)] += r.count;
     m.peers += sw.peers.size();
   }
   m.announces_http = t.announces[int(Protocol::kHttp)];
@@ -133,7 +134,7 @@ nlohmann::json Tracker::Impl::Stats() const {
   for (const auto& [rack, n] : m.peers_per_rack) racks[rack] = n;
   for (const auto& [h, sw] : swarms) {
     size_t grants = 0;
-    for (const auto& [r, g] : sw.origin_grants) grants += g.size();
+    for (const RackSpan& r : sw.peers.spans()) grants += r.granted;
     swarm_list.push_back({{"artifact", sw.artifact},
                           {"info_hash", HexEncode(sw.info_hash)},
                           {"registered", sw.registered},

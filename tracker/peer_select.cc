@@ -2,8 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <map>
-#include <set>
+#include <cstring>
 
 namespace spate {
 
@@ -12,25 +11,84 @@ namespace {
 // 0 = seed, 1 = has some data, 2 = nothing yet (or unknown). Coarse on
 // purpose: ranking by exact bytes would hand every requester in a rack the
 // same few peers and make hot spots.
-int DataRank(const Peer& p, uint64_t total) {
+int DataRank(const PeerRecord& p, uint64_t total) {
   if (p.seed()) return 0;
   if (total > 0 && p.left < total) return 1;
   return 2;
 }
 
-// FNV-1a over "a\0b": a stable pseudo-random order per requester. Replies
-// must not vary between announces (libtorrent accumulates every peer it is
-// told about), yet different requesters should get different peers.
-uint64_t StableHash(const std::string& a, const std::string& b) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](unsigned char c) {
-    h ^= c;
-    h *= 1099511628211ull;
+// A stable pseudo-random order per requester. Replies must not vary between
+// announces (libtorrent accumulates every peer it is told about), yet
+// different requesters should get different peers.
+uint64_t PairHash(uint64_t requester, uint64_t other) { return Mix64(requester ^ Mix64(other + 0x9e3779b97f4a7c15ULL)); }
+// The bridge-host role by hash: the same for every requester.
+uint64_t BridgeHash(uint64_t id_hash) { return Mix64(id_hash ^ 0x62726964676521ULL); }
+
+bool SameEndpoint(const PeerRecord& a, const PeerRecord& b) { return a.port == b.port && a.ip == b.ip; }
+
+// A candidate with its sort key: smaller first.
+struct Cand {
+  uint64_t major, minor;
+  uint32_t slot;
+  bool operator<(const Cand& o) const { return major != o.major ? major < o.major : minor < o.minor; }
+};
+
+// The reply being built: one entry per endpoint (a restarted peer may linger
+// under its old id), checked in a small open-addressing set sized to numwant,
+// not over the swarm.
+class Reply {
+ public:
+  Reply(const PeerSet& peers, Selection* out, int numwant) : peers_(peers), out_(out) {
+    size_t n = 16;
+    while (n < size_t(numwant) * 4) n *= 2;
+    keys_.assign(n, 0);
+  }
+  bool Emit(uint32_t slot) {
+    const PeerRecord& p = peers_[slot];
+    uint64_t a, b;
+    std::memcpy(&a, p.ip.bytes.data(), 8);
+    std::memcpy(&b, p.ip.bytes.data() + 8, 8);
+    uint64_t key = Mix64(a ^ Mix64(b ^ Mix64((uint64_t(p.port) << 1) | p.ip.v6))) | 1;
+    size_t mask = keys_.size() - 1;
+    for (size_t i = key & mask;; i = (i + 1) & mask) {
+      if (keys_[i] == key) return false;
+      if (keys_[i] == 0) {
+        keys_[i] = key;
+        break;
+      }
+    }
+    out_->slots.push_back(slot);
+    return true;
+  }
+
+ private:
+  const PeerSet& peers_;
+  Selection* out_;
+  std::vector<uint64_t> keys_;
+};
+
+void SelectRandom(const PeerRecord& req, const PeerSet& peers, int numwant, Rng& rng, Reply& reply, Selection* out) {
+  const size_t n = peers.size();
+  if (n == 0) return;
+  auto take = [&](uint32_t s) {
+    ++out->examined;
+    const PeerRecord& p = peers[s];
+    return p.id != req.id && !SameEndpoint(p, req) && reply.Emit(s);
   };
-  for (unsigned char c : a) mix(c);
-  mix(0);
-  for (unsigned char c : b) mix(c);
-  return h;
+  size_t want = size_t(numwant);
+  if (want * 2 >= n) {  // most of the swarm goes out anyway: one shuffled pass
+    std::vector<uint32_t> order(n);
+    for (uint32_t i = 0; i < n; ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t i = 0; i < n && out->slots.size() < want; ++i) take(order[i]);
+    return;
+  }
+  // Sparse: draw slots until numwant distinct endpoints; a draw that repeats
+  // one is simply discarded. Bounded, then a pass from a random start.
+  std::uniform_int_distribution<uint32_t> pick(0, uint32_t(n - 1));
+  for (size_t tries = 0; tries < 8 * want + 32 && out->slots.size() < want; ++tries) take(pick(rng));
+  uint32_t start = pick(rng);
+  for (size_t i = 0; i < n && out->slots.size() < want; ++i) take(uint32_t((start + i) % n));
 }
 
 }  // namespace
@@ -51,154 +109,179 @@ Result<Policy> ParsePolicy(const std::string& s) {
 
 const char* PolicyName(Policy p) { return p == Policy::kRack ? "rack" : "random"; }
 
-Selection SelectPeers(const Peer& req, const SelectInput& in, int numwant, const PolicyOptions& opts, Rng& rng) {
-  Selection out;
-  if (numwant <= 0 || in.peers == nullptr) return out;
-
-  // Candidates: everyone but the requester, one entry per endpoint.
-  std::vector<const Peer*> cands;
-  const Peer* origin = nullptr;
-  for (const Peer& p : *in.peers) {
-    if (p.peer_id == req.peer_id || (p.ip == req.ip && p.port == req.port)) continue;
-    if (p.origin && opts.policy == Policy::kRack) {
-      if (!origin) origin = &p;
-      continue;
-    }
-    cands.push_back(&p);
-  }
-
-  // One entry per endpoint in the reply (a restarted peer may linger under its
-  // old id); checked on output, which is small, not over the whole swarm.
-  std::set<std::pair<std::string, uint16_t>> endpoints;
-  auto emit = [&](const Peer* p) {
-    if (!endpoints.emplace(p->ip, p->port).second) return false;
-    out.peers.push_back(*p);
-    return true;
-  };
-
-  if (opts.policy == Policy::kRandom) {
-    std::shuffle(cands.begin(), cands.end(), rng);
-    for (size_t i = 0; i < cands.size() && out.peers.size() < size_t(numwant); ++i) emit(cands[i]);
-    return out;
-  }
+void SelectPeers(const PeerRecord& req, const SelectInput& in, int numwant, const PolicyOptions& opts, Rng& rng,
+                 Selection* out) {
+  out->slots.clear();
+  out->new_origin_grant = false;
+  out->examined = 0;
+  if (numwant <= 0 || in.peers == nullptr || in.racks == nullptr) return;
+  const PeerSet& peers = *in.peers;
+  const RackTable& racks = *in.racks;
+  Reply reply(peers, out, numwant);
+  if (opts.policy == Policy::kRandom) return SelectRandom(req, peers, numwant, rng, reply, out);
   // The origin connects to nobody: the hosts granted it connect to it.
-  if (req.origin) return out;
+  if (req.origin) return;
+
+  auto excluded = [&](const PeerRecord& p) { return p.origin || p.id == req.id || SameEndpoint(p, req); };
+  uint32_t origin = kNoSlot;
+  for (const PeerId& id : peers.origins()) {
+    uint32_t s = peers.Find(id);
+    if (s != kNoSlot && peers[s].id != req.id && !SameEndpoint(peers[s], req)) {
+      origin = s;
+      break;
+    }
+  }
 
   const uint64_t total = in.total_size;
+  const uint64_t rh = IdHash(req.id);
+  const bool unknown = racks.Between(req.rack, req.rack) != kSameRack;
+  const RackSpan* own = unknown ? nullptr : peers.Span(req.rack);
   int budget = numwant;
-  if (origin && !req.seed()) {
-    bool already = in.origin_grants && in.origin_grants->count(req.peer_id);
-    size_t granted = 0;  // grants held by peers still here and still downloading
-    if (in.origin_grants && !already && !in.origin_grants->empty())
-      for (const Peer* p : cands)
-        if (!p->seed() && in.origin_grants->count(p->peer_id)) ++granted;
+  if (origin != kNoSlot && !req.seed()) {
+    bool already = req.granted;
+    // Grants held by peers of the rack still downloading (the requester's own is `already`).
+    size_t granted = own ? own->granted_leechers : 0;
     bool within_ration = already || granted < size_t(opts.origin_per_rack);
     // A requester with nobody else to fetch from still gets the origin,
     // without using up the rack's ration.
-    if (within_ration || cands.empty()) {
-      emit(origin);
-      out.new_origin_grant = within_ration && !already;
+    bool nobody_else = true;
+    for (const PeerRecord& p : peers) {
+      ++out->examined;
+      if (!excluded(p)) {
+        nobody_else = false;
+        break;
+      }
+    }
+    if (within_ration || nobody_else) {
+      reply.Emit(origin);
+      out->new_origin_grant = within_ration && !already;
       --budget;
     }
   }
 
   // Same-rack peers: with data first, then a stable per-requester order.
-  std::vector<const Peer*> local, far;
-  for (const Peer* p : cands) (LocationDistance(req.location, p->location) == kSameRack ? local : far).push_back(p);
-  auto rank = [&](const Peer* p) {
-    return std::make_pair(DataRank(*p, total), StableHash(req.peer_id, p->peer_id));
-  };
-  std::sort(local.begin(), local.end(), [&](const Peer* a, const Peer* b) { return rank(a) < rank(b); });
-
   // Is the requester one of its rack's bridge hosts ("gateway")? With recorded
-  // grants, the origin grantees are; otherwise rank by a stable hash of the peer id.
-  bool bridge_host;
-  const bool by_grants = in.grants_by_rack && origin;  // no origin here: no grants to go by
-  if (by_grants) {
-    bool granted = out.new_origin_grant || (in.origin_grants && in.origin_grants->count(req.peer_id));
-    auto g = in.grants_by_rack->find(req.location.ToString());
-    bridge_host = granted || (g != in.grants_by_rack->end() && g->second.count(req.peer_id));
-  } else {
-    auto own = StableHash("bridge", req.peer_id);
-    int below = 0;
-    for (const Peer* p : local)
-      if (StableHash("bridge", p->peer_id) < own) ++below;
-    bridge_host = below < opts.bridge_hosts;
-  }
+  // grants, the origin grantees are; otherwise the `bridge_hosts` lowest by hash.
+  const bool by_grants = in.roles_by_grants && origin != kNoSlot;  // no origin here: no grants to go by
+  const uint64_t own_bridge = BridgeHash(rh);
+  int below = 0;
+  thread_local std::vector<Cand> local;
+  local.clear();
+  if (own)
+    for (uint32_t s = own->begin; s < own->begin + own->count; ++s) {
+      ++out->examined;
+      const PeerRecord& p = peers[s];
+      if (excluded(p)) continue;
+      uint64_t ih = IdHash(p.id);
+      local.push_back(Cand{uint64_t(DataRank(p, total)), PairHash(rh, ih), s});
+      if (!by_grants) below += BridgeHash(ih) < own_bridge;
+    }
+  bool bridge_host = by_grants ? (out->new_origin_grant || req.granted) : below < opts.bridge_hosts;
 
   // Bridges keep their slots even when the rack alone could fill numwant.
   int reserved = bridge_host ? std::min(opts.bridges, budget / 2) : 0;
   int want_local = std::max(0, budget - reserved);
   int n_local = 0;
-  for (size_t i = 0; i < local.size() && n_local < want_local; ++i) n_local += emit(local[i]);
+  // Only the best want_local are needed; the rest is ordered only if
+  // duplicate endpoints leave the reply short.
+  size_t sorted = std::min(local.size(), size_t(want_local));
+  std::partial_sort(local.begin(), local.begin() + sorted, local.end());
+  for (size_t i = 0; i < local.size() && n_local < want_local; ++i) {
+    if (i == sorted) std::sort(local.begin() + i, local.end());
+    n_local += reply.Emit(local[i].slot);
+  }
   budget -= n_local;
   // A requester outside the rackmap has no rack to stay in: nearest peers up to numwant.
-  bool unknown = LocationDistance(req.location, req.location) != kSameRack;
   int topup = std::min(budget, unknown ? budget : std::max(0, opts.min_local - n_local));
   int bridges = bridge_host ? opts.bridges : 0;
-  // Most requesters stop here: far peers are looked at only for gateways and small racks.
-  if (far.empty() || (topup <= 0 && bridges <= 0)) return out;
+  // Most requesters stop here: other racks are looked at only for gateways and small racks.
+  if (topup <= 0 && bridges <= 0) return;
 
-  // Top up a small rack from the nearest racks: the nearest level first, ties by the stable order.
-  std::set<const Peer*> picked;
+  // Other racks, nearest first, then in a stable per-requester order.
+  const auto& spans = peers.spans();
+  thread_local std::vector<Cand> far;  // major = distance, slot = span index
+  far.clear();
+  for (uint32_t i = 0; i < spans.size(); ++i) {
+    auto d = racks.Between(req.rack, spans[i].rack);
+    if (d != kSameRack && spans[i].count > 0) far.push_back(Cand{uint64_t(d), PairHash(rh, ~uint64_t(spans[i].rack)), i});
+  }
+
+  // Top up a small rack from the nearest racks: each rack from a stable
+  // per-requester starting point, so a large rack costs only what it gives.
   if (topup > 0) {
-    auto near_key = [&](const Peer* p) {
-      return std::make_pair(int(LocationDistance(req.location, p->location)), StableHash(req.peer_id, p->peer_id));
-    };
-    std::vector<const Peer*> order(far.begin(), far.end());
-    std::sort(order.begin(), order.end(), [&](const Peer* a, const Peer* b) { return near_key(a) < near_key(b); });
-    for (size_t i = 0; i < order.size() && topup > 0; ++i)
-      if (emit(order[i])) {
-        picked.insert(order[i]);
+    std::sort(far.begin(), far.end());
+    for (size_t r = 0; r < far.size() && topup > 0; ++r) {
+      const RackSpan& sp = spans[far[r].slot];
+      uint32_t start = uint32_t(far[r].minor % sp.count);
+      for (uint32_t i = 0; i < sp.count && topup > 0; ++i) {
+        uint32_t s = sp.begin + (start + i) % sp.count;
+        ++out->examined;
+        if (excluded(peers[s]) || !reply.Emit(s)) continue;
         --topup;
         --budget;
       }
+    }
   }
   bridges = std::min(budget, bridges);
-  if (bridges <= 0) return out;
+  if (bridges <= 0) return;
 
   // Bridge ends: other racks' gateways (recorded grants), or with no grants
   // each rack's lowest-hash peers first. A rack without a gateway yet is
   // reached once it has one (its gateway will also link out by itself).
-  std::vector<const Peer*> ends;
-  std::unordered_set<std::string> gateway_ids;
-  if (by_grants) {
-    for (const auto& [rack, ids] : *in.grants_by_rack) gateway_ids.insert(ids.begin(), ids.end());
-    for (const Peer* p : far)
-      if (gateway_ids.count(p->peer_id)) ends.push_back(p);
-  } else {
-    ends = far;
-  }
-  // Group by rack; racks nearest first, then in a stable per-requester order.
-  std::map<std::tuple<int, uint64_t, std::string>, std::vector<const Peer*>> by_rack;
-  for (const Peer* p : ends) {
-    std::string rack = p->location.ToString();
-    by_rack[{int(LocationDistance(req.location, p->location)), StableHash(req.peer_id, rack), rack}].push_back(p);
-  }
-  for (auto& [k, v] : by_rack) {
-    uint64_t cut = UINT64_MAX;
-    if (!by_grants) {  // the rack's bridge hosts by hash come first
-      std::vector<uint64_t> role;
-      for (const Peer* p : v) role.push_back(StableHash("bridge", p->peer_id));
-      std::sort(role.begin(), role.end());
-      if (role.size() > size_t(opts.bridge_hosts)) cut = role[opts.bridge_hosts];
+  if (by_grants) far.erase(std::remove_if(far.begin(), far.end(), [&](const Cand& c) { return spans[c.slot].granted == 0; }), far.end());
+  // Usually `bridges` racks suffice: order only those, the rest on demand.
+  size_t racks_sorted = std::min(far.size(), size_t(bridges));
+  std::partial_sort(far.begin(), far.begin() + racks_sorted, far.end());
+  // Each visited rack's ends in order, built when the rack is first visited.
+  struct Ends {
+    size_t begin = 0, size = 0;
+    bool built = false;
+  };
+  thread_local std::vector<Cand> ends;
+  thread_local std::vector<Ends> ends_of;
+  ends.clear();
+  ends_of.assign(far.size(), Ends{});
+  auto build = [&](size_t r) {
+    const RackSpan& sp = spans[far[r].slot];
+    Ends& e = ends_of[r];
+    e.begin = ends.size();
+    thread_local std::vector<uint64_t> role;
+    role.clear();
+    for (uint32_t s = sp.begin; s < sp.begin + sp.count; ++s) {
+      ++out->examined;
+      const PeerRecord& p = peers[s];
+      if (excluded(p) || (by_grants && !p.granted)) continue;
+      uint64_t ih = IdHash(p.id);
+      ends.push_back(Cand{BridgeHash(ih), PairHash(rh, ih), s});
+      role.push_back(ends.back().major);
     }
-    auto key = [&](const Peer* p) {
-      return std::make_pair(StableHash("bridge", p->peer_id) < cut ? 0 : 1, StableHash(req.peer_id, p->peer_id));
-    };
-    std::sort(v.begin(), v.end(), [&](const Peer* a, const Peer* b) { return key(a) < key(b); });
-  }
+    e.size = ends.size() - e.begin;
+    // The rack's bridge hosts by hash come first; with grants every end is one.
+    uint64_t cut = UINT64_MAX;
+    if (!by_grants && role.size() > size_t(opts.bridge_hosts)) {
+      std::nth_element(role.begin(), role.begin() + opts.bridge_hosts, role.end());
+      cut = role[opts.bridge_hosts];
+    }
+    for (size_t i = e.begin; i < ends.size(); ++i) ends[i].major = by_grants || ends[i].major < cut ? 0 : 1;
+    std::sort(ends.begin() + e.begin, ends.end());
+    e.built = true;
+  };
   // Each rack once (nearest first) before any rack twice, so bridges reach different racks.
   for (size_t round = 0; bridges > 0; ++round) {
     bool any = false;
-    for (auto& [k, v] : by_rack)
-      if (round < v.size() && bridges > 0) {
-        any = true;
-        if (picked.insert(v[round]).second && emit(v[round])) --bridges;
+    for (size_t r = 0; r < far.size() && bridges > 0; ++r) {
+      if (r == racks_sorted) {
+        std::sort(far.begin() + r, far.end());
+        racks_sorted = far.size();
       }
+      if (!ends_of[r].built) build(r);
+      if (round < ends_of[r].size) {
+        any = true;
+        if (reply.Emit(ends[ends_of[r].begin + round].slot)) --bridges;
+      }
+    }
     if (!any) break;
   }
-  return out;
 }
 
 }  // namespace spate

@@ -11,25 +11,12 @@
 #include <cstdint>
 #include <random>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
-#include "rackmap/rackmap.h"
+#include "tracker/peer_set.h"
 #include "wire/status.h"
 
 namespace spate {
-
-struct Peer {
-  std::string peer_id;  // 20 raw bytes as announced
-  std::string ip;       // text form, v4 or v6
-  uint16_t port = 0;
-  Location location;
-  uint64_t left = 0;  // bytes still missing (0 = seed)
-  bool origin = false;  // the artifact's origin seeder
-
-  bool seed() const { return left == 0; }
-};
 
 enum class Policy { kRack, kRandom };
 
@@ -39,11 +26,11 @@ struct PolicyOptions {
   // cross-rack connection carries data both ways, and rarest-first makes a
   // rack's few bridge links pull exactly the pieces the rack lacks.
   int bridges = 2;
-  // Hosts per rack that get bridges when roles go by hash (no grants_by_rack):
+  // Hosts per rack that get bridges when roles go by hash (roles_by_grants off):
   // a stable hash of the peer id, so the same hosts keep the role across
   // announces (libtorrent keeps every peer it ever heard of and connects to
   // all of them, so a reply that varies between announces leaks far peers).
-  // With grants_by_rack the origin grantees are the bridge hosts.
+  // With roles_by_grants the origin grantees are the bridge hosts.
   int bridge_hosts = 2;
   // A rack with fewer other peers than this is topped up with the nearest
   // peers of other racks (same pod, then dc, then elsewhere). Off by default:
@@ -61,33 +48,43 @@ struct PolicyOptions {
 using Rng = std::mt19937_64;
 
 struct SelectInput {
-  const std::vector<Peer>* peers = nullptr;  // the whole swarm, the requester possibly included
-  uint64_t total_size = 0;                   // artifact size; 0 = unknown
-  // Requesters in the requester's rack already granted the origin (peer ids).
-  // Only grants to peers still in the swarm and still downloading count.
-  const std::unordered_set<std::string>* origin_grants = nullptr;
-  // Every rack's origin grants, keyed by Location::ToString(). The hosts
-  // granted the origin are also their rack's bridge hosts ("gateways"): the
-  // role is first come and recorded, so it does not move as a rack fills up
-  // at push start (a role by rank among the peers present would, and every
-  // host that once held it would keep its far peers). Null: roles by hash.
-  const std::unordered_map<std::string, std::unordered_set<std::string>>* grants_by_rack = nullptr;
+  const PeerSet* peers = nullptr;    // the whole swarm, the requester possibly included
+  const RackTable* racks = nullptr;  // where the records' rack ids come from
+  uint64_t total_size = 0;           // artifact size; 0 = unknown
+  // Roles by recorded origin grants (PeerRecord::granted): the hosts granted
+  // the origin are also their rack's bridge hosts ("gateways"). The role is
+  // first come and recorded, so it does not move as a rack fills up at push
+  // start (a role by rank among the peers present would, and every host that
+  // once held it would keep its far peers). Only applies while the swarm has
+  // an origin. False: roles by hash. Grants count against a rack's origin
+  // ration only while their holder is still downloading.
+  bool roles_by_grants = false;
 };
 
 struct Selection {
-  std::vector<Peer> peers;
-  // True when the origin is in `peers` and the requester was not granted it
-  // before: the caller records the grant in the swarm state.
+  std::vector<uint32_t> slots;  // into *SelectInput::peers, valid until it changes
+  // True when the origin is in `slots` and the requester was not granted it
+  // before: the caller records the grant (PeerSet::SetGranted).
   bool new_origin_grant = false;
+  // Records looked at: what a reply costs, so tests can bound it.
+  size_t examined = 0;
 };
 
-// Never the requester itself (same peer id or same ip:port), no duplicates, at most numwant.
-// Rack policy: the requester's rack (topped up to min_local from the nearest
-// racks), plus `bridges` far peers if the requester is one of its rack's
-// bridge hosts, plus the origin if granted. It does NOT fill numwant with far
-// peers. The origin itself gets no peers: the hosts granted it connect to it.
-// The reply is the same on every announce while the swarm is unchanged.
-Selection SelectPeers(const Peer& requester, const SelectInput& in, int numwant, const PolicyOptions& opts, Rng& rng);
+// Never the requester itself (same peer id or same ip:port), no duplicates
+// (one entry per endpoint), at most numwant.
+// Rack policy: the requester's rack (peers with data first, then a stable
+// per-requester order; topped up to min_local from the nearest racks), plus
+// `bridges` far peers if the requester is one of its rack's bridge hosts, plus
+// the origin if granted. It does NOT fill numwant with far peers. The origin
+// itself gets no peers: the hosts granted it connect to it. Bridges go to
+// other racks' bridge hosts, nearest racks first, each rack once before any
+// rack twice. The reply is the same on every announce while the swarm is
+// unchanged.
+// Cost: O(requester's rack + racks in the swarm + numwant), plus the racks
+// the bridges come from; never a pass over the swarm's peers.
+// Random policy: numwant peers sampled uniformly, O(numwant).
+void SelectPeers(const PeerRecord& requester, const SelectInput& in, int numwant, const PolicyOptions& opts, Rng& rng,
+                 Selection* out);
 
 // "rack" / "random".
 Result<Policy> ParsePolicy(const std::string& s);

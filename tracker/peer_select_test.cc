@@ -3,11 +3,24 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace spate {
 namespace {
 
 constexpr uint64_t kSize = 1000;
+
+// A peer described by value, as the tests build swarms; Build() turns a list
+// of them into the PeerSet the policy reads, and results come back as Peers.
+struct Peer {
+  std::string peer_id;
+  std::string ip;
+  uint16_t port = 0;
+  Location location;
+  uint64_t left = 0;
+  bool origin = false;
+};
 
 // A synthetic swarm: `per_rack` leechers in each of racks r0..r{racks-1}
 // (two pods of dc1 alternate), plus the origin seeder in its own rack.
@@ -17,8 +30,8 @@ std::vector<Peer> MakeSwarm(int racks, int per_rack, uint64_t left = kSize) {
     for (int h = 0; h < per_rack; ++h) {
       Peer p;
       p.peer_id = "peer-" + std::to_string(r) + "-" + std::to_string(h);
-      p.ip = "127.0." + std::to_string(r + 1) + "." + std::to_string(h + 1);
-      p.port = 6881;
+      p.ip = "127." + std::to_string(r / 200) + "." + std::to_string(r % 200 + 1) + "." + std::to_string(h % 250 + 1);
+      p.port = uint16_t(6881 + h / 250);
       p.location = Location{"dc1", "pod" + std::to_string(r % 2), "r" + std::to_string(r)};
       p.left = left;
       v.push_back(p);
@@ -34,29 +47,86 @@ std::vector<Peer> MakeSwarm(int racks, int per_rack, uint64_t left = kSize) {
   return v;
 }
 
-Selection Pick(const Peer& req, const std::vector<Peer>& swarm, int numwant, const PolicyOptions& o = {},
-               const std::unordered_set<std::string>* grants = nullptr, uint64_t seed = 1) {
-  Rng rng(seed);
-  SelectInput in;
-  in.peers = &swarm;
-  in.total_size = kSize;
-  in.origin_grants = grants;
-  return SelectPeers(req, in, numwant, o, rng);
+using Grants = std::unordered_set<std::string>;                  // peer ids granted the origin
+using GrantsByRack = std::unordered_map<std::string, Grants>;    // by Location::ToString()
+
+struct Built {
+  RackTable racks;
+  PeerSet set;
+  std::unordered_map<std::string, Peer> by_id;  // by the 20-byte PeerId
+
+  PeerRecord Record(const Peer& p) {
+    PeerRecord r;
+    r.id = MakePeerId(p.peer_id);
+    r.ip = *PeerAddress::Parse(p.ip);
+    r.port = p.port;
+    r.rack = racks.Intern(p.location);
+    r.left = p.left;
+    r.origin = p.origin;
+    return r;
+  }
+  // The requester as the policy sees it: its record when it is in the swarm.
+  PeerRecord Requester(const Peer& p) {
+    uint32_t s = set.Find(MakePeerId(p.peer_id));
+    return s == kNoSlot ? Record(p) : set[s];
+  }
+  std::vector<Peer> Peers(const Selection& sel) const {
+    std::vector<Peer> out;
+    for (uint32_t s : sel.slots) out.push_back(by_id.at(std::string(IdView(set[s].id))));
+    return out;
+  }
+};
+
+// Grants become the holders' `granted` flags, as the tracker records them.
+void Build(const std::vector<Peer>& swarm, const Grants* grants, Built* b) {
+  for (const Peer& p : swarm) {
+    PeerRecord r = b->Record(p);
+    b->set.Add(r);
+    b->by_id[std::string(IdView(r.id))] = p;
+  }
+  if (grants)
+    for (const auto& id : *grants) {
+      uint32_t s = b->set.Find(MakePeerId(id));
+      if (s != kNoSlot) b->set.SetGranted(s);  // "gone" peers hold nothing
+    }
 }
 
-void CheckBasics(const Peer& req, const Selection& s, int numwant) {
+struct Picked {
+  std::vector<Peer> peers;
+  bool new_origin_grant = false;
+  size_t examined = 0;
+};
+
+Picked Pick(const Peer& req, const std::vector<Peer>& swarm, int numwant, const PolicyOptions& o = {},
+            const Grants* grants = nullptr, uint64_t seed = 1, bool roles_by_grants = false) {
+  Rng rng(seed);
+  Built b;
+  Build(swarm, grants, &b);
+  SelectInput in;
+  in.peers = &b.set;
+  in.racks = &b.racks;
+  in.total_size = kSize;
+  in.roles_by_grants = roles_by_grants;
+  Selection sel;
+  SelectPeers(b.Requester(req), in, numwant, o, rng, &sel);
+  return Picked{b.Peers(sel), sel.new_origin_grant, sel.examined};
+}
+
+void CheckBasics(const Peer& req, const Picked& s, int numwant) {
   CHECK(s.peers.size() <= size_t(numwant));
-  std::set<std::string> ids;
+  std::set<std::string> ids, endpoints;
   for (const auto& p : s.peers) {
     CHECK(p.peer_id != req.peer_id);
     CHECK_FALSE((p.ip == req.ip && p.port == req.port));
     CHECK(ids.insert(p.peer_id).second);
+    CHECK(endpoints.insert(p.ip + ":" + std::to_string(p.port)).second);
   }
 }
 
 TEST_CASE("selection never returns the requester, duplicates or more than numwant") {
   auto swarm = MakeSwarm(4, 5);
-  swarm.push_back(swarm[3]);  // duplicate entry of one peer
+  swarm.push_back(swarm[3]);  // a restarted peer lingering under its old id: same endpoint
+  swarm.back().peer_id = "restarted-3";
   for (Policy pol : {Policy::kRack, Policy::kRandom})
     for (int numwant : {0, 1, 2, 3, 5, 8, 50})
       for (const auto& req : swarm) {
@@ -261,7 +331,7 @@ TEST_CASE("bridges link a rack's bridge hosts to other racks' bridge hosts") {
 
 TEST_CASE("origin grantees are the bridge hosts and link to other racks' grantees, however racks fill") {
   auto full = MakeSwarm(6, 10);
-  std::unordered_map<std::string, std::unordered_set<std::string>> grants;
+  GrantsByRack grants;
   std::map<std::string, std::set<std::string>> far_of;  // requester -> far peers ever handed
   // Peers arrive one by one, as at push start, and everyone re-announces each round.
   std::vector<Peer> swarm{full.back()};
@@ -269,13 +339,9 @@ TEST_CASE("origin grantees are the bridge hosts and link to other racks' grantee
     swarm.push_back(full[i]);
     for (const auto& req : swarm) {
       if (req.origin) continue;
-      Rng rng(i);
-      SelectInput in;
-      in.peers = &swarm;
-      in.total_size = kSize;
-      in.origin_grants = &grants[req.location.ToString()];
-      in.grants_by_rack = &grants;
-      auto s = SelectPeers(req, in, 200, {}, rng);
+      Grants all;
+      for (const auto& [rack, g] : grants) all.insert(g.begin(), g.end());
+      auto s = Pick(req, swarm, 200, {}, &all, i, /*roles_by_grants=*/true);
       if (s.new_origin_grant) grants[req.location.ToString()].insert(req.peer_id);
       for (const auto& p : s.peers)
         if (!p.origin && LocationDistance(req.location, p.location) != kSameRack) far_of[req.peer_id].insert(p.peer_id);
@@ -371,6 +437,46 @@ TEST_CASE("a requester with unknown location still gets peers") {
   auto s = Pick(req, swarm, 4);
   CheckBasics(req, s, 4);
   CHECK(s.peers.size() == 4);
+}
+
+TEST_CASE("a reply from a 10000-peer swarm looks at a few racks not the whole swarm") {
+  auto swarm = MakeSwarm(100, 100);
+  Built b;
+  Build(swarm, nullptr, &b);
+  for (bool by_grants : {false, true}) {
+    if (by_grants)  // every rack's first host holds a grant: gateways at both ends of each bridge
+      for (int r = 0; r < 100; ++r) b.set.SetGranted(b.set.Find(MakePeerId("peer-" + std::to_string(r) + "-0")));
+    SelectInput in;
+    in.peers = &b.set;
+    in.racks = &b.racks;
+    in.total_size = kSize;
+    in.roles_by_grants = by_grants;
+    int bridge_hosts = 0;
+    for (int i = 0; i < 10000; i += 37) {
+      Rng rng(i);
+      Selection sel;
+      PeerRecord req = b.Requester(swarm[i]);
+      SelectPeers(req, in, 50, {}, rng, &sel);
+      CHECK(sel.slots.size() <= 50);
+      // Its own rack (100), the racks it bridges to (2 x 100) and a little more.
+      CHECK(sel.examined <= 320);
+      auto got = b.Peers(sel);
+      int far = 0;
+      for (const auto& p : got) far += !p.origin && LocationDistance(swarm[i].location, p.location) != kSameRack;
+      bridge_hosts += far > 0;
+    }
+    CHECK(bridge_hosts > 0);  // the bridge path was measured too
+  }
+  PolicyOptions random;
+  random.policy = Policy::kRandom;
+  SelectInput in;
+  in.peers = &b.set;
+  in.racks = &b.racks;
+  Rng rng(7);
+  Selection sel;
+  SelectPeers(b.Requester(swarm[5]), in, 50, random, rng, &sel);
+  CHECK(sel.slots.size() == 50);
+  CHECK(sel.examined <= 4 * 50);
 }
 
 }  // namespace

@@ -40,24 +40,16 @@ Status TrackerConfig::Validate() const {
 
 const char* ProtocolName(Protocol p) { return p == Protocol::kUdp ? "udp" : "http"; }
 
-void SwarmState::Remove(const std::string& peer_id) {
-  auto it = index.find(peer_id);
-  if (it == index.end()) return;
-  size_t pos = it->second;
-  seeds -= peers[pos].seed();
-  std::string rack = peers[pos].location.ToString();
-  auto g = origin_grants.find(rack);
-  if (g != origin_grants.end()) g->second.erase(peer_id);  // frees the rack's origin slot
-  index.erase(it);
-  if (pos + 1 != peers.size()) {
-    peers[pos] = std::move(peers.back());
-    expires_at[pos] = expires_at.back();
-    keys[pos] = std::move(keys.back());
-    index[peers[pos].peer_id] = pos;
-  }
-  peers.pop_back();
-  expires_at.pop_back();
-  keys.pop_back();
+void SwarmState::Remove(uint32_t slot) {
+  seeds -= peers[slot].seed();
+  peers.Remove(slot);  // a grant leaves with its holder: frees the rack's origin slot
+}
+
+void SwarmState::ApplyOrigin() {
+  origin_applied = origin_ip;
+  origin_addr = origin_ip.empty() ? std::nullopt : PeerAddress::Parse(origin_ip);
+  for (PeerRecord& p : peers) p.origin = origin_addr && p.ip == *origin_addr;
+  peers.RefreshOrigins();
 }
 
 Tracker::Tracker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -157,10 +149,10 @@ void Tracker::Impl::UpdateRate() {
 
 void Tracker::Impl::ExpirePeers(int64_t now) {
   for (auto& [hash, sw] : swarms) {
-    std::vector<std::string> gone;
-    for (size_t i = 0; i < sw.peers.size(); ++i)
-      if (sw.expires_at[i] <= now) gone.push_back(sw.peers[i].peer_id);
-    for (const auto& id : gone) sw.Remove(id);
+    std::vector<PeerId> gone;
+    for (const PeerRecord& p : sw.peers)
+      if (int64_t(p.expires_at) * 1000 <= now) gone.push_back(p.id);
+    for (const auto& id : gone) sw.Remove(sw.peers.Find(id));  // removal moves records: find each anew
     if (!gone.empty()) spdlog::debug("{}: {} peers expired, {} left", sw.artifact, gone.size(), sw.peers.size());
   }
 }
@@ -207,11 +199,6 @@ http::Response Bencoded(std::string body) {
   http::Response r = http::Response::Text(200, std::move(body));
   r.content_type = "text/plain";
   return r;
-}
-
-std::string PeerAddress(const asio::ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
-  return a.to_string();
 }
 
 std::vector<std::string> SplitPath(const std::string& path) {
@@ -301,15 +288,16 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
     if (!ec) remote = claimed;  // an unparsable `ip` (e.g. a host name) falls back to the source
   }
   SwarmState& sw = sit->second;
+  if (sw.origin_applied != sw.origin_ip) sw.ApplyOrigin();
   int64_t now = NowMs();
   int interval = IntervalFor(sw.artifact);
-  std::string ip = PeerAddress(remote);
+  const PeerAddress addr = PeerAddress::From(remote);
+  const PeerId id = MakePeerId(a.peer_id);
 
-  auto existing = sw.index.find(a.peer_id);
+  uint32_t slot = sw.peers.Find(id);
   // BEP 3 key: once a peer announced with a key, a request for its peer id from
   // another address must carry the same key (stops others from evicting it).
-  if (existing != sw.index.end() && sw.peers[existing->second].ip != ip && !sw.keys[existing->second].empty() &&
-      sw.keys[existing->second] != a.key) {
+  if (slot != kNoSlot && sw.peers[slot].ip != addr && sw.peers[slot].has_key && sw.peers.Key(slot) != a.key) {
     ++failures[int(proto)];
     return Status::Unauthorized("peer_id is in use from another address with a different key");
   }
@@ -321,54 +309,56 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
   out.min_interval = std::max(1, interval / 2);
   out.compact = a.compact;
   out.no_peer_id = a.no_peer_id;
+  const bool debug = spdlog::should_log(spdlog::level::debug);
 
   if (a.event == AnnounceEvent::kStopped) {
-    sw.Remove(a.peer_id);
-    spdlog::debug("announce {} stopped from {}:{}", sw.artifact, ip, a.port);
+    if (slot != kNoSlot) sw.Remove(slot);
+    if (debug) spdlog::debug("announce {} stopped from {}:{}", sw.artifact, addr.ToString(), a.port);
   } else {
-    auto it = existing;
-    bool was_seed = false;
-    if (it == sw.index.end()) {
-      it = sw.index.emplace(a.peer_id, sw.peers.size()).first;
-      sw.peers.emplace_back();
-      sw.expires_at.push_back(0);
-      sw.keys.emplace_back();
-      sw.peers.back().peer_id = a.peer_id;
-    } else {
-      was_seed = sw.peers[it->second].seed();
+    // The rack is looked up once per address, not per announce.
+    if (slot == kNoSlot) {
+      PeerRecord r;
+      r.id = id;
+      r.ip = addr;
+      r.rack = racks.Intern(rackmap.Lookup(remote));
+      r.origin = sw.origin_addr && addr == *sw.origin_addr;
+      r.left = a.left;
+      slot = sw.peers.Add(r);
+      sw.seeds += r.seed();
+    } else if (sw.peers[slot].ip != addr) {
+      slot = sw.peers.SetRack(slot, racks.Intern(rackmap.Lookup(remote)));
+      sw.peers.at(slot).ip = addr;
+      sw.peers.SetOrigin(slot, sw.origin_addr && addr == *sw.origin_addr);
     }
-    size_t pos = it->second;
-    Peer& p = sw.peers[pos];
-    if (p.ip != ip) {
-      p.ip = ip;
-      p.location = rackmap.Lookup(remote);
-      p.origin = !sw.origin_ip.empty() && ip == sw.origin_ip;
-    }
-    if (!a.key.empty()) sw.keys[pos] = a.key;
+    sw.seeds += int64_t(a.left == 0) - int64_t(sw.peers[slot].seed());
+    sw.peers.SetLeft(slot, a.left);
+    sw.peers.SetKey(slot, a.key);
+    PeerRecord& p = sw.peers.at(slot);
     p.port = a.port;
-    p.left = a.left;
-    sw.seeds += int64_t(p.seed()) - int64_t(was_seed);
     auto ttl = config.peer_ttl.count() > 0 ? config.peer_ttl : 3 * std::chrono::seconds(interval);
-    sw.expires_at[pos] = now + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+    p.expires_at = uint32_t((now + 999) / 1000 + ttl.count());
     if (a.event == AnnounceEvent::kCompleted) ++sw.completed;
 
-    Peer requester = p;  // copy: SelectPeers reads the vector it lives in
-    std::string rack = requester.location.ToString();
-    auto& grants = sw.origin_grants[rack];
     SelectInput in;
     in.peers = &sw.peers;
+    in.racks = &racks;
     in.total_size = sw.size;
-    in.origin_grants = &grants;
-    in.grants_by_rack = &sw.origin_grants;
-    Selection sel = SelectPeers(requester, in, a.numwant, config.policy, rng);
-    if (sel.new_origin_grant) {
-      grants.insert(requester.peer_id);
-      spdlog::info("{}: origin granted to {} in {} ({}/{})", sw.artifact, ip, rack, grants.size(),
-                   config.policy.origin_per_rack);
+    in.roles_by_grants = true;
+    SelectPeers(p, in, a.numwant, config.policy, rng, &selection);
+    out.peers.resize(selection.slots.size());
+    for (size_t i = 0; i < selection.slots.size(); ++i) {
+      const PeerRecord& q = sw.peers[selection.slots[i]];
+      out.peers[i] = ReplyPeer{q.id, q.ip, q.port};
     }
-    out.peers = std::move(sel.peers);
-    spdlog::debug("announce {} from {}:{} ({}, {}) left={} event={} -> {} peers", sw.artifact, ip, a.port, rack,
-                  ProtocolName(proto), a.left, int(a.event), out.peers.size());
+    if (selection.new_origin_grant) {
+      sw.peers.SetGranted(slot);
+      const RackSpan* span = sw.peers.Span(p.rack);
+      spdlog::info("{}: origin granted to {} in {} ({}/{})", sw.artifact, addr.ToString(), racks.Name(p.rack),
+                   span ? span->granted : 0, config.policy.origin_per_rack);
+    }
+    if (debug)
+      spdlog::debug("announce {} from {}:{} ({}, {}) left={} event={} -> {} peers", sw.artifact, addr.ToString(), a.port,
+                    racks.Name(p.rack), ProtocolName(proto), a.left, int(a.event), out.peers.size());
   }
   out.complete = sw.seeds;
   out.incomplete = int64_t(sw.peers.size()) - sw.seeds;

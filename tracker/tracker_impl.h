@@ -3,6 +3,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -13,19 +14,18 @@
 
 namespace spate {
 
-// One registered artifact's swarm. Peers sit in a vector (what SelectPeers
-// reads) with an index by peer id; removal swaps with the last element.
+// One registered artifact's swarm: compact peer records grouped by rack (see
+// peer_set.h), which is what SelectPeers reads.
 struct SwarmState {
   std::string artifact;   // name@version
   std::string info_hash;  // 20 raw bytes
   uint64_t size = 0;
-  std::string origin_ip;
-  std::vector<Peer> peers;
-  std::vector<int64_t> expires_at;  // unix ms, parallel to peers
-  std::unordered_map<std::string, size_t> index;  // peer_id -> position
-  // rack ("dc/pod/rack" or "unknown") -> requesters granted the origin.
-  std::unordered_map<std::string, std::unordered_set<std::string>> origin_grants;
-  std::vector<std::string> keys;    // BEP 3 key per peer ("" = none), parallel to peers
+  std::string origin_ip;  // text, as registered
+  PeerSet peers;
+  // The origin_ip the records' origin flags were last derived from: the
+  // control API may change origin_ip (and set flags) between announces.
+  std::string origin_applied;
+  std::optional<PeerAddress> origin_addr;  // origin_applied, parsed
   int64_t completed = 0;  // "completed" events seen (scrape's "downloaded")
   // Peers with left == 0, kept up to date on every change so announces and
   // (full) scrapes count in O(1) instead of walking the swarm.
@@ -33,7 +33,8 @@ struct SwarmState {
   bool registered = false;   // through the control API
   bool whitelisted = false;  // listed in --whitelist
 
-  void Remove(const std::string& peer_id);
+  void Remove(uint32_t slot);
+  void ApplyOrigin();
 };
 
 struct PushState {
@@ -66,6 +67,8 @@ struct HostState {
 struct Tracker::Impl {
   TrackerConfig config;
   Rackmap rackmap;
+  RackTable racks;  // every swarm's rack ids
+  Selection selection;  // reused by every announce, so its buffer is kept
   boost::asio::io_context& io;
   std::unique_ptr<Store> store;
   Rng rng{std::random_device{}()};

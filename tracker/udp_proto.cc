@@ -118,9 +118,8 @@ void EncodeUdpAnnounce(uint32_t transaction_id, const AnnounceReply& reply, bool
   Put32(out, Count(reply.incomplete));
   Put32(out, Count(reply.complete));
   for (const auto& peer : reply.peers) {
-    unsigned char addr[16];
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, peer.ip.c_str(), addr) != 1) continue;
-    out->append(reinterpret_cast<const char*>(addr), v6 ? 16 : 4);
+    if (peer.ip.v6 != v6) continue;
+    out->append(reinterpret_cast<const char*>(peer.ip.bytes.data()), v6 ? 16 : 4);
     char port[2] = {char(peer.port >> 8), char(peer.port & 0xff)};
     out->append(port, 2);
   }

@@ -25,8 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           a.numwant > spate::kMaxNumwant)
         __builtin_trap();
       spate::AnnounceReply reply;
-      spate::Peer p;
-      p.ip = a.ip.empty() ? "127.0.0.1" : a.ip;
+      spate::ReplyPeer p;
+      p.ip = spate::PeerAddress::Parse(a.ip.empty() ? "127.0.0.1" : a.ip).value_or(spate::PeerAddress{});
       p.port = a.port;
       reply.peers.push_back(p);
       spate::EncodeUdpAnnounce(req.transaction_id, reply, false, &out);

@@ -104,11 +104,11 @@ TEST_CASE("udp replies are encoded as BEP 15 says") {
   a.interval = 30;
   a.complete = 2;
   a.incomplete = 3;
-  Peer p4;
-  p4.ip = "127.0.1.2";
+  ReplyPeer p4;
+  p4.ip = *PeerAddress::Parse("127.0.1.2");
   p4.port = 7000;
-  Peer p6;
-  p6.ip = "::1";
+  ReplyPeer p6;
+  p6.ip = *PeerAddress::Parse("::1");
   p6.port = 7001;
   a.peers = {p4, p6};
   EncodeUdpAnnounce(6, a, false, &out);
