@@ -113,7 +113,7 @@ uint32_t* PeerSet::IndexEntry(const PeerId& id) {
   for (size_t i = IdHash(id) & mask;; i = (i + 1) & mask) {
     uint32_t v = table_[i];
     if (v == 0) return nullptr;
-    if (records_[v - 1].id == id) return &table_[i];
+    if (SameId(records_[v - 1].id, id)) return &table_[i];
   }
 }
 
@@ -227,13 +227,44 @@ void PeerSet::Remove(uint32_t slot) {
 
 uint32_t PeerSet::SetRack(uint32_t slot, RackId rack) {
   if (records_[slot].rack == rack) return slot;
+  size_t to = SpanIndex(rack);
+  if (to == spans_.size()) spans_.push_back(RackSpan{rack, uint32_t(records_.size()), 0, 0, 0});
+  size_t from = SpanIndex(records_[slot].rack);
   PeerRecord r = records_[slot];
-  std::string key = r.has_key ? keys_[r.id] : std::string();
-  Remove(slot);
+  IndexErase(r.id);  // no entry may point at the hole while records move through it
+  Count(r, spans_[from], -1);
+  // Only the racks between the two shift, by one record each.
+  uint32_t hole = slot;
+  if (to > from) {
+    uint32_t last = spans_[from].begin + spans_[from].count;
+    if (hole != last) Place(hole, std::move(records_[last]));
+    hole = last;
+    for (size_t t = from + 1; t < to; ++t) {
+      RackSpan& s = spans_[t];
+      --s.begin;
+      if (s.count > 0) {
+        uint32_t end = s.begin + s.count;
+        Place(hole, std::move(records_[end]));
+        hole = end;
+      }
+    }
+    --spans_[to].begin;
+  } else {
+    uint32_t first = spans_[from].begin;
+    if (hole != first) Place(hole, std::move(records_[first]));
+    hole = first;
+    ++spans_[from].begin;
+    for (size_t t = from - 1; t > to; --t) {
+      RackSpan& s = spans_[t];
+      if (s.count > 0) Place(hole, std::move(records_[s.begin]));
+      hole = s.begin++;
+    }
+  }
   r.rack = rack;
-  uint32_t s = Add(r);
-  if (r.has_key) keys_[r.id] = std::move(key);
-  return s;
+  records_[hole] = r;
+  IndexInsert(r.id, hole);
+  Count(r, spans_[to], +1);
+  return hole;
 }
 
 void PeerSet::SetLeft(uint32_t slot, uint64_t left) {

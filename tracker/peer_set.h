@@ -29,6 +29,18 @@ using PeerId = std::array<char, 20>;
 PeerId MakePeerId(std::string_view raw);
 inline std::string_view IdView(const PeerId& id) { return std::string_view(id.data(), id.size()); }
 uint64_t IdHash(const PeerId& id);
+// Inline compare: the index compares ids on every probe.
+inline bool SameId(const PeerId& a, const PeerId& b) {
+  uint64_t a0, a1, b0, b1;
+  uint32_t a2, b2;
+  __builtin_memcpy(&a0, a.data(), 8);
+  __builtin_memcpy(&a1, a.data() + 8, 8);
+  __builtin_memcpy(&a2, a.data() + 16, 4);
+  __builtin_memcpy(&b0, b.data(), 8);
+  __builtin_memcpy(&b1, b.data() + 8, 8);
+  __builtin_memcpy(&b2, b.data() + 16, 4);
+  return ((a0 ^ b0) | (a1 ^ b1) | (a2 ^ b2)) == 0;
+}
 // A 64-bit mixer (splitmix64's finalizer) for deriving stable orders from ids.
 uint64_t Mix64(uint64_t x);
 
