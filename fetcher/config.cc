@@ -18,7 +18,7 @@ Status FetcherConfig::Validate() const {
   if (trusted_key_file.empty())
     return Status::Invalid("--trusted-key is required: a fetcher installs only what the seeder signed");
   // libtorrent takes int caps.
-  if (upload_rate > INT32_MAX || download_rate > INT32_MAX) return Status::Invalid("rate caps must be below 2 GiB/s");
+  if (upload_rate > INT32_MAX || download_rate > INT32_MAX || cross_rack_rate > INT32_MAX) return Status::Invalid("rate caps must be below 2 GiB/s");
   if (report_interval.count() <= 0) return Status::Invalid("--report-interval must be positive");
   if (seed_time.count() < 0) return Status::Invalid("--seed-time must not be negative");
   if (poll_wait_seconds < 0 || poll_wait_seconds > 300) return Status::Invalid("poll wait must be 0..300 s");

@@ -30,6 +30,9 @@ struct FetcherConfig {
   // Caps in bytes/s for all peers (0 = unlimited). They hold for 127/8 and 10/8 peers too.
   uint64_t upload_rate = 0;
   uint64_t download_rate = 0;
+  // Cap in bytes/s, each way, on peers outside this host's rack (its share of
+  // the rack uplink; 0 = only the caps above). The rack's ranges come from the tracker.
+  uint64_t cross_rack_rate = 0;
   // How long to keep seeding an artifact after installing it, so later hosts
   // can fetch from us instead of the origin.
   std::chrono::milliseconds seed_time = std::chrono::minutes(10);

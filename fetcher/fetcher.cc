@@ -22,6 +22,7 @@
 
 #include "fetcher/check.h"
 #include "fetcher/control_client.h"
+#include "fetcher/cross_rack.h"
 #include "fetcher/install.h"
 #include "wire/crypto.h"
 #include "wire/daemon.h"
@@ -47,6 +48,7 @@ struct Inbox {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<Assignment> items;
+  std::optional<std::vector<RackRange>> rack_ranges;  // newest from the tracker, not yet applied
   bool stop = false;
   bool exited = false;
 };
@@ -110,6 +112,7 @@ void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int6
     std::sort(r->assignments.begin(), r->assignments.end(),
               [](const Assignment& a, const Assignment& b) { return a.push_id < b.push_id; });
     for (auto& a : r->assignments) inbox->items.push_back(std::move(a));
+    inbox->rack_ranges = std::move(r->rack_ranges);
     // Guard against a tracker that answers at once without a change: no busy loop.
     if (!changed && Clock::now() - started < milliseconds(200))
       inbox->cv.wait_for(lock, milliseconds(1000), [&] { return inbox->stop; });
@@ -127,6 +130,8 @@ struct Fetcher::Impl {
   VerifyKey key;
   std::optional<ControlClient> client;
   std::unique_ptr<lt::session> ses;
+  std::optional<CrossRack> cross_rack;
+  std::vector<RackRange> rack_ranges;  // applied to the session
   mutable std::mutex ses_mu;  // guards the pointer `ses` for torrent_count(); the engine owns its use
   std::string staging_root;
   std::string peer;
@@ -221,6 +226,7 @@ Status Fetcher::Impl::Start() {
     auto s = MakeSession(so);
     std::lock_guard<std::mutex> l(ses_mu);
     ses = std::move(s);
+    cross_rack.emplace(*ses);
   } catch (const std::exception& e) {
     return Status::Io(std::string("cannot start libtorrent session: ") + e.what());
   }
@@ -251,6 +257,7 @@ Status Fetcher::Impl::Start() {
     std::sort(first->assignments.begin(), first->assignments.end(),
               [](const Assignment& a, const Assignment& b) { return a.push_id < b.push_id; });
     inbox->items = std::move(first->assignments);
+    inbox->rack_ranges = std::move(first->rack_ranges);
   } else {
     spdlog::warn("first check-in with tracker failed (will keep retrying): {}", first.status().message());
   }
@@ -315,9 +322,24 @@ void Fetcher::Impl::Shutdown() {
 
 void Fetcher::Impl::DrainInbox() {
   std::vector<Assignment> items;
+  std::optional<std::vector<RackRange>> ranges;
   {
     std::lock_guard<std::mutex> l(inbox->mu);
     items.swap(inbox->items);
+    ranges.swap(inbox->rack_ranges);
+  }
+  // Before adding torrents: a peer's class is fixed when it connects.
+  if (ranges && *ranges != rack_ranges && cfg.cross_rack_rate > 0) {
+    Status s = cross_rack->SetRanges(*ranges, int(cfg.cross_rack_rate));
+    if (s.ok()) {
+      std::string list;
+      for (const auto& r : *ranges) list += (list.empty() ? "" : " ") + std::string(r.local ? "" : "!") + r.cidr;
+      spdlog::info("rack ranges {}: peers outside capped at {}/s", list.empty() ? "(none)" : list,
+                   FormatBytes(double(cfg.cross_rack_rate)));
+      rack_ranges = std::move(*ranges);
+    } else {
+      spdlog::warn("ignoring rack ranges from tracker: {}", s.message());
+    }
   }
   for (const auto& a : items) HandleAssignment(a);
 }

@@ -41,6 +41,7 @@ int FetcherCommand(int argc, char** argv) {
     ("trusted-key", "seeder's Ed25519 public key (PEM); only manifests it signed are installed", cxxopts::value<std::string>())
     ("upload-rate", "upload cap in bytes/s, e.g. 4MiB (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
     ("download-rate", "download cap in bytes/s (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
+    ("cross-rack-rate", "cap each way on peers outside this host's rack (its rack-uplink share; 0 = none)", cxxopts::value<std::string>()->default_value("0"))
     ("seed-time", "keep seeding this long after install", cxxopts::value<std::string>()->default_value("10m"))
     ("report-interval", "progress report period", cxxopts::value<std::string>()->default_value("1s"))
     ("ready-file", "write {\"host\":...,\"peer\":\"IP:PORT\"} here once running", cxxopts::value<std::string>()->default_value(""))
@@ -82,12 +83,15 @@ int FetcherCommand(int argc, char** argv) {
   if (!up.ok()) return Usage("--upload-rate: " + up.status().message());
   auto down = ParseBytes(args["download-rate"].as<std::string>());
   if (!down.ok()) return Usage("--download-rate: " + down.status().message());
+  auto cross = ParseBytes(args["cross-rack-rate"].as<std::string>());
+  if (!cross.ok()) return Usage("--cross-rack-rate: " + cross.status().message());
   auto seed = ParseDuration(args["seed-time"].as<std::string>());
   if (!seed.ok()) return Usage("--seed-time: " + seed.status().message());
   auto report = ParseDuration(args["report-interval"].as<std::string>());
   if (!report.ok()) return Usage("--report-interval: " + report.status().message());
   c.upload_rate = *up;
   c.download_rate = *down;
+  c.cross_rack_rate = *cross;
   c.seed_time = *seed;
   c.report_interval = *report;
   for (const auto& kv : c.lt_settings) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <thread>
 
+#include "fetcher/cross_rack.h"
 #include "fetcher/test_artifact.h"
 #include "tests/support/cluster.h"
 #include "wire/crypto.h"
@@ -26,7 +27,9 @@ constexpr int kCap = 1024 * 1024;
 // Seeds a 6 MiB file from 127.0.9.1 to 127.0.9.2 and returns the seconds the download took.
 // `peer_class_fix` false builds the seeder like a plain libtorrent session (no
 // filter), to show the trap the fix closes.
-double TransferSeconds(int seeder_upload_cap, int fetcher_download_cap, bool peer_class_fix = true) {
+// `rack`: the fetcher's rack ranges, peers outside capped at kCap (fetcher/cross_rack.h).
+double TransferSeconds(int seeder_upload_cap, int fetcher_download_cap, bool peer_class_fix = true,
+                       const std::vector<spate::RackRange>& rack = {}) {
   spate::testing::TempDir t;
   auto art = spate::testing::MakeArtifact(t / "origin", "app", "1.0", "app.bin", kSize, 42);
   auto ti = std::make_shared<lt::torrent_info>(
@@ -47,6 +50,8 @@ double TransferSeconds(int seeder_upload_cap, int fetcher_download_cap, bool pee
   fo.bind_address = "127.0.9.2";
   fo.download_rate = fetcher_download_cap;
   auto fetcher = spate::MakeSession(fo);
+  spate::CrossRack cross(*fetcher);
+  REQUIRE(cross.SetRanges(rack, kCap).ok());
 
   lt::add_torrent_params sp;
   sp.ti = ti;
@@ -101,4 +106,13 @@ TEST_CASE("without the peer-class fix a 127.x peer ignores the upload cap (the t
   double secs = TransferSeconds(kCap, 0, /*peer_class_fix=*/false);
   INFO("6 MiB at a 1 MiB/s upload cap, no peer-class filter, took " << secs << " s");
   CHECK(secs < 2.0);
+}
+
+TEST_CASE("cross-rack cap holds for a peer outside the rack, not for one inside") {
+  double far = TransferSeconds(0, 0, true, {{"127.0.9.2/32", true}});
+  INFO("6 MiB from outside the rack at a 1 MiB/s cross-rack cap took " << far << " s");
+  CHECK(far >= 4.0);
+  double near = TransferSeconds(0, 0, true, {{"127.0.9.0/24", true}});
+  INFO("6 MiB from inside the rack took " << near << " s");
+  CHECK(near < 2.0);
 }

@@ -166,6 +166,42 @@ const Location& Rackmap::Lookup(const std::string& text) const {
   return Lookup(addr);
 }
 
+namespace {
+
+std::string FormatCidr(Key k, int bits, int prefix) {
+  if (bits == 32) return boost::asio::ip::address_v4(uint32_t(k.first >> 32)).to_string() + "/" + std::to_string(prefix);
+  boost::asio::ip::address_v6::bytes_type b;
+  for (int i = 0; i < 8; ++i) b[i] = uint8_t(k.first >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i) b[8 + i] = uint8_t(k.second >> (56 - 8 * i));
+  return boost::asio::ip::address_v6(b).to_string() + "/" + std::to_string(prefix);
+}
+
+}  // namespace
+
+std::vector<RackRange> Rackmap::RangesOf(const Location& rack) const {
+  std::vector<RackRange> out;
+  if (!rack.known()) return out;
+  for (auto [levels, bits] : {std::pair{&v4_, 32}, std::pair{&v6_, 128}}) {
+    // Levels are longest prefix first; collect the rack's ranges, then any
+    // longer range inside one of them, and emit shortest first.
+    std::vector<std::pair<Key, int>> own;
+    std::vector<std::pair<int, RackRange>> found;
+    for (auto lv = levels->rbegin(); lv != levels->rend(); ++lv)
+      for (const auto& [key, idx] : lv->ranges) {
+        bool mine = locations_[idx] == rack;
+        bool nested = std::any_of(own.begin(), own.end(),
+                                  [&](const auto& o) { return o.second < lv->prefix && Mask(key, o.second) == o.first; });
+        if (mine) own.emplace_back(key, lv->prefix);
+        if (mine || nested) found.push_back({lv->prefix, RackRange{FormatCidr(key, bits, lv->prefix), mine}});
+      }
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.first, a.second.cidr) < std::tie(b.first, b.second.cidr);
+    });
+    for (auto& f : found) out.push_back(std::move(f.second));
+  }
+  return out;
+}
+
 RackmapSummary Rackmap::Summary() const {
   std::set<std::string> dcs, pods, racks;
   for (const auto& l : locations_) {

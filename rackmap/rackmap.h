@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "wire/api.h"
 #include "wire/status.h"
 
 namespace spate {
@@ -60,6 +61,12 @@ class Rackmap {
   const Location& Lookup(const std::string& addr) const;
 
   RackmapSummary Summary() const;
+
+  // The ranges that make up `rack`: its own (local) and, nested inside them,
+  // more specific ranges of other locations (not local); shortest prefix
+  // first, so applying them in order gives longest-prefix-wins membership.
+  // Empty for an unknown location.
+  std::vector<RackRange> RangesOf(const Location& rack) const;
 
  private:
   using Key = std::pair<uint64_t, uint64_t>;

@@ -57,6 +57,25 @@ TEST_CASE("rackmap lookups pick the longest prefix") {
   CHECK(m.Lookup("not-an-ip").ToString() == "unknown");
 }
 
+std::string Rules(const std::vector<RackRange>& rs) {
+  std::string out;
+  for (const auto& r : rs) out += (out.empty() ? "" : " ") + std::string(r.local ? "+" : "-") + r.cidr;
+  return out;
+}
+
+TEST_CASE("rackmap lists a rack's ranges with nested ranges of other racks carved out, shortest first") {
+  Rackmap m = MustParse(kMap);
+  CHECK(Rules(m.RangesOf(Location{"dc1", "podA", "r1"})) == "+10.0.0.0/8 -10.1.0.0/16 -10.1.2.0/24 -10.1.2.7/32");
+  CHECK(Rules(m.RangesOf(Location{"dc1", "podB", "r3"})) == "+10.1.2.0/24 -10.1.2.7/32");
+  CHECK(Rules(m.RangesOf(Location{"dc1", "podB", "r4"})) == "+10.1.2.7/32");
+  CHECK(Rules(m.RangesOf(Location{"dc3", "p6", "r6"})) == "+2001:db8::/32 -2001:db8:1::/48");
+  CHECK(m.RangesOf(Location{}).empty());
+  CHECK(m.RangesOf(Location{"dc9", "p", "r"}).empty());
+  // A rack with two ranges lists both.
+  Rackmap two = MustParse("10.0.1.0/24 d/p/a\n10.0.9.0/24 d/p/a\n10.0.2.0/24 d/p/b\n");
+  CHECK(Rules(two.RangesOf(Location{"d", "p", "a"})) == "+10.0.1.0/24 +10.0.9.0/24");
+}
+
 TEST_CASE("rackmap zero-length prefix covers everything of its family only") {
   auto m = MustParse("0.0.0.0/0 a/b/c\n");
   CHECK(m.Lookup("1.2.3.4").ToString() == "a/b/c");

@@ -280,6 +280,7 @@ AssignmentList Tracker::Impl::AssignmentsFor(const HostState& h) const {
     out.assignments.push_back(Assignment{id, a->second.manifest, a->second.torrent});
   }
   out.announce_interval = int((active ? config.announce_interval : config.idle_announce_interval).count());
+  out.rack_ranges = rackmap.RangesOf(rackmap.Lookup(h.rec.addr));
   return out;
 }
 

@@ -113,6 +113,8 @@ TEST_CASE("tracker: register, push, long-poll assignment, report, progress, rest
   auto first = Body(http::Call("GET", api + "/hosts/h1/assignments?addr=127.0.1.5&generation=-1&wait=0", ""));
   int64_t gen = first["generation"];
   CHECK(first["assignments"].empty());
+  // Its rack's ranges, so it can shape traffic leaving the rack.
+  CHECK(first["rack_ranges"] == nlohmann::json::parse(R"([{"cidr":"127.0.1.0/24","local":true}])"));
   auto hosts = Body(http::Call("GET", api + "/hosts", ""))["hosts"];
   REQUIRE(hosts.size() == 1);
   CHECK(hosts[0]["location"] == "dc1/pod1/rack1");

@@ -143,7 +143,12 @@ json ToJson(const AssignmentList& a) {
   json list = json::array();
   for (const auto& x : a.assignments)
     list.push_back({{"push_id", x.push_id}, {"manifest", ToJson(x.manifest)}, {"torrent", Base64Encode(x.torrent)}});
-  return json{{"generation", a.generation}, {"assignments", list}, {"announce_interval", a.announce_interval}};
+  json ranges = json::array();
+  for (const auto& r : a.rack_ranges) ranges.push_back({{"cidr", r.cidr}, {"local", r.local}});
+  return json{{"generation", a.generation},
+              {"assignments", list},
+              {"announce_interval", a.announce_interval},
+              {"rack_ranges", ranges}};
 }
 
 Result<AssignmentList> AssignmentListFromJson(const json& j) {
@@ -168,6 +173,17 @@ Result<AssignmentList> AssignmentListFromJson(const json& j) {
     if (!t.ok()) return t.status();
     x.torrent = *t;
     a.assignments.push_back(std::move(x));
+  }
+  json ranges = json::array();
+  GetOptional(j, "rack_ranges", ranges, err);
+  if (!err.ok()) return err;
+  if (!ranges.is_array()) return Status::Invalid("field 'rack_ranges' is not an array");
+  for (const auto& item : ranges) {
+    RackRange r;
+    Get(item, "cidr", r.cidr, err);
+    Get(item, "local", r.local, err);
+    if (!err.ok()) return err;
+    a.rack_ranges.push_back(std::move(r));
   }
   return a;
 }

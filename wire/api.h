@@ -79,10 +79,22 @@ struct Assignment {
   std::string torrent;  // raw .torrent bytes (base64 on the wire)
 };
 
+// One rule of a host's rack scope: addresses in `cidr` are in the host's rack
+// (local) or not. Rules come shortest prefix first; a later, longer rule
+// overrides an earlier one (a range of another rack carved out of this one).
+struct RackRange {
+  std::string cidr;
+  bool local = true;
+  bool operator==(const RackRange& o) const { return cidr == o.cidr && local == o.local; }
+};
+
 struct AssignmentList {
   int64_t generation = 0;  // changes whenever this host's assignments change
   std::vector<Assignment> assignments;
   int announce_interval = 0;  // seconds; informational
+  // The address ranges of this host's rack, from the tracker's rackmap; empty
+  // when the host is not in the map. Fetchers shape cross-rack traffic with it.
+  std::vector<RackRange> rack_ranges;
 };
 nlohmann::json ToJson(const AssignmentList& a);
 Result<AssignmentList> AssignmentListFromJson(const nlohmann::json& j);

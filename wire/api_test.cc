@@ -74,8 +74,10 @@ TEST_CASE("assignment lists and progress round-trip") {
   AssignmentList a;
   a.generation = 7;
   a.assignments.push_back({42, Sample(), std::string("d8:announce\0\xff", 14)});
+  a.rack_ranges = {{"10.1.0.0/16", true}, {"10.1.2.0/24", false}};
   auto back = AssignmentListFromJson(nlohmann::json::parse(ToJson(a).dump()));
   REQUIRE(back.ok());
+  CHECK(back->rack_ranges == a.rack_ranges);
   CHECK(back->generation == 7);
   REQUIRE(back->assignments.size() == 1);
   CHECK(back->assignments[0].push_id == 42);

@@ -1,0 +1,80 @@
+#include "fetcher/cross_rack.h"
+
+#include <libtorrent/peer_class.hpp>
+
+#include <algorithm>
+
+namespace spate {
+
+namespace {
+
+constexpr uint32_t kGlobal = 1u << lt::session::global_peer_class_id;
+
+void Everything(lt::ip_filter& f, uint32_t flags) {
+  f.add_rule(lt::make_address("0.0.0.0"), lt::make_address("255.255.255.255"), flags);
+  f.add_rule(lt::make_address("::"), lt::make_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), flags);
+}
+
+}  // namespace
+
+Result<std::pair<lt::address, lt::address>> CidrBounds(const std::string& cidr) {
+  auto bad = [&] { return Status::Invalid("bad CIDR '" + cidr + "' in rack ranges"); };
+  auto slash = cidr.find('/');
+  boost::system::error_code ec;
+  lt::address a = lt::make_address(cidr.substr(0, slash), ec);
+  if (ec) return bad();
+  int bits = a.is_v4() ? 32 : 128, len = bits;
+  if (slash != std::string::npos) {
+    std::string l = cidr.substr(slash + 1);
+    if (l.empty() || l.size() > 3 || l.find_first_not_of("0123456789") != std::string::npos) return bad();
+    len = std::stoi(l);
+    if (len > bits) return bad();
+  }
+  if (a.is_v4()) {
+    uint32_t host = len == 0 ? ~0u : (len == 32 ? 0 : ~0u >> len);
+    uint32_t v = a.to_v4().to_uint();
+    return std::pair<lt::address, lt::address>{lt::address_v4(v & ~host), lt::address_v4(v | host)};
+  }
+  auto lo = a.to_v6().to_bytes(), hi = lo;
+  for (int i = 0; i < 16; ++i) {
+    auto mask = uint8_t(0xff00 >> std::clamp(len - 8 * i, 0, 8));
+    lo[i] &= mask;
+    hi[i] |= uint8_t(~mask);
+  }
+  return std::pair<lt::address, lt::address>{lt::address_v6(lo), lt::address_v6(hi)};
+}
+
+Result<lt::ip_filter> RackClassFilter(const std::vector<RackRange>& ranges, uint32_t cross_class) {
+  const uint32_t cross = kGlobal | (1u << cross_class);
+  lt::ip_filter f;
+  Everything(f, cross);
+  for (const auto& r : ranges) {
+    auto b = CidrBounds(r.cidr);
+    if (!b.ok()) return b.status();
+    f.add_rule(b->first, b->second, r.local ? kGlobal : cross);
+  }
+  return f;
+}
+
+Status CrossRack::SetRanges(const std::vector<RackRange>& ranges, int rate) {
+  if (ranges.empty() || rate <= 0) {
+    lt::ip_filter f;
+    Everything(f, kGlobal);
+    ses_.set_peer_class_filter(f);
+    return Status::Ok();
+  }
+  if (!created_) {
+    cls_ = ses_.create_peer_class("cross-rack");
+    created_ = true;
+  }
+  auto f = RackClassFilter(ranges, static_cast<uint32_t>(cls_));
+  if (!f.ok()) return f.status();
+  lt::peer_class_info info = ses_.get_peer_class(cls_);
+  info.upload_limit = rate;
+  info.download_limit = rate;
+  ses_.set_peer_class(cls_, info);
+  ses_.set_peer_class_filter(*f);
+  return Status::Ok();
+}
+
+}  // namespace spate
