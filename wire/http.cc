@@ -81,8 +81,9 @@ namespace {
 // One connection; reads requests one at a time (keep-alive, no pipelining).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const ServerOptions& options, const Handler& handler, std::shared_ptr<void> slot)
-      : stream_(std::move(socket)), options_(options), handler_(handler), slot_(std::move(slot)) {}
+  Session(tcp::socket socket, asio::ip::address remote, const ServerOptions& options, const Handler& handler,
+          std::shared_ptr<void> slot)
+      : stream_(std::move(socket)), remote_(remote), options_(options), handler_(handler), slot_(std::move(slot)) {}
 
   void Start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
@@ -122,8 +123,7 @@ class Session : public std::enable_shared_from_this<Session> {
     req_.path = req_.target.substr(0, q);
     if (q != std::string::npos) req_.query = req_.target.substr(q + 1);
     for (const auto& f : h) req_.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
-    beast::error_code rec;
-    req_.remote = stream_.socket().remote_endpoint(rec).address();
+    req_.remote = remote_;
     keep_alive_ = h.keep_alive();
 
     if (options_.on_header) {
@@ -234,12 +234,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close(beast::error_code ec) {
     if (ec && ec != asio::error::operation_aborted && ec != beast::errc::not_connected)
       spdlog::debug("http connection closed: {}", ec.message());
+    // No shutdown first: close sends the FIN itself, and one-request
+    // connections make this the commonest path.
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.socket().close(ignored);
   }
 
   beast::tcp_stream stream_;
+  const asio::ip::address remote_;  // read once at accept
   beast::flat_buffer buffer_;
   const ServerOptions& options_;
   const Handler& handler_;
@@ -285,7 +287,10 @@ tcp::endpoint Server::local_endpoint() const {
 }
 
 void Server::Accept() {
-  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+  // One io thread needs no strand per connection (it costs an allocation and a
+  // dispatch on every operation of short-lived connections).
+  asio::any_io_executor ex = options_.threads > 1 ? asio::any_io_executor(asio::make_strand(io_)) : io_.get_executor();
+  acceptor_.async_accept(ex, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
       beast::error_code rec;
@@ -299,7 +304,7 @@ void Server::Accept() {
         socket.close(rec);
       } else {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), options_, handler_, std::move(slot))->Start();
+        std::make_shared<Session>(std::move(socket), remote, options_, handler_, std::move(slot))->Start();
       }
     } else {
       spdlog::warn("accept failed: {}", ec.message());
