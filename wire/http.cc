@@ -153,6 +153,9 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       string_parser_.emplace(std::move(*header_parser_));
       string_parser_->body_limit(options_.max_body);
+      // No body (a GET): hand over now rather than through another read
+      // operation and a trip through the io queue.
+      if (string_parser_->is_done()) return OnBody({});
       bhttp::async_read(stream_, buffer_, *string_parser_,
                         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
     }
