@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cctype>
 #include <mutex>
+#include <sys/socket.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -193,22 +194,44 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // The response is serialized by hand and offered to the socket with one
+  // non-blocking send: a short reply (every tracker announce) then needs no
+  // write operation, and a one-request connection is closed at once. What the
+  // socket does not take goes out with an ordinary async write.
   void Send(Response r) {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
-    res->version(11);
-    res->result(static_cast<bhttp::status>(r.status));
-    res->set(bhttp::field::server, "spate");
-    res->set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res->set(k, v);
-    res->body() = std::move(r.body);
-    res->keep_alive(keep_alive_);
-    res->prepare_payload();
+    auto out = std::make_shared<std::string>();
+    Serialize(r, out.get());
+    ssize_t n = ::send(stream_.socket().native_handle(), out->data(), out->size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    size_t sent = n > 0 ? size_t(n) : 0;
+    if (sent == out->size()) return AfterSend();
     stream_.expires_after(std::chrono::seconds(30));
-    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      if (ec) return self->Close(ec);
-      if (!self->keep_alive_) return self->linger_ ? self->LingerClose() : self->Close({});
-      self->ReadHeader();
-    });
+    asio::async_write(stream_, asio::buffer(out->data() + sent, out->size() - sent),
+                      [self = shared_from_this(), out](beast::error_code ec, size_t) {
+                        if (ec) return self->Close(ec);
+                        self->AfterSend();
+                      });
+  }
+
+  void Serialize(const Response& r, std::string* out) const {
+    auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+    out->reserve(160 + r.content_type.size() + r.body.size());
+    *out += "HTTP/1.1 ";
+    *out += std::to_string(r.status);
+    *out += ' ';
+    out->append(reason.data(), reason.size());
+    *out += "\r\nServer: spate\r\nContent-Type: ";
+    *out += r.content_type;
+    for (const auto& [k, v] : r.headers) *out += "\r\n" + k + ": " + v;
+    *out += "\r\nContent-Length: ";
+    *out += std::to_string(r.body.size());
+    if (!keep_alive_) *out += "\r\nConnection: close";
+    *out += "\r\n\r\n";
+    *out += r.body;
+  }
+
+  void AfterSend() {
+    if (!keep_alive_) return linger_ ? LingerClose() : Close({});
+    ReadHeader();
   }
 
   // Closing with unread request bytes in the socket makes the kernel send a
