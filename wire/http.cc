@@ -300,6 +300,8 @@ Status Server::Start() {
   beast::error_code ec;
   acceptor_.open(ep->protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  // Accepted sockets inherit it (Linux): no setsockopt per connection.
+  if (!ec) acceptor_.set_option(tcp::no_delay(true), ec);
   if (!ec) acceptor_.bind(*ep, ec);
   if (!ec) acceptor_.listen(options_.listen_backlog, ec);
   if (ec) return Status::Unavailable("cannot listen on " + options_.listen + ": " + ec.message());
@@ -316,12 +318,13 @@ void Server::Accept() {
   // One io thread needs no strand per connection (it costs an allocation and a
   // dispatch on every operation of short-lived connections).
   asio::any_io_executor ex = options_.threads > 1 ? asio::any_io_executor(asio::make_strand(io_)) : io_.get_executor();
-  acceptor_.async_accept(ex, [this](beast::error_code ec, tcp::socket socket) {
+  // The peer's address comes with the accept itself: no getpeername per connection.
+  acceptor_.async_accept(ex, peer_, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
       beast::error_code rec;
-      auto remote = socket.remote_endpoint(rec).address();
-      auto slot = rec ? nullptr : limiter_->Acquire(limiter_, remote, options_.max_connections_per_ip);
+      auto remote = peer_.address();
+      auto slot = limiter_->Acquire(limiter_, remote, options_.max_connections_per_ip);
       if (!slot) {
         // Over the limit: close at once, before reading anything, so one
         // address cannot exhaust descriptors or memory.
@@ -329,7 +332,6 @@ void Server::Accept() {
                       options_.max_connections_per_ip);
         socket.close(rec);
       } else {
-        socket.set_option(tcp::no_delay(true), ec);
         std::make_shared<Session>(std::move(socket), remote, options_, handler_, std::move(slot))->Start();
       }
     } else {

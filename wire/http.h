@@ -101,6 +101,7 @@ class Server {
   Handler handler_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::ip::tcp::endpoint peer_;  // of the accept in progress (one at a time)
 };
 
 struct ClientOptions {
