@@ -80,7 +80,7 @@ void SelectRandom(const PeerRecord& req, const PeerSet& peers, int numwant, Rng&
   auto take = [&](uint32_t s) {
     ++out->examined;
     const PeerRecord& p = peers[s];
-    return p.id != req.id && !SameEndpoint(p, req) && reply.Emit(s);
+    return !SameId(p.id, req.id) && !SameEndpoint(p, req) && reply.Emit(s);
   };
   size_t want = size_t(numwant);
   if (want * 2 >= n) {  // most of the swarm goes out anyway: one shuffled pass
@@ -129,11 +129,11 @@ void SelectPeers(const PeerRecord& req, const SelectInput& in, int numwant, cons
   // The origin connects to nobody: the hosts granted it connect to it.
   if (req.origin) return;
 
-  auto excluded = [&](const PeerRecord& p) { return p.origin || p.id == req.id || SameEndpoint(p, req); };
+  auto excluded = [&](const PeerRecord& p) { return p.origin || SameId(p.id, req.id) || SameEndpoint(p, req); };
   uint32_t origin = kNoSlot;
   for (const PeerId& id : peers.origins()) {
     uint32_t s = peers.Find(id);
-    if (s != kNoSlot && peers[s].id != req.id && !SameEndpoint(peers[s], req)) {
+    if (s != kNoSlot && !SameId(peers[s].id, req.id) && !SameEndpoint(peers[s], req)) {
       origin = s;
       break;
     }
