@@ -38,7 +38,7 @@ struct Cand {
 // not over the swarm.
 class Reply {
  public:
-  Reply(const PeerSet& peers, Selection* out, int numwant) : peers_(peers), out_(out) {
+  Reply(const PeerSet& peers, Selection* out, int numwant) : peers_(peers), out_(out), keys_(Scratch()) {
     size_t n = 16;
     while (n < size_t(numwant) * 4) n *= 2;
     keys_.assign(n, 0);
@@ -62,9 +62,16 @@ class Reply {
   }
 
  private:
+  // Per-thread buffers here and below keep their capacity between calls, so a
+  // steady stream of announces does not allocate.
+  static std::vector<uint64_t>& Scratch() {
+    thread_local std::vector<uint64_t> keys;
+    return keys;
+  }
+
   const PeerSet& peers_;
   Selection* out_;
-  std::vector<uint64_t> keys_;
+  std::vector<uint64_t>& keys_;
 };
 
 void SelectRandom(const PeerRecord& req, const PeerSet& peers, int numwant, Rng& rng, Reply& reply, Selection* out) {

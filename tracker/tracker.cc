@@ -149,9 +149,14 @@ void Tracker::Impl::UpdateRate() {
 
 void Tracker::Impl::ExpirePeers(int64_t now) {
   for (auto& [hash, sw] : swarms) {
+    if (int64_t(sw.next_expiry) * 1000 > now) continue;
     std::vector<PeerId> gone;
-    for (const PeerRecord& p : sw.peers)
+    uint32_t next = UINT32_MAX;
+    for (const PeerRecord& p : sw.peers) {
       if (int64_t(p.expires_at) * 1000 <= now) gone.push_back(p.id);
+      else next = std::min(next, p.expires_at);
+    }
+    sw.next_expiry = next;
     for (const auto& id : gone) sw.Remove(sw.peers.Find(id));  // removal moves records: find each anew
     if (!gone.empty()) spdlog::debug("{}: {} peers expired, {} left", sw.artifact, gone.size(), sw.peers.size());
   }
@@ -337,6 +342,7 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
     p.port = a.port;
     auto ttl = config.peer_ttl.count() > 0 ? config.peer_ttl : 3 * std::chrono::seconds(interval);
     p.expires_at = uint32_t((now + 999) / 1000 + ttl.count());
+    sw.next_expiry = std::min(sw.next_expiry, p.expires_at);
     if (a.event == AnnounceEvent::kCompleted) ++sw.completed;
 
     SelectInput in;

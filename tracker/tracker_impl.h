@@ -26,6 +26,9 @@ struct SwarmState {
   // control API may change origin_ip (and set flags) between announces.
   std::string origin_applied;
   std::optional<PeerAddress> origin_addr;  // origin_applied, parsed
+  // No record expires before this (unix seconds), so the periodic expiry
+  // skips the swarm without reading its records. May be early, never late.
+  uint32_t next_expiry = 0;
   int64_t completed = 0;  // "completed" events seen (scrape's "downloaded")
   // Peers with left == 0, kept up to date on every change so announces and
   // (full) scrapes count in O(1) instead of walking the swarm.

@@ -2,7 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "wire/http.h"
 
@@ -75,22 +80,41 @@ void UdpServer::Receive() {
 }
 
 void UdpServer::Drain() {
-  for (int i = 0; i < options_.batch; ++i) {
-    boost::system::error_code ec;
-    size_t n = socket_.receive_from(asio::buffer(in_), from_, 0, ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) return;
-    if (ec) {
+  const int fd = socket_.native_handle();
+  mmsghdr msgs[kSlots];
+  iovec iov[kSlots];
+  for (int done = 0; done < options_.batch;) {
+    int want = std::min(kSlots, options_.batch - done);
+    for (int i = 0; i < want; ++i) {
+      iov[i] = {in_[i].data(), in_[i].size()};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = in_from_[i].data();
+      msgs[i].msg_hdr.msg_namelen = socklen_t(in_from_[i].capacity());
+    }
+    int n = recvmmsg(fd, msgs, unsigned(want), MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       // ICMP errors from earlier sends (connection refused) surface here; keep going.
-      spdlog::debug("udp receive: {}", ec.message());
+      spdlog::debug("udp receive: {}", std::strerror(errno));
+      ++done;
       continue;
     }
-    HandlePacket(n);
+    for (int i = 0; i < n; ++i) {
+      in_from_[i].resize(msgs[i].msg_hdr.msg_namelen);
+      from_ = in_from_[i];
+      HandlePacket(in_[i].data(), msgs[i].msg_len);
+    }
+    Flush();
+    done += n;
+    if (n < want) break;  // drained
   }
 }
 
-void UdpServer::HandlePacket(size_t len) {
+void UdpServer::HandlePacket(const char* data, size_t len) {
   ++counters_.packets;
-  UdpParse parsed = ParseUdpRequest(std::string_view(in_.data(), len), &req_);
+  UdpParse parsed = ParseUdpRequest(std::string_view(data, len), &req_);
   if (parsed == UdpParse::kTooShort) {
     ++counters_.malformed;  // not even a transaction id to answer to
     return;
@@ -130,13 +154,35 @@ void UdpServer::HandlePacket(size_t len) {
 }
 
 void UdpServer::Send() {
-  boost::system::error_code ec;
-  socket_.send_to(asio::buffer(out_), from_, 0, ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    ++counters_.send_dropped;
-  } else if (ec) {
-    spdlog::debug("udp send to {}: {}", from_.address().to_string(), ec.message());
+  queued_[queued_count_].swap(out_);  // buffers cycle, keeping their capacity
+  queued_to_[queued_count_] = from_;
+  ++queued_count_;
+}
+
+void UdpServer::Flush() {
+  mmsghdr msgs[kSlots];
+  iovec iov[kSlots];
+  for (int i = 0; i < queued_count_; ++i) {
+    iov[i] = {queued_[i].data(), queued_[i].size()};
+    msgs[i] = {};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = queued_to_[i].data();
+    msgs[i].msg_hdr.msg_namelen = socklen_t(queued_to_[i].size());
   }
+  for (int sent = 0; sent < queued_count_;) {
+    int n = sendmmsg(socket_.native_handle(), msgs + sent, unsigned(queued_count_ - sent), MSG_DONTWAIT);
+    if (n >= 0) {
+      sent += n;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      counters_.send_dropped += uint64_t(queued_count_ - sent);
+      break;
+    } else {  // this datagram failed (e.g. unreachable): skip it, send the rest
+      spdlog::debug("udp send to {}: {}", queued_to_[sent].address().to_string(), std::strerror(errno));
+      ++sent;
+    }
+  }
+  queued_count_ = 0;
 }
 
 }  // namespace spate

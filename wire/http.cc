@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cctype>
 #include <mutex>
+#include <sys/socket.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -81,8 +82,9 @@ namespace {
 // One connection; reads requests one at a time (keep-alive, no pipelining).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const ServerOptions& options, const Handler& handler, std::shared_ptr<void> slot)
-      : stream_(std::move(socket)), options_(options), handler_(handler), slot_(std::move(slot)) {}
+  Session(tcp::socket socket, asio::ip::address remote, const ServerOptions& options, const Handler& handler,
+          std::shared_ptr<void> slot)
+      : stream_(std::move(socket)), remote_(remote), options_(options), handler_(handler), slot_(std::move(slot)) {}
 
   void Start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
@@ -122,8 +124,7 @@ class Session : public std::enable_shared_from_this<Session> {
     req_.path = req_.target.substr(0, q);
     if (q != std::string::npos) req_.query = req_.target.substr(q + 1);
     for (const auto& f : h) req_.headers[Lower(std::string(f.name_string()))] = std::string(f.value());
-    beast::error_code rec;
-    req_.remote = stream_.socket().remote_endpoint(rec).address();
+    req_.remote = remote_;
     keep_alive_ = h.keep_alive();
 
     if (options_.on_header) {
@@ -153,6 +154,9 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       string_parser_.emplace(std::move(*header_parser_));
       string_parser_->body_limit(options_.max_body);
+      // No body (a GET): hand over now rather than through another read
+      // operation and a trip through the io queue.
+      if (string_parser_->is_done()) return OnBody({});
       bhttp::async_read(stream_, buffer_, *string_parser_,
                         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
     }
@@ -190,22 +194,44 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // The response is serialized by hand and offered to the socket with one
+  // non-blocking send: a short reply (every tracker announce) then needs no
+  // write operation, and a one-request connection is closed at once. What the
+  // socket does not take goes out with an ordinary async write.
   void Send(Response r) {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
-    res->version(11);
-    res->result(static_cast<bhttp::status>(r.status));
-    res->set(bhttp::field::server, "spate");
-    res->set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res->set(k, v);
-    res->body() = std::move(r.body);
-    res->keep_alive(keep_alive_);
-    res->prepare_payload();
+    auto out = std::make_shared<std::string>();
+    Serialize(r, out.get());
+    ssize_t n = ::send(stream_.socket().native_handle(), out->data(), out->size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    size_t sent = n > 0 ? size_t(n) : 0;
+    if (sent == out->size()) return AfterSend();
     stream_.expires_after(std::chrono::seconds(30));
-    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      if (ec) return self->Close(ec);
-      if (!self->keep_alive_) return self->linger_ ? self->LingerClose() : self->Close({});
-      self->ReadHeader();
-    });
+    asio::async_write(stream_, asio::buffer(out->data() + sent, out->size() - sent),
+                      [self = shared_from_this(), out](beast::error_code ec, size_t) {
+                        if (ec) return self->Close(ec);
+                        self->AfterSend();
+                      });
+  }
+
+  void Serialize(const Response& r, std::string* out) const {
+    auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+    out->reserve(160 + r.content_type.size() + r.body.size());
+    *out += "HTTP/1.1 ";
+    *out += std::to_string(r.status);
+    *out += ' ';
+    out->append(reason.data(), reason.size());
+    *out += "\r\nServer: spate\r\nContent-Type: ";
+    *out += r.content_type;
+    for (const auto& [k, v] : r.headers) *out += "\r\n" + k + ": " + v;
+    *out += "\r\nContent-Length: ";
+    *out += std::to_string(r.body.size());
+    if (!keep_alive_) *out += "\r\nConnection: close";
+    *out += "\r\n\r\n";
+    *out += r.body;
+  }
+
+  void AfterSend() {
+    if (!keep_alive_) return linger_ ? LingerClose() : Close({});
+    ReadHeader();
   }
 
   // Closing with unread request bytes in the socket makes the kernel send a
@@ -234,12 +260,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close(beast::error_code ec) {
     if (ec && ec != asio::error::operation_aborted && ec != beast::errc::not_connected)
       spdlog::debug("http connection closed: {}", ec.message());
+    // No shutdown first: close sends the FIN itself, and one-request
+    // connections make this the commonest path.
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.socket().close(ignored);
   }
 
   beast::tcp_stream stream_;
+  const asio::ip::address remote_;  // read once at accept
   beast::flat_buffer buffer_;
   const ServerOptions& options_;
   const Handler& handler_;
@@ -285,7 +313,10 @@ tcp::endpoint Server::local_endpoint() const {
 }
 
 void Server::Accept() {
-  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+  // One io thread needs no strand per connection (it costs an allocation and a
+  // dispatch on every operation of short-lived connections).
+  asio::any_io_executor ex = options_.threads > 1 ? asio::any_io_executor(asio::make_strand(io_)) : io_.get_executor();
+  acceptor_.async_accept(ex, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
       beast::error_code rec;
@@ -299,7 +330,7 @@ void Server::Accept() {
         socket.close(rec);
       } else {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), options_, handler_, std::move(slot))->Start();
+        std::make_shared<Session>(std::move(socket), remote, options_, handler_, std::move(slot))->Start();
       }
     } else {
       spdlog::warn("accept failed: {}", ec.message());
