@@ -38,9 +38,12 @@ struct PolicyOptions {
   // far peers they are handed stay connected for the whole push (measured:
   // half of all connections crossed racks). Bridges already reach small racks.
   int min_local = 0;
-  // How many requesters per rack are handed the origin seeder. Keeps the
-  // origin's uplink spread across racks instead of saturated by one.
-  int origin_per_rack = 2;
+  // How many requesters per rack are handed the origin seeder; they are also
+  // the rack's gateways. Keeps the origin's uplink spread across racks instead
+  // of saturated by one. More gateways fill a rack sooner but carry more bytes
+  // across racks (scripts/bench-swarm, 60 hosts in 6 racks: 2 -> 2.1-2.2x the
+  // bound / 1.5 x racks*F, 4 -> 1.6x / 1.8-2.2, 5 -> 1.4-1.5x / 2.3).
+  int origin_per_rack = 5;
 
   Status Validate() const;
 };

@@ -202,7 +202,8 @@ TEST_CASE("origin is rationed per rack and kept for those granted it") {
   swarm[1].left = 0;  // rack r0 has data elsewhere, so nobody is starving
   swarm[11].left = 0;
   swarm[21].left = 0;
-  PolicyOptions o;  // origin_per_rack = 2
+  PolicyOptions o;
+  o.origin_per_rack = 2;
   std::map<std::string, std::unordered_set<std::string>> grants;  // rack -> granted requesters
   std::map<std::string, int> got;
   for (int round = 0; round < 3; ++round)
@@ -239,14 +240,15 @@ TEST_CASE("at push start only origin_per_rack requesters per rack get the origin
   auto swarm = MakeSwarm(6, 10);  // nobody but the origin has data
   std::map<std::string, std::unordered_set<std::string>> grants;
   int with_origin = 0;
+  PolicyOptions o;  // default ration
   for (const auto& req : swarm) {
     if (req.origin) continue;
     auto& g = grants[req.location.ToString()];
-    auto s = Pick(req, swarm, 200, {}, &g);
+    auto s = Pick(req, swarm, 200, o, &g);
     if (s.new_origin_grant) g.insert(req.peer_id);
     with_origin += std::any_of(s.peers.begin(), s.peers.end(), [](const Peer& p) { return p.origin; });
   }
-  CHECK(with_origin == 12);
+  CHECK(with_origin == 6 * o.origin_per_rack);
 }
 
 TEST_CASE("a grant held by a peer that finished or left frees the rack's origin slot") {
@@ -331,6 +333,8 @@ TEST_CASE("bridges link a rack's bridge hosts to other racks' bridge hosts") {
 
 TEST_CASE("origin grantees are the bridge hosts and link to other racks' grantees, however racks fill") {
   auto full = MakeSwarm(6, 10);
+  PolicyOptions o;
+  o.origin_per_rack = 2;
   GrantsByRack grants;
   std::map<std::string, std::set<std::string>> far_of;  // requester -> far peers ever handed
   // Peers arrive one by one, as at push start, and everyone re-announces each round.
@@ -341,7 +345,7 @@ TEST_CASE("origin grantees are the bridge hosts and link to other racks' grantee
       if (req.origin) continue;
       Grants all;
       for (const auto& [rack, g] : grants) all.insert(g.begin(), g.end());
-      auto s = Pick(req, swarm, 200, {}, &all, i, /*roles_by_grants=*/true);
+      auto s = Pick(req, swarm, 200, o, &all, i, /*roles_by_grants=*/true);
       if (s.new_origin_grant) grants[req.location.ToString()].insert(req.peer_id);
       for (const auto& p : s.peers)
         if (!p.origin && LocationDistance(req.location, p.location) != kSameRack) far_of[req.peer_id].insert(p.peer_id);

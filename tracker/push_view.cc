@@ -10,8 +10,6 @@ namespace spate {
 
 namespace {
 
-bool Terminal(const std::string& state) { return state == kStateInstalled || state == kStateFailed; }
-
 std::string Bar(int done, int total, int width) {
   if (width <= 0) return "";
   int filled = total > 0 ? static_cast<int>(static_cast<int64_t>(done) * width / total) : 0;

@@ -46,7 +46,7 @@ int TrackerCommand(int argc, char** argv) {
     ("peer-ttl", "drop peers silent this long (default: 3x the interval handed to the peer)", cxxopts::value<std::string>()->default_value("0"))
     ("policy", "peer selection: rack or random", cxxopts::value<std::string>()->default_value("rack"))
     ("bridges", "peers from other racks added to each reply", cxxopts::value<int>()->default_value("2"))
-    ("origin-per-rack", "requesters per rack handed the origin seeder", cxxopts::value<int>()->default_value("2"))
+    ("origin-per-rack", "requesters per rack handed the origin seeder (the rack's gateways)", cxxopts::value<int>()->default_value("5"))
     ("bridge-hosts", "hosts per rack handed --bridges far peers when no origin is registered (else the origin grantees are)", cxxopts::value<int>()->default_value("2"))
     ("min-local", "top up racks with fewer peers than this from the nearest racks", cxxopts::value<int>()->default_value("0"))
     ("udp-listen", "UDP tracker (BEP 15) address, e.g. 0.0.0.0:6969; port 0 picks one (default: off)", cxxopts::value<std::string>()->default_value(""))
