@@ -189,10 +189,10 @@ void SelectPeers(const PeerRecord& req, const SelectInput& in, int numwant, cons
   int reserved = bridge_host ? std::min(opts.bridges, budget / 2) : 0;
   int want_local = std::max(0, budget - reserved);
   int n_local = 0;
-  // Only the best want_local are needed; the rest is ordered only if
-  // duplicate endpoints leave the reply short.
-  size_t sorted = std::min(local.size(), size_t(want_local));
-  std::partial_sort(local.begin(), local.begin() + sorted, local.end());
+  // Only the best want_local are needed (none when the whole rack fits); the
+  // rest is ordered only if duplicate endpoints leave the reply short.
+  size_t sorted = local.size() <= size_t(want_local) ? local.size() : size_t(want_local);
+  if (sorted < local.size()) std::partial_sort(local.begin(), local.begin() + sorted, local.end());
   for (size_t i = 0; i < local.size() && n_local < want_local; ++i) {
     if (i == sorted) std::sort(local.begin() + i, local.end());
     n_local += reply.Emit(local[i].slot);

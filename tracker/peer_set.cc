@@ -133,6 +133,7 @@ void PeerSet::GrowIndex() {
       size_t i = IdHash(records_[v - 1].id) & mask;
       while (table_[i] != 0) i = (i + 1) & mask;
       table_[i] = v;
+      records_[v - 1].index_pos = uint32_t(i);
     }
   }
 }
@@ -142,6 +143,7 @@ void PeerSet::IndexInsert(const PeerId& id, uint32_t slot) {
   size_t i = IdHash(id) & mask;
   while (table_[i] != 0) i = (i + 1) & mask;
   table_[i] = slot + 1;
+  records_[slot].index_pos = uint32_t(i);
 }
 
 void PeerSet::IndexErase(const PeerId& id) {
@@ -155,6 +157,7 @@ void PeerSet::IndexErase(const PeerId& id) {
     size_t home = IdHash(records_[table_[i] - 1].id) & mask;
     if (((i - home) & mask) >= ((i - hole) & mask)) {
       table_[hole] = table_[i];
+      records_[table_[hole] - 1].index_pos = uint32_t(hole);
       hole = i;
     }
   }
@@ -164,7 +167,7 @@ void PeerSet::IndexErase(const PeerId& id) {
 // Moves a record into `slot` (a hole) and points the index at it.
 void PeerSet::Place(uint32_t slot, PeerRecord&& r) {
   records_[slot] = std::move(r);
-  *IndexEntry(records_[slot].id) = slot + 1;
+  table_[records_[slot].index_pos] = slot + 1;
 }
 
 void PeerSet::Count(const PeerRecord& r, RackSpan& s, int sign) {

@@ -93,6 +93,7 @@ struct PeerRecord {
   uint16_t port = 0;
   RackId rack = kUnknownRack;
   uint32_t expires_at = 0;  // unix seconds
+  uint32_t index_pos = 0;   // the PeerSet's: its index cell, so moving a record needs no lookup
   uint64_t left = 0;        // bytes still missing (0 = seed)
 
   bool seed() const { return left == 0; }
