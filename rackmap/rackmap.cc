@@ -187,8 +187,9 @@ std::vector<RackRange> Rackmap::RangesOf(const Location& rack) const {
     std::vector<std::pair<Key, int>> own;
     std::vector<std::pair<int, RackRange>> found;
     for (auto lv = levels->rbegin(); lv != levels->rend(); ++lv)
-      for (const auto& [key, idx] : lv->ranges) {
-        bool mine = locations_[idx] == rack;
+      for (const auto& range : lv->ranges) {
+        const Key& key = range.first;  // not a structured binding: clang-14 cannot capture those
+        bool mine = locations_[range.second] == rack;
         bool nested = std::any_of(own.begin(), own.end(),
                                   [&](const auto& o) { return o.second < lv->prefix && Mask(key, o.second) == o.first; });
         if (mine) own.emplace_back(key, lv->prefix);
