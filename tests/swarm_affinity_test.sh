@@ -18,8 +18,8 @@ if ! command -v nft >/dev/null || ! nft list tables >/dev/null 2>&1; then
 fi
 out=$(mktemp /tmp/spate-swarm-test.XXXXXX)
 trap 'rm -f "$out"' EXIT
-timeout 170 "$here/../scripts/bench-swarm" --spate "$spate" --hosts 12 --racks 3 --size 16M --rate 4M \
-  --seed-rate 8M --modes spate,random --timeout 60s --json "$out" --tracker-arg --origin-per-rack=1
+timeout 400 "$here/../scripts/bench-swarm" --spate "$spate" --hosts 12 --racks 3 --size 16M --rate 4M \
+  --seed-rate 8M --modes spate,random --timeout 120s --json "$out" --tracker-arg --origin-per-rack=1
 python3 - "$out" <<'PY'
 import json, sys
 rows = {r["mode"]: r for r in map(json.loads, open(sys.argv[1]))}
