@@ -79,20 +79,28 @@ void UdpServer::Receive() {
   });
 }
 
+namespace {
+
+// One datagram slot of a recvmmsg/sendmmsg batch: its buffer and peer address.
+void Point(mmsghdr& m, iovec& v, void* buf, size_t len, void* name, size_t name_len) {
+  v = {buf, len};
+  m = {};
+  m.msg_hdr.msg_iov = &v;
+  m.msg_hdr.msg_iovlen = 1;
+  m.msg_hdr.msg_name = name;
+  m.msg_hdr.msg_namelen = socklen_t(name_len);
+}
+
+}  // namespace
+
 void UdpServer::Drain() {
   const int fd = socket_.native_handle();
   mmsghdr msgs[kSlots];
   iovec iov[kSlots];
   for (int done = 0; done < options_.batch;) {
     int want = std::min(kSlots, options_.batch - done);
-    for (int i = 0; i < want; ++i) {
-      iov[i] = {in_[i].data(), in_[i].size()};
-      msgs[i] = {};
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_name = in_from_[i].data();
-      msgs[i].msg_hdr.msg_namelen = socklen_t(in_from_[i].capacity());
-    }
+    for (int i = 0; i < want; ++i)
+      Point(msgs[i], iov[i], in_[i].data(), in_[i].size(), in_from_[i].data(), in_from_[i].capacity());
     int n = recvmmsg(fd, msgs, unsigned(want), MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -162,14 +170,8 @@ void UdpServer::Send() {
 void UdpServer::Flush() {
   mmsghdr msgs[kSlots];
   iovec iov[kSlots];
-  for (int i = 0; i < queued_count_; ++i) {
-    iov[i] = {queued_[i].data(), queued_[i].size()};
-    msgs[i] = {};
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = queued_to_[i].data();
-    msgs[i].msg_hdr.msg_namelen = socklen_t(queued_to_[i].size());
-  }
+  for (int i = 0; i < queued_count_; ++i)
+    Point(msgs[i], iov[i], queued_[i].data(), queued_[i].size(), queued_to_[i].data(), queued_to_[i].size());
   for (int sent = 0; sent < queued_count_;) {
     int n = sendmmsg(socket_.native_handle(), msgs + sent, unsigned(queued_count_ - sent), MSG_DONTWAIT);
     if (n >= 0) {
