@@ -4,18 +4,9 @@
 
 #include <algorithm>
 
+#include "wire/swarm.h"
+
 namespace spate {
-
-namespace {
-
-constexpr uint32_t kGlobal = 1u << lt::session::global_peer_class_id;
-
-void Everything(lt::ip_filter& f, uint32_t flags) {
-  f.add_rule(lt::make_address("0.0.0.0"), lt::make_address("255.255.255.255"), flags);
-  f.add_rule(lt::make_address("::"), lt::make_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), flags);
-}
-
-}  // namespace
 
 Result<std::pair<lt::address, lt::address>> CidrBounds(const std::string& cidr) {
   auto bad = [&] { return Status::Invalid("bad CIDR '" + cidr + "' in rack ranges"); };
@@ -45,22 +36,19 @@ Result<std::pair<lt::address, lt::address>> CidrBounds(const std::string& cidr) 
 }
 
 Result<lt::ip_filter> RackClassFilter(const std::vector<RackRange>& ranges, uint32_t cross_class) {
-  const uint32_t cross = kGlobal | (1u << cross_class);
-  lt::ip_filter f;
-  Everything(f, cross);
+  const uint32_t cross = kGlobalPeerClass | (1u << cross_class);
+  lt::ip_filter f = AllAddresses(cross);
   for (const auto& r : ranges) {
     auto b = CidrBounds(r.cidr);
     if (!b.ok()) return b.status();
-    f.add_rule(b->first, b->second, r.local ? kGlobal : cross);
+    f.add_rule(b->first, b->second, r.local ? kGlobalPeerClass : cross);
   }
   return f;
 }
 
 Status CrossRack::SetRanges(const std::vector<RackRange>& ranges, int rate) {
   if (ranges.empty() || rate <= 0) {
-    lt::ip_filter f;
-    Everything(f, kGlobal);
-    ses_.set_peer_class_filter(f);
+    ses_.set_peer_class_filter(AllAddresses(kGlobalPeerClass));
     return Status::Ok();
   }
   if (!created_) {

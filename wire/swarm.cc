@@ -103,17 +103,20 @@ lt::settings_pack SwarmSettings(const SwarmOptions& o) {
   return s;
 }
 
+lt::ip_filter AllAddresses(uint32_t peer_classes) {
+  lt::ip_filter f;
+  f.add_rule(lt::make_address("0.0.0.0"), lt::make_address("255.255.255.255"), peer_classes);
+  f.add_rule(lt::make_address("::"), lt::make_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), peer_classes);
+  return f;
+}
+
 std::unique_ptr<lt::session> MakeSession(const SwarmOptions& o) {
   lt::session_params params(SwarmSettings(o));
   // Stock keeps libtorrent's mmap backend; ours uses pread/pwrite so RSS stays small.
   if (!o.stock) params.disk_io_constructor = lt::posix_disk_io_constructor;
   auto ses = std::make_unique<lt::session>(std::move(params));
   // Default filter puts private ranges in the unlimited local class; undo it.
-  lt::ip_filter f;
-  f.add_rule(lt::make_address("0.0.0.0"), lt::make_address("255.255.255.255"), 1u << lt::session::global_peer_class_id);
-  f.add_rule(lt::make_address("::"), lt::make_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
-             1u << lt::session::global_peer_class_id);
-  ses->set_peer_class_filter(f);
+  ses->set_peer_class_filter(AllAddresses(kGlobalPeerClass));
   return ses;
 }
 

@@ -2,6 +2,7 @@
 // both build their sessions here. See ../shared/LIBTORRENT-NOTES.md for the traps.
 #pragma once
 
+#include <libtorrent/ip_filter.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/session_params.hpp>
 #include <memory>
@@ -39,6 +40,13 @@ struct SwarmOptions {
 Status ApplyOverride(lt::settings_pack& s, const std::string& kv);
 
 lt::settings_pack SwarmSettings(const SwarmOptions& o);
+
+// Peer-class bit of libtorrent's global class (the one the session caps).
+inline constexpr uint32_t kGlobalPeerClass = 1u << lt::session::global_peer_class_id;
+
+// A peer-class filter putting every IPv4 and IPv6 address in `peer_classes`
+// (a bit set); rules added later override it for their range.
+lt::ip_filter AllAddresses(uint32_t peer_classes);
 
 // Builds a session with SwarmSettings, pread/pwrite disk I/O (mmap inflates RSS),
 // and a peer-class filter that puts every address in the global class, so the
