@@ -63,7 +63,7 @@ void BaseSettings(const SwarmOptions& o, lt::settings_pack& s) {
 //   cross-rack bytes, because each rack's few gateways then wait on the origin
 //   for every new piece. Not used.
 // - Gateways per rack (tracker --origin-per-rack) trade time for cross-rack
-//   bytes: at 60 hosts 2 -> 2.1x bound / 1.7 RF, 4 -> 1.8x / 2.2, 6 -> 1.7x / 3.0.
+//   bytes; measurements at PolicyOptions::origin_per_rack in tracker/peer_select.h.
 // - Piece COUNT is what carries over to production (seeder/piece_size.cc keeps
 //   1000-2000 pieces): 64 MiB here is 1024 x 64 KiB, like 1.5 GB in 1 MiB pieces.
 lt::settings_pack SwarmSettings(const SwarmOptions& o) {
