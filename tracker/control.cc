@@ -280,7 +280,10 @@ AssignmentList Tracker::Impl::AssignmentsFor(const HostState& h) const {
     out.assignments.push_back(Assignment{id, a->second.manifest, a->second.torrent});
   }
   out.announce_interval = int((active ? config.announce_interval : config.idle_announce_interval).count());
-  out.rack_ranges = rackmap.RangesOf(rackmap.Lookup(h.rec.addr));
+  const Location& loc = rackmap.Lookup(h.rec.addr);
+  auto cached = rack_ranges.find(&loc);
+  if (cached == rack_ranges.end()) cached = rack_ranges.emplace(&loc, rackmap.RangesOf(loc)).first;
+  out.rack_ranges = cached->second;
   return out;
 }
 

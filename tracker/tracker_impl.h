@@ -70,6 +70,9 @@ struct HostState {
 struct Tracker::Impl {
   TrackerConfig config;
   Rackmap rackmap;
+  // Rackmap::RangesOf per location, computed on first use: every assignment
+  // poll carries them, and the rackmap never changes while the tracker runs.
+  mutable std::unordered_map<const Location*, std::vector<RackRange>> rack_ranges;
   RackTable racks;  // every swarm's rack ids
   Selection selection;  // reused by every announce, so its buffer is kept
   boost::asio::io_context& io;
