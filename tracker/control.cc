@@ -89,7 +89,7 @@ void Tracker::Impl::AddSwarm(const ArtifactRecord& a) {
   sw.registered = true;  // may already exist through the whitelist: keeps its peers
   sw.size = a.manifest.size;
   sw.origin_ip = a.origin;
-  for (auto& p : sw.peers) p.origin = !a.origin.empty() && p.ip == a.origin;
+  sw.ApplyOrigin();
 }
 
 // Records that push `p` targets `host`: the host's newest push for that

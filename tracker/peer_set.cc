@@ -63,11 +63,6 @@ boost::asio::ip::address PeerAddress::ToAddress() const {
 
 std::string PeerAddress::ToString() const { return ToAddress().to_string(); }
 
-bool operator==(const PeerAddress& a, const std::string& text) {
-  auto p = PeerAddress::Parse(text);
-  return p && *p == a;
-}
-
 RackTable::RackTable() {
   racks_.push_back(Info{0, 0, "unknown"});
   pods_.emplace("", 0);

@@ -57,9 +57,6 @@ struct PeerAddress {
   bool operator==(const PeerAddress& o) const { return v6 == o.v6 && bytes == o.bytes; }
   bool operator!=(const PeerAddress& o) const { return !(*this == o); }
 };
-// By address, not by spelling. The control API records the origin's address as
-// text; unparsable text equals nothing.
-bool operator==(const PeerAddress& a, const std::string& text);
 
 // dc/pod/rack interned to small ids. Id 0 is the unknown location.
 using RackId = uint32_t;

@@ -46,7 +46,6 @@ void SwarmState::Remove(uint32_t slot) {
 }
 
 void SwarmState::ApplyOrigin() {
-  origin_applied = origin_ip;
   origin_addr = origin_ip.empty() ? std::nullopt : PeerAddress::Parse(origin_ip);
   for (PeerRecord& p : peers) p.origin = origin_addr && p.ip == *origin_addr;
   peers.RefreshOrigins();
@@ -293,7 +292,6 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
     if (!ec) remote = claimed;  // an unparsable `ip` (e.g. a host name) falls back to the source
   }
   SwarmState& sw = sit->second;
-  if (sw.origin_applied != sw.origin_ip) sw.ApplyOrigin();
   int64_t now = NowMs();
   int interval = IntervalFor(sw.artifact);
   const PeerAddress addr = PeerAddress::From(remote);

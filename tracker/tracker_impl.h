@@ -22,10 +22,7 @@ struct SwarmState {
   uint64_t size = 0;
   std::string origin_ip;  // text, as registered
   PeerSet peers;
-  // The origin_ip the records' origin flags were last derived from: the
-  // control API may change origin_ip (and set flags) between announces.
-  std::string origin_applied;
-  std::optional<PeerAddress> origin_addr;  // origin_applied, parsed
+  std::optional<PeerAddress> origin_addr;  // origin_ip, parsed
   // No record expires before this (unix seconds), so the periodic expiry
   // skips the swarm without reading its records. May be early, never late.
   uint32_t next_expiry = 0;
@@ -37,6 +34,7 @@ struct SwarmState {
   bool whitelisted = false;  // listed in --whitelist
 
   void Remove(uint32_t slot);
+  // Derives origin_addr and every record's origin flag from origin_ip.
   void ApplyOrigin();
 };
 
