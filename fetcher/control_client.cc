@@ -41,7 +41,8 @@ Result<AssignmentList> ControlClient::PollAssignments(int64_t generation, int wa
   return list;
 }
 
-Status ControlClient::PostReports(const std::vector<HostReport>& reports, std::chrono::milliseconds timeout) const {
+Result<std::vector<GatewayRole>> ControlClient::PostReports(const std::vector<HostReport>& reports,
+                                                             std::chrono::milliseconds timeout) const {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& r : reports) arr.push_back(ToJson(r));
   http::ClientOptions o;
@@ -49,7 +50,14 @@ Status ControlClient::PostReports(const std::vector<HostReport>& reports, std::c
   o.timeout = timeout;
   auto r = http::Call("POST", HostUrl() + "/reports", nlohmann::json{{"reports", arr}}.dump(), o);
   if (!r.ok()) return Status::Unavailable("post reports: " + r.status().message());
-  return FromHttp(r->status, r->body, "post reports");
+  if (Status s = FromHttp(r->status, r->body, "post reports"); !s.ok()) return s;
+  // Roles are advice: a tracker without them, or with bad ones, still took the reports.
+  std::vector<GatewayRole> roles;
+  auto j = ParseJson(r->body);
+  if (j.ok() && j->is_object() && j->contains("gateways") && (*j)["gateways"].is_array())
+    for (const auto& g : (*j)["gateways"])
+      if (auto role = GatewayRoleFromJson(g); role.ok()) roles.push_back(*role);
+  return roles;
 }
 
 }  // namespace spate

@@ -21,9 +21,11 @@ class ControlClient {
   // Status::Unavailable (retry); other HTTP errors keep their meaning.
   Result<AssignmentList> PollAssignments(int64_t generation, int wait_seconds) const;
 
-  // POST /api/v1/hosts/{host}/reports. Unavailable = retry later; Invalid/NotFound
-  // = the tracker refused them and retrying will not help.
-  Status PostReports(const std::vector<HostReport>& reports, std::chrono::milliseconds timeout) const;
+  // POST /api/v1/hosts/{host}/reports; returns this host's gateway roles in
+  // the reported pushes. Unavailable = retry later; Invalid/NotFound = the
+  // tracker refused them and retrying will not help.
+  Result<std::vector<GatewayRole>> PostReports(const std::vector<HostReport>& reports,
+                                               std::chrono::milliseconds timeout) const;
 
  private:
   std::string HostUrl() const;

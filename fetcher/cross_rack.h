@@ -1,6 +1,7 @@
 // Cross-rack shaping: peers outside this host's rack (the origin included) go
 // in a "cross-rack" peer class on top of the global one, so what this host
-// sends and fetches over the rack uplink is capped apart from its NIC caps.
+// sends and fetches over the rack uplink can be capped apart from its NIC
+// caps. The class also keeps far peers unchoked (see SetRanges).
 #pragma once
 
 #include <libtorrent/ip_filter.hpp>
@@ -29,7 +30,7 @@ class CrossRack {
   // Classifies peers that connect from now on (a peer's class is fixed when
   // it connects, so call before adding torrents). `ranges` come from the
   // tracker (AssignmentList::rack_ranges); `rate` is the cap in bytes/s each
-  // way. Empty ranges or rate 0 put every peer in the global class only.
+  // way, 0 = none. Empty ranges put every peer in the global class only.
   Status SetRanges(const std::vector<RackRange>& ranges, int rate);
 
  private:

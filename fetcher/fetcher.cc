@@ -23,6 +23,7 @@
 #include "fetcher/check.h"
 #include "fetcher/control_client.h"
 #include "fetcher/cross_rack.h"
+#include "fetcher/far_filter.h"
 #include "fetcher/install.h"
 #include "wire/crypto.h"
 #include "wire/daemon.h"
@@ -67,6 +68,9 @@ struct Job {
   int peers = 0;
   Clock::time_point started;
   Clock::time_point seed_until;
+  // Gateway share filter for peers outside the rack (null without rack ranges).
+  std::shared_ptr<FarFilter> far_filter;
+  std::string role;  // "slot/slots" last applied, for logging changes
   // Hash + install worker, only while kVerifying.
   std::thread worker;
   std::atomic<bool> worker_done{false};
@@ -131,7 +135,7 @@ struct Fetcher::Impl {
   std::optional<ControlClient> client;
   std::unique_ptr<lt::session> ses;
   std::optional<CrossRack> cross_rack;
-  std::vector<RackRange> rack_ranges;  // applied to the session
+  std::vector<RackRange> rack_ranges;  // this host's rack, latest from the tracker
   mutable std::mutex ses_mu;  // guards the pointer `ses` for torrent_count(); the engine owns its use
   std::string staging_root;
   std::string peer;
@@ -162,6 +166,7 @@ struct Fetcher::Impl {
   void RemoveTorrent(Job& j);
   void QueueTerminal(int64_t push_id, const std::string& state, uint64_t total, const std::string& error);
   void SendReports(milliseconds timeout);
+  void ApplyRoles(const std::vector<GatewayRole>& roles);
   void LogStatus();
 };
 
@@ -329,13 +334,14 @@ void Fetcher::Impl::DrainInbox() {
     ranges.swap(inbox->rack_ranges);
   }
   // Before adding torrents: a peer's class is fixed when it connects.
-  if (ranges && *ranges != rack_ranges && cfg.cross_rack_rate > 0) {
+  if (ranges && *ranges != rack_ranges) {
     Status s = cross_rack->SetRanges(*ranges, int(cfg.cross_rack_rate));
     if (s.ok()) {
       std::string list;
       for (const auto& r : *ranges) list += (list.empty() ? "" : " ") + std::string(r.local ? "" : "!") + r.cidr;
-      spdlog::info("rack ranges {}: peers outside capped at {}/s", list.empty() ? "(none)" : list,
-                   FormatBytes(double(cfg.cross_rack_rate)));
+      spdlog::info("rack ranges {}{}", list.empty() ? "(none)" : list,
+                   cfg.cross_rack_rate > 0 ? ": peers outside capped at " + FormatBytes(double(cfg.cross_rack_rate)) + "/s"
+                                           : "");
       rack_ranges = std::move(*ranges);
     } else {
       spdlog::warn("ignoring rack ranges from tracker: {}", s.message());
@@ -399,6 +405,16 @@ void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_
   bool resuming = fs::exists(fs::path(dir) / m.filename, fec);
   lt::add_torrent_params p;
   p.ti = std::move(ti);
+  std::shared_ptr<FarFilter> far_filter;
+  if (!cfg.stock_libtorrent) {
+    auto f = FarFilter::Make(rack_ranges);
+    if (f.ok()) {
+      far_filter = *f;
+      p.extensions.push_back([far_filter](const lt::torrent_handle&, lt::client_data_t) { return far_filter; });
+    } else {
+      spdlog::warn("push {}: no gateway share filter: {}", a.push_id, f.status().message());
+    }
+  }
   p.save_path = dir;
   // Every assignment is meant to run now; queueing would stall a push.
   p.flags &= ~lt::torrent_flags::auto_managed;
@@ -424,6 +440,7 @@ void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_
   job->push_ids = {a.push_id};
   job->handle = h;
   job->staging_dir = dir;
+  job->far_filter = std::move(far_filter);
   job->started = Clock::now();
   spdlog::info("push {}: started download of {} ({}) into {}{}", a.push_id, m.id(), FormatBytes(double(m.size)), dir,
                resuming ? " (rechecking data from an earlier run)" : "");
@@ -579,13 +596,15 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
   }
   for (auto& [id, r] : terminal) reports.push_back(r);
   if (reports.empty()) return;
-  Status s = client->PostReports(reports, timeout);
-  if (s.ok()) {
+  auto roles = client->PostReports(reports, timeout);
+  if (roles.ok()) {
     if (report_failures > 0) spdlog::info("reports accepted again after {} failures", report_failures);
     report_failures = 0;
     terminal.clear();
+    ApplyRoles(*roles);
     return;
   }
+  const Status& s = roles.status();
   if (s.code() == Status::Code::kUnavailable) {
     // Terminal states stay queued and go out with the next report.
     if (++report_failures <= 3 || report_failures % 30 == 0)
@@ -596,11 +615,29 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
   // must not block the rest, so send them one by one and drop the refused.
   spdlog::warn("tracker refused a batch of {} reports: {}; sending one by one", reports.size(), s.message());
   for (const auto& r : reports) {
-    Status one = client->PostReports({r}, timeout);
+    Status one = client->PostReports({r}, timeout).status();
     if (one.ok() || one.code() != Status::Code::kUnavailable) {
       if (!one.ok()) spdlog::warn("push {}: tracker refused report ({}): {}", r.push_id, r.state, one.message());
       terminal.erase(r.push_id);
     }
+  }
+}
+
+void Fetcher::Impl::ApplyRoles(const std::vector<GatewayRole>& roles) {
+  for (auto& [ih, j] : jobs) {
+    if (j->phase != Phase::kDownloading || !j->far_filter) continue;
+    const GatewayRole* role = nullptr;
+    for (const auto& r : roles)
+      if (std::count(j->push_ids.begin(), j->push_ids.end(), r.push_id)) role = &r;
+    std::string now = role ? std::to_string(role->slot) + "/" + std::to_string(role->slots) : "";
+    if (now == j->role) continue;
+    j->role = now;
+    j->far_filter->SetRole(role ? role->slot : 0, role ? role->slots : 0);
+    if (role)
+      spdlog::info("{}: gateway of its rack, share {} of {}: fetches only that share from outside the rack",
+                   Pushes(j->push_ids), role->slot, role->slots);
+    else
+      spdlog::info("{}: no longer a gateway; fetches any piece from outside the rack", Pushes(j->push_ids));
   }
 }
 

@@ -412,7 +412,35 @@ http::Response Tracker::Impl::Reports(const std::string& host, const http::Reque
     for (const auto& u : unknown) msg += (msg.empty() ? "" : "; ") + u;
     return Err(Status::NotFound(msg));
   }
-  return Ok();
+  nlohmann::json roles = nlohmann::json::array();
+  if (hit != hosts.end())
+    for (const auto& r : reports)
+      if (r.state == kStateDownloading)
+        if (auto role = GatewayRoleOf(hit->second.rec, r.push_id)) roles.push_back(ToJson(*role));
+  return http::Response::Json(200, nlohmann::json{{"ok", true}, {"gateways", roles}}.dump() + "\n");
+}
+
+std::optional<GatewayRole> Tracker::Impl::GatewayRoleOf(const HostRecord& host, int64_t push_id) {
+  auto p = pushes.find(push_id);
+  if (p == pushes.end()) return std::nullopt;
+  auto a = artifacts.find(p->second.rec.artifact);
+  if (a == artifacts.end()) return std::nullopt;
+  auto raw = HexDecode(a->second.manifest.info_hash);
+  auto ip = PeerAddress::Parse(host.addr);
+  if (!raw.ok() || !ip) return std::nullopt;
+  auto sw = swarms.find(*raw);
+  if (sw == swarms.end()) return std::nullopt;
+  RackId rack = racks.Intern(rackmap.Lookup(ip->ToAddress()));
+  uint32_t slot = sw->second.peers.FindAt(rack, *ip);
+  if (rack == kUnknownRack || slot == kNoSlot) return std::nullopt;
+  const PeerRecord& rec = sw->second.peers[slot];
+  if (!rec.granted || rec.seed()) return std::nullopt;
+  // As many shares as the rack can have gateways; a rack smaller than that
+  // has every host a gateway.
+  const RackSpan* span = sw->second.peers.Span(rack);
+  int slots = std::min(config.policy.origin_per_rack, int(span->count));
+  if (int(rec.gateway_slot) >= slots) return std::nullopt;
+  return GatewayRole{push_id, rec.gateway_slot, slots};
 }
 
 }  // namespace spate

@@ -276,12 +276,31 @@ void PeerSet::SetLeft(uint32_t slot, uint64_t left) {
   r.left = left;
 }
 
+uint32_t PeerSet::FindAt(RackId rack, const PeerAddress& ip) const {
+  const RackSpan* s = Span(rack);
+  if (!s) return kNoSlot;
+  for (uint32_t i = s->begin; i < s->begin + s->count; ++i)
+    if (records_[i].ip == ip) return i;
+  return kNoSlot;
+}
+
 void PeerSet::SetGranted(uint32_t slot) {
   PeerRecord& r = records_[slot];
   if (r.granted) return;
   RackSpan& s = spans_[SpanIndex(r.rack)];
+  // A finished gateway's slot is free again: its share is already in the rack.
+  std::vector<bool> taken;
+  for (uint32_t i = s.begin; i < s.begin + s.count; ++i) {
+    const PeerRecord& o = records_[i];
+    if (i == slot || !o.granted || o.seed()) continue;
+    if (taken.size() <= o.gateway_slot) taken.resize(o.gateway_slot + 1u);
+    taken[o.gateway_slot] = true;
+  }
+  size_t free = 0;
+  while (free < taken.size() && taken[free]) ++free;
   Count(r, s, -1);
   r.granted = true;
+  r.gateway_slot = uint8_t(std::min<size_t>(free, 255));
   Count(r, s, +1);
 }
 

@@ -87,6 +87,9 @@ struct PeerRecord {
   bool origin = false;   // the artifact's origin seeder
   bool granted = false;  // handed the origin: its rack's gateway (see peer_select.h)
   bool has_key = false;  // announced a BEP 3 key (held by the PeerSet)
+  // With `granted`: which share of the pieces this gateway brings into its
+  // rack (see GatewayRole in wire/api.h). Set by SetGranted.
+  uint8_t gateway_slot = 0;
   uint16_t port = 0;
   RackId rack = kUnknownRack;
   uint32_t expires_at = 0;  // unix seconds
@@ -122,6 +125,8 @@ class PeerSet {
   const PeerRecord* end() const { return records_.data() + records_.size(); }
 
   uint32_t Find(const PeerId& id) const;
+  // The record of `rack` at address `ip` (any port), kNoSlot if none. O(rack).
+  uint32_t FindAt(RackId rack, const PeerAddress& ip) const;
   // Adds a peer whose id is not present; returns its slot. Slots of other
   // records may change on Add, SetRack and Remove.
   uint32_t Add(const PeerRecord& r);
@@ -129,6 +134,8 @@ class PeerSet {
   uint32_t SetRack(uint32_t slot, RackId rack);
   void Remove(uint32_t slot);
   void SetLeft(uint32_t slot, uint64_t left);
+  // Makes the peer a gateway with the lowest gateway slot no other
+  // downloading gateway of its rack holds. O(rack).
   void SetGranted(uint32_t slot);
   void SetOrigin(uint32_t slot, bool origin);
   void RefreshOrigins();

@@ -93,6 +93,32 @@ TEST_CASE("peer set keeps keys and origins across moves") {
   CHECK(set.Key(set.Find(b.id)) == "secret");
 }
 
+TEST_CASE("gateways of a rack get the lowest share no downloading gateway holds") {
+  PeerSet set;
+  auto add = [&](const std::string& id, RackId rack) {
+    PeerRecord r;
+    r.id = MakePeerId(id);
+    r.rack = rack;
+    r.left = 100;
+    return set.Add(r);
+  };
+  for (const char* id : {"a", "b", "c"}) set.SetGranted(add(id, 1));
+  set.SetGranted(add("x", 2));  // another rack counts apart
+  auto share = [&](const char* id) { return int(set[set.Find(MakePeerId(id))].gateway_slot); };
+  CHECK(share("a") == 0);
+  CHECK(share("b") == 1);
+  CHECK(share("c") == 2);
+  CHECK(share("x") == 0);
+  set.SetLeft(set.Find(MakePeerId("b")), 0);  // finished: its share is in the rack
+  set.SetGranted(add("d", 1));
+  CHECK(share("d") == 1);
+  set.Remove(set.Find(MakePeerId("a")));  // gone
+  set.SetGranted(add("e", 1));
+  CHECK(share("e") == 0);
+  CHECK(set.FindAt(1, set[set.Find(MakePeerId("e"))].ip) != kNoSlot);
+  CHECK(set.FindAt(3, set[set.Find(MakePeerId("e"))].ip) == kNoSlot);
+}
+
 TEST_CASE("addresses are binary and compare by address") {
   auto v4 = PeerAddress::Parse("127.0.1.2");
   auto mapped = PeerAddress::Parse("::ffff:127.0.1.2");

@@ -45,7 +45,7 @@ int TrackerCommand(int argc, char** argv) {
     ("idle-announce-interval", "announce interval otherwise", cxxopts::value<std::string>()->default_value("60s"))
     ("peer-ttl", "drop peers silent this long (default: 3x the interval handed to the peer)", cxxopts::value<std::string>()->default_value("0"))
     ("policy", "peer selection: rack or random", cxxopts::value<std::string>()->default_value("rack"))
-    ("bridges", "peers from other racks added to each reply", cxxopts::value<int>()->default_value("2"))
+    ("bridges", "peers from other racks added to each gateway's reply", cxxopts::value<int>()->default_value("3"))
     ("origin-per-rack", "requesters per rack handed the origin seeder (the rack's gateways)", cxxopts::value<int>()->default_value("5"))
     ("bridge-hosts", "hosts per rack handed --bridges far peers when no origin is registered (else the origin grantees are)", cxxopts::value<int>()->default_value("2"))
     ("min-local", "top up racks with fewer peers than this from the nearest racks", cxxopts::value<int>()->default_value("0"))

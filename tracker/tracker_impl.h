@@ -126,6 +126,8 @@ struct Tracker::Impl {
   http::Response ListArtifacts() const;
   void Assignments(const std::string& host, const http::Request& req, http::Reply reply);
   http::Response Reports(const std::string& host, const http::Request& req);
+  // The host's gateway role in the push's swarm, if it is a downloading gateway.
+  std::optional<GatewayRole> GatewayRoleOf(const HostRecord& host, int64_t push_id);
   HostState& CheckIn(const std::string& host, const std::string& addr);
   AssignmentList AssignmentsFor(const HostState& h) const;
   PushProgress Progress(const PushState& p) const;

@@ -311,3 +311,53 @@ TEST_CASE("tracker drops peers that stop announcing after --peer-ttl") {
 
 }  // namespace
 }  // namespace spate
+
+namespace spate {
+namespace {
+
+TEST_CASE("tracker tells each gateway of a rack its share in the report reply") {
+  TempDir dir("tracker-test");
+  std::ofstream(dir / "rack.map") << "127.0.1.0/24 dc1/pod1/rack1\n127.0.9.0/24 dc1/pod9/seed\n";
+  auto t = StartTracker(dir, "a", {"--rackmap", dir / "rack.map", "--origin-per-rack", "3"});
+  const std::string api = t.base + "/api/v1";
+  auto j = nlohmann::json::parse(Registration("3"));
+  j["origin"] = "127.0.9.1";
+  REQUIRE(http::Call("POST", api + "/artifacts", j.dump(), Admin())->status == 200);
+  std::string hash = j["manifest"]["info_hash"];
+  for (int h = 1; h <= 4; ++h)
+    http::Call("GET", api + "/hosts/h" + std::to_string(h) + "/assignments?addr=127.0.1." + std::to_string(h) +
+                          "&generation=-1&wait=0", "");
+  auto push = Body(http::Call("POST", api + "/pushes", R"({"artifact":"web@3","hosts_glob":"h*"})", Admin()));
+  int64_t push_id = push["id"];
+  Announce(t.base, hash, "127.0.9.1", 7000, 0);  // origin
+  for (int h = 1; h <= 4; ++h) Announce(t.base, hash, "127.0.1." + std::to_string(h), 7000, 4096);
+  // -> the slot each host is told, -1 for none.
+  auto role = [&](int h) {
+    HostReport r;
+    r.push_id = push_id;
+    r.state = kStateDownloading;
+    r.total = 4096;
+    auto reply = Body(http::Call("POST", api + "/hosts/h" + std::to_string(h) + "/reports",
+                                 nlohmann::json{{"reports", {ToJson(r)}}}.dump()));
+    CHECK(reply["ok"] == true);
+    if (reply["gateways"].empty()) return -1;
+    auto g = GatewayRoleFromJson(reply["gateways"][0]);
+    REQUIRE(g.ok());
+    CHECK(g->push_id == push_id);
+    CHECK(g->slots == 3);  // --origin-per-rack, the rack being larger
+    return g->slot;
+  };
+  // The first three to announce are the rack's gateways, each with its own share.
+  std::set<int> slots{role(1), role(2), role(3)};
+  CHECK(slots == std::set<int>{0, 1, 2});
+  CHECK(role(4) == -1);
+  // A gateway that finished frees its share for the next gateway.
+  int freed = role(2);
+  Announce(t.base, hash, "127.0.1.2", 7000, 0);
+  CHECK(role(2) == -1);  // a seed has no share to fetch
+  Announce(t.base, hash, "127.0.1.4", 7000, 4096);
+  CHECK(role(4) == freed);
+}
+
+}  // namespace
+}  // namespace spate

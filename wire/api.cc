@@ -193,6 +193,20 @@ json ToJson(const HostReport& r) {
               {"rate", r.rate},       {"peers", r.peers}, {"error", r.error}};
 }
 
+json ToJson(const GatewayRole& r) { return json{{"push_id", r.push_id}, {"slot", r.slot}, {"slots", r.slots}}; }
+
+Result<GatewayRole> GatewayRoleFromJson(const json& j) {
+  GatewayRole r;
+  Status err;
+  Get(j, "push_id", r.push_id, err);
+  Get(j, "slot", r.slot, err);
+  Get(j, "slots", r.slots, err);
+  if (!err.ok()) return err;
+  if (r.slots < 1 || r.slot < 0 || r.slot >= r.slots)
+    return Status::Invalid("gateway slot " + std::to_string(r.slot) + " of " + std::to_string(r.slots) + " is out of range");
+  return r;
+}
+
 Result<HostReport> HostReportFromJson(const json& j) {
   HostReport r;
   Status err;

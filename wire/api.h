@@ -111,6 +111,18 @@ struct HostReport {
 nlohmann::json ToJson(const HostReport& r);
 Result<HostReport> HostReportFromJson(const nlohmann::json& j);
 
+// Part of the tracker's answer to reports: this host is a gateway of its rack
+// (handed the origin) in the reported push's swarm. It fetches from peers
+// outside its rack only pieces with index % slots == slot, so each piece
+// enters the rack once, through one gateway (see fetcher/far_filter.h).
+struct GatewayRole {
+  int64_t push_id = 0;
+  int slot = 0;
+  int slots = 1;
+};
+nlohmann::json ToJson(const GatewayRole& r);
+Result<GatewayRole> GatewayRoleFromJson(const nlohmann::json& j);
+
 struct PushRequest {
   std::string artifact;            // name@version
   std::vector<std::string> hosts;  // explicit host ids; empty = use glob

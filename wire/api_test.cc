@@ -103,3 +103,15 @@ TEST_CASE("host reports reject unknown states") {
   r.state = kStateInstalled;
   CHECK(HostReportFromJson(ToJson(r)).ok());
 }
+
+TEST_CASE("gateway roles round-trip and reject slots out of range") {
+  auto r = GatewayRoleFromJson(ToJson(GatewayRole{7, 2, 5}));
+  REQUIRE(r.ok());
+  CHECK(r->push_id == 7);
+  CHECK(r->slot == 2);
+  CHECK(r->slots == 5);
+  CHECK_FALSE(GatewayRoleFromJson(ToJson(GatewayRole{7, 5, 5})).ok());
+  CHECK_FALSE(GatewayRoleFromJson(ToJson(GatewayRole{7, -1, 5})).ok());
+  CHECK_FALSE(GatewayRoleFromJson(ToJson(GatewayRole{7, 0, 0})).ok());
+  CHECK_FALSE(GatewayRoleFromJson(nlohmann::json{{"push_id", 7}}).ok());
+}
