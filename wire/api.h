@@ -9,7 +9,7 @@
 //   GET  /hosts/{host}/assignments?addr=IP&generation=G&wait=SECONDS
 //        Long poll; answers at once when the host's generation differs from G,
 //        else after `wait` seconds. Doubles as check-in.   -> AssignmentList
-//   POST /hosts/{host}/reports       {"reports":[HostReport...]}    -> {"ok":true}
+//   POST /hosts/{host}/reports       {"reports":[HostReport...]}    -> {"ok":true,"gateways":[GatewayRole...]}
 // Errors are {"error": "..."} with a 4xx/5xx status.
 //
 // Seeder (upload):

@@ -62,8 +62,10 @@ void BaseSettings(const SwarmOptions& o, lt::settings_pack& s) {
 // - Super-seeding on the origin: slower (max/bound 2.4 vs 1.4) and no fewer
 //   cross-rack bytes, because each rack's few gateways then wait on the origin
 //   for every new piece. Not used.
-// - Gateways per rack (tracker --origin-per-rack) trade time for cross-rack
-//   bytes; measurements at PolicyOptions::origin_per_rack in tracker/peer_select.h.
+// - Gateways per rack (tracker --origin-per-rack) traded time for cross-rack
+//   bytes (PolicyOptions::origin_per_rack in tracker/peer_select.h) until
+//   each gateway fetched only its share from outside (fetcher/far_filter.h):
+//   cross-rack 2.3-2.5 -> 1.3 x racks*F at the same time.
 // - Piece COUNT is what carries over to production (seeder/piece_size.cc keeps
 //   1000-2000 pieces): 64 MiB here is 1024 x 64 KiB, like 1.5 GB in 1 MiB pieces.
 lt::settings_pack SwarmSettings(const SwarmOptions& o) {
