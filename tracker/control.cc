@@ -34,6 +34,15 @@ Result<int64_t> ParseInt(const std::string& what, const std::string& v) {
 
 }  // namespace
 
+void PushState::Index() {
+  index.clear();
+  rack_targets.clear();
+  for (size_t i = 0; i < rec.hosts.size(); ++i) {
+    index[rec.hosts[i].host] = i;
+    ++rack_targets[rec.hosts[i].location];
+  }
+}
+
 std::string PushState::State() const {
   if (installed == int(rec.hosts.size())) return "succeeded";
   if (installed + failed == int(rec.hosts.size())) return "failed";
@@ -64,9 +73,8 @@ Status Tracker::Impl::Load() {
   for (auto& r : snap->pushes) {
     PushState p;
     p.rec = std::move(r);
-    for (size_t i = 0; i < p.rec.hosts.size(); ++i) {
-      const auto& hp = p.rec.hosts[i];
-      p.index[hp.host] = i;
+    p.Index();
+    for (const auto& hp : p.rec.hosts) {
       p.installed += hp.state == kStateInstalled;
       p.failed += hp.state == kStateFailed;
     }
@@ -193,7 +201,7 @@ http::Response Tracker::Impl::CreatePush(const http::Request& req) {
 
   PushState p;
   p.rec = PushRecord{*id, pr->artifact, now, std::move(rows)};
-  for (size_t i = 0; i < p.rec.hosts.size(); ++i) p.index[p.rec.hosts[i].host] = i;
+  p.Index();
   auto& stored = pushes[*id] = std::move(p);
   artifact_pushes[pr->artifact].push_back(*id);
   for (const auto& t : targets) {
@@ -435,10 +443,13 @@ std::optional<GatewayRole> Tracker::Impl::GatewayRoleOf(const HostRecord& host, 
   if (rack == kUnknownRack || slot == kNoSlot) return std::nullopt;
   const PeerRecord& rec = sw->second.peers[slot];
   if (!rec.granted || rec.seed()) return std::nullopt;
-  // As many shares as the rack can have gateways; a rack smaller than that
-  // has every host a gateway.
-  const RackSpan* span = sw->second.peers.Span(rack);
-  int slots = std::min(config.policy.origin_per_rack, int(span->count));
+  // As many shares as the rack will have gateways: a rack with fewer targets
+  // has every host a gateway. Counted from the push, not from the peers seen
+  // so far, so shares do not change as a rack's hosts arrive (a HAVE dropped
+  // under a passing split would hide that piece for good).
+  auto targets = p->second.rack_targets.find(host.location);
+  int in_rack = targets == p->second.rack_targets.end() ? 0 : targets->second;
+  int slots = std::min(config.policy.origin_per_rack, in_rack);
   if (int(rec.gateway_slot) >= slots) return std::nullopt;
   return GatewayRole{push_id, rec.gateway_slot, slots};
 }

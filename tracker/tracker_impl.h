@@ -41,9 +41,12 @@ struct SwarmState {
 struct PushState {
   PushRecord rec;
   std::unordered_map<std::string, size_t> index;  // host -> position in rec.hosts
+  std::unordered_map<std::string, int> rack_targets;  // location -> hosts targeted there
   std::set<size_t> dirty;                          // hosts not yet flushed
   int installed = 0, failed = 0;
 
+  // Builds index and rack_targets from rec.hosts.
+  void Index();
   // "active", "succeeded" or "failed" (see wire/api.h).
   std::string State() const;
   bool active() const { return State() == "active"; }
