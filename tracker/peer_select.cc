@@ -146,8 +146,11 @@ void SelectPeers(const PeerRecord& req, const SelectInput& in, int numwant, cons
   int budget = numwant;
   if (origin != kNoSlot && !req.seed()) {
     bool already = req.granted;
-    // Grants held by peers of the rack still downloading (the requester's own is `already`).
-    size_t granted = own ? own->granted_leechers : 0;
+    // Grants held in the rack, finished gateways included: a rack with a
+    // finished gateway holds every piece, and new grants near the end only
+    // opened far links for hosts about to finish. A gateway that leaves the
+    // swarm frees its grant.
+    size_t granted = own ? own->granted : 0;
     bool within_ration = already || granted < size_t(opts.origin_per_rack);
     // A requester with nobody else to fetch from still gets the origin,
     // without using up the rack's ration.

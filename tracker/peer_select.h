@@ -64,7 +64,7 @@ struct SelectInput {
   // start (a role by rank among the peers present would, and every host that
   // once held it would keep its far peers). Only applies while the swarm has
   // an origin. False: roles by hash. Grants count against a rack's origin
-  // ration only while their holder is still downloading.
+  // ration while their holder is in the swarm, finished or not.
   bool roles_by_grants = false;
 };
 

@@ -252,15 +252,23 @@ TEST_CASE("at push start only origin_per_rack requesters per rack get the origin
   CHECK(with_origin == 6 * o.origin_per_rack);
 }
 
-TEST_CASE("a grant held by a peer that finished or left frees the rack's origin slot") {
+TEST_CASE("a grant held by a peer that left frees the rack's origin slot; a finished one keeps it") {
   auto swarm = MakeSwarm(1, 4);
-  std::unordered_set<std::string> g{swarm[0].peer_id, "gone"};
-  swarm[0].left = 0;  // finished
   PolicyOptions o;
   o.origin_per_rack = 1;
-  auto s = Pick(swarm[1], swarm, 10, o, &g);
-  CHECK(std::any_of(s.peers.begin(), s.peers.end(), [](const Peer& p) { return p.origin; }));
+  auto has_origin = [](const Picked& s) {
+    return std::any_of(s.peers.begin(), s.peers.end(), [](const Peer& p) { return p.origin; });
+  };
+  std::unordered_set<std::string> left_swarm{"gone"};
+  auto s = Pick(swarm[1], swarm, 10, o, &left_swarm);
+  CHECK(has_origin(s));
   CHECK(s.new_origin_grant);
+  // A finished gateway: its rack holds every piece, so nobody else needs the origin.
+  std::unordered_set<std::string> finished{swarm[0].peer_id};
+  swarm[0].left = 0;
+  s = Pick(swarm[1], swarm, 10, o, &finished);
+  CHECK_FALSE(has_origin(s));
+  CHECK_FALSE(s.new_origin_grant);
 }
 
 TEST_CASE("the origin itself is handed no peers") {

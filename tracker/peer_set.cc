@@ -169,15 +169,12 @@ void PeerSet::Place(uint32_t slot, PeerRecord&& r) {
 
 void PeerSet::Count(const PeerRecord& r, RackSpan& s, int sign) {
   s.count += sign;
-  if (r.granted) {
-    s.granted += sign;
-    if (!r.seed()) s.granted_leechers += sign;
-  }
+  s.granted += r.granted ? sign : 0;
 }
 
 uint32_t PeerSet::Add(const PeerRecord& r) {
   size_t si = SpanIndex(r.rack);
-  if (si == spans_.size()) spans_.push_back(RackSpan{r.rack, uint32_t(records_.size()), 0, 0, 0});
+  if (si == spans_.size()) spans_.push_back(RackSpan{r.rack, uint32_t(records_.size()), 0, 0});
   // The record goes at the end of its rack; each later rack hands its first
   // record to its own end to make room, so racks stay contiguous.
   records_.emplace_back();
@@ -228,7 +225,7 @@ void PeerSet::Remove(uint32_t slot) {
 uint32_t PeerSet::SetRack(uint32_t slot, RackId rack) {
   if (records_[slot].rack == rack) return slot;
   size_t to = SpanIndex(rack);
-  if (to == spans_.size()) spans_.push_back(RackSpan{rack, uint32_t(records_.size()), 0, 0, 0});
+  if (to == spans_.size()) spans_.push_back(RackSpan{rack, uint32_t(records_.size()), 0, 0});
   size_t from = SpanIndex(records_[slot].rack);
   PeerRecord r = records_[slot];
   IndexErase(r.id);  // no entry may point at the hole while records move through it
@@ -267,14 +264,7 @@ uint32_t PeerSet::SetRack(uint32_t slot, RackId rack) {
   return hole;
 }
 
-void PeerSet::SetLeft(uint32_t slot, uint64_t left) {
-  PeerRecord& r = records_[slot];
-  if (r.granted && r.seed() != (left == 0)) {
-    RackSpan& s = spans_[SpanIndex(r.rack)];
-    s.granted_leechers += left == 0 ? -1 : 1;
-  }
-  r.left = left;
-}
+void PeerSet::SetLeft(uint32_t slot, uint64_t left) { records_[slot].left = left; }
 
 uint32_t PeerSet::FindAt(RackId rack, const PeerAddress& ip) const {
   const RackSpan* s = Span(rack);
@@ -288,11 +278,10 @@ void PeerSet::SetGranted(uint32_t slot) {
   PeerRecord& r = records_[slot];
   if (r.granted) return;
   RackSpan& s = spans_[SpanIndex(r.rack)];
-  // A finished gateway's slot is free again: its share is already in the rack.
   std::vector<bool> taken;
   for (uint32_t i = s.begin; i < s.begin + s.count; ++i) {
     const PeerRecord& o = records_[i];
-    if (i == slot || !o.granted || o.seed()) continue;
+    if (i == slot || !o.granted) continue;
     if (taken.size() <= o.gateway_slot) taken.resize(o.gateway_slot + 1u);
     taken[o.gateway_slot] = true;
   }

@@ -104,8 +104,7 @@ static_assert(sizeof(PeerRecord) <= 64, "a peer record should fit a cache line")
 struct RackSpan {
   RackId rack = kUnknownRack;
   uint32_t begin = 0, count = 0;
-  uint16_t granted = 0;          // records with `granted`
-  uint16_t granted_leechers = 0; // ... that are not seeds (they hold an origin slot)
+  uint16_t granted = 0;  // records with `granted`: the rack's gateways, finished or not
 };
 
 inline constexpr uint32_t kNoSlot = UINT32_MAX;
@@ -134,8 +133,8 @@ class PeerSet {
   uint32_t SetRack(uint32_t slot, RackId rack);
   void Remove(uint32_t slot);
   void SetLeft(uint32_t slot, uint64_t left);
-  // Makes the peer a gateway with the lowest gateway slot no other
-  // downloading gateway of its rack holds. O(rack).
+  // Makes the peer a gateway with the lowest gateway slot no other gateway
+  // of its rack holds. O(rack).
   void SetGranted(uint32_t slot);
   void SetOrigin(uint32_t slot, bool origin);
   void RefreshOrigins();

@@ -351,10 +351,14 @@ TEST_CASE("tracker tells each gateway of a rack its share in the report reply") 
   std::set<int> slots{role(1), role(2), role(3)};
   CHECK(slots == std::set<int>{0, 1, 2});
   CHECK(role(4) == -1);
-  // A gateway that finished frees its share for the next gateway.
-  int freed = role(2);
+  // A finished gateway keeps its grant (its rack now holds every piece) and
+  // has no share left to fetch; one that leaves frees its share.
   Announce(t.base, hash, "127.0.1.2", 7000, 0);
-  CHECK(role(2) == -1);  // a seed has no share to fetch
+  CHECK(role(2) == -1);
+  Announce(t.base, hash, "127.0.1.4", 7000, 4096);
+  CHECK(role(4) == -1);
+  int freed = role(3);
+  Announce(t.base, hash, "127.0.1.3", 7000, 4096, "&event=stopped");
   Announce(t.base, hash, "127.0.1.4", 7000, 4096);
   CHECK(role(4) == freed);
 }
