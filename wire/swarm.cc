@@ -93,6 +93,13 @@ lt::settings_pack SwarmSettings(const SwarmOptions& o) {
   // cross-rack bytes 2.4-2.8 -> 2.0-2.1 x racks*F at 1; 0 (2 blocks per peer)
   // measured a little lower still but would starve high-RTT (cross-dc) links.
   s.set_int(lt::settings_pack::request_queue_time, 1);
+  // Re-choose whom to unchoke every 5 s (default 15, optimistic 30). The
+  // choker ranks peers by what they sent back, so a host that starts slowly
+  // stays choked by its rack; a kept 60-host run had one host at half its
+  // rack's rate from start to end. 3 runs each: max/bound 1.42-1.44, no such
+  // host, against 1.43, 1.44 and 1.99 (one host 9 s late) at the defaults.
+  s.set_int(lt::settings_pack::unchoke_interval, 5);
+  s.set_int(lt::settings_pack::optimistic_unchoke_interval, 5);
   // Loopback and LAN peers are many per IP range; do not treat them as a Sybil attack.
   s.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
   if (o.origin) {

@@ -31,9 +31,11 @@ TEST_CASE("stock settings keep libtorrent's tuning defaults but the host's addre
   // Spate's own choices are absent, so libtorrent's defaults apply.
   CHECK_FALSE(s.has_val(lt::settings_pack::min_announce_interval));
   CHECK_FALSE(s.has_val(lt::settings_pack::allow_multiple_connections_per_ip));
+  CHECK_FALSE(s.has_val(lt::settings_pack::unchoke_interval));
   o.stock = false;
   lt::settings_pack tuned = SwarmSettings(o);
   CHECK(tuned.get_int(lt::settings_pack::min_announce_interval) == o.min_announce_interval);
+  CHECK(tuned.get_int(lt::settings_pack::unchoke_interval) == 5);
 }
 
 }  // namespace
