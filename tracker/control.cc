@@ -264,6 +264,8 @@ HostState& Tracker::Impl::CheckIn(const std::string& host, const std::string& ad
       auto& row = p.rec.hosts[hp->second];
       if (row.addr == addr && row.location == location) continue;
       row.addr = addr;
+      --p.rack_targets[row.location];  // gateway shares count targets per rack
+      ++p.rack_targets[location];
       row.location = location;
       p.dirty.insert(hp->second);
       dirty_pushes.insert(pid);

@@ -365,3 +365,38 @@ TEST_CASE("tracker tells each gateway of a rack its share in the report reply") 
 
 }  // namespace
 }  // namespace spate
+
+namespace spate {
+namespace {
+
+TEST_CASE("gateway shares count hosts a push named before they checked in") {
+  TempDir dir("tracker-test");
+  std::ofstream(dir / "rack.map") << "127.0.1.0/24 dc1/pod1/rack1\n127.0.9.0/24 dc1/pod9/seed\n";
+  auto t = StartTracker(dir, "a", {"--rackmap", dir / "rack.map", "--origin-per-rack", "3"});
+  const std::string api = t.base + "/api/v1";
+  auto j = nlohmann::json::parse(Registration("4"));
+  j["origin"] = "127.0.9.1";
+  REQUIRE(http::Call("POST", api + "/artifacts", j.dump(), Admin())->status == 200);
+  std::string hash = j["manifest"]["info_hash"];
+  // Named before check-in: the push learns their rack only when they check in.
+  auto push = Body(http::Call("POST", api + "/pushes", R"({"artifact":"web@4","hosts":["h1","h2"]})", Admin()));
+  int64_t push_id = push["id"];
+  for (int h = 1; h <= 2; ++h)
+    http::Call("GET", api + "/hosts/h" + std::to_string(h) + "/assignments?addr=127.0.1." + std::to_string(h) +
+                          "&generation=-1&wait=0", "");
+  Announce(t.base, hash, "127.0.9.1", 7000, 0);
+  Announce(t.base, hash, "127.0.1.1", 7000, 4096);
+  HostReport r;
+  r.push_id = push_id;
+  r.state = kStateDownloading;
+  r.total = 4096;
+  auto reply = Body(http::Call("POST", api + "/hosts/h1/reports", nlohmann::json{{"reports", {ToJson(r)}}}.dump()));
+  REQUIRE(reply["gateways"].size() == 1);
+  auto g = GatewayRoleFromJson(reply["gateways"][0]);
+  REQUIRE(g.ok());
+  CHECK(g->slot == 0);
+  CHECK(g->slots == 2);  // two targets in the rack, fewer than --origin-per-rack
+}
+
+}  // namespace
+}  // namespace spate
