@@ -23,17 +23,18 @@ class FarPeerPlugin : public lt::peer_plugin {
 Result<std::shared_ptr<FarFilter>> FarFilter::Make(const std::vector<RackRange>& ranges) {
   auto f = std::make_shared<FarFilter>();
   if (ranges.empty()) return f;  // every address stays 0: near
-  auto classes = RackClassFilter(ranges, 1);  // far addresses get bit 2 on top of the global class
+  auto classes = RackClassFilter(ranges, kFarClass);
   if (!classes.ok()) return classes.status();
   f->far_ = *classes;
   return f;
 }
 
-void FarFilter::SetRole(int slot, int slots) {
-  role_ = slots > 1 && slot >= 0 && slot < slots && slots < 65536 ? uint32_t(slot) << 16 | uint32_t(slots) : 0;
+bool FarFilter::SetRole(int slot, int slots) {
+  uint32_t r = slots >= 1 && slot >= 0 && slot < slots && slots < 65536 ? uint32_t(slot) << 16 | uint32_t(slots) : 0;
+  return role_.exchange(r) != r;
 }
 
-bool FarFilter::Far(const lt::address& a) const { return (far_.access(a) & 2) != 0; }
+bool FarFilter::Far(const lt::address& a) const { return (far_.access(a) & (1u << kFarClass)) != 0; }
 
 bool FarFilter::Admit(int piece) const {
   uint32_t r = role_.load(std::memory_order_relaxed);

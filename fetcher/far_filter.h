@@ -37,7 +37,8 @@ class FarFilter : public lt::torrent_plugin, public std::enable_shared_from_this
   static Result<std::shared_ptr<FarFilter>> Make(const std::vector<RackRange>& ranges);
 
   // From the tracker's answer to reports; any thread. slots 0 = no role.
-  void SetRole(int slot, int slots);
+  // Returns whether the role changed.
+  bool SetRole(int slot, int slots);
   bool Far(const lt::address& a) const;
   // Whether a far peer's HAVE of `piece` is kept.
   bool Admit(int piece) const;
@@ -47,7 +48,8 @@ class FarFilter : public lt::torrent_plugin, public std::enable_shared_from_this
   std::shared_ptr<lt::peer_plugin> new_connection(lt::peer_connection_handle const& pc) override;
 
  private:
-  lt::ip_filter far_;  // flag bit 2 = outside the rack (RackClassFilter, class id 1)
+  static constexpr uint32_t kFarClass = 1;  // class id given to RackClassFilter
+  lt::ip_filter far_;  // bit kFarClass set = outside the rack
   std::atomic<uint32_t> role_{0};  // slot << 16 | slots
 };
 

@@ -10,7 +10,8 @@ TEST_CASE("a gateway keeps far HAVEs only for its share of the pieces") {
   auto peer = (*f)->FarPeer();
   // No role yet: everything is kept (on_have false = libtorrent handles it).
   for (int p = 0; p < 10; ++p) CHECK_FALSE(peer->on_have(lt::piece_index_t(p)));
-  (*f)->SetRole(1, 3);
+  CHECK((*f)->SetRole(1, 3));
+  CHECK_FALSE((*f)->SetRole(1, 3));  // unchanged
   std::vector<int> kept;
   for (int p = 0; p < 10; ++p)
     if (!peer->on_have(lt::piece_index_t(p))) kept.push_back(p);

@@ -70,7 +70,6 @@ struct Job {
   Clock::time_point seed_until;
   // Gateway share filter for peers outside the rack (null without rack ranges).
   std::shared_ptr<FarFilter> far_filter;
-  std::string role;  // "slot/slots" last applied, for logging changes
   // Hash + install worker, only while kVerifying.
   std::thread worker;
   std::atomic<bool> worker_done{false};
@@ -629,10 +628,7 @@ void Fetcher::Impl::ApplyRoles(const std::vector<GatewayRole>& roles) {
     const GatewayRole* role = nullptr;
     for (const auto& r : roles)
       if (std::count(j->push_ids.begin(), j->push_ids.end(), r.push_id)) role = &r;
-    std::string now = role ? std::to_string(role->slot) + "/" + std::to_string(role->slots) : "";
-    if (now == j->role) continue;
-    j->role = now;
-    j->far_filter->SetRole(role ? role->slot : 0, role ? role->slots : 0);
+    if (!j->far_filter->SetRole(role ? role->slot : 0, role ? role->slots : 0)) continue;
     if (role)
       spdlog::info("{}: gateway of its rack, share {} of {}: fetches only that share from outside the rack",
                    Pushes(j->push_ids), role->slot, role->slots);
