@@ -37,6 +37,7 @@ TEST_CASE("upload target: traversal and bad characters are refused naming the fi
   CHECK_THAT(bad("/api/v1/artifacts/../1", ""), Catch::Contains("name"));
   CHECK_THAT(bad("/api/v1/artifacts/a%2Fb/1", ""), Catch::Contains("name 'a/b'"));
   CHECK_THAT(bad("/api/v1/artifacts/app/..", ""), Catch::Contains("version"));
+  CHECK_THAT(bad("/api/v1/artifacts/app/current", ""), Catch::Contains("version 'current' is reserved"));
   CHECK_THAT(bad("/api/v1/artifacts/app/1", "filename=..%2Fetc"), Catch::Contains("filename"));
   CHECK_THAT(bad("/api/v1/artifacts/app/1", "filename=manifest.json"), Catch::Contains("filename"));
   CHECK_THAT(bad("/api/v1/artifacts/app/1", "filename="), Catch::Contains("filename"));

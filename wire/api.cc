@@ -16,6 +16,13 @@ Status CheckName(const std::string& what, const std::string& value) {
   return Status::Ok();
 }
 
+Status CheckVersion(const std::string& what, const std::string& value) {
+  if (Status s = CheckName(what, value); !s.ok()) return s;
+  if (value == "current")
+    return Status::Invalid(what + " 'current' is reserved: <install>/<name>/current points at the active version");
+  return Status::Ok();
+}
+
 namespace {
 
 // Reads a required field of type T, or records why not.
@@ -101,7 +108,7 @@ Result<Manifest> ManifestFromJson(const json& j) {
   GetOptional(j, "signature", m.signature, err);
   if (!err.ok()) return Status::Invalid("manifest: " + err.message());
   for (auto [what, v] : {std::pair{"name", &m.name}, {"version", &m.version}, {"filename", &m.filename}}) {
-    Status s = CheckName(what, *v);
+    Status s = v == &m.version ? CheckVersion(what, *v) : CheckName(what, *v);
     if (!s.ok()) return Status::Invalid("manifest: " + s.message());
   }
   if (!IsHex(m.sha256, 64)) return Status::Invalid("manifest: sha256 is not 64 lower-case hex digits");
@@ -114,7 +121,7 @@ Result<std::pair<std::string, std::string>> ParseArtifactId(const std::string& i
   if (at == std::string::npos) return Status::Invalid("artifact '" + id + "' is not NAME@VERSION");
   std::string name = id.substr(0, at), version = id.substr(at + 1);
   Status s = CheckName("artifact name", name);
-  if (s.ok()) s = CheckName("artifact version", version);
+  if (s.ok()) s = CheckVersion("artifact version", version);
   if (!s.ok()) return s;
   return std::pair{name, version};
 }

@@ -32,6 +32,9 @@ namespace spate {
 // Names, versions and file names: 1-128 of [A-Za-z0-9._-], not starting with '.'
 // (so never "." or ".." or hidden), so they are always safe path components.
 Status CheckName(const std::string& what, const std::string& value);
+// CheckName, and not a name the install layout gives its own meaning
+// (<install>/<name>/current is the symlink to the active version).
+Status CheckVersion(const std::string& what, const std::string& value);
 
 // Signed description of one artifact. The signature covers every other field.
 struct Manifest {

@@ -27,6 +27,16 @@ TEST_CASE("names accept [A-Za-z0-9._-] and reject traversal and hidden names") {
   CHECK(CheckName("version", "a/b").message().find("version") != std::string::npos);
 }
 
+TEST_CASE("a version may not be a name the install layout uses") {
+  CHECK(CheckVersion("version", "1.2.3").ok());
+  CHECK(CheckVersion("version", "current-2").ok());
+  Status s = CheckVersion("version", "current");
+  CHECK(s.code() == Status::Code::kInvalid);
+  CHECK(s.message() == "version 'current' is reserved: <install>/<name>/current points at the active version");
+  CHECK_FALSE(CheckVersion("version", "..").ok());
+  CHECK_FALSE(ParseArtifactId("app@current").ok());
+}
+
 TEST_CASE("manifest survives a JSON round trip field for field") {
   Manifest m = Sample();
   auto back = ManifestFromJson(nlohmann::json::parse(ToJson(m).dump()));
@@ -58,6 +68,9 @@ TEST_CASE("manifest parser rejects missing fields, bad hashes and unsafe names")
   wrong_type["size"] = "big";
   CHECK(ManifestFromJson(wrong_type).status().message().find("size") != std::string::npos);
   CHECK_FALSE(ManifestFromJson(nlohmann::json::array()).ok());
+  auto reserved = j;
+  reserved["version"] = "current";
+  CHECK(ManifestFromJson(reserved).status().message().find("reserved") != std::string::npos);
 }
 
 TEST_CASE("artifact ids split into name and version") {

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 namespace spate {
@@ -107,7 +108,12 @@ Result<std::string> Base64Decode(std::string_view text) {
 
 Result<SigningKey> SigningKey::LoadOrCreate(const std::string& path) {
   SigningKey k;
-  if (FILE* f = std::fopen(path.c_str(), "r")) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  // Only a key that is not there may be made: fetchers trust the old one, so
+  // replacing it because it could not be read (EACCES, EMFILE, EIO) would
+  // make them refuse every manifest signed from then on.
+  if (!f && errno != ENOENT) return Status::Io("cannot read key " + path + ": " + std::strerror(errno));
+  if (f) {
     EVP_PKEY* pkey = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
     std::fclose(f);
     if (!pkey || EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
@@ -123,11 +129,22 @@ Result<SigningKey> SigningKey::LoadOrCreate(const std::string& path) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Io("cannot create " + tmp + ": " + std::strerror(errno));
-  FILE* f = fdopen(fd, "w");
-  bool ok = PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1;
-  ok = ok && std::fflush(f) == 0 && ::fsync(fd) == 0;
-  std::fclose(f);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return Status::Io("cannot write key " + path);
+  FILE* out = fdopen(fd, "w");
+  bool ok = PEM_write_PrivateKey(out, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+  ok = ok && std::fflush(out) == 0 && ::fsync(fd) == 0;
+  std::fclose(out);
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return Status::Io("cannot write key " + tmp);
+  }
+  // link(2), unlike rename(2), never replaces: a key another process made
+  // meanwhile wins, and this one is dropped.
+  int linked = ::link(tmp.c_str(), path.c_str());
+  int err = errno;
+  ::unlink(tmp.c_str());
+  if (linked != 0 && err == EEXIST) return LoadOrCreate(path);
+  if (linked != 0) return Status::Io("cannot create key " + path + ": " + std::strerror(err));
+  if (Status s = FsyncPath(std::filesystem::path(path).parent_path().empty() ? "." : std::filesystem::path(path).parent_path().string()); !s.ok()) return s;
   return k;
 }
 

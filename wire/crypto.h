@@ -24,7 +24,8 @@ Result<std::string> Base64Decode(std::string_view text);
 // An Ed25519 private key (the seeder's). Thread-safe after construction.
 class SigningKey {
  public:
-  // Loads a PEM private key, or creates one (mode 0600) if `path` does not exist.
+  // Loads a PEM private key, or creates one (mode 0600) if `path` does not
+  // exist. Any other failure to read it is an error; an existing key is never replaced.
   static Result<SigningKey> LoadOrCreate(const std::string& path);
   Result<std::string> Sign(std::string_view message) const;  // raw 64-byte signature
   std::string PublicKeyPem() const;

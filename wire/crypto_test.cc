@@ -3,9 +3,11 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "wire/api.h"
+#include "wire/fs.h"
 
 using namespace spate;
 namespace fs = std::filesystem;
@@ -60,5 +62,45 @@ TEST_CASE("a signed manifest verifies and any change breaks the signature") {
   auto other = SigningKey::LoadOrCreate((dir / "other.key").string());
   CHECK_FALSE(m.Verify(*VerifyKey::FromPem(other->PublicKeyPem())).ok());
   CHECK_FALSE(VerifyKey::FromPem("not a key").ok());
+  fs::remove_all(dir);
+}
+
+namespace {
+
+// Runs LoadOrCreate where opening `path` fails with EACCES: as an
+// unprivileged user in a forked child when root (root ignores modes).
+// Returns the child's status: 0 = refused, 1 = accepted (key made or read).
+int LoadUnreadable(const std::string& path) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(3);
+    auto k = SigningKey::LoadOrCreate(path);
+    ::_exit(k.ok() ? 1 : (k.status().message().find("Permission denied") != std::string::npos ? 0 : 2));
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 100;
+}
+
+}  // namespace
+
+TEST_CASE("a signing key that exists but cannot be read is an error and never replaced") {
+  auto dir = fs::temp_directory_path() / ("spate-key-eacces-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  // The directory stays writable for anyone, so the old code could write a
+  // new key next to the unreadable one and rename it over.
+  fs::permissions(dir, fs::perms::all);
+  std::string path = (dir / "seeder.key").string();
+  auto key = SigningKey::LoadOrCreate(path);
+  REQUIRE(key.ok());
+  std::string before = ReadFile(path).value();
+  fs::permissions(path, fs::perms::none);
+  CHECK(LoadUnreadable(path) == 0);
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+  CHECK(ReadFile(path).value() == before);
+  CHECK_FALSE(fs::exists(path + ".tmp"));
+  auto again = SigningKey::LoadOrCreate(path);
+  REQUIRE(again.ok());
+  CHECK(again->PublicKeyPem() == key->PublicKeyPem());
   fs::remove_all(dir);
 }
