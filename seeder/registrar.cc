@@ -23,19 +23,34 @@ void Registrar::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+const char* ToString(Registration::State s) {
+  switch (s) {
+    case Registration::State::kPending: return "pending";
+    case Registration::State::kRegistered: return "registered";
+    case Registration::State::kRefused: return "refused";
+  }
+  return "?";
+}
+
 void Registrar::Add(const Manifest& manifest, const std::string& torrent) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    registered_.erase(manifest.id());
-    pending_[manifest.id()] = ArtifactRegistration{manifest, torrent, options_.origin};
+    pending_[manifest.id()] = Pending{ArtifactRegistration{manifest, torrent, options_.origin},
+                                      std::chrono::steady_clock::now()};
+    state_[manifest.id()] = Registration{};
     kick_ = true;
   }
   cv_.notify_all();
 }
 
 bool Registrar::Registered(const std::string& id) const {
+  return Get(id).state == Registration::State::kRegistered;
+}
+
+Registration Registrar::Get(const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return registered_.count(id) > 0;
+  auto it = state_.find(id);
+  return it == state_.end() ? Registration{} : it->second;
 }
 
 Status Registrar::Post(const ArtifactRegistration& r) const {
@@ -44,13 +59,16 @@ Status Registrar::Post(const ArtifactRegistration& r) const {
   if (!options_.tracker_token.empty()) co.headers.emplace_back("Authorization", "Bearer " + options_.tracker_token);
   auto res = http::Call("POST", options_.tracker_url + "/api/v1/artifacts", ToJson(r).dump(), co);
   if (!res.ok()) return res.status();
-  if (res->status / 100 != 2)
-    return Status::Unavailable("tracker answered " + std::to_string(res->status) + ": " + res->body);
-  return Status::Ok();
+  if (res->status / 100 == 2) return Status::Ok();
+  std::string what = "tracker answered " + std::to_string(res->status) + ": " + res->body;
+  while (!what.empty() && (what.back() == '\n' || what.back() == '\r')) what.pop_back();
+  // 408 and 429 ask to come back later, like a 5xx; any other 4xx is a refusal.
+  bool refused = res->status / 100 == 4 && res->status != 408 && res->status != 429;
+  return refused ? Status::Invalid(what) : Status::Unavailable(what);
 }
 
 void Registrar::Loop() {
-  std::map<std::string, int> failures;  // only touched by this thread
+  using Clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     if (pending_.empty()) {
@@ -58,38 +76,51 @@ void Registrar::Loop() {
       continue;
     }
     kick_ = false;
-    std::vector<ArtifactRegistration> batch;
-    for (const auto& [id, r] : pending_) batch.push_back(r);
+    auto now = Clock::now();
+    std::vector<Pending> due;
+    for (const auto& [id, p] : pending_)
+      if (p.next <= now) due.push_back(p);
     lock.unlock();
-    std::vector<std::string> done;
-    for (const auto& r : batch) {
-      Status s = Post(r);
-      std::string id = r.manifest.id();
+    std::vector<std::pair<Pending, Status>> results;
+    for (const auto& p : due) results.emplace_back(p, Post(p.reg));
+    lock.lock();
+    for (auto& [p, s] : results) {
+      std::string id = p.reg.manifest.id();
+      auto it = pending_.find(id);
+      // Re-added meanwhile with another manifest? Then its fresh entry stands.
+      if (it == pending_.end() || it->second.reg.manifest.signature != p.reg.manifest.signature) continue;
+      Registration& st = state_[id];
+      ++st.attempts;
       if (s.ok()) {
         spdlog::info("registered {} with tracker {}", id, options_.tracker_url);
-        if (options_.on_registered) options_.on_registered(id);
-        done.push_back(id);
-        failures.erase(id);
-      } else if (failures[id]++ == 0) {
-        spdlog::warn("cannot register {} with tracker (retrying every {} ms): {}", id,
-                     options_.retry_interval.count(), s.message());
-      } else {
-        spdlog::debug("registration of {} still failing: {}", id, s.message());
+        pending_.erase(it);
+        st.state = Registration::State::kRegistered;
+        st.error.clear();
+        if (options_.on_registered) {
+          lock.unlock();
+          options_.on_registered(id);
+          lock.lock();
+        }
+        continue;
       }
+      bool refused = s.code() == Status::Code::kInvalid;
+      auto pause = refused ? options_.refused_retry : options_.retry_interval;
+      it->second.next = Clock::now() + pause;
+      bool changed = st.error != s.message();
+      st.state = refused ? Registration::State::kRefused : Registration::State::kPending;
+      st.error = s.message();
+      if (refused && changed)
+        spdlog::error("tracker refused registration of {} (next try in {} s; fix the token or the conflict): {}", id,
+                      pause.count() / 1000, s.message());
+      else if (st.attempts == 1)
+        spdlog::warn("cannot register {} with tracker (retrying every {} ms): {}", id, pause.count(), s.message());
+      else
+        spdlog::debug("registration of {} still failing: {}", id, s.message());
     }
-    lock.lock();
-    for (const auto& id : done) {
-      // Re-added meanwhile with another manifest? Then keep it pending.
-      auto it = pending_.find(id);
-      if (it == pending_.end()) continue;
-      bool same = false;
-      for (const auto& r : batch)
-        if (r.manifest.id() == id && r.manifest.signature == it->second.manifest.signature) same = true;
-      if (!same) continue;
-      pending_.erase(it);
-      registered_.insert(id);
-    }
-    if (!pending_.empty()) cv_.wait_for(lock, options_.retry_interval, [this] { return stop_ || kick_; });
+    if (pending_.empty()) continue;
+    auto next = Clock::time_point::max();
+    for (const auto& [id, p] : pending_) next = std::min(next, p.next);
+    cv_.wait_until(lock, next, [this] { return stop_ || kick_; });
   }
 }
 

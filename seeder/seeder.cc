@@ -240,6 +240,8 @@ http::Response Seeder::StatusJson() {
            {"sha256", m.sha256},
            {"info_hash", m.info_hash},
            {"registered", registrar_->Registered(m.id())}};
+    Registration reg = registrar_->Get(m.id());
+    j["registration"] = {{"state", ToString(reg.state)}, {"attempts", reg.attempts}, {"error", reg.error}};
     auto it = stats.find(m.id());
     if (it != stats.end()) {
       j["seeding"] = {{"state", it->second.state},
