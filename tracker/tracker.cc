@@ -278,6 +278,16 @@ void Tracker::Impl::Announce(const http::Request& req, const http::Reply& reply)
   reply(Bencoded(EncodeAnnounce(*out)));
 }
 
+void Tracker::Impl::RemoveOrigins(SwarmState& sw, const PeerAddress& addr) {
+  for (const PeerId& id : std::vector<PeerId>(sw.peers.origins())) {
+    uint32_t slot = sw.peers.Find(id);
+    if (slot == kNoSlot || !(sw.peers[slot].ip == addr)) continue;
+    spdlog::info("{}: origin {} announced with a new peer id; dropping its old record (port {})", sw.artifact,
+                 addr.ToString(), sw.peers[slot].port);
+    sw.Remove(slot);
+  }
+}
+
 Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, const asio::ip::address& source,
                                                   Protocol proto) {
   auto sit = swarms.find(a.info_hash);
@@ -326,6 +336,10 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
       r.rack = racks.Intern(rackmap.Lookup(remote));
       r.origin = sw.origin_addr && addr == *sw.origin_addr;
       r.left = a.left;
+      // A new peer id at the origin's address is the seeder restarted: its
+      // old record would be handed out first until it expired (minutes at the
+      // idle interval), so every gateway would dial a dead port.
+      if (r.origin) RemoveOrigins(sw, addr);
       slot = sw.peers.Add(r);
       sw.seeds += r.seed();
     } else if (sw.peers[slot].ip != addr) {

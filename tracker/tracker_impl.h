@@ -110,6 +110,8 @@ struct Tracker::Impl {
   void ScrapeCore(const std::vector<std::string>& hashes, Protocol p, std::vector<ScrapeEntry>* out);
   size_t SetWhitelist(const std::vector<std::string>& hashes);
   void UpdateRate();
+  // Drops the swarm's origin records at `addr` (a restarted seeder's predecessor).
+  void RemoveOrigins(SwarmState& sw, const PeerAddress& addr);
 
   // metrics.cc
   nlohmann::json Stats() const;

@@ -70,6 +70,16 @@ Process::Process(Process&& o) noexcept : pid_(o.pid_), status_(o.status_), log_p
   o.pid_ = -1;
 }
 
+Process& Process::operator=(Process&& o) noexcept {
+  if (this == &o) return *this;
+  if (pid_ > 0) Terminate();
+  pid_ = o.pid_;
+  status_ = o.status_;
+  log_path_ = std::move(o.log_path_);
+  o.pid_ = -1;
+  return *this;
+}
+
 Process::~Process() {
   if (pid_ > 0) Terminate();
 }
@@ -101,6 +111,12 @@ void Process::Terminate() {
     kill(pid_, SIGKILL);
     Wait(std::chrono::seconds(5));
   }
+}
+
+void Process::Kill() {
+  if (!Running()) return;
+  kill(pid_, SIGKILL);
+  Wait(std::chrono::seconds(10));
 }
 
 std::string Process::Log() const { return ReadAll(log_path_); }

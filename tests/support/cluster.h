@@ -34,6 +34,7 @@ class Process {
   Process(std::vector<std::string> argv, std::string log_path, std::vector<std::string> env = {});
   ~Process();
   Process(Process&&) noexcept;
+  Process& operator=(Process&&) noexcept;  // terminates the process it held
   Process(const Process&) = delete;
   pid_t pid() const { return pid_; }
   // True while the process has not exited.
@@ -41,6 +42,7 @@ class Process {
   // Waits up to `timeout` for exit; returns the exit code, or -1 on timeout (128+N if killed by signal N).
   int Wait(std::chrono::milliseconds timeout);
   void Terminate();  // SIGTERM and wait up to 10 s, then SIGKILL
+  void Kill();       // SIGKILL (a crash: no clean shutdown) and reap
   std::string Log() const;
 
  private:

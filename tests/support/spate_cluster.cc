@@ -20,12 +20,22 @@ SpateCluster::SpateCluster(const TempDir& d) : dir(d) {
                                         "127.0.1.0/24 dc1/pod1/rack1\n"
                                         "127.0.2.0/24 dc1/pod2/rack2\n"
                                         "127.0.3.0/24 dc1/pod3/rack3\n";
+  StartTracker("127.0.0.1:0");
+}
+
+void SpateCluster::StartTracker(const std::string& listen) {
+  fs::remove(dir / "tracker.ready");
   tracker_proc = std::make_unique<Process>(
-      std::vector<std::string>{SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--rackmap", dir / "rackmap.txt",
+      std::vector<std::string>{SpateBinary(), "tracker", "--listen", listen, "--rackmap", dir / "rackmap.txt",
                                "--db", dir / "tracker.db", "--ready-file", dir / "tracker.ready",
                                "--announce-interval", "2s"},
       dir / "tracker.log", kEnv);
   tracker = "http://" + WaitReady(*tracker_proc, dir / "tracker.ready")["http"].get<std::string>();
+}
+
+void SpateCluster::RestartTracker() {
+  tracker_proc->Kill();
+  StartTracker(tracker.substr(std::string("http://").size()));
 }
 
 SpateCluster::~SpateCluster() {
@@ -33,10 +43,11 @@ SpateCluster::~SpateCluster() {
   seeder_proc.reset();
 }
 
-void SpateCluster::StartSeeder(const std::string& announce_url) {
+void SpateCluster::StartSeeder(const std::string& announce_url, const std::vector<std::string>& extra) {
   std::vector<std::string> argv{SpateBinary(), "seeder", "--listen", "127.0.0.2:0", "--data-dir", dir / "seeder",
                                 "--tracker", tracker, "--ready-file", dir / "seeder.ready"};
   if (!announce_url.empty()) argv.insert(argv.end(), {"--announce-url", announce_url});
+  argv.insert(argv.end(), extra.begin(), extra.end());
   fs::remove(dir / "seeder.ready");
   seeder_proc = std::make_unique<Process>(argv, dir / "seeder.log", kEnv);
   seeder = "http://" + WaitReady(*seeder_proc, dir / "seeder.ready")["http"].get<std::string>();
@@ -44,27 +55,37 @@ void SpateCluster::StartSeeder(const std::string& announce_url) {
 
 void SpateCluster::StopSeeder() { seeder_proc.reset(); }
 
-void SpateCluster::StartFetcher(int rack, int host) {
+void SpateCluster::StartFetcher(int rack, int host, const std::vector<std::string>& extra) {
   std::string id = "r" + std::to_string(rack) + "h" + std::to_string(host);
   std::string home = dir / ("hosts/" + id);
   fs::create_directories(home);
-  fetchers.emplace_back(
-      std::vector<std::string>{SpateBinary(), "fetcher", "--host-id", id, "--bind",
-                               "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
-                               "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
-                               dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m"},
-      home + "/fetcher.log", kEnv);
+  std::vector<std::string> argv{SpateBinary(), "fetcher", "--host-id", id, "--bind",
+                                "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
+                                "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
+                                dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  fs::remove(home + "/ready");
+  fetchers.emplace_back(argv, home + "/fetcher.log", kEnv);
   WaitReady(fetchers.back(), home + "/ready");
   installs.push_back(home + "/install");
+  fetcher_argv.push_back(argv);
 }
 
-nlohmann::json SpateCluster::Upload(const std::string& path) {
-  auto up = Run({SpateBinary(), "upload", path, "--name", "app", "--version", "1.0", "--filename", "app.bin",
+void SpateCluster::RestartFetcher(size_t i) {
+  fetchers[i].Kill();
+  std::string ready = fs::path(installs[i]).parent_path() / "ready";
+  fs::remove(ready);
+  fetchers[i] = Process(fetcher_argv[i], fs::path(installs[i]).parent_path() / "fetcher.log", kEnv);
+  WaitReady(fetchers[i], ready);
+}
+
+nlohmann::json SpateCluster::Upload(const std::string& path, const std::string& version) {
+  auto up = Run({SpateBinary(), "upload", path, "--name", "app", "--version", version, "--filename", "app.bin",
                  "--seeder", seeder},
                 60s, kEnv);
   INFO(up.output);
   REQUIRE(up.exit_code == 0);
-  auto m = http::Call("GET", seeder + "/api/v1/artifacts/app/1.0", "");
+  auto m = http::Call("GET", seeder + "/api/v1/artifacts/app/" + version, "");
   REQUIRE(m.ok());
   REQUIRE(m->status == 200);
   return nlohmann::json::parse(m->body);

@@ -22,12 +22,17 @@ class SpateCluster {
   ~SpateCluster();
 
   // `announce_url` empty: torrents announce to Spate's own tracker.
-  void StartSeeder(const std::string& announce_url = "");
+  void StartSeeder(const std::string& announce_url = "", const std::vector<std::string>& extra = {});
   void StopSeeder();
+  // kill -9, then a start on the same database and address.
+  void RestartTracker();
   // Starts a fetcher as host "r<R>h<H>" on 127.0.R.H and records its install dir.
-  void StartFetcher(int rack, int host);
-  // Uploads `path` as app@1.0 (file app.bin) and returns the seeder's manifest JSON.
-  nlohmann::json Upload(const std::string& path);
+  // `extra` flags are appended (e.g. rate caps); RestartFetcher reuses them.
+  void StartFetcher(int rack, int host, const std::vector<std::string>& extra = {});
+  // The fetchers[i] process again, same host, dirs and flags.
+  void RestartFetcher(size_t i);
+  // Uploads `path` as app@VERSION (file app.bin) and returns the seeder's manifest JSON.
+  nlohmann::json Upload(const std::string& path, const std::string& version = "1.0");
   // Waits until the tracker has seen `n` hosts check in.
   void WaitForHosts(size_t n);
   // The head of every process's log, for failure messages.
@@ -37,7 +42,11 @@ class SpateCluster {
   std::unique_ptr<Process> tracker_proc, seeder_proc;
   std::vector<Process> fetchers;
   std::vector<std::string> installs;
+  std::vector<std::vector<std::string>> fetcher_argv;  // by fetchers index
   std::string tracker, seeder;  // http://ADDR:PORT
+
+ private:
+  void StartTracker(const std::string& listen);
 };
 
 }  // namespace spate::testing
