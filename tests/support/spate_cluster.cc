@@ -44,27 +44,27 @@ void SpateCluster::StartSeeder(const std::string& announce_url) {
 
 void SpateCluster::StopSeeder() { seeder_proc.reset(); }
 
-void SpateCluster::StartFetcher(int rack, int host) {
+void SpateCluster::StartFetcher(int rack, int host, const std::vector<std::string>& extra) {
   std::string id = "r" + std::to_string(rack) + "h" + std::to_string(host);
   std::string home = dir / ("hosts/" + id);
   fs::create_directories(home);
-  fetchers.emplace_back(
-      std::vector<std::string>{SpateBinary(), "fetcher", "--host-id", id, "--bind",
-                               "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
-                               "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
-                               dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m"},
-      home + "/fetcher.log", kEnv);
+  std::vector<std::string> argv{SpateBinary(), "fetcher", "--host-id", id, "--bind",
+                                "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
+                                "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
+                                dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  fetchers.emplace_back(argv, home + "/fetcher.log", kEnv);
   WaitReady(fetchers.back(), home + "/ready");
   installs.push_back(home + "/install");
 }
 
-nlohmann::json SpateCluster::Upload(const std::string& path) {
-  auto up = Run({SpateBinary(), "upload", path, "--name", "app", "--version", "1.0", "--filename", "app.bin",
+nlohmann::json SpateCluster::Upload(const std::string& path, const std::string& version) {
+  auto up = Run({SpateBinary(), "upload", path, "--name", "app", "--version", version, "--filename", "app.bin",
                  "--seeder", seeder},
                 60s, kEnv);
   INFO(up.output);
   REQUIRE(up.exit_code == 0);
-  auto m = http::Call("GET", seeder + "/api/v1/artifacts/app/1.0", "");
+  auto m = http::Call("GET", seeder + "/api/v1/artifacts/app/" + version, "");
   REQUIRE(m.ok());
   REQUIRE(m->status == 200);
   return nlohmann::json::parse(m->body);

@@ -24,10 +24,11 @@ class SpateCluster {
   // `announce_url` empty: torrents announce to Spate's own tracker.
   void StartSeeder(const std::string& announce_url = "");
   void StopSeeder();
-  // Starts a fetcher as host "r<R>h<H>" on 127.0.R.H and records its install dir.
-  void StartFetcher(int rack, int host);
-  // Uploads `path` as app@1.0 (file app.bin) and returns the seeder's manifest JSON.
-  nlohmann::json Upload(const std::string& path);
+  // Starts a fetcher as host "r<R>h<H>" on 127.0.R.H and records its install dir;
+  // `extra` flags go last (e.g. a download cap).
+  void StartFetcher(int rack, int host, const std::vector<std::string>& extra = {});
+  // Uploads `path` as app@VERSION (file app.bin) and returns the seeder's manifest JSON.
+  nlohmann::json Upload(const std::string& path, const std::string& version = "1.0");
   // Waits until the tracker has seen `n` hosts check in.
   void WaitForHosts(size_t n);
   // The head of every process's log, for failure messages.
