@@ -25,6 +25,7 @@
 #include "fetcher/cross_rack.h"
 #include "fetcher/far_filter.h"
 #include "fetcher/install.h"
+#include "fetcher/push_order.h"
 #include "wire/crypto.h"
 #include "wire/daemon.h"
 #include "wire/fs.h"
@@ -56,7 +57,8 @@ struct Inbox {
 
 enum class Phase { kDownloading, kVerifying, kSeeding };
 
-// One artifact in the session. Several pushes of the same artifact share it.
+// One artifact in the session. Several pushes of the same artifact share it;
+// pushes overtaken by a newer one of the same name leave it (push_order.h).
 struct Job {
   Manifest manifest;
   std::vector<int64_t> push_ids;
@@ -70,7 +72,8 @@ struct Job {
   Clock::time_point seed_until;
   // Gateway share filter for peers outside the rack (null without rack ranges).
   std::shared_ptr<FarFilter> far_filter;
-  // Hash + install worker, only while kVerifying.
+  // Hash + version dir worker, only while kVerifying. It never touches
+  // `current`: the engine decides that once the worker is done.
   std::thread worker;
   std::atomic<bool> worker_done{false};
   Status worker_status;
@@ -147,6 +150,8 @@ struct Fetcher::Impl {
   std::map<std::string, std::unique_ptr<Job>> jobs;  // by info_hash
   std::set<int64_t> seen;
   std::map<int64_t, HostReport> terminal;  // final states not yet accepted by the tracker
+  std::map<std::string, PushOrder> order;  // by artifact name; `newest` mirrors newest_file
+  std::string newest_file;
   bool report_now = false;
   int report_failures = 0;
 
@@ -155,6 +160,9 @@ struct Fetcher::Impl {
   void Shutdown();
   void DrainInbox();
   void HandleAssignment(const Assignment& a);
+  void Supersede(const std::vector<int64_t>& ids, int64_t newest, uint64_t size);
+  void DropJob(const std::string& info_hash);
+  Status SaveOrder();
   void AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_info> ti);
   void HandleAlert(lt::alert* a);
   Job* FindJob(const lt::torrent_handle& h);
@@ -218,6 +226,11 @@ Status Fetcher::Impl::Start() {
   staging_root = (fs::path(cfg.install_dir) / ".spate" / "staging").string();
   for (const std::string& dir : {cfg.data_dir, cfg.install_dir, staging_root})
     if (Status s = MakeDirs(dir); !s.ok()) return s;
+  // Without it a restart could let a stale assignment or staging move `current` back.
+  newest_file = (fs::path(cfg.data_dir) / "newest-pushes.json").string();
+  auto newest = LoadNewestPushes(newest_file);
+  if (!newest.ok()) return newest.status();
+  for (const auto& [name, id] : *newest) order[name].newest = id;
 
   SwarmOptions so;
   so.bind_address = cfg.bind_address;
@@ -353,19 +366,38 @@ void Fetcher::Impl::HandleAssignment(const Assignment& a) {
   if (!seen.insert(a.push_id).second) return;
   const Manifest& m = a.manifest;
   spdlog::info("push {}: assignment received for {} ({})", a.push_id, m.id(), FormatBytes(double(m.size)));
+  // Checked first: an assignment we refuse must not stop anything.
   auto ti = CheckAssignment(a, key);
   if (!ti.ok()) {
     spdlog::error("push {}: refused {}: {}", a.push_id, m.id(), ti.status().message());
     QueueTerminal(a.push_id, kStateFailed, m.size, ti.status().message());
     return;
   }
+  PushOrder& o = order[m.name];
+  int64_t was_newest = o.newest;
+  PushDecision d = OnAssignment(o, a.push_id);
+  if (o.newest != was_newest) {
+    if (Status s = SaveOrder(); !s.ok()) {
+      // Going on unrecorded would let a restart forget this push overtook older ones.
+      spdlog::error("push {}: cannot record it as newest for {}: {}", a.push_id, m.name, s.message());
+      OnFailed(o, a.push_id);
+      QueueTerminal(a.push_id, kStateFailed, m.size, "cannot record newest push: " + s.message());
+      Supersede(d.superseded, o.newest, m.size);
+      return;
+    }
+  }
   auto it = jobs.find(m.info_hash);
-  if (it != jobs.end() && it->second->phase != Phase::kSeeding) {
+  bool joined = d.start && it != jobs.end() && it->second->phase != Phase::kSeeding;
+  if (joined) {
+    // Before superseding: an older push of this same file must not stop the transfer.
     it->second->push_ids.push_back(a.push_id);
     spdlog::info("push {}: joins the transfer of {} already in progress", a.push_id, m.id());
-    return;
   }
+  Supersede(d.superseded, o.newest, m.size);
+  if (!d.start || joined) return;
+  it = jobs.find(m.info_hash);
   if (IsInstalled(m, cfg.install_dir)) {
+    OnInstallDone(o, a.push_id);  // the newest push (d.start), so it may switch
     Status s = SetCurrent(cfg.install_dir, m.name, m.version);
     if (!s.ok()) {
       spdlog::error("push {}: {} is installed but switching current failed: {}", a.push_id, m.id(), s.message());
@@ -391,6 +423,44 @@ void Fetcher::Impl::HandleAssignment(const Assignment& a) {
     return;
   }
   AddTorrent(a, std::move(*ti));
+}
+
+void Fetcher::Impl::Supersede(const std::vector<int64_t>& ids, int64_t newest, uint64_t size) {
+  for (int64_t id : ids) {
+    std::string reason = SupersededReason(newest);
+    Job* job = nullptr;
+    for (auto& [ih, j] : jobs) {
+      auto pos = std::find(j->push_ids.begin(), j->push_ids.end(), id);
+      if (pos == j->push_ids.end()) continue;
+      j->push_ids.erase(pos);
+      job = j.get();
+      break;
+    }
+    spdlog::warn("push {}: {}; it will not switch current", id, reason);
+    QueueTerminal(id, kStateFailed, job ? job->manifest.size : size, reason);
+    if (!job || !job->push_ids.empty()) continue;
+    if (job->phase == Phase::kDownloading) {
+      spdlog::info("stopping the download of {} at {}; staging removed", job->manifest.id(),
+                   FormatBytes(double(job->bytes_done)));
+      DropJob(job->manifest.info_hash);
+    }
+    // kVerifying: the worker finishes the version dir; CollectWorkers then drops the job.
+  }
+}
+
+void Fetcher::Impl::DropJob(const std::string& info_hash) {
+  auto it = jobs.find(info_hash);
+  if (it == jobs.end()) return;
+  if (it->second->worker.joinable()) it->second->worker.join();
+  RemoveTorrent(*it->second);
+  jobs.erase(it);
+  report_now = true;
+}
+
+Status Fetcher::Impl::SaveOrder() {
+  std::map<std::string, int64_t> newest;
+  for (const auto& [name, o] : order) newest[name] = o.newest;
+  return SaveNewestPushes(newest_file, newest);
 }
 
 void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_info> ti) {
@@ -478,6 +548,22 @@ void Fetcher::Impl::HandleAlert(lt::alert* a) {
       spdlog::warn("{}: ending seeding of {} after error", Pushes(j->push_ids), j->manifest.id());
       j->seed_until = Clock::now();
     }
+  } else if (auto* fe = lt::alert_cast<lt::file_error_alert>(a)) {
+    // libtorrent only switches to upload mode on a write error (ENOSPC) and,
+    // without auto-management, nothing retries: fail now and free the staging.
+    spdlog::error("file error: {}", fe->message());
+    Job* j = FindJob(fe->handle);
+    if (!j) return;
+    std::string reason = fe->error == boost::system::errc::no_space_on_device
+                             ? "no space left on device: " + std::string(fe->filename())
+                             : "disk error (" + std::string(lt::operation_name(fe->op)) + "): " +
+                                   fe->error.message() + ": " + fe->filename();
+    if (j->phase == Phase::kDownloading) {
+      Fail(j->manifest.info_hash, reason);
+    } else if (j->phase == Phase::kSeeding) {
+      spdlog::warn("{}: ending seeding of {} after error", Pushes(j->push_ids), j->manifest.id());
+      j->seed_until = Clock::now();
+    }
   } else if (auto* t = lt::alert_cast<lt::tracker_error_alert>(a)) {
     if (t->times_in_row <= 1)
       spdlog::warn("announce failed: {}", t->message());
@@ -498,6 +584,15 @@ void Fetcher::Impl::HandleAlert(lt::alert* a) {
 
 void Fetcher::Impl::BeginVerify(Job& j) {
   if (j.phase != Phase::kDownloading) return;
+  PushOrder& o = order[j.manifest.name];
+  bool install = false;
+  for (int64_t id : j.push_ids) install |= OnDownloadDone(o, id).install;
+  if (!install) {
+    // Every push of it was overtaken while the last pieces came in.
+    spdlog::info("{}: download of {} complete but superseded; not installing", Pushes(j.push_ids), j.manifest.id());
+    DropJob(j.manifest.info_hash);
+    return;
+  }
   j.phase = Phase::kVerifying;
   j.bytes_done = j.manifest.size;
   j.rate = 0;
@@ -508,19 +603,33 @@ void Fetcher::Impl::BeginVerify(Job& j) {
   Job* jp = &j;  // Jobs are heap-allocated and outlive their worker (joined before erase).
   j.worker_done = false;
   j.worker = std::thread([jp, file, m = j.manifest, dir = cfg.install_dir] {
-    jp->worker_status = Install(file, m, dir);
+    jp->worker_status = InstallVersion(file, m, dir);
     jp->worker_done = true;
   });
 }
 
 void Fetcher::Impl::CollectWorkers() {
   std::vector<std::pair<std::string, std::string>> failed;
+  std::vector<std::string> superseded;
   for (auto& [ih, jp] : jobs) {
     Job& j = *jp;
     if (j.phase != Phase::kVerifying || !j.worker_done) continue;
     j.worker.join();
     if (!j.worker_status.ok()) {
       failed.emplace_back(ih, j.worker_status.message());
+      continue;
+    }
+    PushOrder& o = order[j.manifest.name];
+    bool switch_current = false;
+    for (int64_t id : j.push_ids) switch_current |= OnInstallDone(o, id).switch_current;
+    if (!switch_current) {
+      spdlog::info("{}: installed {} at {} but a newer push overtook it; current unchanged", Pushes(j.push_ids),
+                   j.manifest.id(), VersionDir(cfg.install_dir, j.manifest));
+      superseded.push_back(ih);
+      continue;
+    }
+    if (Status s = SetCurrent(cfg.install_dir, j.manifest.name, j.manifest.version); !s.ok()) {
+      failed.emplace_back(ih, "switching current failed: " + s.message());
       continue;
     }
     j.phase = Phase::kSeeding;
@@ -531,6 +640,7 @@ void Fetcher::Impl::CollectWorkers() {
     for (int64_t id : j.push_ids) QueueTerminal(id, kStateInstalled, j.manifest.size, "");
   }
   for (const auto& [ih, reason] : failed) Fail(ih, reason);
+  for (const auto& ih : superseded) DropJob(ih);
 }
 
 void Fetcher::Impl::ExpireSeeds() {
@@ -553,7 +663,10 @@ void Fetcher::Impl::Fail(const std::string& info_hash, const std::string& reason
   Job& j = *it->second;
   if (j.worker.joinable()) j.worker.join();
   spdlog::error("{}: {} failed: {}", Pushes(j.push_ids), j.manifest.id(), reason);
-  for (int64_t id : j.push_ids) QueueTerminal(id, kStateFailed, j.manifest.size, reason);
+  for (int64_t id : j.push_ids) {
+    OnFailed(order[j.manifest.name], id);
+    QueueTerminal(id, kStateFailed, j.manifest.size, reason);
+  }
   RemoveTorrent(j);
   jobs.erase(it);
 }

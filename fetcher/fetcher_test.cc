@@ -6,9 +6,13 @@
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_flags.hpp>
 #include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_status.hpp>
+#include <sys/mount.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -140,19 +144,24 @@ struct Env {
     spate::SwarmOptions so;
     so.bind_address = "127.0.9.11";
     auto origin = spate::MakeSession(so);
-    lt::add_torrent_params p;
-    p.ti = std::make_shared<lt::torrent_info>(
-        lt::span<const char>(art.torrent.data(), static_cast<std::ptrdiff_t>(art.torrent.size())), lt::from_span);
-    p.save_path = dir;
-    p.flags |= lt::torrent_flags::seed_mode;
-    p.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
-    origin->add_torrent(p);
+    Seed(*origin, art, dir);
     auto deadline = Clock::now() + std::chrono::seconds(5);
     while (origin->listen_port() == 0 && Clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     REQUIRE(origin->listen_port() != 0);
     tracker.SetPeer("127.0.9.11", origin->listen_port());
     return origin;
+  }
+
+  // Adds `art` (its file in `dir`) to an origin session; returns its handle.
+  static lt::torrent_handle Seed(lt::session& origin, const spate::testing::TestArtifact& art, const std::string& dir) {
+    lt::add_torrent_params p;
+    p.ti = std::make_shared<lt::torrent_info>(
+        lt::span<const char>(art.torrent.data(), static_cast<std::ptrdiff_t>(art.torrent.size())), lt::from_span);
+    p.save_path = dir;
+    p.flags |= lt::torrent_flags::seed_mode;
+    p.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
+    return origin.add_torrent(p);
   }
 
   spate::Assignment Assign(const spate::testing::TestArtifact& art, int64_t push_id, const spate::SigningKey& key) {
@@ -168,6 +177,33 @@ struct Env {
 auto StateIs(int64_t push_id, const std::string& state) {
   return [=](const spate::HostReport& r) { return r.push_id == push_id && r.state == state; };
 }
+
+auto FailedWith(int64_t push_id, const std::string& error) {
+  return [=](const spate::HostReport& r) {
+    return r.push_id == push_id && r.state == spate::kStateFailed && r.error == error;
+  };
+}
+
+std::string Current(const fs::path& install) {
+  std::error_code ec;
+  return fs::read_symlink(install / "app" / "current", ec).string();
+}
+
+// A small tmpfs mounted on `dir` for the life of the object: a disk that really fills.
+class Tmpfs {
+ public:
+  Tmpfs(const std::string& dir, const std::string& size) : dir_(dir) {
+    fs::create_directories(dir);
+    std::string opts = "size=" + size;
+    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) != 0)
+      FAIL("cannot mount a tmpfs on " << dir << " (root needed): " << std::strerror(errno));
+  }
+  ~Tmpfs() { ::umount2(dir_.c_str(), MNT_DETACH); }
+  Tmpfs(const Tmpfs&) = delete;
+
+ private:
+  std::string dir_;
+};
 
 bool WaitUntil(const std::function<bool()>& pred, std::chrono::seconds timeout) {
   auto deadline = Clock::now() + timeout;
@@ -217,7 +253,7 @@ TEST_CASE("fetcher downloads from a peer, verifies, installs, reports, stops see
           spate::testing::ReadAll(art.file));
     CHECK(fs::read_symlink(install / "app" / "current") == "2.0");
     CHECK(fs::exists(install / "app" / "2.0" / "manifest.json"));
-    CHECK_FALSE(env.tracker.WaitReport(StateIs(11, spate::kStateFailed), std::chrono::seconds(0)));
+    CHECK_FALSE(env.tracker.WaitReport(StateIs(11, spate::kStateFailed), std::chrono::seconds(1)));
     // Seed time is 1 s: then the torrent and staging go, the install stays.
     CHECK(WaitUntil([&] { return f.torrent_count() == 0 && !fs::exists(staging); }, std::chrono::seconds(5)));
     CHECK(fs::exists(install / "app" / "2.0" / "app.bin"));
@@ -249,7 +285,7 @@ TEST_CASE("fetcher fails a download whose sha256 does not match the signed manif
   for (const auto& r : env.tracker.Reports())
     if (r.state == spate::kStateFailed)
       CHECK(r.error == "sha256 mismatch: expected " + art.manifest.sha256 + " got " + right);
-  CHECK_FALSE(env.tracker.WaitReport(StateIs(12, spate::kStateInstalled), std::chrono::seconds(0)));
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(12, spate::kStateInstalled), std::chrono::seconds(2)));
   fs::path install = env.t / "install";
   CHECK_FALSE(fs::exists(install / "app"));
   CHECK(WaitUntil([&] { return f.torrent_count() == 0; }, std::chrono::seconds(3)));
@@ -264,24 +300,159 @@ TEST_CASE("fetcher stopped mid-download installs nothing and a restart resumes f
   env.tracker.SetAssignments({env.Assign(art, 13, env.seeder_key)});
   fs::path install = env.t / "install";
   fs::path staged = install / ".spate" / "staging" / art.manifest.info_hash / "app.bin";
+  const uint64_t size = art.manifest.size;
   {
     auto c = env.Config();
     c.download_rate = 1024 * 1024;  // ~4 s for the whole file: time to interrupt it
     spate::Fetcher f(c);
     REQUIRE(f.Start().ok());
+    // Past half, so a resume and a full re-download differ clearly in bytes sent by the origin.
     REQUIRE(env.tracker.WaitReport(
-        [](const spate::HostReport& r) { return r.state == spate::kStateDownloading && r.bytes_done > 0; },
-        std::chrono::seconds(5)));
+        [&](const spate::HostReport& r) { return r.state == spate::kStateDownloading && r.bytes_done >= size * 6 / 10; },
+        std::chrono::seconds(10)));
     f.Stop();
     f.Wait();
   }
-  CHECK_FALSE(env.tracker.WaitReport(StateIs(13, spate::kStateInstalled), std::chrono::seconds(0)));
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(13, spate::kStateInstalled), std::chrono::seconds(1)));
   CHECK_FALSE(fs::exists(install / "app"));
   CHECK(fs::exists(staged));
+  // The origin's own count of payload it sent: what the restarted fetcher downloads on top.
+  lt::torrent_handle seed = origin->get_torrents().at(0);
+  const int64_t sent_before = seed.status().total_payload_upload;
+  CHECK(sent_before >= int64_t(size * 6 / 10));
 
   spate::Fetcher again(env.Config());
   REQUIRE(again.Start().ok());
   REQUIRE(env.tracker.WaitReport(StateIs(13, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(spate::testing::ReadAll((install / "app" / "current" / "app.bin").string()) ==
+        spate::testing::ReadAll(art.file));
+  const int64_t sent_after_restart = seed.status().total_payload_upload - sent_before;
+  INFO("origin sent " << sent_after_restart << " of " << size << " bytes after the restart");
+  CHECK(sent_after_restart < int64_t(size / 2));
+}
+
+TEST_CASE("back-to-back pushes of one artifact: the newer push wins and the older download never switches current") {
+  Env env;
+  auto big = spate::testing::MakeArtifact(env.t / "origin1", "app", "1", "app.bin", 6 * 1024 * 1024, 21,
+                                          env.tracker.url() + "/announce");
+  auto small = spate::testing::MakeArtifact(env.t / "origin2", "app", "2", "app.bin", 256 * 1024, 22,
+                                            env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(big, env.t / "origin1");
+  Env::Seed(*origin, small, env.t / "origin2");
+  fs::path install = env.t / "install";
+  auto c = env.Config();
+  c.download_rate = 1024 * 1024;  // app@1 needs ~6 s: app@2 overtakes it
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(big, 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(
+      [](const spate::HostReport& r) { return r.push_id == 1 && r.state == spate::kStateDownloading && r.bytes_done > 0; },
+      std::chrono::seconds(5)));
+  // The tracker hands a host only the newest push per artifact name.
+  env.tracker.SetAssignments({env.Assign(small, 2, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(Current(install) == "2");
+  CHECK(env.tracker.WaitReport(FailedWith(1, "superseded by push 2"), std::chrono::seconds(5)));
+  // Long enough for app@1 to have finished had it kept downloading.
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(8)));
+  CHECK(Current(install) == "2");
+  CHECK(f.torrent_count() <= 1);  // app@2 may still seed; app@1 is gone
+}
+
+TEST_CASE("a rollback push of the installed version wins over a newer version still downloading") {
+  Env env;
+  auto v1 = spate::testing::MakeArtifact(env.t / "origin1", "app", "1", "app.bin", 256 * 1024, 31,
+                                         env.tracker.url() + "/announce");
+  auto v2 = spate::testing::MakeArtifact(env.t / "origin2", "app", "2", "app.bin", 6 * 1024 * 1024, 32,
+                                         env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(v1, env.t / "origin1");
+  Env::Seed(*origin, v2, env.t / "origin2");
+  fs::path install = env.t / "install";
+  auto c = env.Config();
+  c.download_rate = 1024 * 1024;  // app@2 needs ~6 s: time to roll back during it
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(v1, 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+  env.tracker.SetAssignments({env.Assign(v2, 2, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(
+      [](const spate::HostReport& r) { return r.push_id == 2 && r.state == spate::kStateDownloading && r.bytes_done > 0; },
+      std::chrono::seconds(5)));
+  env.tracker.SetAssignments({env.Assign(v1, 3, env.seeder_key)});  // the rollback
+  REQUIRE(env.tracker.WaitReport(StateIs(3, spate::kStateInstalled), std::chrono::seconds(5)));
+  CHECK(Current(install) == "1");
+  CHECK(env.tracker.WaitReport(FailedWith(2, "superseded by push 3"), std::chrono::seconds(5)));
+  // Long enough for app@2 to have finished had it kept downloading.
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(8)));
+  CHECK(Current(install) == "1");
+}
+
+TEST_CASE("a restarted fetcher never lets an older push's assignment switch current") {
+  Env env;
+  auto v1 = spate::testing::MakeArtifact(env.t / "origin1", "app", "1", "app.bin", 256 * 1024, 41,
+                                         env.tracker.url() + "/announce");
+  auto v2 = spate::testing::MakeArtifact(env.t / "origin2", "app", "2", "app.bin", 4 * 1024 * 1024, 42,
+                                         env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(v1, env.t / "origin1");
+  Env::Seed(*origin, v2, env.t / "origin2");
+  fs::path install = env.t / "install";
+  env.tracker.SetAssignments({env.Assign(v2, 5, env.seeder_key)});
+  {
+    auto c = env.Config();
+    c.download_rate = 512 * 1024;  // stopped long before app@2 completes
+    spate::Fetcher f(c);
+    REQUIRE(f.Start().ok());
+    REQUIRE(env.tracker.WaitReport(StateIs(5, spate::kStateDownloading), std::chrono::seconds(5)));
+    f.Stop();
+    f.Wait();
+  }
+  // A stale assignment of an older push (a replay, or messages out of order) reaches the new process first.
+  env.tracker.SetAssignments({env.Assign(v1, 4, env.seeder_key)});
+  {
+    spate::Fetcher again(env.Config());
+    REQUIRE(again.Start().ok());
+    REQUIRE(env.tracker.WaitReport(FailedWith(4, "superseded by push 5"), std::chrono::seconds(5)));
+    CHECK_FALSE(env.tracker.WaitReport(StateIs(4, spate::kStateInstalled), std::chrono::seconds(2)));
+    CHECK(Current(install) == "");
+    CHECK_FALSE(fs::exists(install / "app" / "1"));
+    // Then the newest push itself: it resumes and installs.
+    env.tracker.SetAssignments({env.Assign(v1, 4, env.seeder_key), env.Assign(v2, 5, env.seeder_key)});
+    REQUIRE(env.tracker.WaitReport(StateIs(5, spate::kStateInstalled), std::chrono::seconds(15)));
+    CHECK(Current(install) == "2");
+  }
+}
+
+TEST_CASE("a full disk fails the push with the reason, frees staging, and a new push succeeds once space is back") {
+  Env env;
+  auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "1", "app.bin", 4 * 1024 * 1024, 51,
+                                          env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(art, env.t / "origin");
+  fs::path install = env.t / "install";
+  Tmpfs disk(install.string(), "8m");
+  {
+    // Leaves ~2 MiB: the download fills the disk halfway through.
+    std::ofstream filler(install / "filler", std::ios::binary);
+    std::string mib(1024 * 1024, 'x');
+    for (int i = 0; i < 6; ++i) filler << mib;
+    REQUIRE(filler.good());
+  }
+  spate::Fetcher f(env.Config());
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(art, 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateFailed), std::chrono::seconds(15)));
+  for (const auto& r : env.tracker.Reports())
+    if (r.push_id == 1 && r.state == spate::kStateFailed) {
+      CHECK(r.error.rfind("no space left on device: ", 0) == 0);
+      CHECK(r.error.find(art.manifest.info_hash) != std::string::npos);  // names the staging file
+    }
+  fs::path staging = install / ".spate" / "staging" / art.manifest.info_hash;
+  CHECK(WaitUntil([&] { return f.torrent_count() == 0 && !fs::exists(staging); }, std::chrono::seconds(3)));
+  CHECK_FALSE(fs::exists(install / "app" / "1"));
+
+  fs::remove(install / "filler");  // space is back
+  env.tracker.SetAssignments({env.Assign(art, 2, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(15)));
+  CHECK(Current(install) == "1");
   CHECK(spate::testing::ReadAll((install / "app" / "current" / "app.bin").string()) ==
         spate::testing::ReadAll(art.file));
 }

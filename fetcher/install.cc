@@ -72,8 +72,8 @@ Status SetCurrent(const std::string& install_dir, const std::string& name, const
   return FsyncPath(name_dir.string());
 }
 
-Status Install(const std::string& staging_file, const Manifest& m, const std::string& install_dir,
-               const std::function<void(uint64_t)>& progress) {
+Status InstallVersion(const std::string& staging_file, const Manifest& m, const std::string& install_dir,
+                      const std::function<void(uint64_t)>& progress) {
   std::error_code ec;
   auto size = fs::file_size(staging_file, ec);
   if (ec) return Status::Io("cannot stat " + staging_file + ": " + ec.message());
@@ -116,7 +116,12 @@ Status Install(const std::string& staging_file, const Manifest& m, const std::st
                       : Status::Io(Errno("rename " + tmp.string() + " -> " + final_dir.string())));
     }
   }
-  if (Status s = FsyncPath(name_dir.string()); !s.ok()) return s;
+  return FsyncPath(name_dir.string());
+}
+
+Status Install(const std::string& staging_file, const Manifest& m, const std::string& install_dir,
+               const std::function<void(uint64_t)>& progress) {
+  if (Status s = InstallVersion(staging_file, m, install_dir, progress); !s.ok()) return s;
   return SetCurrent(install_dir, m.name, m.version);
 }
 

@@ -20,8 +20,14 @@ namespace spate {
 // <install_dir>/<name>/<version>
 std::string VersionDir(const std::string& install_dir, const Manifest& m);
 
-// Checks size and SHA-256 of `staging_file` against `m`, then installs it and
-// points `current` at the new version. The staging file is left in place
+// Checks size and SHA-256 of `staging_file` against `m`, then creates
+// <install>/<name>/<version>/ from it. Leaves `current` alone: whether this
+// version may become current is the caller's decision (fetcher/push_order.h).
+// Same contract otherwise as Install below.
+Status InstallVersion(const std::string& staging_file, const Manifest& m, const std::string& install_dir,
+                      const std::function<void(uint64_t)>& progress = {});
+
+// InstallVersion, then points `current` at the new version. The staging file is left in place
 // (seeding continues from it). Mismatch -> Status::Corrupt("sha256 mismatch:
 // expected X got Y") and nothing is installed. If the same version is already
 // installed with the same sha256 this succeeds. Blocking (hashes the whole

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "tests/support/spate_cluster.h"
@@ -34,6 +35,43 @@ TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy m
   for (const auto& install : c.installs) {
     INFO(install);
     CHECK(fs::is_symlink(install + "/app/current"));
+    CHECK(ReadAll(install + "/app/current/app.bin") == want);
+  }
+}
+
+TEST_CASE("back-to-back pushes to 3 hosts: the newer push installs everywhere, the older one fails as superseded") {
+  TempDir dir("spate-e2e-b2b");
+  SpateCluster c(dir);
+  c.StartSeeder();
+  // Capped so app@1 (48 MiB, ~3 s) is still downloading when app@2 is pushed.
+  for (int host = 1; host <= 3; ++host) c.StartFetcher(1, host, {"--download-rate", "16M"});
+  c.WaitForHosts(3);
+  WriteRandomFile(dir / "app1.bin", 48u << 20, 1);
+  WriteRandomFile(dir / "app2.bin", 4u << 20, 2);
+  c.Upload(dir / "app1.bin", "1");
+  c.Upload(dir / "app2.bin", "2");
+
+  auto push = [&](const std::string& artifact) {
+    return Run({SpateBinary(), "push", artifact, "--tracker", c.tracker, "--timeout", "60s"}, 90s, SpateCluster::kEnv);
+  };
+  auto first = std::async(std::launch::async, push, "app@1");
+  std::this_thread::sleep_for(1s);
+  auto second = push("app@2");
+  auto older = first.get();
+  INFO("push app@1:\n" << older.output);
+  INFO("push app@2:\n" << second.output);
+  INFO(c.Logs());
+  CHECK(second.exit_code == 0);
+  CHECK(second.output.find("3/3 hosts installed and verified") != std::string::npos);
+  // The older push does not claim success: its hosts moved on to the newer one.
+  CHECK(older.exit_code == 1);
+  CHECK(older.output.find("superseded by push") != std::string::npos);
+  // Time for a stray app@1 download to have finished and switched current.
+  std::this_thread::sleep_for(3s);
+  const std::string want = ReadAll(dir / "app2.bin");
+  for (const auto& install : c.installs) {
+    INFO(install);
+    CHECK(fs::read_symlink(install + "/app/current") == "2");
     CHECK(ReadAll(install + "/app/current/app.bin") == want);
   }
 }
