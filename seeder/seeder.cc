@@ -49,6 +49,7 @@ Seeder::Seeder(SeederConfig config)
     : config_(std::move(config)), store_(config_.data_dir), ingest_pool_(static_cast<size_t>(config_.ingest_threads)) {}
 
 Seeder::~Seeder() {
+  if (graphite_) graphite_->Stop();
   Stop();
   ingest_pool_.join();
   if (registrar_) registrar_->Stop();
@@ -98,6 +99,12 @@ Status Seeder::Start() {
   registrar_ = std::make_unique<Registrar>(ro);
   registrar_->Start();
 
+  if (!config_.graphite.address.empty()) {
+    if (config_.graphite.prefix.empty()) config_.graphite.prefix = DefaultGraphitePrefix("seeder", config_.peer_address);
+    graphite_ = std::make_unique<GraphiteSender>(config_.graphite, [this] { return Snapshot(); });
+    if (Status g = graphite_->Start(); !g.ok()) return g;
+  }
+
   auto stored = store_.List();
   for (const auto& a : stored) Publish(a);
   spdlog::info("restored {} stored artifact(s) from {}", stored.size(), config_.data_dir);
@@ -141,10 +148,14 @@ std::optional<http::Response> Seeder::OnHeader(http::Request& req) {
   // Authenticate before reading a byte of the body, so strangers cannot fill the disk.
   if (!TokenEquals(req.bearer_token(), config_.upload_token)) {
     spdlog::warn("upload {} from {} refused: bad or missing token", req.path, req.remote.to_string());
+    ++uploads_refused_;
     return http::Response::Error(Status::Unauthorized("missing or wrong upload token"));
   }
   auto target = ParseUploadTarget(req.path, req.query);
-  if (!target.ok()) return http::Response::Error(target.status());
+  if (!target.ok()) {
+    ++uploads_refused_;
+    return http::Response::Error(target.status());
+  }
   if (target->check_only) return Preflight(*target, req.header("x-spate-sha256"));
   if (stopping_) return http::Response::Error(Status::Unavailable("seeder is shutting down"));
   req.body_file = store_.NewTempPath("upload");
@@ -192,9 +203,12 @@ void Seeder::HandleUpload(http::Request&& req, http::Reply reply) {
     if (!r.ok()) {
       spdlog::warn("upload {}@{} from {} refused ({}): {}", in.name, in.version, remote, r.status().http_status(),
                    r.status().message());
+      ++(r.status().http_status() >= 500 ? uploads_failed_ : uploads_refused_);
       return reply(http::Response::Error(r.status()));
     }
     const Manifest& m = r->artifact.manifest;
+    ++(r->created ? uploads_stored_ : uploads_identical_);
+    if (r->created) upload_bytes_ += m.size;
     if (r->created) {
       spdlog::info("stored {} ({} bytes, sha256 {}, info_hash {}) from {} in {} ms", m.id(), m.size, m.sha256,
                    m.info_hash, remote, ms);
@@ -207,6 +221,7 @@ void Seeder::HandleUpload(http::Request&& req, http::Reply reply) {
 }
 
 http::Response Seeder::HandleGet(const http::Request& req) {
+  if (req.path == "/metrics") return http::Response::Text(200, Snapshot().Prometheus());
   auto segs = SplitPath(req.path);
   if (!segs.ok()) return http::Response::Error(segs.status());
   const auto& s = *segs;
@@ -227,6 +242,35 @@ http::Response Seeder::HandleGet(const http::Request& req) {
   http::Response r{200, "application/x-bittorrent", a->torrent, {}};
   r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + a->manifest.filename + ".torrent\"");
   return r;
+}
+
+Metrics Seeder::Snapshot() {
+  Metrics m;
+  const char* uploads = "Uploads answered, by result: stored (new), identical (already stored), refused (4xx), failed (5xx).";
+  m.Counter("spate_seeder_uploads_total", uploads, double(uploads_stored_), {{"result", "stored"}})
+      .Counter("spate_seeder_uploads_total", uploads, double(uploads_identical_), {{"result", "identical"}})
+      .Counter("spate_seeder_uploads_total", uploads, double(uploads_refused_), {{"result", "refused"}})
+      .Counter("spate_seeder_uploads_total", uploads, double(uploads_failed_), {{"result", "failed"}})
+      .Counter("spate_seeder_upload_bytes_total", "Bytes of artifacts stored by uploads since start.",
+               double(upload_bytes_));
+  uint64_t stored_bytes = 0;
+  auto list = store_.List();
+  std::map<std::string, int> registration;
+  for (const auto& a : list) {
+    stored_bytes += a.manifest.size;
+    ++registration[ToString(registrar_->Get(a.manifest.id()).state)];
+  }
+  m.Gauge("spate_seeder_artifacts", "Artifacts stored.", double(list.size()))
+      .Gauge("spate_seeder_artifact_bytes", "Bytes of all stored artifacts.", double(stored_bytes));
+  for (const char* state : {"pending", "registered", "refused"})
+    m.Gauge("spate_seeder_registrations", "Stored artifacts by registration state with the tracker.",
+            registration[state], {{"state", state}});
+  SessionTotals t = seeding_->Totals();
+  m.Counter("spate_seeder_seeded_bytes_total", "Payload bytes sent to peers since start.", double(t.total_uploaded))
+      .Gauge("spate_seeder_upload_rate_bytes_per_second", "Payload upload rate to peers.", double(t.upload_rate))
+      .Gauge("spate_seeder_peers", "Peers connected, over all artifacts.", t.peers)
+      .Gauge("spate_seeder_torrents", "Artifacts being seeded.", t.torrents);
+  return m;
 }
 
 http::Response Seeder::StatusJson() {

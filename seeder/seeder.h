@@ -10,6 +10,7 @@
 //   GET  /artifacts/{name}/{version}/torrent      -> .torrent bytes
 //   GET  /pubkey                                  -> PEM of the manifest signing key
 //   GET  /status                                  -> stored artifacts, seeding stats, totals
+// and GET /metrics (not under /api/v1) -> Prometheus text, spate_seeder_* (README lists them)
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
@@ -24,6 +25,8 @@
 #include "seeder/seeding.h"
 #include "seeder/store.h"
 #include "wire/crypto.h"
+#include "wire/graphite.h"
+#include "wire/metrics.h"
 #include "wire/http.h"
 #include "wire/status.h"
 
@@ -45,6 +48,7 @@ struct SeederConfig {
   // Concurrent ingests (hashing is disk/CPU bound; more than cores only thrashes).
   int ingest_threads = 2;
   std::chrono::milliseconds register_retry{3000};
+  GraphiteOptions graphite;  // off unless graphite.address is set
 
   // Checks required fields and formats; fills the derived defaults.
   Status Validate();
@@ -74,6 +78,8 @@ class Seeder {
   http::Response Preflight(const UploadTarget& t, std::string sha256);
   http::Response HandleGet(const http::Request& req);
   http::Response StatusJson();
+  // Thread-safe: the io threads, the ingest pool and the Graphite sender call it.
+  Metrics Snapshot();
   void Publish(const StoredArtifact& a);
 
   SeederConfig config_;
@@ -85,6 +91,9 @@ class Seeder {
   std::unique_ptr<http::Server> server_;
   boost::asio::thread_pool ingest_pool_;
   std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> uploads_stored_{0}, uploads_identical_{0}, uploads_refused_{0}, uploads_failed_{0};
+  std::atomic<uint64_t> upload_bytes_{0};
+  std::unique_ptr<GraphiteSender> graphite_;
 };
 
 }  // namespace spate::seeder

@@ -31,6 +31,8 @@ int SeederCommand(int argc, char** argv) {
       ("peer-port", "BitTorrent port (0 = ephemeral)", cxxopts::value<int>()->default_value("0"))
       ("upload-rate", "upload cap for all peers, e.g. 8MiB (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
       ("ready-file", "write {\"http\":..,\"peer\":..} here once serving", cxxopts::value<std::string>()->default_value(""))
+      ("graphite", "send metrics every 10 s to carbon's plaintext port IP:PORT (off by default)", cxxopts::value<std::string>())
+      ("graphite-prefix", "Graphite path prefix (default spate.seeder.<peer address>)", cxxopts::value<std::string>())
       ("log-level", "trace, debug, info, warn, error", cxxopts::value<std::string>()->default_value("info"))
       ("h,help", "show this help");
 
@@ -61,6 +63,8 @@ int SeederCommand(int argc, char** argv) {
     }
     cfg.upload_rate = *rate;
     cfg.ready_file = r["ready-file"].as<std::string>();
+    if (r.count("graphite")) cfg.graphite.address = r["graphite"].as<std::string>();
+    if (r.count("graphite-prefix")) cfg.graphite.prefix = r["graphite-prefix"].as<std::string>();
     log_level = r["log-level"].as<std::string>();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "spate seeder: %s\n(see spate seeder --help)\n", e.what());

@@ -20,6 +20,7 @@
 #include "wire/crypto.h"
 #include "wire/fs.h"
 #include "wire/http.h"
+#include "wire/metrics.h"
 #include "wire/swarm.h"
 
 namespace spate::seeder {
@@ -41,6 +42,24 @@ int ClosedPort() {
   int port = a.local_endpoint().port();
   a.close();
   return port;
+}
+
+// GET /metrics, parsed as a Prometheus scraper would (fails the test if it cannot be).
+std::vector<ParsedSample> Scrape(const std::string& base) {
+  auto r = http::Call("GET", base + "/metrics", "");
+  REQUIRE(r.ok());
+  REQUIRE(r->status == 200);
+  auto parsed = ParsePrometheus(r->body);
+  INFO(r->body);
+  REQUIRE(parsed.ok());
+  return *parsed;
+}
+
+double Value(const std::vector<ParsedSample>& m, const std::string& name, const MetricLabels& labels = {}) {
+  auto v = SampleValue(m, name, labels);
+  INFO(name);
+  REQUIRE(v.ok());
+  return *v;
 }
 
 struct SeederProc {
@@ -252,8 +271,39 @@ TEST_CASE("seeder process: a BitTorrent peer downloads the stored artifact from 
   auto sj = nlohmann::json::parse(st->body);
   CHECK(sj["artifacts"][0]["seeding"]["total_uploaded"].get<int64_t>() >= (3 << 20));
   CHECK(sj["session"]["total_uploaded"].get<int64_t>() >= (3 << 20));
+  auto m = Scrape(s.base);
+  CHECK(Value(m, "spate_seeder_seeded_bytes_total") >= (3 << 20));
+  CHECK(Value(m, "spate_seeder_torrents") == 1);
+  CHECK(Value(m, "spate_seeder_registrations", {{"state", "registered"}}) == 1);
   tracker.Stop();
   tracker_thread.join();
+}
+
+TEST_CASE("seeder process: /metrics counts uploads by result and what is stored") {
+  TempDir dir("spate-seeder-proc");
+  auto s = StartSeeder(dir, "http://127.0.0.1:" + std::to_string(ClosedPort()), "a");
+  auto before = Scrape(s.base);
+  CHECK(Value(before, "spate_seeder_uploads_total") == 0);
+  CHECK(Value(before, "spate_seeder_artifacts") == 0);
+  std::string body(200000, 'b');
+  auto first = Put(s.base + "/api/v1/artifacts/app/1.0", body, kToken);
+  REQUIRE(first.ok());
+  REQUIRE(first->status == 201);
+  auto again = Put(s.base + "/api/v1/artifacts/app/1.0", body, kToken);
+  REQUIRE(again.ok());
+  REQUIRE(again->status == 200);  // identical to the stored one
+  auto wrong = Put(s.base + "/api/v1/artifacts/app/2.0", "x", "not-the-token");
+  REQUIRE(wrong.ok());
+  REQUIRE(wrong->status == 401);
+  auto after = Scrape(s.base);
+  CHECK(Value(after, "spate_seeder_uploads_total", {{"result", "stored"}}) == 1);
+  CHECK(Value(after, "spate_seeder_uploads_total", {{"result", "identical"}}) == 1);
+  CHECK(Value(after, "spate_seeder_uploads_total", {{"result", "refused"}}) == 1);
+  CHECK(Value(after, "spate_seeder_uploads_total", {{"result", "failed"}}) == 0);
+  CHECK(Value(after, "spate_seeder_upload_bytes_total") == 200000);
+  CHECK(Value(after, "spate_seeder_artifacts") == 1);
+  CHECK(Value(after, "spate_seeder_artifact_bytes") == 200000);
+  CHECK(Value(after, "spate_seeder_registrations", {{"state", "pending"}}) == 1);
 }
 
 // A stand-in tracker that refuses the first registration, then accepts.

@@ -7,18 +7,6 @@
 
 namespace spate {
 
-std::string PrometheusLabel(const std::string& v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
-
 namespace {
 
 class Writer {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "tracker/udp_server.h"
+#include "wire/metrics.h"
 
 namespace spate {
 
@@ -25,8 +26,5 @@ struct TrackerMetrics {
 
 // Prometheus text: spate_tracker_* series with HELP and TYPE lines.
 std::string RenderPrometheus(const TrackerMetrics& m);
-
-// Escapes a label value (backslash, double quote, newline).
-std::string PrometheusLabel(const std::string& v);
 
 }  // namespace spate
