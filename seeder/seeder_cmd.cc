@@ -33,6 +33,7 @@ int SeederCommand(int argc, char** argv) {
       ("ready-file", "write {\"http\":..,\"peer\":..} here once serving", cxxopts::value<std::string>()->default_value(""))
       ("graphite", "send metrics every 10 s to carbon's plaintext port IP:PORT (off by default)", cxxopts::value<std::string>())
       ("graphite-prefix", "Graphite path prefix (default spate.seeder.<peer address>)", cxxopts::value<std::string>())
+      ("graphite-interval", "how often to send to Graphite", cxxopts::value<std::string>()->default_value("10s"))
       ("log-level", "trace, debug, info, warn, error", cxxopts::value<std::string>()->default_value("info"))
       ("h,help", "show this help");
 
@@ -65,6 +66,13 @@ int SeederCommand(int argc, char** argv) {
     cfg.ready_file = r["ready-file"].as<std::string>();
     if (r.count("graphite")) cfg.graphite.address = r["graphite"].as<std::string>();
     if (r.count("graphite-prefix")) cfg.graphite.prefix = r["graphite-prefix"].as<std::string>();
+    auto every = ParseDuration(r["graphite-interval"].as<std::string>());
+    if (!every.ok() || every->count() <= 0) {
+      std::fprintf(stderr, "spate seeder: --graphite-interval: %s\n",
+                   every.ok() ? "must be positive" : every.status().message().c_str());
+      return kExitUsage;
+    }
+    cfg.graphite.interval = *every;
     log_level = r["log-level"].as<std::string>();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "spate seeder: %s\n(see spate seeder --help)\n", e.what());
