@@ -221,6 +221,8 @@ std::vector<std::string> SplitPath(const std::string& path) {
 
 void Tracker::Impl::Route(http::Request&& req, http::Reply reply) {
   const std::string& m = req.method;
+  if (config.pages)
+    if (auto page = config.pages(req)) return reply(std::move(*page));
   if (req.path == "/announce") return Announce(req, reply);
   if (req.path == "/scrape") return Scrape(req, reply);
   if (req.path == "/stats" && m == "GET") return reply(http::Response::Json(200, Stats().dump() + "\n"));

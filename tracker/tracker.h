@@ -10,7 +10,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "rackmap/rackmap.h"
@@ -53,6 +55,10 @@ struct TrackerConfig {
   std::string whitelist_path;
   std::string ready_file;
   std::string log_level = "info";
+  // Pages served on the same port (the push dashboard), tried before the
+  // tracker's own routes; nullopt passes the request on. Set by the daemon's
+  // main, so the tracker library does not depend on what it serves.
+  std::function<std::optional<http::Response>(const http::Request&)> pages;
 
   Status Validate() const;
 };

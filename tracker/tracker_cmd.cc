@@ -10,6 +10,7 @@
 #include <csignal>
 #include <functional>
 
+#include "push/dashboard.h"
 #include "tracker/tracker.h"
 #include "tracker/whitelist.h"
 #include "wire/daemon.h"
@@ -59,6 +60,7 @@ int TrackerCommand(int argc, char** argv) {
     ("h,help", "show help");
   // clang-format on
   TrackerConfig c;
+  c.pages = [](const http::Request& req) { return push::ServeDashboard(req); };
   int max_per_ip = 64;
   std::chrono::seconds header_timeout{15};
   try {
