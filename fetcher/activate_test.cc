@@ -30,7 +30,8 @@ spate::Manifest Installed(const std::string& install, const std::string& version
   m.size = body.size();
   m.sha256 = spate::Sha256Hex(body);
   m.info_hash = std::string(40, 'a');
-  std::string staging = install + "/staging-" + version;
+  fs::create_directories(install);
+  std::string staging = install + "/.staging-" + version;
   REQUIRE(spate::WriteFileAtomic(staging, body).ok());
   REQUIRE(spate::InstallVersion(staging, m, install).ok());
   return m;
