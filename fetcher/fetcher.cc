@@ -454,13 +454,20 @@ void Fetcher::Impl::HandleAssignment(const Assignment& a) {
   it = jobs.find(m.info_hash);
   if (IsInstalled(m, cfg.install_dir)) {
     spdlog::info("push {}: {} already installed at {}", a.push_id, m.id(), VersionDir(cfg.install_dir, m));
+    if (!a.activate) {
+      std::error_code ec;
+      if (it == jobs.end() && fs::file_size(fs::path(staging_root) / m.info_hash / m.filename, ec) == m.size && !ec) {
+        // Staged before a restart: seed again from staging while the push waits
+        // (libtorrent rechecks it; the install step then finds it in place).
+        AddTorrent(a, std::move(*ti));
+        return;
+      }
+      Stage(a.push_id, m);  // stays `running` in push order until activated or overtaken
+      return;
+    }
     if (it == jobs.end()) {
       std::error_code ec;  // staging left by an earlier run that ended mid-seed
       fs::remove_all(fs::path(staging_root) / m.info_hash, ec);
-    }
-    if (!a.activate) {
-      Stage(a.push_id, m);  // stays `running` in push order until activated or overtaken
-      return;
     }
     OnInstallDone(o, a.push_id);  // the newest push (d.start), so it may switch
     RequestActivation(a.push_id, m);
@@ -588,7 +595,7 @@ void Fetcher::Impl::CollectActivations() {
   for (auto& [name, ap] : activations) {
     Activation& a = *ap;
     if (!a.done) continue;
-    a.worker.join();
+    if (a.worker.joinable()) a.worker.join();  // Shutdown may have joined it already
     finished.push_back(name);
     const Manifest& m = a.manifest;
     if (a.result.interrupted) {

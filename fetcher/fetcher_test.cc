@@ -671,3 +671,53 @@ TEST_CASE("a fetcher killed between switching current and the health check ends 
   CHECK(spate::testing::ReadAll(previous_log) == "1\n1\n");
   CHECK(p.Log().find("cut short by a restart; rolling current back to 1") != std::string::npos);
 }
+
+TEST_CASE("a staged push survives a restart: it seeds again from staging and activates when asked") {
+  Env env;
+  Versions vs(env, 1);
+  fs::path install = env.t / "install";
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key, /*activate=*/false)});
+  {
+    spate::Fetcher f(env.Config());
+    REQUIRE(f.Start().ok());
+    REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateStaged), std::chrono::seconds(10)));
+    f.Stop();
+    f.Wait();
+  }
+  CHECK_FALSE(fs::is_symlink(install / "app" / "current"));
+  size_t before = env.tracker.Reports().size();
+  spate::Fetcher again(env.Config());
+  REQUIRE(again.Start().ok());
+  REQUIRE(WaitUntil([&] { return env.tracker.Reports().size() > before; }, std::chrono::seconds(10)));
+  CHECK(env.tracker.WaitReport([&](const spate::HostReport& r) { return r.push_id == 1 && r.state == spate::kStateStaged; },
+                               std::chrono::seconds(10)));
+  // Past the 1 s seed time: a staged artifact keeps seeding.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  CHECK(again.torrent_count() == 1);
+  CHECK_FALSE(fs::is_symlink(install / "app" / "current"));
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key, /*activate=*/true)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(Current(install) == "1");
+}
+
+TEST_CASE("stopping the fetcher during a health check kills it and rolls current back") {
+  Env env;
+  Versions vs(env, 2);
+  fs::path install = env.t / "install";
+  auto c = env.Config();
+  c.health_check = "[ \"$SPATE_VERSION\" = 2 ] || exit 0; sleep 30";
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+  env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key)});
+  REQUIRE(WaitUntil([&] { return Current(install) == "2"; }, std::chrono::seconds(10)));  // the check is running
+  auto stopping = Clock::now();
+  f.Stop();
+  f.Wait();
+  CHECK(Clock::now() - stopping < std::chrono::seconds(10));
+  CHECK(Current(install) == "1");
+  CHECK(fs::is_empty(fs::path(env.t / "data") / "activating"));
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(1)));
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateFailed), std::chrono::seconds(1)));
+}
