@@ -721,3 +721,25 @@ TEST_CASE("stopping the fetcher during a health check kills it and rolls current
   CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(1)));
   CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateFailed), std::chrono::seconds(1)));
 }
+
+TEST_CASE("a newer push overtakes a staged one, and a late activate of the staged push never switches current") {
+  Env env;
+  Versions vs(env, 2);
+  fs::path install = env.t / "install";
+  std::string log = env.t / "hooks.log";
+  auto c = env.Config();
+  c.activate_hook = "echo $SPATE_VERSION >> " + log;
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key, /*activate=*/false)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateStaged), std::chrono::seconds(10)));
+  env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(env.tracker.WaitReport(FailedWith(1, "superseded by push 2"), std::chrono::seconds(5)));
+  CHECK(Current(install) == "2");
+  // A stale message: push 1 again, now with activate.
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key, true), env.Assign(vs.v(2), 2, env.seeder_key)});
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(3)));
+  CHECK(Current(install) == "2");
+  CHECK(spate::testing::ReadAll(log) == "2\n");
+}
