@@ -22,6 +22,9 @@ Status FetcherConfig::Validate() const {
   if (report_interval.count() <= 0) return Status::Invalid("--report-interval must be positive");
   if (seed_time.count() < 0) return Status::Invalid("--seed-time must not be negative");
   if (poll_wait_seconds < 0 || poll_wait_seconds > 300) return Status::Invalid("poll wait must be 0..300 s");
+  if (hook_timeout.count() <= 0) return Status::Invalid("--hook-timeout must be positive");
+  // Fewer would let retention remove the version a rollback needs.
+  if (keep_versions < 2) return Status::Invalid("--keep-versions must be at least 2");
   return Status::Ok();
 }
 

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,18 @@ struct FetcherConfig {
   bool stock_libtorrent = false;
   // libtorrent settings NAME=VALUE applied after Spate's (tuning experiments).
   std::vector<std::string> lt_settings;
+  // Activation (see fetcher/activate.h): shell commands run after `current`
+  // switches, hook first; either failing puts `current` back. Empty: none.
+  std::string activate_hook;
+  std::string health_check;
+  // Each command is killed (its whole process group) after this long.
+  std::chrono::milliseconds hook_timeout = std::chrono::seconds(60);
+  // Version dirs kept per artifact after an activation; current and the
+  // version before it are kept regardless. At least 2.
+  int keep_versions = 3;
+  // A download that would leave less than this free on the install
+  // filesystem is refused. nullopt: no check (only ENOSPC stops a download).
+  std::optional<uint64_t> min_free = uint64_t(1) << 30;
   // Optional file written once running: {"host":..., "peer":"IP:PORT"}.
   std::string ready_file;
 

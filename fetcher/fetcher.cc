@@ -20,12 +20,14 @@
 #include <thread>
 #include <vector>
 
+#include "fetcher/activate.h"
 #include "fetcher/check.h"
 #include "fetcher/control_client.h"
 #include "fetcher/cross_rack.h"
 #include "fetcher/far_filter.h"
 #include "fetcher/install.h"
 #include "fetcher/push_order.h"
+#include "fetcher/retention.h"
 #include "wire/crypto.h"
 #include "wire/daemon.h"
 #include "wire/fs.h"
@@ -55,13 +57,17 @@ struct Inbox {
   bool exited = false;
 };
 
-enum class Phase { kDownloading, kVerifying, kSeeding };
+// kStaged: installed but not current, seeding until the push is activated
+// (or overtaken). kSeeding: done with; seeding until seed_until.
+enum class Phase { kDownloading, kVerifying, kStaged, kSeeding };
 
 // One artifact in the session. Several pushes of the same artifact share it;
 // pushes overtaken by a newer one of the same name leave it (push_order.h).
 struct Job {
   Manifest manifest;
   std::vector<int64_t> push_ids;
+  // Pushes of push_ids asked to activate; the others only stage.
+  std::set<int64_t> activate_ids;
   lt::torrent_handle handle;
   Phase phase = Phase::kDownloading;
   std::string staging_dir;
@@ -78,6 +84,20 @@ struct Job {
   std::atomic<bool> worker_done{false};
   Status worker_status;
 };
+
+// One activation in flight. Its hooks run for seconds, so a worker thread runs
+// it; at most one per artifact name, so two never race on `current`.
+struct Activation {
+  int64_t push_id = 0;
+  Manifest manifest;
+  std::set<std::string> protect;  // versions of this name retention must keep (staging or queued)
+  std::thread worker;
+  std::atomic<bool> done{false};
+  ActivationResult result;
+  Result<std::vector<std::string>> pruned = std::vector<std::string>{};
+};
+
+bool Contains(const std::vector<int64_t>& ids, int64_t id) { return std::count(ids.begin(), ids.end(), id) > 0; }
 
 std::string Pushes(const std::vector<int64_t>& ids) {
   std::string s = ids.size() == 1 ? "push " : "pushes ";
@@ -148,7 +168,12 @@ struct Fetcher::Impl {
 
   // Engine thread only.
   std::map<std::string, std::unique_ptr<Job>> jobs;  // by info_hash
-  std::set<int64_t> seen;
+  std::map<int64_t, bool> seen;  // push id -> its activation was asked for
+  std::map<int64_t, Manifest> staged;  // pushes staged, waiting for activate
+  std::map<std::string, std::unique_ptr<Activation>> activations;  // by artifact name
+  std::map<std::string, std::pair<int64_t, Manifest>> next_activation;  // waits for the one in flight
+  ActivationConfig act_cfg;
+  std::atomic<bool> cancel_hooks{false};
   std::map<int64_t, HostReport> terminal;  // final states not yet accepted by the tracker
   std::map<std::string, PushOrder> order;  // by artifact name; `newest` mirrors newest_file
   std::string newest_file;
@@ -160,6 +185,11 @@ struct Fetcher::Impl {
   void Shutdown();
   void DrainInbox();
   void HandleAssignment(const Assignment& a);
+  void ActivateStaged(const Assignment& a);
+  void Stage(int64_t push_id, const Manifest& m);
+  void RequestActivation(int64_t push_id, const Manifest& m);
+  void StartActivation(int64_t push_id, const Manifest& m);
+  void CollectActivations();
   void Supersede(const std::vector<int64_t>& ids, int64_t newest, uint64_t size);
   void DropJob(const std::string& info_hash);
   Status SaveOrder();
@@ -226,6 +256,14 @@ Status Fetcher::Impl::Start() {
   staging_root = (fs::path(cfg.install_dir) / ".spate" / "staging").string();
   for (const std::string& dir : {cfg.data_dir, cfg.install_dir, staging_root})
     if (Status s = MakeDirs(dir); !s.ok()) return s;
+  act_cfg.install_dir = cfg.install_dir;
+  act_cfg.data_dir = cfg.data_dir;
+  act_cfg.hook = cfg.activate_hook;
+  act_cfg.health_check = cfg.health_check;
+  act_cfg.timeout = cfg.hook_timeout;
+  // Before any assignment: a half-done activation is undone, then redone when its push is re-delivered.
+  if (Status s = RecoverActivations(cfg.install_dir, cfg.data_dir); !s.ok())
+    return Status::Io("cannot recover an interrupted activation: " + s.message());
   // Without it a restart could let a stale assignment or staging move `current` back.
   newest_file = (fs::path(cfg.data_dir) / "newest-pushes.json").string();
   auto newest = LoadNewestPushes(newest_file);
@@ -300,6 +338,7 @@ void Fetcher::Impl::EngineLoop() {
     ses->pop_alerts(&alerts);
     for (lt::alert* a : alerts) HandleAlert(a);
     CollectWorkers();
+    CollectActivations();
     ExpireSeeds();
     auto now = Clock::now();
     if (report_now || now >= next_report) {
@@ -322,6 +361,12 @@ void Fetcher::Impl::Shutdown() {
   for (auto& [ih, j] : jobs)
     if (j->phase == Phase::kVerifying && j->worker.joinable()) j->worker.join();
   CollectWorkers();
+  // Hooks in progress are killed and their activation rolled back; the
+  // re-delivered assignment redoes it after the restart.
+  cancel_hooks = true;
+  for (auto& [name, a] : activations)
+    if (a->worker.joinable()) a->worker.join();
+  CollectActivations();
   if (!terminal.empty()) SendReports(milliseconds(2000));
   for (auto& [ih, j] : jobs)
     if (j->phase == Phase::kDownloading)
@@ -363,9 +408,18 @@ void Fetcher::Impl::DrainInbox() {
 }
 
 void Fetcher::Impl::HandleAssignment(const Assignment& a) {
-  if (!seen.insert(a.push_id).second) return;
+  auto [seen_it, fresh] = seen.emplace(a.push_id, a.activate);
+  if (!fresh) {
+    // The same push again: only its activate=false -> true turn means anything.
+    if (a.activate && !seen_it->second) {
+      seen_it->second = true;
+      ActivateStaged(a);
+    }
+    return;
+  }
   const Manifest& m = a.manifest;
-  spdlog::info("push {}: assignment received for {} ({})", a.push_id, m.id(), FormatBytes(double(m.size)));
+  spdlog::info("push {}: assignment received for {} ({}){}", a.push_id, m.id(), FormatBytes(double(m.size)),
+               a.activate ? "" : ", distribute only");
   // Checked first: an assignment we refuse must not stop anything.
   auto ti = CheckAssignment(a, key);
   if (!ti.ok()) {
@@ -387,30 +441,36 @@ void Fetcher::Impl::HandleAssignment(const Assignment& a) {
     }
   }
   auto it = jobs.find(m.info_hash);
-  bool joined = d.start && it != jobs.end() && it->second->phase != Phase::kSeeding;
+  bool joined = d.start && it != jobs.end() &&
+                (it->second->phase == Phase::kDownloading || it->second->phase == Phase::kVerifying);
   if (joined) {
     // Before superseding: an older push of this same file must not stop the transfer.
     it->second->push_ids.push_back(a.push_id);
+    if (a.activate) it->second->activate_ids.insert(a.push_id);
     spdlog::info("push {}: joins the transfer of {} already in progress", a.push_id, m.id());
   }
   Supersede(d.superseded, o.newest, m.size);
   if (!d.start || joined) return;
   it = jobs.find(m.info_hash);
   if (IsInstalled(m, cfg.install_dir)) {
-    OnInstallDone(o, a.push_id);  // the newest push (d.start), so it may switch
-    Status s = SetCurrent(cfg.install_dir, m.name, m.version);
-    if (!s.ok()) {
-      spdlog::error("push {}: {} is installed but switching current failed: {}", a.push_id, m.id(), s.message());
-      QueueTerminal(a.push_id, kStateFailed, m.size, s.message());
+    spdlog::info("push {}: {} already installed at {}", a.push_id, m.id(), VersionDir(cfg.install_dir, m));
+    if (!a.activate) {
+      std::error_code ec;
+      if (it == jobs.end() && fs::file_size(fs::path(staging_root) / m.info_hash / m.filename, ec) == m.size && !ec) {
+        // Staged before a restart: seed again from staging while the push waits
+        // (libtorrent rechecks it; the install step then finds it in place).
+        AddTorrent(a, std::move(*ti));
+        return;
+      }
+      Stage(a.push_id, m);  // stays `running` in push order until activated or overtaken
       return;
     }
-    spdlog::info("push {}: {} already installed at {}; current -> {}", a.push_id, m.id(),
-                 VersionDir(cfg.install_dir, m), m.version);
     if (it == jobs.end()) {
       std::error_code ec;  // staging left by an earlier run that ended mid-seed
       fs::remove_all(fs::path(staging_root) / m.info_hash, ec);
     }
-    QueueTerminal(a.push_id, kStateInstalled, m.size, "");
+    OnInstallDone(o, a.push_id);  // the newest push (d.start), so it may switch
+    RequestActivation(a.push_id, m);
     return;
   }
   if (it != jobs.end()) {
@@ -418,11 +478,158 @@ void Fetcher::Impl::HandleAssignment(const Assignment& a) {
     spdlog::warn("push {}: {} was removed from the install dir; reinstalling from staging", a.push_id, m.id());
     Job& j = *it->second;
     j.push_ids = {a.push_id};
+    j.activate_ids.clear();
+    if (a.activate) j.activate_ids.insert(a.push_id);
     j.phase = Phase::kDownloading;
     BeginVerify(j);
     return;
   }
   AddTorrent(a, std::move(*ti));
+}
+
+void Fetcher::Impl::Stage(int64_t push_id, const Manifest& m) {
+  staged[push_id] = m;
+  spdlog::info("push {}: {} staged; waiting for activate", push_id, m.id());
+  QueueTerminal(push_id, kStateStaged, m.size, "");
+}
+
+void Fetcher::Impl::ActivateStaged(const Assignment& a) {
+  const int64_t id = a.push_id;
+  // The name of what was staged, not what this second message claims.
+  std::string name = a.manifest.name;
+  if (auto st = staged.find(id); st != staged.end()) name = st->second.name;
+  for (auto& [ih, j] : jobs)
+    if (Contains(j->push_ids, id)) name = j->manifest.name;
+  PushOrder& o = order[name];
+  if (id != o.newest) {
+    // Already reported superseded; activating it now would move `current` back.
+    spdlog::warn("push {}: activate for {} ignored: push {} is newer; current unchanged", id, a.manifest.id(),
+                 o.newest);
+    return;
+  }
+  for (auto& [ih, j] : jobs) {
+    if (!Contains(j->push_ids, id)) continue;
+    if (j->phase == Phase::kDownloading || j->phase == Phase::kVerifying) {
+      j->activate_ids.insert(id);
+      spdlog::info("push {}: activate received for {}; activating once it is installed", id, a.manifest.id());
+      return;
+    }
+  }
+  auto st = staged.find(id);
+  if (st == staged.end()) {
+    spdlog::warn("push {}: activate received for {} but nothing is staged for it (it failed); ignoring", id,
+                 a.manifest.id());
+    return;
+  }
+  Manifest m = st->second;
+  staged.erase(st);
+  if (!OnInstallDone(o, id).switch_current) {
+    spdlog::warn("push {}: activate for {} ignored: no longer the push at work; current unchanged", id, m.id());
+    return;
+  }
+  for (auto& [ih, j] : jobs)
+    if (j->phase == Phase::kStaged && Contains(j->push_ids, id)) {
+      j->phase = Phase::kSeeding;
+      j->seed_until = Clock::now() + cfg.seed_time;
+    }
+  spdlog::info("push {}: activate received for staged {}", id, m.id());
+  RequestActivation(id, m);
+}
+
+void Fetcher::Impl::RequestActivation(int64_t push_id, const Manifest& m) {
+  if (order[m.name].newest != push_id) {
+    std::string reason = SupersededReason(order[m.name].newest);
+    spdlog::warn("push {}: not activating {}: {}", push_id, m.id(), reason);
+    QueueTerminal(push_id, kStateFailed, m.size, reason);
+    return;
+  }
+  if (activations.count(m.name)) {
+    auto q = next_activation.find(m.name);
+    if (q != next_activation.end() && q->second.first != push_id) {
+      spdlog::warn("push {}: {} before its activation began", q->second.first, SupersededReason(push_id));
+      QueueTerminal(q->second.first, kStateFailed, q->second.second.size, SupersededReason(push_id));
+    }
+    next_activation[m.name] = {push_id, m};
+    spdlog::info("push {}: activation of {} waits for push {} to finish activating", push_id, m.id(),
+                 activations[m.name]->push_id);
+    return;
+  }
+  StartActivation(push_id, m);
+}
+
+void Fetcher::Impl::StartActivation(int64_t push_id, const Manifest& m) {
+  if (stopping) {
+    spdlog::info("push {}: shutting down; activation of {} is left for the next start", push_id, m.id());
+    return;
+  }
+  // Idempotent: a re-delivered assignment of a finished activation (e.g. after a restart).
+  if (CurrentVersion(cfg.install_dir, m.name) == m.version) {
+    spdlog::info("push {}: {} is already current; nothing to activate", push_id, m.id());
+    QueueTerminal(push_id, kStateInstalled, m.size, "");
+    return;
+  }
+  auto act = std::make_unique<Activation>();
+  act->push_id = push_id;
+  act->manifest = m;
+  for (const auto& [ih, j] : jobs)
+    if (j->manifest.name == m.name && j->phase != Phase::kSeeding) act->protect.insert(j->manifest.version);
+  for (const auto& [id, sm] : staged)
+    if (sm.name == m.name) act->protect.insert(sm.version);
+  QueueTerminal(push_id, kStateStaged, m.size, "");  // until the hooks have their say
+  Activation* ap = act.get();  // joined before it is erased
+  act->worker = std::thread([ap, acfg = act_cfg, keep = cfg.keep_versions, cancel = &cancel_hooks] {
+    ap->result = Activate(acfg, ap->push_id, ap->manifest, cancel);
+    if (ap->result.status.ok() && !ap->result.interrupted) {
+      std::set<std::string> protect = ap->protect;
+      protect.insert(ap->manifest.version);
+      if (!ap->result.previous.empty()) protect.insert(ap->result.previous);
+      ap->pruned = PruneVersions(acfg.install_dir, ap->manifest.name, keep, protect);
+    }
+    ap->done = true;
+  });
+  activations[m.name] = std::move(act);
+}
+
+void Fetcher::Impl::CollectActivations() {
+  std::vector<std::string> finished;
+  for (auto& [name, ap] : activations) {
+    Activation& a = *ap;
+    if (!a.done) continue;
+    if (a.worker.joinable()) a.worker.join();  // Shutdown may have joined it already
+    finished.push_back(name);
+    const Manifest& m = a.manifest;
+    if (a.result.interrupted) {
+      spdlog::info("push {}: activation of {} interrupted by shutdown; current -> {}", a.push_id, m.id(),
+                   a.result.previous.empty() ? "(none)" : a.result.previous);
+      continue;
+    }
+    if (!a.result.status.ok()) {
+      spdlog::error("push {}: activation of {} failed: {}", a.push_id, m.id(), a.result.status.message());
+      QueueTerminal(a.push_id, kStateFailed, m.size, a.result.status.message());
+      continue;
+    }
+    spdlog::info("push {}: {} is live (current -> {}, previous {})", a.push_id, m.id(), m.version,
+                 a.result.previous.empty() ? "none" : a.result.previous);
+    QueueTerminal(a.push_id, kStateInstalled, m.size, "");
+    if (a.pruned.ok()) {
+      for (const auto& v : *a.pruned)
+        spdlog::info("retention: removed {}@{} (keeping the newest {} of {})", name, v, cfg.keep_versions, name);
+    } else {
+      spdlog::warn("retention: {}", a.pruned.status().message());
+    }
+    // On the engine thread: it alone knows which staging dirs belong to a torrent in the session.
+    std::set<std::string> live;
+    for (const auto& [ih, j] : jobs) live.insert(ih);
+    for (const auto& dir : PruneStaging(staging_root, live)) spdlog::info("retention: removed orphaned staging {}", dir);
+  }
+  for (const auto& name : finished) {
+    activations.erase(name);
+    auto q = next_activation.find(name);
+    if (q == next_activation.end()) continue;
+    auto [id, m] = q->second;
+    next_activation.erase(q);
+    RequestActivation(id, m);
+  }
 }
 
 void Fetcher::Impl::Supersede(const std::vector<int64_t>& ids, int64_t newest, uint64_t size) {
@@ -436,6 +643,7 @@ void Fetcher::Impl::Supersede(const std::vector<int64_t>& ids, int64_t newest, u
       job = j.get();
       break;
     }
+    staged.erase(id);
     spdlog::warn("push {}: {}; it will not switch current", id, reason);
     QueueTerminal(id, kStateFailed, job ? job->manifest.size : size, reason);
     if (!job || !job->push_ids.empty()) continue;
@@ -443,6 +651,10 @@ void Fetcher::Impl::Supersede(const std::vector<int64_t>& ids, int64_t newest, u
       spdlog::info("stopping the download of {} at {}; staging removed", job->manifest.id(),
                    FormatBytes(double(job->bytes_done)));
       DropJob(job->manifest.info_hash);
+    } else if (job->phase == Phase::kStaged) {
+      // Never to be activated; serve peers still fetching it a little longer, like any install.
+      job->phase = Phase::kSeeding;
+      job->seed_until = Clock::now() + cfg.seed_time;
     }
     // kVerifying: the worker finishes the version dir; CollectWorkers then drops the job.
   }
@@ -466,12 +678,21 @@ Status Fetcher::Impl::SaveOrder() {
 void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_info> ti) {
   const Manifest& m = a.manifest;
   std::string dir = (fs::path(staging_root) / m.info_hash).string();
-  if (Status s = MakeDirs(dir); !s.ok()) {
-    QueueTerminal(a.push_id, kStateFailed, m.size, s.message());
-    return;
-  }
+  auto refuse = [&](const std::string& msg) {
+    spdlog::error("push {}: {}", a.push_id, msg);
+    OnFailed(order[m.name], a.push_id);
+    QueueTerminal(a.push_id, kStateFailed, m.size, msg);
+  };
   std::error_code fec;
   bool resuming = fs::exists(fs::path(dir) / m.filename, fec);
+  if (cfg.min_free) {
+    // Bytes already in staging from an earlier run need no new space.
+    uint64_t have = resuming ? fs::file_size(fs::path(dir) / m.filename, fec) : 0;
+    if (fec) have = 0;
+    uint64_t need = m.size > have ? m.size - have : 0;
+    if (Status s = CheckFreeSpace(cfg.install_dir, need, *cfg.min_free); !s.ok()) return refuse(s.message());
+  }
+  if (Status s = MakeDirs(dir); !s.ok()) return refuse(s.message());
   lt::add_torrent_params p;
   p.ti = std::move(ti);
   std::shared_ptr<FarFilter> far_filter;
@@ -499,14 +720,12 @@ void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_
   }
   if (err.empty() && !h.is_valid()) err = "invalid handle";
   if (!err.empty()) {
-    std::string msg = "cannot add torrent: " + err;
-    spdlog::error("push {}: {}", a.push_id, msg);
-    QueueTerminal(a.push_id, kStateFailed, m.size, msg);
-    return;
+    return refuse("cannot add torrent: " + err);
   }
   auto job = std::make_unique<Job>();
   job->manifest = m;
   job->push_ids = {a.push_id};
+  if (a.activate) job->activate_ids.insert(a.push_id);
   job->handle = h;
   job->staging_dir = dir;
   job->far_filter = std::move(far_filter);
@@ -620,24 +839,34 @@ void Fetcher::Impl::CollectWorkers() {
       continue;
     }
     PushOrder& o = order[j.manifest.name];
-    bool switch_current = false;
-    for (int64_t id : j.push_ids) switch_current |= OnInstallDone(o, id).switch_current;
-    if (!switch_current) {
+    int64_t activate_id = 0;
+    std::vector<int64_t> stage_ids;
+    for (int64_t id : j.push_ids) {
+      if (j.activate_ids.count(id)) {
+        if (OnInstallDone(o, id).switch_current) activate_id = id;
+      } else if (OnDownloadDone(o, id).install) {
+        // Still the newest push at work: it stays so (running) while staged.
+        stage_ids.push_back(id);
+      }
+    }
+    if (!activate_id && stage_ids.empty()) {
       spdlog::info("{}: installed {} at {} but a newer push overtook it; current unchanged", Pushes(j.push_ids),
                    j.manifest.id(), VersionDir(cfg.install_dir, j.manifest));
       superseded.push_back(ih);
       continue;
     }
-    if (Status s = SetCurrent(cfg.install_dir, j.manifest.name, j.manifest.version); !s.ok()) {
-      failed.emplace_back(ih, "switching current failed: " + s.message());
-      continue;
+    if (activate_id) {
+      j.phase = Phase::kSeeding;
+      j.seed_until = Clock::now() + cfg.seed_time;
+      spdlog::info("{}: verified sha256 and installed {} at {}; activating, then seeding for {}", Pushes(j.push_ids),
+                   j.manifest.id(), VersionDir(cfg.install_dir, j.manifest), FormatDuration(cfg.seed_time));
+      RequestActivation(activate_id, j.manifest);
+    } else {
+      j.phase = Phase::kStaged;
+      spdlog::info("{}: verified sha256 and staged {} at {}; seeding until activated", Pushes(j.push_ids),
+                   j.manifest.id(), VersionDir(cfg.install_dir, j.manifest));
+      for (int64_t id : stage_ids) Stage(id, j.manifest);
     }
-    j.phase = Phase::kSeeding;
-    j.seed_until = Clock::now() + cfg.seed_time;
-    spdlog::info("{}: verified sha256 and installed {} at {} (current -> {}); seeding for {}", Pushes(j.push_ids),
-                 j.manifest.id(), VersionDir(cfg.install_dir, j.manifest), j.manifest.version,
-                 FormatDuration(cfg.seed_time));
-    for (int64_t id : j.push_ids) QueueTerminal(id, kStateInstalled, j.manifest.size, "");
   }
   for (const auto& [ih, reason] : failed) Fail(ih, reason);
   for (const auto& ih : superseded) DropJob(ih);
@@ -685,7 +914,7 @@ void Fetcher::Impl::QueueTerminal(int64_t push_id, const std::string& state, uin
   r.push_id = push_id;
   r.state = state;
   r.total = total;
-  r.bytes_done = state == kStateInstalled ? total : 0;
+  r.bytes_done = state == kStateInstalled || state == kStateStaged ? total : 0;
   r.error = error;
   terminal[push_id] = r;
   report_now = true;
@@ -694,7 +923,7 @@ void Fetcher::Impl::QueueTerminal(int64_t push_id, const std::string& state, uin
 void Fetcher::Impl::SendReports(milliseconds timeout) {
   std::vector<HostReport> reports;
   for (auto& [ih, j] : jobs) {
-    if (j->phase == Phase::kSeeding) continue;
+    if (j->phase == Phase::kSeeding || j->phase == Phase::kStaged) continue;  // staged goes out once, via `terminal`
     for (int64_t id : j->push_ids) {
       HostReport r;
       r.push_id = id;
@@ -752,7 +981,7 @@ void Fetcher::Impl::ApplyRoles(const std::vector<GatewayRole>& roles) {
 
 void Fetcher::Impl::LogStatus() {
   for (auto& [ih, j] : jobs) {
-    if (j->phase == Phase::kSeeding) continue;
+    if (j->phase == Phase::kSeeding || j->phase == Phase::kStaged) continue;
     spdlog::info("{}: {} {} {} / {}, {}/s, {} peers", Pushes(j->push_ids), j->manifest.id(),
                  j->phase == Phase::kDownloading ? "downloading" : "verifying", FormatBytes(double(j->bytes_done)),
                  FormatBytes(double(j->manifest.size)), FormatBytes(j->rate), j->peers);

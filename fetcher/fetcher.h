@@ -4,8 +4,9 @@
 //
 // Threads (a box runs ~200 of these): one poll thread (long poll), one engine
 // thread (libtorrent alerts, reports, job state; it alone touches jobs and
-// the session's torrents), plus libtorrent's own and one short-lived hashing
-// thread per completed download.
+// the session's torrents), plus libtorrent's own, one short-lived hashing
+// thread per completed download, and one activation thread per artifact name
+// while its hook and health check run (fetcher/activate.h).
 #pragma once
 
 #include <memory>
@@ -31,7 +32,9 @@ class Fetcher {
   void Stop();
   // Blocks until the engine has stopped: an install in progress finishes
   // (installs are atomic either way), downloads are abandoned with their
-  // staging data kept for the next start. Safe to call more than once.
+  // staging data kept for the next start, and a hook or health check in
+  // progress is killed and its activation rolled back (the push's assignment
+  // redoes it after the restart). Safe to call more than once.
   void Wait();
 
   // "IP:PORT" libtorrent listens on (valid after Start()).

@@ -44,6 +44,11 @@ int FetcherCommand(int argc, char** argv) {
     ("cross-rack-rate", "cap each way on peers outside this host's rack (its rack-uplink share; 0 = none)", cxxopts::value<std::string>()->default_value("0"))
     ("seed-time", "keep seeding this long after install", cxxopts::value<std::string>()->default_value("10m"))
     ("report-interval", "progress report period", cxxopts::value<std::string>()->default_value("1s"))
+    ("activate-hook", "shell command run after current switches (env SPATE_NAME, SPATE_VERSION, SPATE_PATH, SPATE_PREVIOUS); failing rolls back", cxxopts::value<std::string>()->default_value(""))
+    ("health-check", "shell command run after the hook, same env; failing rolls back", cxxopts::value<std::string>()->default_value(""))
+    ("hook-timeout", "kill the hook or health check (its process group) after this long", cxxopts::value<std::string>()->default_value("60s"))
+    ("keep-versions", "version dirs kept per artifact (current and the one before are always kept; min 2)", cxxopts::value<int>()->default_value("3"))
+    ("min-free", "refuse a download that would leave less free on the install filesystem ('off': no check)", cxxopts::value<std::string>()->default_value("1GiB"))
     ("ready-file", "write {\"host\":...,\"peer\":\"IP:PORT\"} here once running", cxxopts::value<std::string>()->default_value(""))
     ("stock-libtorrent", "benchmark baseline: libtorrent defaults (keeps bind address, caps, TCP)")
     ("lt-set", "libtorrent setting NAME=VALUE applied last (repeatable; for tuning experiments)", cxxopts::value<std::vector<std::string>>())
@@ -74,6 +79,9 @@ int FetcherCommand(int argc, char** argv) {
     c.install_dir = args["install-dir"].as<std::string>();
     c.trusted_key_file = args["trusted-key"].as<std::string>();
     c.ready_file = args["ready-file"].as<std::string>();
+    c.activate_hook = args["activate-hook"].as<std::string>();
+    c.health_check = args["health-check"].as<std::string>();
+    c.keep_versions = args["keep-versions"].as<int>();
     c.stock_libtorrent = args.count("stock-libtorrent") > 0;
     if (args.count("lt-set")) c.lt_settings = args["lt-set"].as<std::vector<std::string>>();
   } catch (const std::exception& e) {
@@ -89,6 +97,16 @@ int FetcherCommand(int argc, char** argv) {
   if (!seed.ok()) return Usage("--seed-time: " + seed.status().message());
   auto report = ParseDuration(args["report-interval"].as<std::string>());
   if (!report.ok()) return Usage("--report-interval: " + report.status().message());
+  auto hook_timeout = ParseDuration(args["hook-timeout"].as<std::string>());
+  if (!hook_timeout.ok()) return Usage("--hook-timeout: " + hook_timeout.status().message());
+  c.hook_timeout = *hook_timeout;
+  if (std::string mf = args["min-free"].as<std::string>(); mf == "off") {
+    c.min_free.reset();
+  } else {
+    auto min_free = ParseBytes(mf);
+    if (!min_free.ok()) return Usage("--min-free: " + min_free.status().message());
+    c.min_free = *min_free;
+  }
   c.upload_rate = *up;
   c.download_rate = *down;
   c.cross_rack_rate = *cross;

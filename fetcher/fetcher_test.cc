@@ -10,13 +10,17 @@
 #include <sys/mount.h>
 
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
 
+#include "fetcher/install.h"
+#include "fetcher/retention.h"
 #include "fetcher/test_artifact.h"
 #include "tests/support/cluster.h"
 #include "wire/fs.h"
@@ -164,9 +168,11 @@ struct Env {
     return origin.add_torrent(p);
   }
 
-  spate::Assignment Assign(const spate::testing::TestArtifact& art, int64_t push_id, const spate::SigningKey& key) {
+  spate::Assignment Assign(const spate::testing::TestArtifact& art, int64_t push_id, const spate::SigningKey& key,
+                           bool activate = true) {
     spate::Assignment a;
     a.push_id = push_id;
+    a.activate = activate;
     a.manifest = art.manifest;
     REQUIRE(a.manifest.Sign(key).ok());
     a.torrent = art.torrent;
@@ -436,7 +442,9 @@ TEST_CASE("a full disk fails the push with the reason, frees staging, and a new 
     for (int i = 0; i < 6; ++i) filler << mib;
     REQUIRE(filler.good());
   }
-  spate::Fetcher f(env.Config());
+  auto c = env.Config();
+  c.min_free.reset();  // the floor would refuse up front; this is about ENOSPC from a disk filled by others
+  spate::Fetcher f(c);
   REQUIRE(f.Start().ok());
   env.tracker.SetAssignments({env.Assign(art, 1, env.seeder_key)});
   REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateFailed), std::chrono::seconds(15)));
@@ -455,4 +463,283 @@ TEST_CASE("a full disk fails the push with the reason, frees staging, and a new 
   CHECK(Current(install) == "1");
   CHECK(spate::testing::ReadAll((install / "app" / "current" / "app.bin").string()) ==
         spate::testing::ReadAll(art.file));
+}
+
+namespace {
+
+// v1..vN of "app", 256 KiB each, all seeded by one origin on 127.0.9.11.
+struct Versions {
+  std::vector<spate::testing::TestArtifact> arts;
+  std::unique_ptr<lt::session> origin;
+
+  Versions(Env& env, int n) {
+    for (int i = 1; i <= n; ++i)
+      arts.push_back(spate::testing::MakeArtifact(env.t / ("origin" + std::to_string(i)), "app", std::to_string(i),
+                                                  "app.bin", 256 * 1024, uint32_t(100 + i),
+                                                  env.tracker.url() + "/announce"));
+    origin = env.StartOrigin(arts[0], env.t / "origin1");
+    for (int i = 1; i < n; ++i) Env::Seed(*origin, arts[size_t(i)], env.t / ("origin" + std::to_string(i + 1)));
+  }
+  const spate::testing::TestArtifact& v(int version) const { return arts.at(size_t(version - 1)); }
+};
+
+std::string ReportError(FakeTracker& tracker, int64_t push_id) {
+  for (const auto& r : tracker.Reports())
+    if (r.push_id == push_id && r.state == spate::kStateFailed) return r.error;
+  return "(no failed report)";
+}
+
+std::set<std::string> VersionDirs(const fs::path& install) {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator(install / "app"))
+    if (e.path().filename() != "current") out.insert(e.path().filename().string());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a distribute-only push stages and seeds without switching current; the same push with activate makes it live") {
+  Env env;
+  Versions vs(env, 2);
+  fs::path install = env.t / "install";
+  std::string log = env.t / "hooks.log";
+  auto c = env.Config();
+  c.activate_hook = "echo \"hook $SPATE_NAME $SPATE_VERSION $SPATE_PATH previous=$SPATE_PREVIOUS\" >> " + log;
+  c.health_check = "echo \"check $SPATE_VERSION previous=$SPATE_PREVIOUS\" >> " + log;
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(Current(install) == "1");
+
+  env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key, /*activate=*/false)});
+  REQUIRE(env.tracker.WaitReport(StateIs(2, spate::kStateStaged), std::chrono::seconds(10)));
+  CHECK(spate::IsInstalled(vs.v(2).manifest, install.string()));
+  CHECK(Current(install) == "1");
+  // Seed time is 1 s: v1's torrent goes, the staged v2 keeps seeding.
+  CHECK(WaitUntil([&] { return f.torrent_count() == 1; }, std::chrono::seconds(5)));
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(2)));
+  CHECK(f.torrent_count() == 1);
+  CHECK(Current(install) == "1");
+
+  env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key, /*activate=*/true)});
+  REQUIRE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(Current(install) == "2");
+  CHECK(spate::testing::ReadAll(log) == "hook app 1 " + (install / "app" / "1").string() + " previous=\n" +
+                                            "check 1 previous=\n" + "hook app 2 " +
+                                            (install / "app" / "2").string() + " previous=1\n" + "check 2 previous=1\n");
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateFailed), std::chrono::seconds(1)));
+}
+
+TEST_CASE("a failing health check leaves the host on its previous version, failed, with the check's output") {
+  Env env;
+  Versions vs(env, 2);
+  fs::path install = env.t / "install";
+  auto c = env.Config();
+  c.health_check = "if [ \"$SPATE_VERSION\" = 2 ]; then echo starting; echo 'port 8080 refused' >&2; exit 3; fi";
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+  env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(2, spate::kStateFailed), std::chrono::seconds(10)));
+  CHECK(ReportError(env.tracker, 2) == "health check exited 3: starting\nport 8080 refused");
+  CHECK(Current(install) == "1");
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(1)));
+  CHECK(Current(install) == "1");
+  CHECK(fs::is_empty(fs::path(env.t / "data") / "activating"));  // nothing left for a restart to undo
+}
+
+TEST_CASE("an activation hook past its timeout is killed and the host has no current, as before") {
+  Env env;
+  Versions vs(env, 1);
+  fs::path install = env.t / "install";
+  auto c = env.Config();
+  c.activate_hook = "echo restarting app; sleep 30";
+  c.health_check = "touch " + env.t / "check-ran";
+  c.hook_timeout = std::chrono::seconds(1);
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  auto started = Clock::now();
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateFailed), std::chrono::seconds(15)));
+  CHECK(Clock::now() - started < std::chrono::seconds(10));
+  CHECK(ReportError(env.tracker, 1) == "activation hook timed out after 1s: restarting app");
+  CHECK_FALSE(fs::is_symlink(install / "app" / "current"));
+  CHECK(fs::exists(install / "app" / "1" / "app.bin"));  // distributed, just not live
+  CHECK_FALSE(fs::exists(env.t / "check-ran"));
+}
+
+TEST_CASE("retention: after K+2 pushes K versions remain, plus the previous one when it is older than those") {
+  Env env;
+  Versions vs(env, 6);
+  fs::path install = env.t / "install";
+  fs::path orphan = install / ".spate" / "staging" / std::string(40, 'f');
+  fs::create_directories(orphan);  // staging of a download no job owns any more
+  auto c = env.Config();
+  c.keep_versions = 2;
+  c.health_check = "[ \"$SPATE_VERSION\" != 5 ]";
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  for (int v = 1; v <= 4; ++v) {
+    env.tracker.SetAssignments({env.Assign(vs.v(v), v, env.seeder_key)});
+    REQUIRE(env.tracker.WaitReport(StateIs(v, spate::kStateInstalled), std::chrono::seconds(10)));
+  }
+  CHECK(VersionDirs(install) == std::set<std::string>{"3", "4"});
+  CHECK(Current(install) == "4");
+  CHECK_FALSE(fs::exists(orphan));
+
+  // v5 fails its health check: installed on disk, never current. Then v6 goes
+  // live: the two newest are 6 and 5, and 4 stays as the version before current.
+  env.tracker.SetAssignments({env.Assign(vs.v(5), 5, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(5, spate::kStateFailed), std::chrono::seconds(10)));
+  CHECK(Current(install) == "4");
+  env.tracker.SetAssignments({env.Assign(vs.v(6), 6, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(6, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(Current(install) == "6");
+  CHECK(VersionDirs(install) == std::set<std::string>{"4", "5", "6"});
+}
+
+TEST_CASE("a download that would go below the free-space floor is refused with the reason, and runs once the floor allows") {
+  Env env;
+  Versions vs(env, 1);
+  fs::path install = env.t / "install";
+  fs::create_directories(install);
+  auto c = env.Config();
+  // Past any free space the disk may gain from other processes meanwhile.
+  c.min_free = *spate::FreeBytes(install.string()) + (uint64_t(1) << 30);
+  {
+    spate::Fetcher f(c);
+    REQUIRE(f.Start().ok());
+    env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key)});
+    REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateFailed), std::chrono::seconds(5)));
+    std::string err = ReportError(env.tracker, 1);
+    CHECK(err.rfind("not enough disk space: need 256.0 KiB, ", 0) == 0);
+    CHECK(err.find(" free, floor ") != std::string::npos);
+    CHECK(err.substr(err.size() - install.string().size() - 4) == " at " + install.string());
+    CHECK(f.torrent_count() == 0);
+    CHECK_FALSE(fs::exists(install / ".spate" / "staging" / vs.v(1).manifest.info_hash));
+    CHECK_FALSE(env.tracker.WaitReport(StateIs(1, spate::kStateDownloading), std::chrono::seconds(1)));
+  }
+  c.min_free = 0;
+  spate::Fetcher again(c);
+  REQUIRE(again.Start().ok());
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(Current(install) == "1");
+}
+
+TEST_CASE("a fetcher killed between switching current and the health check ends consistent after a restart") {
+  Env env;
+  Versions vs(env, 2);
+  fs::path install = env.t / "install";
+  std::string marker = env.t / "killed-once", previous_log = env.t / "previous.log";
+  // The first health check of v2 kills the fetcher (its parent) outright: a
+  // real crash after `current` moved. Run again, it passes.
+  std::string check = "[ \"$SPATE_VERSION\" = 2 ] || exit 0; echo \"$SPATE_PREVIOUS\" >> " + previous_log +
+                      "; [ -e " + marker + " ] && exit 0; touch " + marker + "; kill -9 $PPID; sleep 10";
+  auto run = [&](const std::string& log) {
+    std::string ready = env.t / "ready.json";
+    fs::remove(ready);
+    spate::testing::Process p({spate::testing::SpateBinary(), "fetcher", "--host-id", "h1", "--bind", "127.0.9.12",
+                               "--tracker", env.tracker.url(), "--data-dir", env.t / "data", "--install-dir",
+                               install.string(), "--trusted-key", env.t / "trusted.pem", "--seed-time", "1s",
+                               "--report-interval", "200ms", "--health-check", check, "--ready-file", ready},
+                              env.t / log);
+    spate::testing::WaitReady(p, ready);
+    return p;
+  };
+  {
+    auto p = run("fetcher1.log");
+    env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key)});
+    REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+    env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key)});
+    int code = p.Wait(std::chrono::seconds(15));
+    INFO(p.Log());
+    REQUIRE(code == 128 + SIGKILL);
+  }
+  // What the crash left: `current` on the new version and the record saying it was not finished.
+  CHECK(Current(install) == "2");
+  CHECK(fs::exists(fs::path(env.t / "data") / "activating" / "app.json"));
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(1)));
+
+  auto p = run("fetcher2.log");
+  REQUIRE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(10)));
+  INFO(p.Log());
+  CHECK(Current(install) == "2");
+  CHECK_FALSE(fs::exists(fs::path(env.t / "data") / "activating" / "app.json"));
+  // The restart rolled back first, so the redone activation saw v1 as previous again.
+  CHECK(spate::testing::ReadAll(previous_log) == "1\n1\n");
+  CHECK(p.Log().find("cut short by a restart; rolling current back to 1") != std::string::npos);
+}
+
+TEST_CASE("a staged push survives a restart: it seeds again from staging and activates when asked") {
+  Env env;
+  Versions vs(env, 1);
+  fs::path install = env.t / "install";
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key, /*activate=*/false)});
+  {
+    spate::Fetcher f(env.Config());
+    REQUIRE(f.Start().ok());
+    REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateStaged), std::chrono::seconds(10)));
+    f.Stop();
+    f.Wait();
+  }
+  CHECK_FALSE(fs::is_symlink(install / "app" / "current"));
+  size_t before = env.tracker.Reports().size();
+  spate::Fetcher again(env.Config());
+  REQUIRE(again.Start().ok());
+  REQUIRE(WaitUntil([&] { return env.tracker.Reports().size() > before; }, std::chrono::seconds(10)));
+  CHECK(env.tracker.WaitReport([&](const spate::HostReport& r) { return r.push_id == 1 && r.state == spate::kStateStaged; },
+                               std::chrono::seconds(10)));
+  // Past the 1 s seed time: a staged artifact keeps seeding.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  CHECK(again.torrent_count() == 1);
+  CHECK_FALSE(fs::is_symlink(install / "app" / "current"));
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key, /*activate=*/true)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(Current(install) == "1");
+}
+
+TEST_CASE("stopping the fetcher during a health check kills it and rolls current back") {
+  Env env;
+  Versions vs(env, 2);
+  fs::path install = env.t / "install";
+  auto c = env.Config();
+  c.health_check = "[ \"$SPATE_VERSION\" = 2 ] || exit 0; sleep 30";
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+  env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key)});
+  REQUIRE(WaitUntil([&] { return Current(install) == "2"; }, std::chrono::seconds(10)));  // the check is running
+  auto stopping = Clock::now();
+  f.Stop();
+  f.Wait();
+  CHECK(Clock::now() - stopping < std::chrono::seconds(10));
+  CHECK(Current(install) == "1");
+  CHECK(fs::is_empty(fs::path(env.t / "data") / "activating"));
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(1)));
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateFailed), std::chrono::seconds(1)));
+}
+
+TEST_CASE("a newer push overtakes a staged one, and a late activate of the staged push never switches current") {
+  Env env;
+  Versions vs(env, 2);
+  fs::path install = env.t / "install";
+  std::string log = env.t / "hooks.log";
+  auto c = env.Config();
+  c.activate_hook = "echo $SPATE_VERSION >> " + log;
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key, /*activate=*/false)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateStaged), std::chrono::seconds(10)));
+  env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(env.tracker.WaitReport(FailedWith(1, "superseded by push 2"), std::chrono::seconds(5)));
+  CHECK(Current(install) == "2");
+  // A stale message: push 1 again, now with activate.
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key, true), env.Assign(vs.v(2), 2, env.seeder_key)});
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(3)));
+  CHECK(Current(install) == "2");
+  CHECK(spate::testing::ReadAll(log) == "2\n");
 }

@@ -149,7 +149,10 @@ Result<ArtifactRegistration> RegistrationFromJson(const json& j) {
 json ToJson(const AssignmentList& a) {
   json list = json::array();
   for (const auto& x : a.assignments)
-    list.push_back({{"push_id", x.push_id}, {"manifest", ToJson(x.manifest)}, {"torrent", Base64Encode(x.torrent)}});
+    list.push_back({{"push_id", x.push_id},
+                    {"manifest", ToJson(x.manifest)},
+                    {"torrent", Base64Encode(x.torrent)},
+                    {"activate", x.activate}});
   json ranges = json::array();
   for (const auto& r : a.rack_ranges) ranges.push_back({{"cidr", r.cidr}, {"local", r.local}});
   return json{{"generation", a.generation},
@@ -172,6 +175,7 @@ Result<AssignmentList> AssignmentListFromJson(const json& j) {
     json mj;
     Get(item, "push_id", x.push_id, err);
     Get(item, "manifest", mj, err);
+    GetOptional(item, "activate", x.activate, err);
     if (!err.ok()) return err;
     auto m = ManifestFromJson(mj);
     if (!m.ok()) return m.status();
@@ -225,7 +229,7 @@ Result<HostReport> HostReportFromJson(const json& j) {
   GetOptional(j, "peers", r.peers, err);
   GetOptional(j, "error", r.error, err);
   if (!err.ok()) return err;
-  for (const char* s : {kStatePending, kStateDownloading, kStateVerifying, kStateInstalled, kStateFailed})
+  for (const char* s : {kStatePending, kStateDownloading, kStateVerifying, kStateStaged, kStateInstalled, kStateFailed})
     if (r.state == s) return r;
   return Status::Invalid("unknown host state '" + r.state + "'");
 }

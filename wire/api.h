@@ -10,6 +10,13 @@
 //        Long poll; answers at once when the host's generation differs from G,
 //        else after `wait` seconds. Doubles as check-in.   -> AssignmentList
 //   POST /hosts/{host}/reports       {"reports":[HostReport...]}    -> {"ok":true,"gateways":[GatewayRole...]}
+//
+// A push has two phases per host. Distribute: fetch, verify and stage the
+// version dir (state "staged"). Activate: switch `current`, run the host's
+// activation hook and health check (state "installed", or "failed" with
+// `current` back on the previous version). An Assignment with "activate":false
+// asks for the first phase only; the same push id handed out again with
+// "activate":true (optional on the wire, default true) asks for the second.
 // Errors are {"error": "..."} with a 4xx/5xx status.
 //
 // Seeder (upload):
@@ -73,13 +80,17 @@ Result<ArtifactRegistration> RegistrationFromJson(const nlohmann::json& j);
 inline constexpr const char* kStatePending = "pending";          // assigned, host has not picked it up
 inline constexpr const char* kStateDownloading = "downloading";  // fetching pieces
 inline constexpr const char* kStateVerifying = "verifying";      // checking SHA-256
-inline constexpr const char* kStateInstalled = "installed";      // installed and verified (terminal, success)
+inline constexpr const char* kStateStaged = "staged";            // version dir in place, not current; seeding, awaiting activate
+inline constexpr const char* kStateInstalled = "installed";      // current, hook and health check passed (terminal, success)
 inline constexpr const char* kStateFailed = "failed";            // gave up (terminal); error says why
 
 struct Assignment {
   int64_t push_id = 0;
   Manifest manifest;
   std::string torrent;  // raw .torrent bytes (base64 on the wire)
+  // False: distribute only (download, verify, stage; report "staged"). True:
+  // also make it live. Optional on the wire (default true) for older trackers.
+  bool activate = true;
 };
 
 // One rule of a host's rack scope: addresses in `cidr` are in the host's rack

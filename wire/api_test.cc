@@ -95,6 +95,23 @@ TEST_CASE("assignment lists and progress round-trip") {
   REQUIRE(back->assignments.size() == 1);
   CHECK(back->assignments[0].push_id == 42);
   CHECK(back->assignments[0].torrent == a.assignments[0].torrent);
+  CHECK(back->assignments[0].activate);
+}
+
+TEST_CASE("assignments carry activate, default true when a tracker leaves it out") {
+  AssignmentList a;
+  a.assignments.push_back({42, Sample(), "t"});
+  a.assignments[0].activate = false;
+  auto j = ToJson(a);
+  auto back = AssignmentListFromJson(nlohmann::json::parse(j.dump()));
+  REQUIRE(back.ok());
+  CHECK_FALSE(back->assignments.at(0).activate);
+  j["assignments"][0].erase("activate");
+  back = AssignmentListFromJson(j);
+  REQUIRE(back.ok());
+  CHECK(back->assignments.at(0).activate);
+  j["assignments"][0]["activate"] = 1;
+  CHECK_FALSE(AssignmentListFromJson(j).ok());
 
   PushProgress p;
   p.id = 3;
@@ -114,6 +131,8 @@ TEST_CASE("host reports reject unknown states") {
   HostReport r{1, "exploded", 0, 0, 0, 0, ""};
   CHECK_FALSE(HostReportFromJson(ToJson(r)).ok());
   r.state = kStateInstalled;
+  CHECK(HostReportFromJson(ToJson(r)).ok());
+  r.state = kStateStaged;
   CHECK(HostReportFromJson(ToJson(r)).ok());
 }
 
