@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "wire/graphite.h"
 #include "wire/status.h"
 
 namespace spate {
@@ -57,7 +58,10 @@ struct FetcherConfig {
   // A download that would leave less than this free on the install
   // filesystem is refused. nullopt: no check (only ENOSPC stops a download).
   std::optional<uint64_t> min_free = uint64_t(1) << 30;
-  // Optional file written once running: {"host":..., "peer":"IP:PORT"}.
+  // GET /metrics (Prometheus text) on this ADDR:PORT; "" = off. Port 0 picks one.
+  std::string metrics_listen;
+  GraphiteOptions graphite;  // off unless graphite.address is set
+  // Optional file written once running: {"host":..., "peer":"IP:PORT"} (+ "metrics").
   std::string ready_file;
 
   Status Validate() const;

@@ -8,9 +8,27 @@ namespace spate {
 
 namespace {
 
-class FarPeerPlugin : public lt::peer_plugin {
+// Counts a connection's payload bytes into its side (same or cross rack).
+class CountingPlugin : public lt::peer_plugin {
  public:
-  explicit FarPeerPlugin(std::shared_ptr<FarFilter> f) : filter_(std::move(f)) {}
+  CountingPlugin(std::shared_ptr<TrafficCounters> t, int side) : traffic_(std::move(t)), side_(side) {}
+  bool on_piece(lt::peer_request const& r, lt::span<char const>) override {
+    if (traffic_) traffic_->received[side_] += uint64_t(r.length);
+    return false;  // not handled: libtorrent stores the block as usual
+  }
+  void sent_payload(int bytes) override {
+    if (traffic_) traffic_->sent[side_] += uint64_t(bytes);
+  }
+
+ private:
+  std::shared_ptr<TrafficCounters> traffic_;
+  int side_;
+};
+
+class FarPeerPlugin : public CountingPlugin {
+ public:
+  explicit FarPeerPlugin(std::shared_ptr<FarFilter> f)
+      : CountingPlugin(f->traffic(), TrafficCounters::kCrossRack), filter_(std::move(f)) {}
   // true = handled here, so libtorrent never learns the peer has the piece.
   bool on_have(lt::piece_index_t p) override { return !filter_->Admit(static_cast<int>(p)); }
 
@@ -20,8 +38,10 @@ class FarPeerPlugin : public lt::peer_plugin {
 
 }  // namespace
 
-Result<std::shared_ptr<FarFilter>> FarFilter::Make(const std::vector<RackRange>& ranges) {
+Result<std::shared_ptr<FarFilter>> FarFilter::Make(const std::vector<RackRange>& ranges,
+                                                   std::shared_ptr<TrafficCounters> traffic) {
   auto f = std::make_shared<FarFilter>();
+  f->traffic_ = std::move(traffic);
   if (ranges.empty()) return f;  // every address stays 0: near
   auto classes = RackClassFilter(ranges, kFarClass);
   if (!classes.ok()) return classes.status();
@@ -46,7 +66,9 @@ std::shared_ptr<lt::peer_plugin> FarFilter::FarPeer() {
 }
 
 std::shared_ptr<lt::peer_plugin> FarFilter::new_connection(lt::peer_connection_handle const& pc) {
-  return Far(pc.remote().address()) ? FarPeer() : nullptr;
+  if (Far(pc.remote().address())) return FarPeer();
+  if (traffic_) return std::make_shared<CountingPlugin>(traffic_, TrafficCounters::kSameRack);
+  return nullptr;
 }
 
 }  // namespace spate

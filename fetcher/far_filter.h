@@ -22,6 +22,7 @@
 #include <memory>
 #include <vector>
 
+#include "fetcher/metrics.h"
 #include "wire/api.h"
 #include "wire/status.h"
 
@@ -34,7 +35,10 @@ class FarFilter : public lt::torrent_plugin, public std::enable_shared_from_this
  public:
   // `ranges`: this host's rack (AssignmentList::rack_ranges); empty = no rack
   // known, nothing is far.
-  static Result<std::shared_ptr<FarFilter>> Make(const std::vector<RackRange>& ranges);
+  // `traffic` (may be null) counts every connection's payload bytes as same-
+  // or cross-rack.
+  static Result<std::shared_ptr<FarFilter>> Make(const std::vector<RackRange>& ranges,
+                                                 std::shared_ptr<TrafficCounters> traffic = nullptr);
 
   // From the tracker's answer to reports; any thread. slots 0 = no role.
   // Returns whether the role changed.
@@ -44,6 +48,7 @@ class FarFilter : public lt::torrent_plugin, public std::enable_shared_from_this
   bool Admit(int piece) const;
   // The per-connection part: what new_connection attaches to far peers.
   std::shared_ptr<lt::peer_plugin> FarPeer();
+  const std::shared_ptr<TrafficCounters>& traffic() const { return traffic_; }
 
   std::shared_ptr<lt::peer_plugin> new_connection(lt::peer_connection_handle const& pc) override;
 
@@ -51,6 +56,7 @@ class FarFilter : public lt::torrent_plugin, public std::enable_shared_from_this
   static constexpr uint32_t kFarClass = 1;  // class id given to RackClassFilter
   lt::ip_filter far_;  // bit kFarClass set = outside the rack
   std::atomic<uint32_t> role_{0};  // slot << 16 | slots
+  std::shared_ptr<TrafficCounters> traffic_;
 };
 
 }  // namespace spate

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <sys/statvfs.h>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -26,11 +27,14 @@
 #include "fetcher/cross_rack.h"
 #include "fetcher/far_filter.h"
 #include "fetcher/install.h"
+#include "fetcher/metrics.h"
 #include "fetcher/push_order.h"
 #include "fetcher/retention.h"
 #include "wire/crypto.h"
 #include "wire/daemon.h"
 #include "wire/fs.h"
+#include "wire/graphite.h"
+#include "wire/http.h"
 #include "wire/swarm.h"
 #include "wire/units.h"
 
@@ -75,6 +79,7 @@ struct Job {
   double rate = 0;
   int peers = 0;
   Clock::time_point started;
+  Clock::time_point verify_started;
   Clock::time_point seed_until;
   // Gateway share filter for peers outside the rack (null without rack ranges).
   std::shared_ptr<FarFilter> far_filter;
@@ -89,6 +94,7 @@ struct Job {
 // it; at most one per artifact name, so two never race on `current`.
 struct Activation {
   int64_t push_id = 0;
+  Clock::time_point started = Clock::now();
   Manifest manifest;
   std::set<std::string> protect;  // versions of this name retention must keep (staging or queued)
   std::thread worker;
@@ -165,6 +171,12 @@ struct Fetcher::Impl {
   std::thread poll_thread, engine_thread;
   std::atomic<bool> stopping{false};
   std::mutex wait_mu;
+  // Figures for --metrics-listen and --graphite; traffic is counted by FarFilter's plugins.
+  std::shared_ptr<TrafficCounters> traffic = std::make_shared<TrafficCounters>();
+  MetricsBoard board;
+  std::unique_ptr<http::Server> metrics_server;
+  std::thread metrics_thread;
+  std::unique_ptr<GraphiteSender> graphite;
 
   // Engine thread only.
   std::map<std::string, std::unique_ptr<Job>> jobs;  // by info_hash
@@ -176,6 +188,8 @@ struct Fetcher::Impl {
   std::atomic<bool> cancel_hooks{false};
   std::map<int64_t, HostReport> terminal;  // final states not yet accepted by the tracker
   std::map<std::string, PushOrder> order;  // by artifact name; `newest` mirrors newest_file
+  FetcherStats stats;
+  Clock::time_point next_publish;
   std::string newest_file;
   bool report_now = false;
   int report_failures = 0;
@@ -205,6 +219,8 @@ struct Fetcher::Impl {
   void SendReports(milliseconds timeout);
   void ApplyRoles(const std::vector<GatewayRole>& roles);
   void LogStatus();
+  void PublishMetrics();
+  Status StartMetrics();
 };
 
 Fetcher::Fetcher(FetcherConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
@@ -227,6 +243,9 @@ void Fetcher::Wait() {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> guard(d.wait_mu);
   if (d.engine_thread.joinable()) d.engine_thread.join();
+  if (d.graphite) d.graphite->Stop();
+  if (d.metrics_server) d.metrics_server->Stop();
+  if (d.metrics_thread.joinable()) d.metrics_thread.join();
   if (d.poll_thread.joinable()) {
     std::unique_lock<std::mutex> l(d.inbox->mu);
     d.inbox->stop = true;
@@ -317,6 +336,8 @@ Status Fetcher::Impl::Start() {
     spdlog::warn("first check-in with tracker failed (will keep retrying): {}", first.status().message());
   }
 
+  // Before the engine starts: the first snapshot reads its state.
+  if (Status m = StartMetrics(); !m.ok()) return m;
   engine_thread = std::thread([this] { EngineLoop(); });
   poll_thread = std::thread(PollLoop, inbox, *client, cfg.poll_wait_seconds, generation);
 
@@ -325,7 +346,49 @@ Status Fetcher::Impl::Start() {
                cfg.upload_rate ? FormatBytes(double(cfg.upload_rate)) + "/s" : "unlimited",
                cfg.download_rate ? FormatBytes(double(cfg.download_rate)) + "/s" : "unlimited",
                FormatDuration(cfg.seed_time));
-  return WriteReadyFile(cfg.ready_file, nlohmann::json{{"host", cfg.host_id}, {"peer", peer}}.dump());
+  nlohmann::json ready{{"host", cfg.host_id}, {"peer", peer}};
+  if (metrics_server) ready["metrics"] = http::FormatEndpoint(metrics_server->local_endpoint());
+  return WriteReadyFile(cfg.ready_file, ready.dump());
+}
+
+Status Fetcher::Impl::StartMetrics() {
+  PublishMetrics();
+  if (!cfg.metrics_listen.empty()) {
+    http::ServerOptions so;
+    so.listen = cfg.metrics_listen;
+    so.max_connections_per_ip = 8;
+    so.idle_timeout = std::chrono::seconds(15);
+    metrics_server = std::make_unique<http::Server>(so, [this](http::Request&& req, http::Reply reply) {
+      if (req.method == "GET" && req.path == "/metrics") return reply(http::Response::Text(200, board.Latest().Prometheus()));
+      reply(http::Response::Error(Status::NotFound("no such endpoint: " + req.path + " (try /metrics)")));
+    });
+    if (Status s = metrics_server->Start(); !s.ok()) return Status::Unavailable("--metrics-listen: " + s.message());
+    metrics_thread = std::thread([this] { metrics_server->Run(); });
+    spdlog::info("metrics on http://{}/metrics", http::FormatEndpoint(metrics_server->local_endpoint()));
+  }
+  if (!cfg.graphite.address.empty()) {
+    GraphiteOptions go = cfg.graphite;
+    if (go.prefix.empty()) go.prefix = DefaultGraphitePrefix("fetcher", cfg.host_id);
+    graphite = std::make_unique<GraphiteSender>(go, [this] { return board.Latest(); });
+    if (Status s = graphite->Start(); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+void Fetcher::Impl::PublishMetrics() {
+  FetcherGauges g;
+  for (const auto& [ih, j] : jobs) {
+    const char* phase = j->phase == Phase::kDownloading ? "downloading"
+                        : j->phase == Phase::kVerifying ? "verifying"
+                        : j->phase == Phase::kStaged    ? "staged"
+                                                        : "seeding";
+    ++g.jobs[phase];
+    if (j->phase == Phase::kDownloading) g.download_rate += j->rate;
+  }
+  g.jobs["activating"] = int(activations.size());
+  struct statvfs fsinfo {};
+  if (::statvfs(cfg.install_dir.c_str(), &fsinfo) == 0) g.disk_free = uint64_t(fsinfo.f_bavail) * fsinfo.f_frsize;
+  board.Publish(FetcherMetrics(stats, *traffic, g));
 }
 
 void Fetcher::Impl::EngineLoop() {
@@ -351,6 +414,10 @@ void Fetcher::Impl::EngineLoop() {
     if (now >= next_status) {
       LogStatus();
       next_status = now + kStatusLogInterval;
+    }
+    if (now >= next_publish) {
+      PublishMetrics();
+      next_publish = now + std::chrono::seconds(1);
     }
   }
   Shutdown();
@@ -598,6 +665,12 @@ void Fetcher::Impl::CollectActivations() {
     if (a.worker.joinable()) a.worker.join();  // Shutdown may have joined it already
     finished.push_back(name);
     const Manifest& m = a.manifest;
+    if (!a.result.interrupted) {
+      ++stats.activations;
+      stats.activation_seconds += std::chrono::duration<double>(Clock::now() - a.started).count();
+      CountHooks(stats, a.result.status.ok(), a.result.status.message(), !act_cfg.hook.empty(),
+                 !act_cfg.health_check.empty());
+    }
     if (a.result.interrupted) {
       spdlog::info("push {}: activation of {} interrupted by shutdown; current -> {}", a.push_id, m.id(),
                    a.result.previous.empty() ? "(none)" : a.result.previous);
@@ -697,7 +770,7 @@ void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_
   p.ti = std::move(ti);
   std::shared_ptr<FarFilter> far_filter;
   if (!cfg.stock_libtorrent) {
-    auto f = FarFilter::Make(rack_ranges);
+    auto f = FarFilter::Make(rack_ranges, traffic);
     if (f.ok()) {
       far_filter = *f;
       p.extensions.push_back([far_filter](const lt::torrent_handle&, lt::client_data_t) { return far_filter; });
@@ -813,6 +886,7 @@ void Fetcher::Impl::BeginVerify(Job& j) {
     return;
   }
   j.phase = Phase::kVerifying;
+  j.verify_started = Clock::now();
   j.bytes_done = j.manifest.size;
   j.rate = 0;
   spdlog::info("{}: download of {} complete in {}; verifying sha256", Pushes(j.push_ids), j.manifest.id(),
@@ -834,6 +908,8 @@ void Fetcher::Impl::CollectWorkers() {
     Job& j = *jp;
     if (j.phase != Phase::kVerifying || !j.worker_done) continue;
     j.worker.join();
+    ++stats.verifies;
+    stats.verify_seconds += std::chrono::duration<double>(Clock::now() - j.verify_started).count();
     if (!j.worker_status.ok()) {
       failed.emplace_back(ih, j.worker_status.message());
       continue;
@@ -917,6 +993,7 @@ void Fetcher::Impl::QueueTerminal(int64_t push_id, const std::string& state, uin
   r.bytes_done = state == kStateInstalled || state == kStateStaged ? total : 0;
   r.error = error;
   terminal[push_id] = r;
+  ++stats.outcomes[state];
   report_now = true;
 }
 

@@ -50,6 +50,10 @@ int FetcherCommand(int argc, char** argv) {
     ("keep-versions", "version dirs kept per artifact (current and the one before are always kept; min 2)", cxxopts::value<int>()->default_value("3"))
     ("min-free", "refuse a download that would leave less free on the install filesystem ('off': no check)", cxxopts::value<std::string>()->default_value("1GiB"))
     ("ready-file", "write {\"host\":...,\"peer\":\"IP:PORT\"} here once running", cxxopts::value<std::string>()->default_value(""))
+    ("metrics-listen", "serve GET /metrics (Prometheus text) on ADDR:PORT (off by default; port 0 = any)", cxxopts::value<std::string>()->default_value(""))
+    ("graphite", "send metrics every 10 s to carbon's plaintext port IP:PORT (off by default)", cxxopts::value<std::string>()->default_value(""))
+    ("graphite-prefix", "Graphite path prefix (default spate.fetcher.<host id>)", cxxopts::value<std::string>()->default_value(""))
+    ("graphite-interval", "how often to send to Graphite", cxxopts::value<std::string>()->default_value("10s"))
     ("stock-libtorrent", "benchmark baseline: libtorrent defaults (keeps bind address, caps, TCP)")
     ("lt-set", "libtorrent setting NAME=VALUE applied last (repeatable; for tuning experiments)", cxxopts::value<std::vector<std::string>>())
     ("log-level", "trace, debug, info, warn, error", cxxopts::value<std::string>()->default_value("info"))
@@ -100,6 +104,13 @@ int FetcherCommand(int argc, char** argv) {
   auto hook_timeout = ParseDuration(args["hook-timeout"].as<std::string>());
   if (!hook_timeout.ok()) return Usage("--hook-timeout: " + hook_timeout.status().message());
   c.hook_timeout = *hook_timeout;
+  c.metrics_listen = args["metrics-listen"].as<std::string>();
+  c.graphite.address = args["graphite"].as<std::string>();
+  c.graphite.prefix = args["graphite-prefix"].as<std::string>();
+  auto every = ParseDuration(args["graphite-interval"].as<std::string>());
+  if (!every.ok() || every->count() <= 0)
+    return Usage("--graphite-interval: " + (every.ok() ? std::string("must be positive") : every.status().message()));
+  c.graphite.interval = *every;
   if (std::string mf = args["min-free"].as<std::string>(); mf == "off") {
     c.min_free.reset();
   } else {
