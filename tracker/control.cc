@@ -131,11 +131,20 @@ Status Tracker::Impl::Load() {
     auto& stored = pushes[id] = std::move(p);
     for (const auto& hp : stored.rec.hosts) TargetHost(stored, hp.host);
   }
-  // Pushes are loaded oldest first, so each one's hosts end what an older
-  // push left unfinished (also for databases written before that rule).
+  // Rows a newer push of the same name replaced end as superseded (also in
+  // databases written before that rule). TargetHost above recorded each
+  // host's newest push per name, so this is one pass over the rows.
   std::vector<std::pair<int64_t, HostProgress>> superseded;
-  for (const auto& [id, p] : pushes)
-    for (const auto& hp : p.rec.hosts) Supersede(hp.host, p.rec.artifact, id, &superseded);
+  for (auto& [id, p] : pushes) {
+    auto name = ParseArtifactId(p.rec.artifact);
+    if (!name.ok()) continue;
+    for (size_t i = 0; i < p.rec.hosts.size(); ++i) {
+      const HostState& h = hosts[p.rec.hosts[i].host];
+      auto newest = h.latest.find(name->first);
+      if (newest == h.latest.end() || newest->second <= id) continue;
+      SupersedeRow(p, i, newest->second, pushes[newest->second].rec.artifact, &superseded);
+    }
+  }
   Status saved = store->SavePushHosts(superseded);
   if (!saved.ok()) return saved;
   spdlog::info("loaded {} artifacts, {} pushes, {} hosts from {}", artifacts.size(), pushes.size(), hosts.size(),
@@ -177,29 +186,31 @@ void Tracker::Impl::Supersede(const std::string& host, const std::string& artifa
   auto name = ParseArtifactId(artifact);
   if (!name.ok()) return;
   const std::string prefix = name->first + "@";
-  int64_t now = NowMs();
   for (auto a = artifact_pushes.lower_bound(prefix); a != artifact_pushes.end() && a->first.rfind(prefix, 0) == 0; ++a)
     for (int64_t id : a->second) {
-      if (id >= newer) continue;
       auto pit = pushes.find(id);
-      if (pit == pushes.end()) continue;
-      PushState& p = pit->second;
-      auto hp = p.index.find(host);
-      if (hp == p.index.end() || TerminalState(p.rec.hosts[hp->second].state)) continue;
-      std::string before_push = p.State();
-      HostProgress& row = p.rec.hosts[hp->second];
-      std::string before = row.state;
-      p.SetState(hp->second, kStateSuperseded);
-      row.error = "superseded by push " + std::to_string(newer) + " (" + artifact + ")";
-      row.rate = 0;
-      row.updated_at = now;
-      p.dirty.erase(hp->second);
-      rows->emplace_back(id, row);
-      spdlog::info("push {}: {} {} -> superseded by push {} ({})", id, host, before, newer, artifact);
-      if (p.State() != before_push)
-        spdlog::info("push {} ({}): {} ({} installed, {} failed, {} superseded of {})", id, p.rec.artifact, p.State(),
-                     p.installed, p.failed, p.superseded, p.rec.hosts.size());
+      if (id >= newer || pit == pushes.end()) continue;
+      auto hp = pit->second.index.find(host);
+      if (hp != pit->second.index.end()) SupersedeRow(pit->second, hp->second, newer, artifact, rows);
     }
+}
+
+void Tracker::Impl::SupersedeRow(PushState& p, size_t i, int64_t newer, const std::string& artifact,
+                                 std::vector<std::pair<int64_t, HostProgress>>* rows) {
+  HostProgress& row = p.rec.hosts[i];
+  if (TerminalState(row.state)) return;
+  std::string before_push = p.State();
+  std::string before = row.state;
+  p.SetState(i, kStateSuperseded);
+  row.error = "superseded by push " + std::to_string(newer) + " (" + artifact + ")";
+  row.rate = 0;
+  row.updated_at = NowMs();
+  p.dirty.erase(i);
+  rows->emplace_back(p.rec.id, row);
+  spdlog::info("push {}: {} {} -> superseded by push {} ({})", p.rec.id, row.host, before, newer, artifact);
+  if (p.State() != before_push)
+    spdlog::info("push {} ({}): {} ({} installed, {} failed, {} superseded of {})", p.rec.id, p.rec.artifact, p.State(),
+                 p.installed, p.failed, p.superseded, p.rec.hosts.size());
 }
 
 http::Response Tracker::Impl::RegisterArtifact(const http::Request& req) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/cluster.h"
+#include "tracker/store.h"
 #include "wire/api.h"
 #include "wire/crypto.h"
 #include "wire/http.h"
@@ -186,6 +187,37 @@ TEST_CASE("a push superseded on a host ends, its row marked superseded, and spat
   t.proc->Terminate();
   auto t2 = Start(dir, "b");
   CHECK(GetJson(t2.api + "/pushes/1")["state"] == "superseded");
+}
+
+TEST_CASE("rows a tracker left pending under a newer push of the same name end superseded on load") {
+  TempDir dir("push-truth");
+  {
+    // A database as the tracker wrote it before superseding: h1 pending in both pushes.
+    auto store = Store::Open(dir / "t.db");
+    REQUIRE(store.ok());
+    for (const std::string v : {"1", "2"}) {
+      ArtifactRecord a;
+      a.manifest.name = "web";
+      a.manifest.version = v;
+      a.manifest.filename = "web.tar";
+      a.manifest.size = 4096;
+      a.manifest.sha256 = std::string(64, '0');
+      a.manifest.info_hash = std::string(39, 'a') + v;
+      a.manifest.piece_size = 16384;
+      a.manifest.signature = "c2ln";
+      REQUIRE((*store)->PutArtifact(a).ok());
+      HostProgress row;
+      row.host = "h1";
+      row.addr = "127.0.1.1";
+      row.location = "dc1/pod1/rack1";
+      REQUIRE((*store)->CreatePush("web@" + v, 1700000000000, {row}).ok());
+    }
+  }
+  auto t = Start(dir, "a");
+  auto first = GetJson(t.api + "/pushes/1");
+  CHECK(first["state"] == "superseded");
+  CHECK(first["hosts"][0]["state"] == "superseded");
+  CHECK(GetJson(t.api + "/pushes/2")["state"] == "active");
 }
 
 TEST_CASE("announces from an unknown address do not take a rack's origin grants") {

@@ -171,6 +171,9 @@ struct Tracker::Impl {
   // Marks the host's unfinished rows in older pushes of `artifact`'s name superseded by push `newer`.
   void Supersede(const std::string& host, const std::string& artifact, int64_t newer,
                  std::vector<std::pair<int64_t, HostProgress>>* rows);
+  // Ends row i of p, unless already final, as superseded by push `newer` (of `artifact`).
+  void SupersedeRow(PushState& p, size_t i, int64_t newer, const std::string& artifact,
+                    std::vector<std::pair<int64_t, HostProgress>>* rows);
   Status Load();
 
   // host_binding.cc
