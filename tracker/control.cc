@@ -471,11 +471,10 @@ http::Response Tracker::Impl::Reports(const std::string& host, const http::Reque
   dirty_hosts.insert(host);
 
   ReportsAnswer answer;
-  std::set<int64_t> refused;
+  std::set<int64_t> downloading;  // pushes whose row is downloading after this batch: they may have a role
   auto refuse = [&](int64_t push_id, std::string why) {
     ++control_refused["report_entry"];
     spdlog::warn("push {}: refused report from {} ({}): {}", push_id, host, from, why);
-    refused.insert(push_id);
     answer.refused.push_back(ReportRefusal{push_id, std::move(why)});
   };
   std::vector<std::pair<int64_t, HostProgress>> terminal_rows;
@@ -521,6 +520,7 @@ http::Response Tracker::Impl::Reports(const std::string& host, const http::Reque
       p.dirty.insert(hp->second);
       dirty_pushes.insert(p.rec.id);
     }
+    if (row.state == kStateDownloading) downloading.insert(p.rec.id);
     std::string after_push = p.State();
     if (after_push != before_push)
       spdlog::info("push {} ({}): {} ({} installed, {} failed, {} superseded of {})", p.rec.id, p.rec.artifact,
@@ -528,9 +528,8 @@ http::Response Tracker::Impl::Reports(const std::string& host, const http::Reque
   }
   Status s = store->SavePushHosts(terminal_rows);
   if (!s.ok()) return Err(s);
-  for (const auto& r : reports)
-    if (r.state == kStateDownloading && !refused.count(r.push_id))
-      if (auto role = GatewayRoleOf(h.rec, r.push_id)) answer.gateways.push_back(*role);
+  for (int64_t id : downloading)
+    if (auto role = GatewayRoleOf(h.rec, id)) answer.gateways.push_back(*role);
   return http::Response::Json(200, ToJson(answer).dump() + "\n");
 }
 
