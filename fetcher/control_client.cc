@@ -41,8 +41,8 @@ Result<AssignmentList> ControlClient::PollAssignments(int64_t generation, int wa
   return list;
 }
 
-Result<std::vector<GatewayRole>> ControlClient::PostReports(const std::vector<HostReport>& reports,
-                                                             std::chrono::milliseconds timeout) const {
+Result<ReportsAnswer> ControlClient::PostReports(const std::vector<HostReport>& reports,
+                                                 std::chrono::milliseconds timeout) const {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& r : reports) arr.push_back(ToJson(r));
   http::ClientOptions o;
@@ -52,12 +52,8 @@ Result<std::vector<GatewayRole>> ControlClient::PostReports(const std::vector<Ho
   if (!r.ok()) return Status::Unavailable("post reports: " + r.status().message());
   if (Status s = FromHttp(r->status, r->body, "post reports"); !s.ok()) return s;
   // Roles are advice: a tracker without them, or with bad ones, still took the reports.
-  std::vector<GatewayRole> roles;
   auto j = ParseJson(r->body);
-  if (j.ok() && j->is_object() && j->contains("gateways") && (*j)["gateways"].is_array())
-    for (const auto& g : (*j)["gateways"])
-      if (auto role = GatewayRoleFromJson(g); role.ok()) roles.push_back(*role);
-  return roles;
+  return j.ok() ? ReportsAnswerFromJson(*j) : ReportsAnswer{};
 }
 
 }  // namespace spate

@@ -22,10 +22,10 @@ class ControlClient {
   Result<AssignmentList> PollAssignments(int64_t generation, int wait_seconds) const;
 
   // POST /api/v1/hosts/{host}/reports; returns this host's gateway roles in
-  // the reported pushes. Unavailable = retry later; Invalid/NotFound = the
-  // tracker refused them and retrying will not help.
-  Result<std::vector<GatewayRole>> PostReports(const std::vector<HostReport>& reports,
-                                               std::chrono::milliseconds timeout) const;
+  // the reported pushes and the reports the tracker refused one by one.
+  // Unavailable = retry later; Invalid/NotFound/Forbidden = the tracker
+  // refused the whole batch and retrying will not help.
+  Result<ReportsAnswer> PostReports(const std::vector<HostReport>& reports, std::chrono::milliseconds timeout) const;
 
  private:
   std::string HostUrl() const;

@@ -1014,15 +1014,18 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
   }
   for (auto& [id, r] : terminal) reports.push_back(r);
   if (reports.empty()) return;
-  auto roles = client->PostReports(reports, timeout);
-  if (roles.ok()) {
+  auto answer = client->PostReports(reports, timeout);
+  if (answer.ok()) {
     if (report_failures > 0) spdlog::info("reports accepted again after {} failures", report_failures);
     report_failures = 0;
+    // Refused ones (e.g. a push the tracker no longer knows) will not be
+    // taken later either: dropped with the accepted ones.
+    for (const auto& r : answer->refused) spdlog::warn("push {}: tracker refused report: {}", r.push_id, r.error);
     terminal.clear();
-    ApplyRoles(*roles);
+    ApplyRoles(answer->gateways);
     return;
   }
-  const Status& s = roles.status();
+  const Status& s = answer.status();
   if (s.code() == Status::Code::kUnavailable) {
     // Terminal states stay queued and go out with the next report.
     if (++report_failures <= 3 || report_failures % 30 == 0)

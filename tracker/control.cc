@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include "tracker/host_state.h"
 #include "tracker/tracker_impl.h"
 #include "wire/crypto.h"
 
@@ -15,8 +16,6 @@ namespace {
 
 http::Response Ok() { return http::Response::Json(200, "{\"ok\":true}\n"); }
 http::Response Err(const Status& s) { return http::Response::Error(s); }
-
-bool Terminal(const std::string& state) { return state == kStateInstalled || state == kStateFailed; }
 
 // Query parameter `key` or "" (first occurrence).
 std::string Param(const std::vector<std::pair<std::string, std::string>>& q, const std::string& key) {
@@ -36,17 +35,70 @@ Result<int64_t> ParseInt(const std::string& what, const std::string& v) {
 
 void PushState::Index() {
   index.clear();
+  by_addr.clear();
   rack_targets.clear();
+  installed = failed = superseded = 0;
   for (size_t i = 0; i < rec.hosts.size(); ++i) {
-    index[rec.hosts[i].host] = i;
-    ++rack_targets[rec.hosts[i].location];
+    const HostProgress& h = rec.hosts[i];
+    index[h.host] = i;
+    if (!h.addr.empty()) by_addr.emplace(h.addr, i);
+    ++rack_targets[h.location];
+    installed += h.state == kStateInstalled;
+    failed += h.state == kStateFailed;
+    superseded += h.state == kStateSuperseded;
   }
 }
 
+void PushState::SetState(size_t i, const std::string& state) {
+  std::string& cur = rec.hosts[i].state;
+  installed += int(state == kStateInstalled) - int(cur == kStateInstalled);
+  failed += int(state == kStateFailed) - int(cur == kStateFailed);
+  superseded += int(state == kStateSuperseded) - int(cur == kStateSuperseded);
+  cur = state;
+}
+
+void PushState::MoveRow(size_t i, const std::string& addr, const std::string& location) {
+  HostProgress& row = rec.hosts[i];
+  auto range = by_addr.equal_range(row.addr);
+  for (auto it = range.first; it != range.second; ++it)
+    if (it->second == i) {
+      by_addr.erase(it);
+      break;
+    }
+  if (!addr.empty()) by_addr.emplace(addr, i);
+  --rack_targets[row.location];  // gateway shares count targets per rack
+  ++rack_targets[location];
+  row.addr = addr;
+  row.location = location;
+}
+
+bool PushState::Targets(const std::string& addr) const {
+  auto range = by_addr.equal_range(addr);
+  for (auto it = range.first; it != range.second; ++it)
+    if (!TerminalState(rec.hosts[it->second].state)) return true;
+  return false;
+}
+
+// A push whose rows all ended is judged by the worst of them: a failure, then
+// a host where a newer push replaced it (this version did not land there).
 std::string PushState::State() const {
-  if (installed == int(rec.hosts.size())) return "succeeded";
-  if (installed + failed == int(rec.hosts.size())) return "failed";
-  return "active";
+  if (active()) return "active";
+  if (failed > 0) return "failed";
+  if (superseded > 0) return kStateSuperseded;
+  return "succeeded";
+}
+
+bool TrackerPushFacts::Active(const std::string& artifact) const { return t_.ArtifactActive(artifact); }
+
+bool TrackerPushFacts::Targeted(const std::string& artifact, const PeerAddress& addr) const {
+  auto it = t_.artifact_pushes.find(artifact);
+  if (it == t_.artifact_pushes.end()) return false;
+  std::string text = addr.ToString();
+  for (int64_t id : it->second) {
+    auto p = t_.pushes.find(id);
+    if (p != t_.pushes.end() && p->second.active() && p->second.Targets(text)) return true;
+  }
+  return false;
 }
 
 Status Tracker::Impl::CheckAdmin(const http::Request& req) const {
@@ -74,15 +126,27 @@ Status Tracker::Impl::Load() {
     PushState p;
     p.rec = std::move(r);
     p.Index();
-    for (const auto& hp : p.rec.hosts) {
-      p.installed += hp.state == kStateInstalled;
-      p.failed += hp.state == kStateFailed;
-    }
     int64_t id = p.rec.id;
     artifact_pushes[p.rec.artifact].push_back(id);
     auto& stored = pushes[id] = std::move(p);
     for (const auto& hp : stored.rec.hosts) TargetHost(stored, hp.host);
   }
+  // Rows a newer push of the same name replaced end as superseded (also in
+  // databases written before that rule). TargetHost above recorded each
+  // host's newest push per name, so this is one pass over the rows.
+  std::vector<std::pair<int64_t, HostProgress>> superseded;
+  for (auto& [id, p] : pushes) {
+    auto name = ParseArtifactId(p.rec.artifact);
+    if (!name.ok()) continue;
+    for (size_t i = 0; i < p.rec.hosts.size(); ++i) {
+      const HostState& h = hosts[p.rec.hosts[i].host];
+      auto newest = h.latest.find(name->first);
+      if (newest == h.latest.end() || newest->second <= id) continue;
+      SupersedeRow(p, i, newest->second, pushes[newest->second].rec.artifact, &superseded);
+    }
+  }
+  Status saved = store->SavePushHosts(superseded);
+  if (!saved.ok()) return saved;
   spdlog::info("loaded {} artifacts, {} pushes, {} hosts from {}", artifacts.size(), pushes.size(), hosts.size(),
                config.db_path);
   return Status::Ok();
@@ -111,6 +175,42 @@ void Tracker::Impl::TargetHost(PushState& p, const std::string& host) {
   int64_t& latest = h.latest[name->first];
   latest = std::max(latest, p.rec.id);
   h.generation = std::max(h.generation, p.rec.id);
+}
+
+// A host runs only its newest push of an artifact name (AssignmentsFor hands
+// out no other), so its unfinished rows in older pushes of that name would
+// stay pending forever and keep those pushes active. They end here, as
+// superseded; `rows` collects them for writing.
+void Tracker::Impl::Supersede(const std::string& host, const std::string& artifact, int64_t newer,
+                              std::vector<std::pair<int64_t, HostProgress>>* rows) {
+  auto name = ParseArtifactId(artifact);
+  if (!name.ok()) return;
+  const std::string prefix = name->first + "@";
+  for (auto a = artifact_pushes.lower_bound(prefix); a != artifact_pushes.end() && a->first.rfind(prefix, 0) == 0; ++a)
+    for (int64_t id : a->second) {
+      auto pit = pushes.find(id);
+      if (id >= newer || pit == pushes.end()) continue;
+      auto hp = pit->second.index.find(host);
+      if (hp != pit->second.index.end()) SupersedeRow(pit->second, hp->second, newer, artifact, rows);
+    }
+}
+
+void Tracker::Impl::SupersedeRow(PushState& p, size_t i, int64_t newer, const std::string& artifact,
+                                 std::vector<std::pair<int64_t, HostProgress>>* rows) {
+  HostProgress& row = p.rec.hosts[i];
+  if (TerminalState(row.state)) return;
+  std::string before_push = p.State();
+  std::string before = row.state;
+  p.SetState(i, kStateSuperseded);
+  row.error = "superseded by push " + std::to_string(newer) + " (" + artifact + ")";
+  row.rate = 0;
+  row.updated_at = NowMs();
+  p.dirty.erase(i);
+  rows->emplace_back(p.rec.id, row);
+  spdlog::info("push {}: {} {} -> superseded by push {} ({})", p.rec.id, row.host, before, newer, artifact);
+  if (p.State() != before_push)
+    spdlog::info("push {} ({}): {} ({} installed, {} failed, {} superseded of {})", p.rec.id, p.rec.artifact, p.State(),
+                 p.installed, p.failed, p.superseded, p.rec.hosts.size());
 }
 
 http::Response Tracker::Impl::RegisterArtifact(const http::Request& req) {
@@ -204,11 +304,15 @@ http::Response Tracker::Impl::CreatePush(const http::Request& req) {
   p.Index();
   auto& stored = pushes[*id] = std::move(p);
   artifact_pushes[pr->artifact].push_back(*id);
+  spdlog::info("push {}: {} to {} hosts", *id, pr->artifact, targets.size());
+  std::vector<std::pair<int64_t, HostProgress>> superseded;
   for (const auto& t : targets) {
     TargetHost(stored, t);
+    Supersede(t, pr->artifact, *id, &superseded);
     WakeHost(hosts[t]);
   }
-  spdlog::info("push {}: {} to {} hosts", *id, pr->artifact, targets.size());
+  Status s = store->SavePushHosts(superseded);  // outcomes are written at once, like reported ones
+  if (!s.ok()) spdlog::error("push {}: storing superseded rows: {}", *id, s.message());
   return http::Response::Json(200, ToJson(Progress(stored)).dump() + "\n");
 }
 
@@ -248,33 +352,24 @@ http::Response Tracker::Impl::ListArtifacts() const {
   return http::Response::Json(200, json{{"artifacts", list}}.dump() + "\n");
 }
 
-HostState& Tracker::Impl::CheckIn(const std::string& host, const std::string& addr) {
+// The caller checked the binding (CheckHostAddress): `addr` is the host's own
+// address, or the host has none yet and is bound to it now.
+Result<HostState*> Tracker::Impl::CheckIn(const std::string& host, const std::string& addr) {
   auto [it, fresh] = hosts.try_emplace(host);
   HostState& h = it->second;
+  h.rec.host = host;
   std::string location = rackmap.Lookup(addr).ToString();
   if (fresh || h.rec.addr != addr || h.rec.location != location) {
-    spdlog::info("host {} checked in from {} ({})", host, addr, location);
-    h.rec.host = host;
-    h.rec.addr = addr;
-    h.rec.location = location;
+    bool first = h.rec.addr.empty();
     // Pushes that named this host before it checked in learn where it is.
-    for (auto& [pid, p] : pushes) {
-      auto hp = p.index.find(host);
-      if (hp == p.index.end()) continue;
-      auto& row = p.rec.hosts[hp->second];
-      if (row.addr == addr && row.location == location) continue;
-      row.addr = addr;
-      --p.rack_targets[row.location];  // gateway shares count targets per rack
-      ++p.rack_targets[location];
-      row.location = location;
-      p.dirty.insert(hp->second);
-      dirty_pushes.insert(pid);
-    }
+    Status s = Bind(h, addr);
+    if (!s.ok()) return Status::Io("binding host " + host + " to " + addr + ": " + s.message());
+    spdlog::info("host {} checked in from {} ({}){}", host, addr, location, first ? ", bound to that address" : "");
   }
   h.rec.last_seen = NowMs();
   h.dirty = true;
   dirty_hosts.insert(host);
-  return h;
+  return &h;
 }
 
 AssignmentList Tracker::Impl::AssignmentsFor(const HostState& h) const {
@@ -300,16 +395,17 @@ AssignmentList Tracker::Impl::AssignmentsFor(const HostState& h) const {
 void Tracker::Impl::Assignments(const std::string& host, const http::Request& req, http::Reply reply) {
   auto q = http::ParseQuery(req.query);
   if (!q.ok()) return reply(Err(q.status()));
-  std::string addr = Param(*q, "addr");
-  if (addr.empty()) {
-    addr = req.remote.to_string();
-    if (req.remote.is_v6() && req.remote.to_v6().is_v4_mapped())
-      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, req.remote.to_v6()).to_string();
-  } else {
+  // The host is who its connection says, not what its query claims.
+  const std::string addr = SourceAddress(req);
+  if (std::string claimed = Param(*q, "addr"); !claimed.empty()) {
     boost::system::error_code ec;
-    asio::ip::make_address(addr, ec);
-    if (ec) return reply(Err(Status::Invalid("addr '" + addr + "' is not an IP address")));
+    auto c = asio::ip::make_address(claimed, ec);
+    if (ec) return reply(Err(Status::Invalid("addr '" + claimed + "' is not an IP address")));
+    if (c.is_v6() && c.to_v6().is_v4_mapped()) c = asio::ip::make_address_v4(asio::ip::v4_mapped, c.to_v6());
+    if (c.to_string() != addr)
+      return reply(Err(Refuse("poll", host, addr, "addr parameter " + claimed + " is not this connection's source " + addr)));
   }
+  if (Status s = CheckHostAddress("poll", host, addr); !s.ok()) return reply(Err(s));
   int64_t generation = -1, wait = 0;
   std::string g = Param(*q, "generation"), w = Param(*q, "wait");
   if (!g.empty()) {
@@ -322,7 +418,9 @@ void Tracker::Impl::Assignments(const std::string& host, const http::Request& re
     if (!v.ok()) return reply(Err(v.status()));
     wait = std::clamp<int64_t>(*v, 0, config.max_wait.count());
   }
-  HostState& h = CheckIn(host, addr);
+  auto checked = CheckIn(host, addr);
+  if (!checked.ok()) return reply(Err(checked.status()));
+  HostState& h = **checked;
   if (h.generation != generation || wait == 0)
     return reply(http::Response::Json(200, ToJson(AssignmentsFor(h)).dump() + "\n"));
 
@@ -353,6 +451,8 @@ void Tracker::Impl::WakeHost(HostState& h) {
   }
 }
 
+// Each report stands alone: a bad one is refused in the answer, the others
+// are applied, so one stale push id cannot cost a host its gateway roles.
 http::Response Tracker::Impl::Reports(const std::string& host, const http::Request& req) {
   auto j = ParseJson(req.body);
   if (!j.ok()) return Err(j.status());
@@ -364,70 +464,73 @@ http::Response Tracker::Impl::Reports(const std::string& host, const http::Reque
     if (!r.ok()) return Err(Status::Invalid("report: " + r.status().message()));
     reports.push_back(std::move(*r));
   }
-  auto hit = hosts.find(host);
-  if (hit != hosts.end()) {
-    hit->second.rec.last_seen = NowMs();
-    dirty_hosts.insert(host);
-  }
-  std::vector<std::string> unknown;
+  const std::string from = SourceAddress(req);
+  if (Status s = CheckHostAddress("report", host, from); !s.ok()) return Err(s);
+  HostState& h = hosts.at(host);  // bound, so known
+  h.rec.last_seen = NowMs();
+  dirty_hosts.insert(host);
+
+  ReportsAnswer answer;
+  std::set<int64_t> downloading;  // pushes whose row is downloading after this batch: they may have a role
+  auto refuse = [&](int64_t push_id, std::string why) {
+    ++control_refused["report_entry"];
+    spdlog::warn("push {}: refused report from {} ({}): {}", push_id, host, from, why);
+    answer.refused.push_back(ReportRefusal{push_id, std::move(why)});
+  };
   std::vector<std::pair<int64_t, HostProgress>> terminal_rows;
   int64_t now = NowMs();
   for (const auto& r : reports) {
     auto pit = pushes.find(r.push_id);
     if (pit == pushes.end()) {
-      unknown.push_back("unknown push " + std::to_string(r.push_id));
+      refuse(r.push_id, "unknown push " + std::to_string(r.push_id));
       continue;
     }
     PushState& p = pit->second;
     auto hp = p.index.find(host);
     if (hp == p.index.end()) {
-      unknown.push_back("host " + host + " is not a target of push " + std::to_string(r.push_id));
+      refuse(r.push_id, "host " + host + " is not a target of push " + std::to_string(r.push_id));
       continue;
     }
     HostProgress& row = p.rec.hosts[hp->second];
+    const std::string before = row.state;
+    if (!MovesForward(before, r.state)) {
+      // A late or replayed report; the outcome already stands.
+      ++reports_backward;
+      spdlog::info("push {}: {} reported {} while {}; states only move forward, state kept", p.rec.id, host, r.state,
+                   before);
+      if (TerminalState(before)) continue;
+    }
     std::string before_push = p.State();
-    std::string before = row.state;
-    p.installed -= before == kStateInstalled;
-    p.failed -= before == kStateFailed;
-    row.state = r.state;
+    if (MovesForward(before, r.state)) p.SetState(hp->second, r.state);
     row.bytes_done = r.bytes_done;
     if (r.total) row.total = r.total;
     row.rate = r.rate;
     row.error = r.error;
     row.updated_at = now;
-    p.installed += row.state == kStateInstalled;
-    p.failed += row.state == kStateFailed;
     if (before != row.state) {
       if (row.state == kStateFailed)
         spdlog::warn("push {}: {} {} -> failed: {}", p.rec.id, host, before, row.error);
       else
         spdlog::info("push {}: {} {} -> {}", p.rec.id, host, before, row.state);
     }
-    if (Terminal(row.state) && before != row.state) {
+    if (TerminalState(row.state) && before != row.state) {
       terminal_rows.emplace_back(p.rec.id, row);  // outcomes are written at once, not batched
       p.dirty.erase(hp->second);
     } else {
       p.dirty.insert(hp->second);
       dirty_pushes.insert(p.rec.id);
     }
+    if (row.state == kStateDownloading) downloading.insert(p.rec.id);
     std::string after_push = p.State();
     if (after_push != before_push)
-      spdlog::info("push {} ({}): {} ({} installed, {} failed of {})", p.rec.id, p.rec.artifact, after_push,
-                   p.installed, p.failed, p.rec.hosts.size());
+      spdlog::info("push {} ({}): {} ({} installed, {} failed, {} superseded of {})", p.rec.id, p.rec.artifact,
+                   after_push, p.installed, p.failed, p.superseded, p.rec.hosts.size());
   }
   Status s = store->SavePushHosts(terminal_rows);
   if (!s.ok()) return Err(s);
-  if (!unknown.empty()) {
-    std::string msg;
-    for (const auto& u : unknown) msg += (msg.empty() ? "" : "; ") + u;
-    return Err(Status::NotFound(msg));
-  }
-  nlohmann::json roles = nlohmann::json::array();
-  if (hit != hosts.end())
-    for (const auto& r : reports)
-      if (r.state == kStateDownloading)
-        if (auto role = GatewayRoleOf(hit->second.rec, r.push_id)) roles.push_back(ToJson(*role));
-  return http::Response::Json(200, nlohmann::json{{"ok", true}, {"gateways", roles}}.dump() + "\n");
+  for (int64_t id : downloading)
+    if (auto role = GatewayRoleOf(h.rec, id)) answer.gateways.push_back(*role);
+  return http::Response::Json(200, ToJson(answer).dump() + "\n");
 }
 
 std::optional<GatewayRole> Tracker::Impl::GatewayRoleOf(const HostRecord& host, int64_t push_id) {

@@ -70,6 +70,14 @@ std::string RenderPrometheus(const TrackerMetrics& m) {
   w.One("spate_tracker_long_polls", "gauge", "Assignment long polls being held.", double(m.long_polls));
   w.One("spate_http_connections_rejected_total", "counter", "HTTP connections closed at once: over the per-address limit.",
         double(m.http_connections_rejected));
+  w.Family("spate_tracker_control_refused_total", "counter",
+           "Control requests refused: host polls and reports from an address the host is not bound to, single reports refused in a batch.");
+  for (const auto& [kind, n] : m.control_refused)
+    w.Sample("spate_tracker_control_refused_total", "request=\"" + PrometheusLabel(kind) + "\"", double(n));
+  w.One("spate_tracker_reports_backward_total", "counter", "Reports ignored for state: they would move a host's state back.",
+        double(m.reports_backward));
+  w.One("spate_tracker_grants_revoked_total", "counter", "Origin grants taken from gateways that stopped making progress.",
+        double(m.grants_revoked));
   if (m.udp_enabled) {
     w.One("spate_tracker_udp_packets_total", "counter", "UDP datagrams received.", double(m.udp.packets));
     w.One("spate_tracker_udp_connects_total", "counter", "UDP connect requests answered.", double(m.udp.connects));
@@ -104,6 +112,10 @@ TrackerMetrics Snapshot(const Tracker::Impl& t) {
   m.artifacts = t.artifacts.size();
   m.hosts = t.hosts.size();
   for (const auto& [id, h] : t.hosts) m.long_polls += h.waiters.size();
+  m.control_refused = {{"poll", 0}, {"report", 0}, {"report_entry", 0}};
+  for (const auto& [kind, n] : t.control_refused) m.control_refused[kind] = n;
+  m.reports_backward = t.reports_backward;
+  m.grants_revoked = t.grants_revoked;
   if (t.http_counters) m.http_connections_rejected = t.http_counters().connections_rejected;
   if (t.udp) {
     m.udp_enabled = true;
@@ -148,6 +160,9 @@ nlohmann::json Tracker::Impl::Stats() const {
                       {"artifacts", m.artifacts},
                       {"hosts", m.hosts},
                       {"long_polls", m.long_polls},
+                      {"control_refused", m.control_refused},
+                      {"reports_backward", m.reports_backward},
+                      {"grants_revoked", m.grants_revoked},
                       {"policy", PolicyName(config.policy.policy)},
                       {"swarm_detail", swarm_list}};
   if (m.udp_enabled)

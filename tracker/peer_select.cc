@@ -151,7 +151,7 @@ void SelectPeers(const PeerRecord& req, const SelectInput& in, int numwant, cons
     // opened far links for hosts about to finish. A gateway that leaves the
     // swarm frees its grant.
     size_t granted = own ? own->granted : 0;
-    bool within_ration = already || granted < size_t(opts.origin_per_rack);
+    bool within_ration = already || (in.grantable && granted < size_t(opts.origin_per_rack));
     // A requester with nobody else to fetch from still gets the origin,
     // without using up the rack's ration.
     bool nobody_else = true;

@@ -66,6 +66,11 @@ struct SelectInput {
   // an origin. False: roles by hash. Grants count against a rack's origin
   // ration while their holder is in the swarm, finished or not.
   bool roles_by_grants = false;
+  // The requester may take a new origin grant if its rack has one free. The
+  // tracker allows it only for hosts a running push targets (PushFacts), so
+  // strangers cannot use up a rack's grants. Others still get the origin
+  // when nobody else has anything for them, without a grant.
+  bool grantable = true;
 };
 
 struct Selection {

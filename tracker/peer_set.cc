@@ -293,6 +293,16 @@ void PeerSet::SetGranted(uint32_t slot) {
   Count(r, s, +1);
 }
 
+void PeerSet::RevokeGrant(uint32_t slot) {
+  PeerRecord& r = records_[slot];
+  if (!r.granted) return;
+  RackSpan& s = spans_[SpanIndex(r.rack)];
+  Count(r, s, -1);
+  r.granted = false;
+  r.gateway_slot = 0;
+  Count(r, s, +1);
+}
+
 void PeerSet::SetOrigin(uint32_t slot, bool origin) {
   PeerRecord& r = records_[slot];
   if (r.origin == origin) return;

@@ -136,6 +136,8 @@ class PeerSet {
   // Makes the peer a gateway with the lowest gateway slot no other gateway
   // of its rack holds. O(rack).
   void SetGranted(uint32_t slot);
+  // Takes the grant (and gateway slot) away; frees one of the rack's grants.
+  void RevokeGrant(uint32_t slot);
   void SetOrigin(uint32_t slot, bool origin);
   void RefreshOrigins();
 

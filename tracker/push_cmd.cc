@@ -1,5 +1,6 @@
 // `spate push NAME@VERSION`: record the desired state on the tracker, then
-// watch it converge. Exit 0 only when every targeted host installed and verified.
+// watch it converge. Exit 0 only when every targeted host installed and verified;
+// a push that a newer one superseded on some host did not, and exits 1.
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -154,7 +155,7 @@ int PushCommand(int argc, char** argv) {
     else std::cout << RenderPlain(*progress, elapsed()) << std::endl;
 
     if (tally.finished()) {
-      outcome = tally.failed ? PushOutcome::kFailed : PushOutcome::kSucceeded;
+      outcome = FinishedOutcome(tally);
       break;
     }
     if (g_interrupted) {

@@ -29,6 +29,7 @@ const char* OutcomeName(PushOutcome o) {
   switch (o) {
     case PushOutcome::kSucceeded: return "succeeded";
     case PushOutcome::kFailed: return "failed";
+    case PushOutcome::kSuperseded: return "superseded";
     case PushOutcome::kTimedOut: return "timed out";
     case PushOutcome::kInterrupted: return "interrupted";
   }
@@ -41,6 +42,12 @@ double PushTally::eta_seconds() const {
   if (bytes_done >= bytes_total) return 0;
   if (rate <= 0) return -1;
   return static_cast<double>(bytes_total - bytes_done) / rate;
+}
+
+PushOutcome FinishedOutcome(const PushTally& t) {
+  if (t.failed) return PushOutcome::kFailed;
+  if (t.superseded) return PushOutcome::kSuperseded;
+  return PushOutcome::kSucceeded;
 }
 
 PushTally Tally(const PushProgress& p) {
@@ -59,6 +66,8 @@ PushTally Tally(const PushProgress& p) {
     } else if (h.state == kStateFailed) {
       ++t.failed;
       ++rack.failed;
+    } else if (h.state == kStateSuperseded) {
+      ++t.superseded;
     } else if (h.state == kStatePending) {
       ++t.pending;
     } else {
@@ -120,6 +129,7 @@ nlohmann::json ProgressEvent(const PushProgress& p, std::chrono::milliseconds el
           {"total", t.total},
           {"installed", t.installed},
           {"failed", t.failed},
+          {"superseded", t.superseded},
           {"active", t.active},
           {"pending", t.pending},
           {"bytes_done", t.bytes_done},
@@ -138,6 +148,10 @@ std::vector<std::string> ProblemLines(const PushProgress& p, int64_t now_ms) {
     std::string where = h.host + " (" + (h.location.empty() ? "unknown" : h.location) + ")";
     if (h.state == kStateFailed) {
       failed.push_back("  FAILED     " + where + ": " + (h.error.empty() ? "no reason given" : h.error));
+      continue;
+    }
+    if (h.state == kStateSuperseded) {
+      failed.push_back("  SUPERSEDED " + where + ": " + (h.error.empty() ? "a newer push replaced this one" : h.error));
       continue;
     }
     std::string why;
@@ -164,7 +178,8 @@ std::string RenderFinal(const PushProgress& p, std::chrono::milliseconds elapsed
                     FormatDuration(elapsed) + ": " + std::to_string(t.installed) + "/" + std::to_string(t.total) +
                     " hosts installed and verified";
   if (t.failed) out += ", " + std::to_string(t.failed) + " failed";
-  int rest = t.total - t.installed - t.failed;
+  if (t.superseded) out += ", " + std::to_string(t.superseded) + " superseded by a newer push";
+  int rest = t.total - t.installed - t.failed - t.superseded;
   if (rest) out += ", " + std::to_string(rest) + " not finished";
   out += "\n";
   for (const auto& line : ProblemLines(p, now_ms)) out += line + "\n";
@@ -173,9 +188,12 @@ std::string RenderFinal(const PushProgress& p, std::chrono::milliseconds elapsed
 
 nlohmann::json FinalEvent(const PushProgress& p, std::chrono::milliseconds elapsed, PushOutcome outcome) {
   PushTally t = Tally(p);
-  nlohmann::json failed = nlohmann::json::array(), stragglers = nlohmann::json::array();
+  nlohmann::json failed = nlohmann::json::array(), stragglers = nlohmann::json::array(),
+                 superseded = nlohmann::json::array();
   for (const auto& h : p.hosts) {
     if (h.state == kStateFailed) failed.push_back({{"host", h.host}, {"location", h.location}, {"error", h.error}});
+    else if (h.state == kStateSuperseded)
+      superseded.push_back({{"host", h.host}, {"location", h.location}, {"error", h.error}});
     else if (h.state != kStateInstalled)
       stragglers.push_back({{"host", h.host}, {"location", h.location}, {"state", h.state}, {"bytes_done", h.bytes_done}});
   }
@@ -187,6 +205,7 @@ nlohmann::json FinalEvent(const PushProgress& p, std::chrono::milliseconds elaps
           {"total", t.total},
           {"installed", t.installed},
           {"failed_hosts", failed},
+          {"superseded_hosts", superseded},
           {"stragglers", stragglers}};
 }
 

@@ -23,6 +23,7 @@ struct PushTally {
   int total = 0;
   int installed = 0;
   int failed = 0;
+  int superseded = 0;  // a newer push replaced this one there: done, not installed
   int active = 0;  // downloading or verifying
   int pending = 0;
   uint64_t bytes_done = 0;
@@ -30,7 +31,7 @@ struct PushTally {
   double rate = 0;  // bytes/s, summed over hosts
   std::map<std::string, RackTally> racks;  // by location, sorted
 
-  bool finished() const { return installed + failed == total; }
+  bool finished() const { return installed + failed + superseded == total; }
   // Seconds until every byte is in at the current rate; < 0 when unknown.
   double eta_seconds() const;
 };
@@ -38,7 +39,11 @@ struct PushTally {
 PushTally Tally(const PushProgress& p);
 
 // The outcome of watching a push.
-enum class PushOutcome { kSucceeded, kFailed, kTimedOut, kInterrupted };
+// kSuperseded: every host is done, none failed, but on some a newer push
+// replaced this one, so this version is not installed everywhere.
+enum class PushOutcome { kSucceeded, kFailed, kSuperseded, kTimedOut, kInterrupted };
+// The outcome of a finished tally: a failure beats superseded beats success.
+PushOutcome FinishedOutcome(const PushTally& t);
 
 // Redrawn block on a terminal: a bar line, then per-rack bars, `width` columns wide.
 std::vector<std::string> RenderTty(const PushProgress& p, std::chrono::milliseconds elapsed, int width);

@@ -88,3 +88,20 @@ TEST_CASE("a finished push shows done and no problems") {
         "push 7 of web@1.0 succeeded after 5.0s: 4/4 hosts installed and verified\n");
   CHECK(ProgressEvent(p, milliseconds(5000))["installed"] == 4);
 }
+
+TEST_CASE("a push superseded on some hosts is finished but not a success") {
+  PushProgress p = Sample();
+  p.hosts = {Host("a1", "dc/p/r1", kStateInstalled, 1000),
+             Host("a2", "dc/p/r1", kStateSuperseded, 0, 0, "superseded by push 8 (web@2.0)")};
+  PushTally t = Tally(p);
+  CHECK(t.finished());
+  CHECK(t.superseded == 1);
+  CHECK(FinishedOutcome(t) == PushOutcome::kSuperseded);
+  std::string final = RenderFinal(p, milliseconds(1000), FinishedOutcome(t), 0);
+  CHECK(final.find("push 7 of web@1.0 superseded after") == 0);
+  CHECK(final.find("1 superseded by a newer push") != std::string::npos);
+  CHECK(final.find("SUPERSEDED a2 (dc/p/r1): superseded by push 8 (web@2.0)") != std::string::npos);
+  CHECK(FinalEvent(p, milliseconds(1000), FinishedOutcome(t))["result"] == "superseded");
+  p.hosts.push_back(Host("b1", "dc/p/r2", kStateFailed, 0, 0, "disk full"));
+  CHECK(FinishedOutcome(Tally(p)) == PushOutcome::kFailed);  // a failure outranks superseded
+}

@@ -35,6 +35,7 @@ Status TrackerConfig::Validate() const {
     return Status::Invalid("--peer-ttl must be at least --idle-announce-interval, or idle peers expire between announces");
   if (max_wait.count() < 1) return Status::Invalid("max wait must be at least 1s");
   if (flush_interval.count() < 1) return Status::Invalid("flush interval must be positive");
+  if (grant_stall.count() < 1) return Status::Invalid("--grant-stall must be at least 1s");
   return policy.Validate();
 }
 
@@ -42,6 +43,7 @@ const char* ProtocolName(Protocol p) { return p == Protocol::kUdp ? "udp" : "htt
 
 void SwarmState::Remove(uint32_t slot) {
   seeds -= peers[slot].seed();
+  grants.Forget(peers[slot].id);
   peers.Remove(slot);  // a grant leaves with its holder: frees the rack's origin slot
 }
 
@@ -194,7 +196,7 @@ bool Tracker::Impl::ArtifactActive(const std::string& artifact) const {
 }
 
 int Tracker::Impl::IntervalFor(const std::string& artifact) const {
-  return int((ArtifactActive(artifact) ? config.announce_interval : config.idle_announce_interval).count());
+  return int((push_facts.Active(artifact) ? config.announce_interval : config.idle_announce_interval).count());
 }
 
 namespace {
@@ -263,7 +265,8 @@ void Tracker::Impl::Route(http::Request&& req, http::Reply reply) {
     if (!s.ok()) return reply(http::Response::Error(s));
     if (parts[2] == "assignments" && m == "GET") return Assignments(parts[1], req, std::move(reply));
     if (parts[2] == "reports" && m == "POST") return reply(Reports(parts[1], req));
-    if (parts[2] == "assignments" || parts[2] == "reports") return bad_method();
+    if (parts[2] == "move" && m == "POST") return reply(MoveHost(parts[1], req));
+    if (parts[2] == "assignments" || parts[2] == "reports" || parts[2] == "move") return bad_method();
   }
   reply(http::Response::Error(Status::NotFound("no such endpoint: " + m + " " + req.path)));
 }
@@ -359,11 +362,29 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
     sw.next_expiry = std::min(sw.next_expiry, p.expires_at);
     if (a.event == AnnounceEvent::kCompleted) ++sw.completed;
 
+    // Origin grants (and gateway shares) go only to hosts a running push
+    // targets, and only while they make progress: anyone can announce, and
+    // a rack's few grants must not go to strangers or to a stuck host.
+    bool grantable = false;
+    sw.grants.Observe(p.id, a.left, now);
+    if (sw.origin_addr && !p.seed()) {
+      if (p.granted) {
+        if (sw.grants.Stalled(p.id, p.left, now, int64_t(config.grant_stall.count()) * 1000))
+          RevokeStalledGrants(sw, p.rack, now);
+      } else if (!sw.grants.Barred(p.id) && push_facts.Targeted(sw.artifact, addr)) {
+        grantable = true;
+        const RackSpan* span = sw.peers.Span(p.rack);
+        if (span && span->granted >= uint32_t(std::max(0, config.policy.origin_per_rack)))
+          RevokeStalledGrants(sw, p.rack, now);
+      }
+    }
+
     SelectInput in;
     in.peers = &sw.peers;
     in.racks = &racks;
     in.total_size = sw.size;
     in.roles_by_grants = true;
+    in.grantable = grantable;
     SelectPeers(p, in, a.numwant, config.policy, rng, &selection);
     out.peers.resize(selection.slots.size());
     for (size_t i = 0; i < selection.slots.size(); ++i) {
@@ -372,6 +393,7 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
     }
     if (selection.new_origin_grant) {
       sw.peers.SetGranted(slot);
+      sw.grants.Start(p.id, p.left, now);
       const RackSpan* span = sw.peers.Span(p.rack);
       spdlog::info("{}: origin granted to {} in {} ({}/{})", sw.artifact, addr.ToString(), racks.Name(p.rack),
                    span ? span->granted : 0, config.policy.origin_per_rack);

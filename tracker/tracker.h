@@ -39,6 +39,9 @@ struct TrackerConfig {
   // the interval last handed to that peer (so idle peers are not dropped early).
   std::chrono::seconds peer_ttl{0};
   PolicyOptions policy;
+  // An origin grantee whose `left` has not decreased for this long loses its
+  // grant (and gateway share), so another host of its rack can take it.
+  std::chrono::seconds grant_stall{30};
   // Longest long poll of /hosts/{host}/assignments; longer `wait`s are capped.
   std::chrono::seconds max_wait{60};
   // How often dirty per-host progress rows are written to SQLite. Terminal

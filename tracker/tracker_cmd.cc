@@ -49,6 +49,7 @@ int TrackerCommand(int argc, char** argv) {
     ("bridges", "peers from other racks added to each gateway's reply", cxxopts::value<int>()->default_value("3"))
     ("origin-per-rack", "requesters per rack handed the origin seeder (the rack's gateways)", cxxopts::value<int>()->default_value("5"))
     ("bridge-hosts", "hosts per rack handed --bridges far peers when no origin is registered (else the origin grantees are)", cxxopts::value<int>()->default_value("2"))
+    ("grant-stall", "take the origin grant from a gateway whose bytes left have not decreased for this long", cxxopts::value<std::string>()->default_value("30s"))
     ("min-local", "top up racks with fewer peers than this from the nearest racks", cxxopts::value<int>()->default_value("0"))
     ("udp-listen", "UDP tracker (BEP 15) address, e.g. 0.0.0.0:6969; port 0 picks one (default: off)", cxxopts::value<std::string>()->default_value(""))
     ("whitelist", "file of info-hashes served besides registered ones (40 hex per line, # comments); reloaded on SIGHUP", cxxopts::value<std::string>()->default_value(""))
@@ -79,7 +80,8 @@ int TrackerCommand(int argc, char** argv) {
     if (c.admin_token.empty() && env_token) c.admin_token = env_token;
     for (auto [flag, out] : {std::pair{"announce-interval", &c.announce_interval},
                              {"idle-announce-interval", &c.idle_announce_interval},
-                             {"peer-ttl", &c.peer_ttl}}) {
+                             {"peer-ttl", &c.peer_ttl},
+                             {"grant-stall", &c.grant_stall}}) {
       auto s = Seconds(flag, r[flag].as<std::string>());
       if (!s.ok()) return Fail(s.status());
       *out = *s;

@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "tracker/grant_watch.h"
+#include "tracker/push_facts.h"
 #include "tracker/store.h"
 #include "tracker/udp_server.h"
 #include "tracker/tracker.h"
@@ -30,6 +32,7 @@ struct SwarmState {
   // Peers with left == 0, kept up to date on every change so announces and
   // (full) scrapes count in O(1) instead of walking the swarm.
   int64_t seeds = 0;
+  GrantWatch grants;  // progress of the origin grantees
   bool registered = false;   // through the control API
   bool whitelisted = false;  // listed in --whitelist
 
@@ -42,14 +45,21 @@ struct PushState {
   PushRecord rec;
   std::unordered_map<std::string, size_t> index;  // host -> position in rec.hosts
   std::unordered_map<std::string, int> rack_targets;  // location -> hosts targeted there
+  std::unordered_multimap<std::string, size_t> by_addr;  // host address -> position in rec.hosts
   std::set<size_t> dirty;                          // hosts not yet flushed
-  int installed = 0, failed = 0;
+  int installed = 0, failed = 0, superseded = 0;
 
-  // Builds index and rack_targets from rec.hosts.
+  // Builds index, by_addr, rack_targets and the counts from rec.hosts.
   void Index();
-  // "active", "succeeded" or "failed" (see wire/api.h).
+  // Sets row i's state, keeping the counts.
+  void SetState(size_t i, const std::string& state);
+  // Row i's host now lives at addr/location.
+  void MoveRow(size_t i, const std::string& addr, const std::string& location);
+  // A host at `addr` is targeted and not done with this push.
+  bool Targets(const std::string& addr) const;
+  // "active", "succeeded", "failed" or "superseded" (see wire/api.h).
   std::string State() const;
-  bool active() const { return State() == "active"; }
+  bool active() const { return installed + failed + superseded < int(rec.hosts.size()); }
 };
 
 struct Waiter {
@@ -67,6 +77,21 @@ struct HostState {
   std::map<std::string, int64_t> latest;  // artifact name -> newest push id targeting this host
   std::map<uint64_t, Waiter> waiters;     // pending long polls
 };
+
+// The announce path's view of pushes (see push_facts.h), answered from the
+// tracker's push state.
+class TrackerPushFacts : public PushFacts {
+ public:
+  explicit TrackerPushFacts(const Tracker::Impl& t) : t_(t) {}
+  bool Active(const std::string& artifact) const override;
+  bool Targeted(const std::string& artifact, const PeerAddress& addr) const override;
+
+ private:
+  const Tracker::Impl& t_;
+};
+
+// The address a request really came from (IPv4-mapped IPv6 as IPv4).
+std::string SourceAddress(const http::Request& req);
 
 struct Tracker::Impl {
   TrackerConfig config;
@@ -99,6 +124,12 @@ struct Tracker::Impl {
   std::chrono::steady_clock::time_point rate_since = std::chrono::steady_clock::now();
   std::unique_ptr<UdpServer> udp;
   std::function<HttpServerCounters()> http_counters;
+  TrackerPushFacts push_facts{*this};
+  // Control requests refused because of the host address binding, by kind
+  // ("poll", "report").
+  std::map<std::string, uint64_t> control_refused;
+  uint64_t reports_backward = 0;  // reports ignored: they would move a state back
+  uint64_t grants_revoked = 0;    // origin grants taken from stalled gateways
 
   Impl(TrackerConfig c, Rackmap r, boost::asio::io_context& i) : config(std::move(c)), rackmap(std::move(r)), io(i), tick(i) {}
 
@@ -133,13 +164,30 @@ struct Tracker::Impl {
   http::Response Reports(const std::string& host, const http::Request& req);
   // The host's gateway role in the push's swarm, if it is a downloading gateway.
   std::optional<GatewayRole> GatewayRoleOf(const HostRecord& host, int64_t push_id);
-  HostState& CheckIn(const std::string& host, const std::string& addr);
+  Result<HostState*> CheckIn(const std::string& host, const std::string& addr);
   AssignmentList AssignmentsFor(const HostState& h) const;
   PushProgress Progress(const PushState& p) const;
   void AddSwarm(const ArtifactRecord& a);
   void TargetHost(PushState& p, const std::string& host);
   void WakeHost(HostState& h);
+  // Marks the host's unfinished rows in older pushes of `artifact`'s name superseded by push `newer`.
+  void Supersede(const std::string& host, const std::string& artifact, int64_t newer,
+                 std::vector<std::pair<int64_t, HostProgress>>* rows);
+  // Ends row i of p, unless already final, as superseded by push `newer` (of `artifact`).
+  void SupersedeRow(PushState& p, size_t i, int64_t newer, const std::string& artifact,
+                    std::vector<std::pair<int64_t, HostProgress>>* rows);
   Status Load();
+
+  // host_binding.cc
+  Status Refuse(const std::string& kind, const std::string& host, const std::string& from, const std::string& why);
+  // Ok when `from` may speak for `host` (its bound address); else refused and counted.
+  Status CheckHostAddress(const std::string& kind, const std::string& host, const std::string& from);
+  Status Bind(HostState& h, const std::string& addr);
+  http::Response MoveHost(const std::string& host, const http::Request& req);
+
+  // grants.cc
+  // Takes the grants of the rack's stalled gateways away, the requester's included.
+  void RevokeStalledGrants(SwarmState& sw, RackId rack, int64_t now_ms);
 };
 
 int64_t NowMs();

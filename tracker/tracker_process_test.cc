@@ -58,6 +58,13 @@ std::string Registration(const std::string& version) {
   return ToJson(r).dump();
 }
 
+// Requests from a host's own address.
+http::ClientOptions From(const std::string& addr) {
+  http::ClientOptions o;
+  o.bind_address = addr;
+  return o;
+}
+
 nlohmann::json Body(const Result<http::ClientResult>& r) {
   REQUIRE(r.ok());
   return nlohmann::json::parse(r->body);
@@ -110,7 +117,10 @@ TEST_CASE("tracker: register, push, long-poll assignment, report, progress, rest
   CHECK(none->status == 400);
 
   // A host checks in (generation 0, no wait), then long-polls.
-  auto first = Body(http::Call("GET", api + "/hosts/h1/assignments?addr=127.0.1.5&generation=-1&wait=0", ""));
+  // Hosts speak from their own address (127.0.R.H): a host id is bound to it.
+  http::ClientOptions h1;
+  h1.bind_address = "127.0.1.5";
+  auto first = Body(http::Call("GET", api + "/hosts/h1/assignments?addr=127.0.1.5&generation=-1&wait=0", "", h1));
   int64_t gen = first["generation"];
   CHECK(first["assignments"].empty());
   // Its rack's ranges, so it can shape traffic leaving the rack.
@@ -121,7 +131,7 @@ TEST_CASE("tracker: register, push, long-poll assignment, report, progress, rest
 
   auto start = std::chrono::steady_clock::now();
   auto poll = std::async(std::launch::async, [&] {
-    http::ClientOptions o;
+    http::ClientOptions o = h1;
     o.timeout = 20s;
     return http::Call("GET", api + "/hosts/h1/assignments?addr=127.0.1.5&generation=" + std::to_string(gen) + "&wait=30",
                       "", o);
@@ -155,7 +165,7 @@ TEST_CASE("tracker: register, push, long-poll assignment, report, progress, rest
   rep.bytes_done = 1000;
   rep.total = 4096;
   auto post = [&](const HostReport& r) {
-    return http::Call("POST", api + "/hosts/h1/reports", nlohmann::json{{"reports", {ToJson(r)}}}.dump());
+    return http::Call("POST", api + "/hosts/h1/reports", nlohmann::json{{"reports", {ToJson(r)}}}.dump(), h1);
   };
   CHECK(post(rep)->status == 200);
   auto mid = Body(http::Call("GET", api + "/pushes/" + std::to_string(push_id), ""));
@@ -167,7 +177,9 @@ TEST_CASE("tracker: register, push, long-poll assignment, report, progress, rest
   CHECK(post(rep)->status == 200);
   HostReport bogus = rep;
   bogus.push_id = 999;
-  CHECK(post(bogus)->status == 404);
+  auto refused = post(bogus);  // answered per report: refused, the batch still 200
+  CHECK(refused->status == 200);
+  CHECK(Body(refused)["refused"][0]["push_id"] == 999);
   auto done = Body(http::Call("GET", api + "/pushes/" + std::to_string(push_id), ""));
   CHECK(done["state"] == "succeeded");
   CHECK(done["hosts"][0]["state"] == "installed");
@@ -191,7 +203,8 @@ TEST_CASE("tracker: register, push, long-poll assignment, report, progress, rest
   CHECK(again["state"] == "succeeded");
   CHECK(again["artifact"] == "web@1");
   CHECK(Body(http::Call("GET", t2.base + "/api/v1/artifacts", ""))["artifacts"].size() == 1);
-  auto after = AssignmentListFromJson(Body(http::Call("GET", t2.base + "/api/v1/hosts/h1/assignments?generation=-1", "")));
+  auto after =
+      AssignmentListFromJson(Body(http::Call("GET", t2.base + "/api/v1/hosts/h1/assignments?generation=-1", "", h1)));
   REQUIRE(after.ok());
   CHECK(after->generation == list->generation);
   CHECK(after->assignments.size() == 1);
@@ -267,7 +280,9 @@ TEST_CASE("tracker announces: registered hashes only, rack-local peers, push-dri
   CHECK(same_rack >= 4);
 
   // A push of this artifact makes the interval short.
-  REQUIRE(http::Call("GET", api + "/hosts/h1/assignments?addr=127.0.1.1", "")->status == 200);
+  http::ClientOptions h1;
+  h1.bind_address = "127.0.1.1";
+  REQUIRE(http::Call("GET", api + "/hosts/h1/assignments", "", h1)->status == 200);
   REQUIRE(http::Call("POST", api + "/pushes", R"({"artifact":"web@2"})", Admin())->status == 200);
   CHECK(Announce(t.base, hash, "127.0.1.1", 7000, 4096).interval == 3);
 
@@ -325,8 +340,8 @@ TEST_CASE("tracker tells each gateway of a rack its share in the report reply") 
   REQUIRE(http::Call("POST", api + "/artifacts", j.dump(), Admin())->status == 200);
   std::string hash = j["manifest"]["info_hash"];
   for (int h = 1; h <= 4; ++h)
-    http::Call("GET", api + "/hosts/h" + std::to_string(h) + "/assignments?addr=127.0.1." + std::to_string(h) +
-                          "&generation=-1&wait=0", "");
+    http::Call("GET", api + "/hosts/h" + std::to_string(h) + "/assignments?generation=-1&wait=0", "",
+               From("127.0.1." + std::to_string(h)));
   auto push = Body(http::Call("POST", api + "/pushes", R"({"artifact":"web@3","hosts_glob":"h*"})", Admin()));
   int64_t push_id = push["id"];
   Announce(t.base, hash, "127.0.9.1", 7000, 0);  // origin
@@ -338,7 +353,7 @@ TEST_CASE("tracker tells each gateway of a rack its share in the report reply") 
     r.state = kStateDownloading;
     r.total = 4096;
     auto reply = Body(http::Call("POST", api + "/hosts/h" + std::to_string(h) + "/reports",
-                                 nlohmann::json{{"reports", {ToJson(r)}}}.dump()));
+                                 nlohmann::json{{"reports", {ToJson(r)}}}.dump(), From("127.0.1." + std::to_string(h))));
     CHECK(reply["ok"] == true);
     if (reply["gateways"].empty()) return -1;
     auto g = GatewayRoleFromJson(reply["gateways"][0]);
@@ -382,15 +397,16 @@ TEST_CASE("gateway shares count hosts a push named before they checked in") {
   auto push = Body(http::Call("POST", api + "/pushes", R"({"artifact":"web@4","hosts":["h1","h2"]})", Admin()));
   int64_t push_id = push["id"];
   for (int h = 1; h <= 2; ++h)
-    http::Call("GET", api + "/hosts/h" + std::to_string(h) + "/assignments?addr=127.0.1." + std::to_string(h) +
-                          "&generation=-1&wait=0", "");
+    http::Call("GET", api + "/hosts/h" + std::to_string(h) + "/assignments?generation=-1&wait=0", "",
+               From("127.0.1." + std::to_string(h)));
   Announce(t.base, hash, "127.0.9.1", 7000, 0);
   Announce(t.base, hash, "127.0.1.1", 7000, 4096);
   HostReport r;
   r.push_id = push_id;
   r.state = kStateDownloading;
   r.total = 4096;
-  auto reply = Body(http::Call("POST", api + "/hosts/h1/reports", nlohmann::json{{"reports", {ToJson(r)}}}.dump()));
+  auto reply = Body(
+      http::Call("POST", api + "/hosts/h1/reports", nlohmann::json{{"reports", {ToJson(r)}}}.dump(), From("127.0.1.1")));
   REQUIRE(reply["gateways"].size() == 1);
   auto g = GatewayRoleFromJson(reply["gateways"][0]);
   REQUIRE(g.ok());

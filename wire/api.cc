@@ -218,6 +218,30 @@ Result<GatewayRole> GatewayRoleFromJson(const json& j) {
   return r;
 }
 
+json ToJson(const ReportsAnswer& a) {
+  json roles = json::array(), refused = json::array();
+  for (const auto& g : a.gateways) roles.push_back(ToJson(g));
+  for (const auto& r : a.refused) refused.push_back({{"push_id", r.push_id}, {"error", r.error}});
+  return json{{"ok", true}, {"gateways", roles}, {"refused", refused}};
+}
+
+ReportsAnswer ReportsAnswerFromJson(const json& j) {
+  ReportsAnswer a;
+  if (!j.is_object()) return a;
+  if (j.contains("gateways") && j["gateways"].is_array())
+    for (const auto& g : j["gateways"])
+      if (auto role = GatewayRoleFromJson(g); role.ok()) a.gateways.push_back(*role);
+  if (j.contains("refused") && j["refused"].is_array())
+    for (const auto& r : j["refused"]) {
+      if (!r.is_object() || !r.contains("push_id") || !r["push_id"].is_number_integer()) continue;
+      ReportRefusal out;
+      out.push_id = r["push_id"].get<int64_t>();
+      if (r.contains("error") && r["error"].is_string()) out.error = r["error"].get<std::string>();
+      a.refused.push_back(std::move(out));
+    }
+  return a;
+}
+
 Result<HostReport> HostReportFromJson(const json& j) {
   HostReport r;
   Status err;

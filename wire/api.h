@@ -6,10 +6,13 @@
 //   POST /pushes                     PushRequest                    admin token   -> PushProgress
 //   GET  /pushes/{id}                -> PushProgress
 //   GET  /hosts                      -> {"hosts":[{host,addr,location,last_seen}]}
-//   GET  /hosts/{host}/assignments?addr=IP&generation=G&wait=SECONDS
+//   GET  /hosts/{host}/assignments?generation=G&wait=SECONDS[&addr=IP]
 //        Long poll; answers at once when the host's generation differs from G,
 //        else after `wait` seconds. Doubles as check-in.   -> AssignmentList
-//   POST /hosts/{host}/reports       {"reports":[HostReport...]}    -> {"ok":true,"gateways":[GatewayRole...]}
+//   POST /hosts/{host}/reports       {"reports":[HostReport...]}    -> ReportsAnswer
+//        Answered per report: 200 with the accepted ones applied, and a
+//        refusal (unknown push, host not targeted) for each of the others.
+//   POST /hosts/{host}/move          {"addr":"IP"}                  admin token   -> {"ok":true,"host","addr","location"}
 //
 // A push has two phases per host. Distribute: fetch, verify and stage the
 // version dir (state "staged"). Activate: switch `current`, run the host's
@@ -18,6 +21,14 @@
 // asks for the first phase only; the same push id handed out again with
 // "activate":true (optional on the wire, default true) asks for the second.
 // Errors are {"error": "..."} with a 4xx/5xx status.
+//
+// Host address binding: a host id is bound to the address of the connection it
+// first checked in from (the real source, never the `addr` parameter, which if
+// given must equal it). Polls and reports for that id from any other address
+// are refused with 403 and counted (/stats "control_refused", /metrics
+// spate_tracker_control_refused_total); reports from a host that never checked
+// in are refused too. The binding is stored with the host (SQLite), so it
+// survives restarts. Only POST /hosts/{host}/move (admin token) rebinds it.
 //
 // Seeder (upload):
 //   PUT /api/v1/artifacts/{name}/{version}?filename=F   body = file bytes,
@@ -83,6 +94,15 @@ inline constexpr const char* kStateVerifying = "verifying";      // checking SHA
 inline constexpr const char* kStateStaged = "staged";            // version dir in place, not current; seeding, awaiting activate
 inline constexpr const char* kStateInstalled = "installed";      // current, hook and health check passed (terminal, success)
 inline constexpr const char* kStateFailed = "failed";            // gave up (terminal); error says why
+inline constexpr const char* kStateSuperseded = "superseded";
+// ^ set by the tracker, never reported: a newer push of the same artifact name
+// targeted this host before it finished, so this push will not install here
+// (terminal; not a failure of the host).
+//
+// A host's state in a push only moves forward in the order above (pending ->
+// downloading -> verifying -> staged -> installed | failed | superseded); a report that
+// would move it back, or out of a terminal state, is ignored for the state.
+// Only a new push starts a host over (in a new row).
 
 struct Assignment {
   int64_t push_id = 0;
@@ -137,6 +157,22 @@ struct GatewayRole {
 nlohmann::json ToJson(const GatewayRole& r);
 Result<GatewayRole> GatewayRoleFromJson(const nlohmann::json& j);
 
+// The tracker's answer to a batch of reports: {"ok":true,"gateways":[...],
+// "refused":[{"push_id":N,"error":"..."}]}. A refused report was not applied;
+// sending it again will not help.
+struct ReportRefusal {
+  int64_t push_id = 0;
+  std::string error;
+};
+struct ReportsAnswer {
+  std::vector<GatewayRole> gateways;
+  std::vector<ReportRefusal> refused;
+};
+nlohmann::json ToJson(const ReportsAnswer& a);
+// Lenient: roles and refusals are advice, so malformed entries are skipped and
+// missing lists are empty (an older tracker sends no "refused").
+ReportsAnswer ReportsAnswerFromJson(const nlohmann::json& j);
+
 struct PushRequest {
   std::string artifact;            // name@version
   std::vector<std::string> hosts;  // explicit host ids; empty = use glob
@@ -161,7 +197,11 @@ struct PushProgress {
   int64_t id = 0;
   std::string artifact;  // name@version
   uint64_t size = 0;
-  std::string state;  // "active", "succeeded", "failed"
+  // "active" until every host row is terminal; then "succeeded" (every host
+  // installed), "failed" (at least one failed), else "superseded" (none
+  // failed, but a newer push replaced this one on some hosts, so this
+  // version is not installed everywhere: not a success).
+  std::string state;
   int64_t created_at = 0;  // unix ms
   std::vector<HostProgress> hosts;
 };

@@ -8,13 +8,15 @@ namespace spate {
 
 class Status {
  public:
-  enum class Code { kOk, kInvalid, kNotFound, kUnauthorized, kConflict, kIo, kUnavailable, kCorrupt };
+  enum class Code { kOk, kInvalid, kNotFound, kUnauthorized, kForbidden, kConflict, kIo, kUnavailable, kCorrupt };
 
   Status() = default;
   static Status Ok() { return Status(); }
   static Status Invalid(std::string m) { return Status(Code::kInvalid, std::move(m)); }
   static Status NotFound(std::string m) { return Status(Code::kNotFound, std::move(m)); }
   static Status Unauthorized(std::string m) { return Status(Code::kUnauthorized, std::move(m)); }
+  // Known caller, not allowed to do this (e.g. a host speaking from another address).
+  static Status Forbidden(std::string m) { return Status(Code::kForbidden, std::move(m)); }
   static Status Conflict(std::string m) { return Status(Code::kConflict, std::move(m)); }
   static Status Io(std::string m) { return Status(Code::kIo, std::move(m)); }
   static Status Unavailable(std::string m) { return Status(Code::kUnavailable, std::move(m)); }
@@ -31,6 +33,7 @@ class Status {
       case Code::kOk: return 200;
       case Code::kInvalid: return 400;
       case Code::kUnauthorized: return 401;
+      case Code::kForbidden: return 403;
       case Code::kNotFound: return 404;
       case Code::kConflict: return 409;
       case Code::kCorrupt: return 422;
