@@ -8,18 +8,49 @@
 
 #include "tests/support/spate_cluster.h"
 #include "wire/http.h"
+#include "wire/metrics.h"
 
 using namespace spate::testing;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
+namespace {
+
+// GET URL/metrics parsed as a Prometheus scraper would; fails the test if it cannot be.
+std::vector<spate::ParsedSample> Scrape(const std::string& base) {
+  auto r = spate::http::Call("GET", base + "/metrics", "");
+  REQUIRE(r.ok());
+  REQUIRE(r->status == 200);
+  auto parsed = spate::ParsePrometheus(r->body);
+  INFO(r->body.substr(0, 3000));
+  REQUIRE(parsed.ok());
+  return *parsed;
+}
+
+double Value(const std::vector<spate::ParsedSample>& m, const std::string& name, const spate::MetricLabels& l = {}) {
+  auto v = spate::SampleValue(m, name, l);
+  INFO(name);
+  REQUIRE(v.ok());
+  return *v;
+}
+
+}  // namespace
+
 TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy matches byte for byte") {
   TempDir dir("spate-e2e");
   SpateCluster c(dir);
   c.StartSeeder();
+  std::vector<std::string> metrics;  // each fetcher's http://ADDR:PORT
   for (int rack = 1; rack <= 2; ++rack)
-    for (int host = 1; host <= 4; ++host) c.StartFetcher(rack, host);
+    for (int host = 1; host <= 4; ++host) {
+      std::string addr = "127.0." + std::to_string(rack) + "." + std::to_string(host);
+      c.StartFetcher(rack, host, {"--metrics-listen", addr + ":0"});
+      auto ready = nlohmann::json::parse(ReadAll(dir / ("hosts/r" + std::to_string(rack) + "h" + std::to_string(host) + "/ready")));
+      metrics.push_back("http://" + ready["metrics"].get<std::string>());
+    }
   c.WaitForHosts(8);
+  for (const auto& m : metrics) CHECK(Value(Scrape(m), "spate_fetcher_received_bytes_total") == 0);
+  double announces_before = Value(Scrape(c.tracker), "spate_tracker_announces_total");
 
   const std::string artifact = dir / "app.bin";
   WriteRandomFile(artifact, 16u << 20, 42);
@@ -37,6 +68,25 @@ TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy m
     CHECK(fs::is_symlink(install + "/app/current"));
     CHECK(ReadAll(install + "/app/current/app.bin") == want);
   }
+
+  // Every daemon's /metrics parses, and the counters rose with the push.
+  double same = 0, cross = 0;
+  for (const auto& base : metrics) {
+    auto m = Scrape(base);
+    INFO(base);
+    double got_same = Value(m, "spate_fetcher_received_bytes_total", {{"rack", "same"}});
+    double got_cross = Value(m, "spate_fetcher_received_bytes_total", {{"rack", "cross"}});
+    CHECK(got_same + got_cross >= double(want.size()));  // every piece came from some peer
+    same += got_same;
+    cross += got_cross;
+    CHECK(Value(m, "spate_fetcher_pushes_total", {{"state", "installed"}}) == 1);
+    CHECK(Value(m, "spate_fetcher_verifies_total") == 1);
+    CHECK(Value(m, "spate_fetcher_disk_free_bytes") > 0);
+  }
+  CHECK(same > 0);   // rack peers fed each other
+  CHECK(cross > 0);  // and something came from outside (the origin at least)
+  CHECK(Value(Scrape(c.tracker), "spate_tracker_announces_total") > announces_before);
+  CHECK(Value(Scrape(c.seeder), "spate_seeder_seeded_bytes_total") >= double(want.size()));
 }
 
 TEST_CASE("back-to-back pushes to 3 hosts: the newer push installs everywhere, the older one fails as superseded") {
