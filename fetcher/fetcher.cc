@@ -226,6 +226,9 @@ Status Fetcher::Impl::Start() {
   staging_root = (fs::path(cfg.install_dir) / ".spate" / "staging").string();
   for (const std::string& dir : {cfg.data_dir, cfg.install_dir, staging_root})
     if (Status s = MakeDirs(dir); !s.ok()) return s;
+  // A crash mid-install leaves <name>/.tmp-<version>-* (never renamed into place)
+  // or <name>/.current-* (a symlink not yet renamed over current): remove them.
+  SweepInstallLeftovers(cfg.install_dir);
   // Without it a restart could let a stale assignment or staging move `current` back.
   newest_file = (fs::path(cfg.data_dir) / "newest-pushes.json").string();
   auto newest = LoadNewestPushes(newest_file);
