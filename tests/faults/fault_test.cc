@@ -25,8 +25,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint64_t kSize = 24u << 20;
-// Caps stretch a push over ~6-10 s, so a fault lands while it runs.
+constexpr uint64_t kSize = 16u << 20;
+// Caps stretch a push over ~4-6 s (bound 4 s), so a fault lands while it runs.
 const std::vector<std::string> kHostCaps = {"--download-rate", "4MiB", "--upload-rate", "4MiB"};
 const std::vector<std::string> kSeederCaps = {"--upload-rate", "8MiB"};
 
@@ -379,7 +379,7 @@ TEST_CASE("fault: fetcher killed mid-install (verifying) finishes after restart 
   // Installing a few MiB takes milliseconds. A bigger artifact, uncapped, makes
   // the install (sha256 of the staging file, link, fsync, rename) last long
   // enough to poll for r1h1's "verifying" report and kill it inside that window.
-  constexpr uint64_t kBig = 160u << 20;
+  constexpr uint64_t kBig = 96u << 20;
   TempDir dir("spate-fault-install");
   SpateCluster c(dir);
   StartFleet(c, {}, {});
@@ -387,15 +387,24 @@ TEST_CASE("fault: fetcher killed mid-install (verifying) finishes after restart 
   c.Upload(file);
   PushRun push(c, "app@1.0", "150s");
   size_t victim = HostIndex(1, 1);
-  REQUIRE(WaitPush(c, 1, [](const nlohmann::json& p) { return HostState(p, "r1h1").first == "verifying"; }));
-  c.fetchers[victim].Kill();
-  // Where the kill landed: `current` not yet switched means mid-install.
+  REQUIRE(WaitPush(c, 1, [](const nlohmann::json& p) { return HostState(p, "r1h1").first == "verifying"; }, 60s));
+  // It hashes the staging file, then builds app/.tmp-1.0-* (link, fsync) and
+  // renames it into place. Aim for the temp dir (the harder case: something on
+  // disk to clean up); if it never shows, kill anyway while still unswitched.
   fs::path app = fs::path(c.installs[victim]) / "app";
-  bool tmp_dir = false;
-  if (fs::exists(app))
-    for (const auto& e : fs::directory_iterator(app)) tmp_dir |= e.path().filename().string().rfind(".tmp-", 0) == 0;
+  auto has_tmp = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(app, ec))
+      if (e.path().filename().string().rfind(".tmp-", 0) == 0) return true;
+    return false;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!has_tmp() && !fs::exists(app / "current") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  c.fetchers[victim].Kill();
+  bool tmp_dir = has_tmp();
   INFO("killed with a temp version dir present: " << tmp_dir);
-  REQUIRE_FALSE(fs::exists(app / "current"));
+  REQUIRE_FALSE(fs::exists(app / "current"));  // the kill landed mid-install
   c.RestartFetcher(victim);
   int code = push.Wait();
   INFO(push.Output());
@@ -403,6 +412,7 @@ TEST_CASE("fault: fetcher killed mid-install (verifying) finishes after restart 
   CHECK(code == 0);
   std::string want = ReadAll(file);
   for (const auto& install : c.installs) CheckHost(install, "1.0", want);
+  WARN("kill landed " << (tmp_dir ? "after the temp version dir was made" : "while hashing (no temp dir yet)"));
   if (tmp_dir) CHECK(c.fetchers[victim].Log().find("left by an interrupted install") != std::string::npos);
 }
 
