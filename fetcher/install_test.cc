@@ -87,7 +87,7 @@ TEST_CASE("install refuses a file of the wrong size") {
   CHECK_FALSE(fs::exists(fs::path(t / "install") / "app" / "1.0"));
 }
 
-TEST_CASE("installing a second version switches current; reinstalling the first switches back") {
+TEST_CASE("installing a second version switches current, reinstalling the first switches back") {
   TempDir t;
   std::string root = t / "install";
   std::string v1 = t / "v1.bin", v2 = t / "v2.bin";

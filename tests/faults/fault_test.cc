@@ -207,7 +207,7 @@ struct NftTable {
 
 }  // namespace
 
-TEST_CASE("fault: seeder killed mid-upload stores nothing; after the acknowledgement the artifact survives",
+TEST_CASE("fault: seeder killed mid-upload stores nothing, after the acknowledgement the artifact survives",
           "[faults]") {
   TempDir dir("spate-fault-upload");
   SpateCluster c(dir);
@@ -242,7 +242,7 @@ TEST_CASE("fault: seeder killed mid-upload stores nothing; after the acknowledge
   for (const auto& install : c.installs) CheckHost(install, "2.0", ReadAll(v2));
 }
 
-TEST_CASE("fault: seeder killed once one host has a full copy; the push completes from peers", "[faults]") {
+TEST_CASE("fault: seeder killed once one host has a full copy, the push completes from peers", "[faults]") {
   TempDir dir("spate-fault-seeder");
   SpateCluster c(dir);
   StartFleet(c);
@@ -259,7 +259,7 @@ TEST_CASE("fault: seeder killed once one host has a full copy; the push complete
   for (const auto& install : c.installs) CheckHost(install, "1.0", ReadAll(file));
 }
 
-TEST_CASE("fault: tracker killed mid-push and restarted on its database; the push completes with its history",
+TEST_CASE("fault: tracker killed mid-push and restarted on its database, the push completes with its history",
           "[faults]") {
   TempDir dir("spate-fault-tracker");
   SpateCluster c(dir);
@@ -288,7 +288,7 @@ TEST_CASE("fault: tracker killed mid-push and restarted on its database; the pus
   for (const auto& install : c.installs) CheckHost(install, "1.0", ReadAll(file));
 }
 
-TEST_CASE("fault: tracker gone longer than the push's timeout; push fails, then the record converges", "[faults]") {
+TEST_CASE("fault: tracker gone longer than the push's timeout, push fails, then the record converges", "[faults]") {
   TempDir dir("spate-fault-tracker-gone");
   SpateCluster c(dir);
   StartFleet(c);
@@ -456,7 +456,7 @@ TEST_CASE("fault: disk full on one host fails it with the reason, nothing partia
   for (const auto& install : c.installs) CheckHost(install, "1.0", want);
 }
 
-TEST_CASE("fault: a rack cut off from the other rack and the origin; the rest finishes, then the rack after the heal",
+TEST_CASE("fault: a rack cut off from the other rack and the origin, the rest finishes, then the rack after the heal",
           "[faults]") {
   TempDir dir("spate-fault-partition");
   SpateCluster c(dir);
@@ -495,7 +495,7 @@ TEST_CASE("fault: a rack cut off from the other rack and the origin; the rest fi
   for (const auto& install : c.installs) CheckHost(install, "1.0", ReadAll(file));
 }
 
-TEST_CASE("fault: two versions pushed back to back; every host ends on the newer, the older push fails as superseded",
+TEST_CASE("fault: two versions pushed back to back, every host ends on the newer, the older push fails as superseded",
           "[faults]") {
   TempDir dir("spate-fault-supersede");
   SpateCluster c(dir);
