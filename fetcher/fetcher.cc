@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -275,6 +276,9 @@ Status Fetcher::Impl::Start() {
   staging_root = (fs::path(cfg.install_dir) / ".spate" / "staging").string();
   for (const std::string& dir : {cfg.data_dir, cfg.install_dir, staging_root})
     if (Status s = MakeDirs(dir); !s.ok()) return s;
+  // A crash mid-install leaves <name>/.tmp-<version>-* (never renamed into place)
+  // or <name>/.current-* (a symlink not yet renamed over current): remove them.
+  SweepInstallLeftovers(cfg.install_dir);
   act_cfg.install_dir = cfg.install_dir;
   act_cfg.data_dir = cfg.data_dir;
   act_cfg.hook = cfg.activate_hook;
@@ -863,6 +867,16 @@ void Fetcher::Impl::HandleAlert(lt::alert* a) {
       spdlog::debug("announce failed: {}", t->message());
   } else if (auto* d = lt::alert_cast<lt::torrent_deleted_alert>(a)) {
     spdlog::debug("{}", d->message());
+    // RemoveTorrent removes the staging dir when it asks for the delete, but
+    // disk jobs still queued then (writes of blocks in flight) can recreate it
+    // before libtorrent gets to the delete, which unlinks only the file. Now
+    // that the delete is done, remove the dir again unless a new job uses it.
+    std::ostringstream ih;
+    ih << d->info_hashes.get_best();
+    if (!jobs.count(ih.str())) {
+      std::error_code ec;
+      fs::remove_all(fs::path(staging_root) / ih.str(), ec);
+    }
   } else if (auto* df = lt::alert_cast<lt::torrent_delete_failed_alert>(a)) {
     spdlog::debug("{}", df->message());
   } else if (lt::alert_cast<lt::torrent_checked_alert>(a)) {

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <random>
 
+#include <spdlog/spdlog.h>
+
 #include "wire/crypto.h"
 #include "wire/fs.h"
 
@@ -70,6 +72,30 @@ Status SetCurrent(const std::string& install_dir, const std::string& name, const
     return s;
   }
   return FsyncPath(name_dir.string());
+}
+
+int SweepInstallLeftovers(const std::string& install_dir) {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& name_dir : fs::directory_iterator(install_dir, ec)) {
+    if (!name_dir.is_directory(ec) || name_dir.is_symlink(ec)) continue;
+    std::string n = name_dir.path().filename().string();
+    if (n.empty() || n[0] == '.') continue;  // .spate (staging) and the like
+    std::error_code iec;
+    for (const auto& e : fs::directory_iterator(name_dir.path(), iec)) {
+      std::string f = e.path().filename().string();
+      if (f.rfind(".tmp-", 0) != 0 && f.rfind(".current-", 0) != 0) continue;
+      std::error_code rec;
+      fs::remove_all(e.path(), rec);
+      if (rec) {
+        spdlog::warn("cannot remove {} left by an interrupted install: {}", e.path().string(), rec.message());
+      } else {
+        spdlog::warn("removed {} left by an interrupted install", e.path().string());
+        ++removed;
+      }
+    }
+  }
+  return removed;
 }
 
 Status InstallVersion(const std::string& staging_file, const Manifest& m, const std::string& install_dir,

@@ -44,4 +44,10 @@ bool IsInstalled(const Manifest& m, const std::string& install_dir);
 // over it), then fsyncs <install>/<name>.
 Status SetCurrent(const std::string& install_dir, const std::string& name, const std::string& version);
 
+// Removes what a crash mid-install leaves under <install_dir>/<name>/: temp version
+// dirs (.tmp-*) never renamed into place and temp symlinks (.current-*) never
+// renamed over `current`. Call at startup, before any install runs. Returns the
+// number of entries removed (failures are logged and skipped).
+int SweepInstallLeftovers(const std::string& install_dir);
+
 }  // namespace spate

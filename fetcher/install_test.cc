@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "tests/support/cluster.h"
 #include "wire/crypto.h"
@@ -86,7 +87,7 @@ TEST_CASE("install refuses a file of the wrong size") {
   CHECK_FALSE(fs::exists(fs::path(t / "install") / "app" / "1.0"));
 }
 
-TEST_CASE("installing a second version switches current; reinstalling the first switches back") {
+TEST_CASE("installing a second version switches current, reinstalling the first switches back") {
   TempDir t;
   std::string root = t / "install";
   std::string v1 = t / "v1.bin", v2 = t / "v2.bin";
@@ -117,4 +118,22 @@ TEST_CASE("install refuses to replace an existing version with different content
   CHECK(s.code() == spate::Status::Code::kConflict);
   CHECK(spate::testing::ReadAll(root + "/app/1.0/app.bin") == spate::testing::ReadAll(a));
   CHECK(TmpLeftovers(fs::path(root) / "app").empty());
+}
+
+TEST_CASE("a crash mid-install leaves temp entries that the startup sweep removes, and nothing else") {
+  TempDir t;
+  std::string staging = t / "staging.bin";
+  spate::testing::WriteRandomFile(staging, 300000, 3);
+  fs::path root = t / "install";
+  REQUIRE(spate::Install(staging, ManifestFor(staging, "1.0"), root.string()).ok());
+  // What kill -9 between mkdir and rename, or between symlink and rename, leaves.
+  fs::create_directories(root / "app" / ".tmp-2.0-0123456789abcdef");
+  std::ofstream(root / "app" / ".tmp-2.0-0123456789abcdef" / "app.bin") << "half";
+  fs::create_symlink("2.0", root / "app" / ".current-0123456789abcdef");
+  fs::create_directories(root / ".spate" / "staging" / ".tmp-keep");
+  CHECK(spate::SweepInstallLeftovers(root.string()) == 2);
+  CHECK(TmpLeftovers(root / "app").empty());
+  CHECK(fs::read_symlink(root / "app" / "current") == "1.0");
+  CHECK(fs::exists(root / "app" / "1.0" / "app.bin"));
+  CHECK(fs::exists(root / ".spate" / "staging" / ".tmp-keep"));  // not an artifact dir
 }

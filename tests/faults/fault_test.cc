@@ -3,16 +3,20 @@
 // outcome: nothing lost or half-installed on any host, and the push's record
 // and `spate push`'s exit code tell the truth about the fleet.
 #include <arpa/inet.h>
+#include <sys/mount.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
+#include <sstream>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "tests/support/spate_cluster.h"
+#include "tests/support/tools.h"
 #include "wire/http.h"
 
 using namespace spate::testing;
@@ -21,8 +25,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint64_t kSize = 24u << 20;
-// Caps stretch a push over ~6-10 s, so a fault lands while it runs.
+constexpr uint64_t kSize = 16u << 20;
+// Caps stretch a push over ~4-6 s (bound 4 s), so a fault lands while it runs.
 const std::vector<std::string> kHostCaps = {"--download-rate", "4MiB", "--upload-rate", "4MiB"};
 const std::vector<std::string> kSeederCaps = {"--upload-rate", "8MiB"};
 
@@ -120,9 +124,90 @@ int StartPartialUpload(const std::string& seeder_base, uint64_t size) {
   return fd;
 }
 
+// Index in SpateCluster::fetchers/installs of host r<rack>h<host> (StartFleet's order).
+size_t HostIndex(int rack, int host) { return size_t((rack - 1) * 4 + (host - 1)); }
+
+// The state and error of host `name` in push record `p` ("" if absent).
+std::pair<std::string, std::string> HostState(const nlohmann::json& p, const std::string& name) {
+  if (p.is_object())
+    for (const auto& h : p["hosts"])
+      if (h["host"] == name) return {h["state"].get<std::string>(), h.value("error", std::string())};
+  return {"", ""};
+}
+
+// No trace of a version on this host: no `current`, no version dir, no temp
+// dir, no staging left behind.
+void CheckHostHasNothing(const std::string& install, const std::string& version) {
+  INFO(install);
+  fs::path app = fs::path(install) / "app";
+  CHECK_FALSE(fs::exists(app / "current"));
+  CHECK_FALSE(fs::exists(app / version));
+  if (fs::exists(app))
+    for (const auto& e : fs::directory_iterator(app)) {
+      INFO(e.path());
+      CHECK(e.path().filename().string().rfind(".tmp-", 0) != 0);
+      CHECK(e.path().filename().string().rfind(".current-", 0) != 0);
+    }
+  fs::path staging = fs::path(install) / ".spate" / "staging";
+  if (fs::exists(staging)) CHECK(fs::is_empty(staging));
+}
+
+// A tmpfs of `size` bytes mounted at `path` for the test's life (root only).
+struct TmpfsMount {
+  TmpfsMount(const std::string& p, uint64_t size) : path(p) {
+    fs::create_directories(path);
+    std::string opts = "size=" + std::to_string(size) + ",mode=0755";
+    if (::mount("spate-fault", path.c_str(), "tmpfs", 0, opts.c_str()) != 0)
+      FAIL("mount tmpfs at " << path << ": " << std::strerror(errno) << " (the fault suite runs as root)");
+    mounted = true;
+  }
+  void Resize(uint64_t size) {
+    std::string opts = "size=" + std::to_string(size) + ",mode=0755";
+    REQUIRE(::mount("spate-fault", path.c_str(), "tmpfs", MS_REMOUNT, opts.c_str()) == 0);
+  }
+  ~TmpfsMount() {
+    if (mounted && ::umount2(path.c_str(), 0) != 0) ::umount2(path.c_str(), MNT_DETACH);
+  }
+  std::string path;
+  bool mounted = false;
+};
+
+// An nftables table of its own (inet spate_fault_<pid>) holding `rules` in an
+// input chain; rules must only match 127.0.0.0/8. Deleted on destruction, so
+// every exit path of a test (a failed REQUIRE included) removes it.
+struct NftTable {
+  explicit NftTable(const std::vector<std::string>& rules)
+      : nft(RequireTool("nft", "nftables")), name("spate_fault_" + std::to_string(::getpid())) {
+    Run({nft, "delete", "table", "inet", name}, 10s);
+    auto add = Run({nft, "add", "table", "inet", name}, 10s);
+    INFO(add.output);
+    REQUIRE(add.exit_code == 0);
+    active = true;
+    auto chain = Run({nft, "add", "chain", "inet", name, "in", "{ type filter hook input priority 0; policy accept; }"}, 10s);
+    INFO(chain.output);
+    REQUIRE(chain.exit_code == 0);
+    for (const auto& r : rules) {
+      std::vector<std::string> argv{nft, "add", "rule", "inet", name, "in"};
+      std::istringstream words(r);
+      for (std::string w; words >> w;) argv.push_back(w);
+      auto res = Run(argv, 10s);
+      INFO(r << ": " << res.output);
+      REQUIRE(res.exit_code == 0);
+    }
+  }
+  void Remove() {
+    if (!active) return;
+    active = false;
+    Run({nft, "delete", "table", "inet", name}, 10s);
+  }
+  ~NftTable() { Remove(); }
+  std::string nft, name;
+  bool active = false;
+};
+
 }  // namespace
 
-TEST_CASE("fault: seeder killed mid-upload stores nothing; after the acknowledgement the artifact survives",
+TEST_CASE("fault: seeder killed mid-upload stores nothing, after the acknowledgement the artifact survives",
           "[faults]") {
   TempDir dir("spate-fault-upload");
   SpateCluster c(dir);
@@ -157,7 +242,7 @@ TEST_CASE("fault: seeder killed mid-upload stores nothing; after the acknowledge
   for (const auto& install : c.installs) CheckHost(install, "2.0", ReadAll(v2));
 }
 
-TEST_CASE("fault: seeder killed once one host has a full copy; the push completes from peers", "[faults]") {
+TEST_CASE("fault: seeder killed once one host has a full copy, the push completes from peers", "[faults]") {
   TempDir dir("spate-fault-seeder");
   SpateCluster c(dir);
   StartFleet(c);
@@ -174,7 +259,7 @@ TEST_CASE("fault: seeder killed once one host has a full copy; the push complete
   for (const auto& install : c.installs) CheckHost(install, "1.0", ReadAll(file));
 }
 
-TEST_CASE("fault: tracker killed mid-push and restarted on its database; the push completes with its history",
+TEST_CASE("fault: tracker killed mid-push and restarted on its database, the push completes with its history",
           "[faults]") {
   TempDir dir("spate-fault-tracker");
   SpateCluster c(dir);
@@ -203,7 +288,7 @@ TEST_CASE("fault: tracker killed mid-push and restarted on its database; the pus
   for (const auto& install : c.installs) CheckHost(install, "1.0", ReadAll(file));
 }
 
-TEST_CASE("fault: tracker gone longer than the push's timeout; push fails, then the record converges", "[faults]") {
+TEST_CASE("fault: tracker gone longer than the push's timeout, push fails, then the record converges", "[faults]") {
   TempDir dir("spate-fault-tracker-gone");
   SpateCluster c(dir);
   StartFleet(c);
@@ -287,4 +372,165 @@ TEST_CASE("fault: a peer serving corrupt pieces does not stop the others from in
   // The fault was exercised: some host threw away a piece that failed its hash.
   CHECK(logs.find("failed") != std::string::npos);
   CHECK(logs.find("hash for piece") != std::string::npos);
+}
+
+TEST_CASE("fault: fetcher killed mid-install (verifying) finishes after restart with nothing partial",
+          "[faults]") {
+  // Installing a few MiB takes milliseconds. A bigger artifact, uncapped, makes
+  // the install (sha256 of the staging file, link, fsync, rename) last long
+  // enough to poll for r1h1's "verifying" report and kill it inside that window.
+  constexpr uint64_t kBig = 96u << 20;
+  TempDir dir("spate-fault-install");
+  SpateCluster c(dir);
+  StartFleet(c, {}, {});
+  std::string file = Artifact(dir, 8, kBig);
+  c.Upload(file);
+  PushRun push(c, "app@1.0", "150s");
+  size_t victim = HostIndex(1, 1);
+  REQUIRE(WaitPush(c, 1, [](const nlohmann::json& p) { return HostState(p, "r1h1").first == "verifying"; }, 60s));
+  // It hashes the staging file, then builds app/.tmp-1.0-* (link, fsync) and
+  // renames it into place. Aim for the temp dir (the harder case: something on
+  // disk to clean up); if it never shows, kill anyway while still unswitched.
+  fs::path app = fs::path(c.installs[victim]) / "app";
+  auto has_tmp = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(app, ec))
+      if (e.path().filename().string().rfind(".tmp-", 0) == 0) return true;
+    return false;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!has_tmp() && !fs::exists(app / "current") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  c.fetchers[victim].Kill();
+  bool tmp_dir = has_tmp();
+  INFO("killed with a temp version dir present: " << tmp_dir);
+  REQUIRE_FALSE(fs::exists(app / "current"));  // the kill landed mid-install
+  c.RestartFetcher(victim);
+  int code = push.Wait();
+  INFO(push.Output());
+  INFO(c.Logs());
+  CHECK(code == 0);
+  std::string want = ReadAll(file);
+  for (const auto& install : c.installs) CheckHost(install, "1.0", want);
+  WARN("kill landed " << (tmp_dir ? "after the temp version dir was made" : "while hashing (no temp dir yet)"));
+  if (tmp_dir) CHECK(c.fetchers[victim].Log().find("left by an interrupted install") != std::string::npos);
+}
+
+TEST_CASE("fault: disk full on one host fails it with the reason, nothing partial stays, a retry succeeds",
+          "[faults]") {
+  TempDir dir("spate-fault-disk");
+  // r2h4's install dir (staging lives in <install>/.spate/staging) holds half the artifact.
+  TmpfsMount disk(dir / "hosts/r2h4/install", kSize / 2);
+  SpateCluster c(dir);
+  StartFleet(c);
+  std::string file = Artifact(dir, 9);
+  c.Upload(file);
+  PushRun push(c, "app@1.0", "150s");
+  int code = push.Wait();
+  std::string out = push.Output();
+  INFO(out);
+  INFO(c.Logs());
+  CHECK(code == 1);
+  CHECK(out.find("7/8 hosts installed") != std::string::npos);
+  CHECK(out.find("FAILED     r2h4 (dc1/pod2/rack2): no space left on device: ") != std::string::npos);
+  auto rec = PushRecord(c, 1);
+  CHECK(rec["state"] == "failed");
+  CHECK(CountState(rec, "installed") == 7);
+  auto [state, error] = HostState(rec, "r2h4");
+  CHECK(state == "failed");
+  CHECK(error.rfind("no space left on device: ", 0) == 0);
+  std::string want = ReadAll(file);
+  for (size_t i = 0; i < c.installs.size(); ++i)
+    if (i == HostIndex(2, 4))
+      CheckHostHasNothing(c.installs[i], "1.0");
+    else
+      CheckHost(c.installs[i], "1.0", want);
+
+  // Space comes back; a new push of the same version completes everywhere.
+  disk.Resize(kSize * 2);
+  PushRun retry(c, "app@1.0", "150s");
+  int retry_code = retry.Wait();
+  INFO(retry.Output());
+  CHECK(retry_code == 0);
+  CHECK(retry.Output().find("8/8 hosts installed and verified") != std::string::npos);
+  for (const auto& install : c.installs) CheckHost(install, "1.0", want);
+}
+
+TEST_CASE("fault: a rack cut off from the other rack and the origin, the rest finishes, then the rack after the heal",
+          "[faults]") {
+  TempDir dir("spate-fault-partition");
+  SpateCluster c(dir);
+  StartFleet(c);
+  std::string file = Artifact(dir, 10);
+  c.Upload(file);
+  PushRun push(c, "app@1.0", "150s");
+  REQUIRE(WaitPush(c, 1, [](const nlohmann::json& p) {
+    for (const auto& h : p["hosts"])
+      if (h["host"].get<std::string>().rfind("r2", 0) == 0 && h["bytes_done"].get<uint64_t>() > kSize / 8)
+        return true;
+    return false;
+  }));
+  // Rack 2 (127.0.2.0/24) loses rack 1 and the seeder both ways; the tracker
+  // (127.0.0.1) stays reachable, as a control plane on another path would.
+  NftTable cut({"ip saddr 127.0.2.0/24 ip daddr 127.0.1.0/24 drop", "ip saddr 127.0.2.0/24 ip daddr 127.0.0.2 drop",
+                "ip saddr 127.0.1.0/24 ip daddr 127.0.2.0/24 drop", "ip saddr 127.0.0.2 ip daddr 127.0.2.0/24 drop"});
+  nlohmann::json during;
+  bool rest_done = WaitPush(c, 1, [&](const nlohmann::json& p) {
+    during = p;
+    int n = 0;
+    for (const auto& h : p["hosts"]) n += h["host"].get<std::string>().rfind("r1", 0) == 0 && h["state"] == "installed";
+    return n == 4;
+  });
+  INFO(during.dump());
+  INFO(c.Logs());
+  CHECK(rest_done);
+  int r2_installed = 0;
+  for (const auto& h : during["hosts"])
+    r2_installed += h["host"].get<std::string>().rfind("r2", 0) == 0 && h["state"] == "installed";
+  CHECK(r2_installed < 4);  // the cut held rack 2 back: the fault landed mid-push
+  cut.Remove();
+  int code = push.Wait();
+  INFO(push.Output());
+  CHECK(code == 0);
+  for (const auto& install : c.installs) CheckHost(install, "1.0", ReadAll(file));
+}
+
+TEST_CASE("fault: two versions pushed back to back, every host ends on the newer, the older push fails as superseded",
+          "[faults]") {
+  TempDir dir("spate-fault-supersede");
+  SpateCluster c(dir);
+  StartFleet(c);
+  std::string v1 = Artifact(dir, 11), v2 = Artifact(dir, 12);
+  c.Upload(v1, "1.0");
+  c.Upload(v2, "2.0");
+  PushRun first(c, "app@1.0", "150s");
+  REQUIRE(WaitPush(c, 1, [](const nlohmann::json& p) {
+    for (const auto& h : p["hosts"])
+      if (h["bytes_done"].get<uint64_t>() > kSize / 8) return true;
+    return false;
+  }));
+  PushRun second(c, "app@2.0", "150s");
+  int code1 = first.Wait(), code2 = second.Wait();
+  INFO(first.Output());
+  INFO(second.Output());
+  INFO(c.Logs());
+  CHECK(code1 == 1);
+  CHECK(code2 == 0);
+  auto rec1 = PushRecord(c, 1), rec2 = PushRecord(c, 2);
+  CHECK(rec1["state"] == "failed");
+  CHECK(rec2["state"] == "succeeded");
+  // Every host of push 1 either installed 1.0 before push 2 reached it, or
+  // reports why not; none of them still downloads or is silent.
+  int superseded = 0;
+  for (const auto& h : rec1["hosts"]) {
+    INFO(h.dump());
+    if (h["state"] == "installed") continue;
+    CHECK(h["state"] == "failed");
+    CHECK(h["error"] == "superseded by push 2");
+    CHECK(first.Output().find("FAILED     " + h["host"].get<std::string>()) != std::string::npos);
+    ++superseded;
+  }
+  CHECK(superseded > 0);  // push 2 landed while push 1 was under way
+  std::string want = ReadAll(v2);
+  for (const auto& install : c.installs) CheckHost(install, "2.0", want);
 }

@@ -66,7 +66,8 @@ Process::Process(std::vector<std::string> argv, std::string log_path, std::vecto
   pid_ = Spawn(argv, log_path_, env);
 }
 
-Process::Process(Process&& o) noexcept : pid_(o.pid_), status_(o.status_), log_path_(std::move(o.log_path_)) {
+Process::Process(Process&& o) noexcept
+    : pid_(o.pid_), status_(o.status_), term_sent_(o.term_sent_), log_path_(std::move(o.log_path_)) {
   o.pid_ = -1;
 }
 
@@ -75,6 +76,7 @@ Process& Process::operator=(Process&& o) noexcept {
   if (pid_ > 0) Terminate();
   pid_ = o.pid_;
   status_ = o.status_;
+  term_sent_ = o.term_sent_;
   log_path_ = std::move(o.log_path_);
   o.pid_ = -1;
   return *this;
@@ -104,9 +106,15 @@ int Process::Wait(std::chrono::milliseconds timeout) {
   return status_;
 }
 
+void Process::SignalTerm() {
+  if (!Running() || term_sent_) return;
+  kill(pid_, SIGTERM);
+  term_sent_ = true;
+}
+
 void Process::Terminate() {
   if (!Running()) return;
-  kill(pid_, SIGTERM);
+  SignalTerm();
   if (Wait(std::chrono::seconds(10)) == -1) {
     kill(pid_, SIGKILL);
     Wait(std::chrono::seconds(5));

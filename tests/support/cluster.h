@@ -42,12 +42,16 @@ class Process {
   // Waits up to `timeout` for exit; returns the exit code, or -1 on timeout (128+N if killed by signal N).
   int Wait(std::chrono::milliseconds timeout);
   void Terminate();  // SIGTERM and wait up to 10 s, then SIGKILL
+  // SIGTERM without waiting, so several processes can stop at once; a later
+  // Terminate() (or the destructor) then only waits.
+  void SignalTerm();
   void Kill();       // SIGKILL (a crash: no clean shutdown) and reap
   std::string Log() const;
 
  private:
   pid_t pid_ = -1;
   int status_ = -1;
+  bool term_sent_ = false;
   std::string log_path_;
 };
 
