@@ -498,7 +498,7 @@ std::set<std::string> VersionDirs(const fs::path& install) {
 
 }  // namespace
 
-TEST_CASE("a distribute-only push stages and seeds without switching current; the same push with activate makes it live") {
+TEST_CASE("a distribute-only push stages and seeds without switching current, the same push with activate makes it live") {
   Env env;
   Versions vs(env, 2);
   fs::path install = env.t / "install";

@@ -12,7 +12,7 @@ http::Request Get(const std::string& path) {
   return r;
 }
 
-TEST_CASE("dashboard pages are one HTML shell; assets are served by type") {
+TEST_CASE("dashboard pages are one HTML shell, assets are served by type") {
   for (const char* page : {"/", "/fleet", "/pushes/12"}) {
     auto r = ServeDashboard(Get(page));
     REQUIRE(r);

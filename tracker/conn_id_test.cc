@@ -34,7 +34,7 @@ TEST_CASE("connection ids are bound to the client address and the secret") {
   CHECK((*ids)->Valid(id, ip::make_address("::ffff:127.0.1.2"), 1000));
 }
 
-TEST_CASE("connection ids refuse a short secret; an empty one is random") {
+TEST_CASE("connection ids refuse a short secret, an empty one is random") {
   CHECK_FALSE(ConnectionIds::Create("short").ok());
   auto x = ConnectionIds::Create();
   auto y = ConnectionIds::Create();

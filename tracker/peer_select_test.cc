@@ -252,7 +252,7 @@ TEST_CASE("at push start only origin_per_rack requesters per rack get the origin
   CHECK(with_origin == 6 * o.origin_per_rack);
 }
 
-TEST_CASE("a grant held by a peer that left frees the rack's origin slot; a finished one keeps it") {
+TEST_CASE("a grant held by a peer that left frees the rack's origin slot, a finished one keeps it") {
   auto swarm = MakeSwarm(1, 4);
   PolicyOptions o;
   o.origin_per_rack = 1;

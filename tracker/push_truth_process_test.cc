@@ -262,7 +262,7 @@ TEST_CASE("an origin grantee whose left does not decrease loses its grant to ano
   CHECK(GetJson(t.base + "/stats")["grants_revoked"] == 1);
 }
 
-TEST_CASE("a host is bound to the address it checked in from; others are refused, counted, and only an admin moves it") {
+TEST_CASE("a host is bound to the address it checked in from, others are refused, counted, and only an admin moves it") {
   TempDir dir("push-truth");
   auto t = Start(dir, "a");
   Register(t, "1");
