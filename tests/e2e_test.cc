@@ -34,6 +34,17 @@ double Value(const std::vector<spate::ParsedSample>& m, const std::string& name,
   return *v;
 }
 
+// A fetcher publishes its figures once a second: scrape until `name` reaches `want` (bounded).
+std::vector<spate::ParsedSample> ScrapeUntil(const std::string& base, const std::string& name,
+                                             const spate::MetricLabels& l, double want) {
+  auto m = Scrape(base);
+  for (int i = 0; i < 50 && Value(m, name, l) < want; ++i) {
+    std::this_thread::sleep_for(100ms);
+    m = Scrape(base);
+  }
+  return m;
+}
+
 }  // namespace
 
 TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy matches byte for byte") {
@@ -72,7 +83,7 @@ TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy m
   // Every daemon's /metrics parses, and the counters rose with the push.
   double same = 0, cross = 0;
   for (const auto& base : metrics) {
-    auto m = Scrape(base);
+    auto m = ScrapeUntil(base, "spate_fetcher_pushes_total", {{"state", "installed"}}, 1);
     INFO(base);
     double got_same = Value(m, "spate_fetcher_received_bytes_total", {{"rack", "same"}});
     double got_cross = Value(m, "spate_fetcher_received_bytes_total", {{"rack", "cross"}});

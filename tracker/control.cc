@@ -1,5 +1,7 @@
 // The JSON control API (wire/api.h): artifacts, pushes, host check-ins and reports.
 #include <fnmatch.h>
+
+#include <algorithm>
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
@@ -328,12 +330,96 @@ PushProgress Tracker::Impl::Progress(const PushState& p) const {
   return out;
 }
 
-http::Response Tracker::Impl::GetPush(const std::string& id_text) {
+namespace {
+
+// When the last host finished (unix ms), 0 while the push is active.
+int64_t FinishedAt(const PushState& p) {
+  if (p.active()) return 0;
+  int64_t last = p.rec.created_at;
+  for (const auto& h : p.rec.hosts) last = std::max(last, h.updated_at);
+  return last;
+}
+
+}  // namespace
+
+http::Response Tracker::Impl::GetPush(const std::string& id_text, const http::Request& req) {
   auto id = ParseInt("push id", id_text);
   if (!id.ok()) return Err(id.status());
   auto it = pushes.find(*id);
   if (it == pushes.end()) return Err(Status::NotFound("unknown push " + id_text));
-  return http::Response::Json(200, ToJson(Progress(it->second)).dump() + "\n");
+  auto q = http::ParseQuery(req.query);
+  if (!q.ok()) return Err(q.status());
+  int64_t since = 0;
+  if (std::string v = Param(*q, "since"); !v.empty()) {
+    auto parsed = ParseInt("since", v);
+    if (!parsed.ok()) return Err(parsed.status());
+    since = *parsed;
+  }
+  // A watcher passes back the previous answer's "now" and gets only the rows
+  // that changed since: a 5,000-host push stays light once a second.
+  int64_t now = NowMs();
+  PushProgress p = Progress(it->second);
+  if (since > 0)
+    p.hosts.erase(std::remove_if(p.hosts.begin(), p.hosts.end(),
+                                 [&](const HostProgress& h) { return h.updated_at < since; }),
+                  p.hosts.end());
+  json j = ToJson(p);
+  j["now"] = now;
+  j["finished_at"] = FinishedAt(it->second);
+  j["hosts_total"] = it->second.rec.hosts.size();
+  return http::Response::Json(200, j.dump() + "\n");
+}
+
+http::Response Tracker::Impl::ListPushes(const http::Request& req) const {
+  auto q = http::ParseQuery(req.query);
+  if (!q.ok()) return Err(q.status());
+  int64_t limit = 50;
+  if (std::string v = Param(*q, "limit"); !v.empty()) {
+    auto parsed = ParseInt("limit", v);
+    if (!parsed.ok()) return Err(parsed.status());
+    limit = std::clamp<int64_t>(*parsed, 1, 1000);
+  }
+  json list = json::array();
+  for (auto it = pushes.rbegin(); it != pushes.rend() && int64_t(list.size()) < limit; ++it) {
+    const PushState& p = it->second;
+    int n = int(p.rec.hosts.size());
+    list.push_back({{"id", p.rec.id},
+                    {"artifact", p.rec.artifact},
+                    {"state", p.State()},
+                    {"created_at", p.rec.created_at},
+                    {"finished_at", FinishedAt(p)},
+                    {"hosts", n},
+                    {"installed", p.installed},
+                    {"failed", p.failed},
+                    {"superseded", p.superseded},
+                    {"pending", n - p.installed - p.failed - p.superseded}});
+  }
+  return http::Response::Json(200, json{{"pushes", list}}.dump() + "\n");
+}
+
+http::Response Tracker::Impl::Fleet() const {
+  // What each host runs: per artifact name, the version of its newest push
+  // installed there (push ids grow, so a later install overrides).
+  std::map<std::string, std::map<std::string, std::string>> versions;
+  for (const auto& [id, p] : pushes) {
+    auto nv = ParseArtifactId(p.rec.artifact);
+    if (!nv.ok()) continue;
+    for (const auto& h : p.rec.hosts)
+      if (h.state == kStateInstalled) versions[h.host][nv->first] = nv->second;
+  }
+  json list = json::array();
+  for (const auto& [name, h] : hosts) {
+    json v = json::object();
+    auto it = versions.find(name);
+    if (it != versions.end())
+      for (const auto& [artifact, version] : it->second) v[artifact] = version;
+    list.push_back({{"host", name},
+                    {"addr", h.rec.addr},
+                    {"location", h.rec.location.empty() ? "unknown" : h.rec.location},
+                    {"last_seen", h.rec.last_seen},
+                    {"versions", v}});
+  }
+  return http::Response::Json(200, json{{"hosts", list}}.dump() + "\n");
 }
 
 http::Response Tracker::Impl::ListHosts() const {

@@ -250,10 +250,15 @@ void Tracker::Impl::Route(http::Request&& req, http::Reply reply) {
   }
   if (what == "pushes" && parts.size() == 1) {
     if (m == "POST") return reply(CreatePush(req));
+    if (m == "GET") return reply(ListPushes(req));
     return bad_method();
   }
   if (what == "pushes" && parts.size() == 2) {
-    if (m == "GET") return reply(GetPush(parts[1]));
+    if (m == "GET") return reply(GetPush(parts[1], req));
+    return bad_method();
+  }
+  if (what == "fleet" && parts.size() == 1) {
+    if (m == "GET") return reply(Fleet());
     return bad_method();
   }
   if (what == "hosts" && parts.size() == 1) {

@@ -157,7 +157,10 @@ struct Tracker::Impl {
   Status CheckAdmin(const http::Request& req) const;
   http::Response RegisterArtifact(const http::Request& req);
   http::Response CreatePush(const http::Request& req);
-  http::Response GetPush(const std::string& id);
+  // ?since=MS: only host rows updated since (the previous answer's "now").
+  http::Response GetPush(const std::string& id, const http::Request& req);
+  http::Response ListPushes(const http::Request& req) const;  // newest first, ?limit=N (50)
+  http::Response Fleet() const;
   http::Response ListHosts() const;
   http::Response ListArtifacts() const;
   void Assignments(const std::string& host, const http::Request& req, http::Reply reply);

@@ -4,7 +4,11 @@
 //   POST /artifacts                  ArtifactRegistration           admin token   -> {"ok":true}
 //   GET  /artifacts                  -> {"artifacts":[Manifest...]}
 //   POST /pushes                     PushRequest                    admin token   -> PushProgress
-//   GET  /pushes/{id}                -> PushProgress
+//   GET  /pushes                     ?limit=N (50)  -> {"pushes":[{id,artifact,state,created_at,finished_at,
+//                                     hosts,installed,failed,superseded,pending}]} newest first
+//   GET  /pushes/{id}                ?since=MS  -> PushProgress + "now", "finished_at", "hosts_total";
+//                                     with since, only host rows updated at or after MS (pass back "now")
+//   GET  /fleet                      -> {"hosts":[{host,addr,location,last_seen,versions:{name:version}}]}
 //   GET  /hosts                      -> {"hosts":[{host,addr,location,last_seen}]}
 //   GET  /hosts/{host}/assignments?generation=G&wait=SECONDS[&addr=IP]
 //        Long poll; answers at once when the host's generation differs from G,
