@@ -90,11 +90,11 @@ function pushPage(id) {
   const charts = window.Chart ? [
     new Chart(c1, { type: "line", data: { datasets: [{ label: "hosts installed", data: series.installed, stepped: true,
       borderColor: "#43a047", pointRadius: 0 }] }, options: { animation: false, maintainAspectRatio: false,
-      parsing: false, scales: { x: { type: "linear", title: { display: true, text: "seconds since start" } },
+      parsing: false, scales: { x: { type: "linear", min: 0, title: { display: true, text: "seconds since start" } },
         y: { beginAtZero: true } } } }),
     new Chart(c2, { type: "line", data: { datasets: [{ label: "aggregate download, MiB/s", data: series.rate,
       borderColor: "#42a5f5", pointRadius: 0 }] }, options: { animation: false, maintainAspectRatio: false,
-      parsing: false, scales: { x: { type: "linear", title: { display: true, text: "seconds since start" } },
+      parsing: false, scales: { x: { type: "linear", min: 0, title: { display: true, text: "seconds since start" } },
         y: { beginAtZero: true } } } })] : [];
 
   function show(r) {
@@ -139,6 +139,7 @@ function pushPage(id) {
     // Installs over time come from each host's install time, so the chart is right after a reload too.
     const done = hosts.filter(r => r.state === "installed").map(r => (r.updated_at - push.created_at) / 1000).sort((a, b) => a - b);
     series.installed.splice(0, series.installed.length, { x: 0, y: 0 }, ...done.map((t, i) => ({ x: t, y: i + 1 })));
+    if (charts.length) charts[0].options.scales.y.max = hosts.length;
     if (push.state === "active")
       series.rate.push({ x: (Date.now() - push.created_at) / 1000, y: hosts.reduce((s, r) => s + (r.rate || 0), 0) / 1048576 });
     for (const c of charts) c.update();
