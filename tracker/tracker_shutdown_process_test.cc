@@ -210,7 +210,7 @@ TEST_CASE("tracker stops cleanly on SIGTERM with long polls, announces and repor
   const int kCycles = 25;
   const auto deadline = std::chrono::steady_clock::now() + 120s;
   std::mt19937 rng(42);
-  int cycles = 0;
+  int cycles = 0, polls_held = 0, requests = 0;
   for (; cycles < kCycles && std::chrono::steady_clock::now() < deadline; ++cycles) {
     std::string ready = dir / "t.ready";
     std::filesystem::remove(ready);
@@ -250,10 +250,14 @@ TEST_CASE("tracker stops cleanly on SIGTERM with long polls, announces and repor
       CHECK(testing::SanitizerReport(p.Log()).empty());
       CHECK(p.Log().find("tracker stopped") != std::string::npos);
       if (rc != 0) break;
+      polls_held += load.polls_held();
+      requests += load.requests();
     }
   }
-  INFO("cycles run: " << cycles);
+  INFO("cycles run: " << cycles << ", long polls held: " << polls_held << ", requests: " << requests);
   CHECK(cycles >= 10);
+  CHECK(polls_held >= cycles);  // the load was there: long polls were parked when SIGTERM came
+  CHECK(requests >= 20 * cycles);
 }
 
 }  // namespace
