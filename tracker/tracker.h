@@ -79,6 +79,8 @@ class Tracker {
   // Opens the store and loads artifacts, pushes and hosts from it.
   static Result<std::unique_ptr<Tracker>> Create(const TrackerConfig& config, Rackmap rackmap,
                                                  boost::asio::io_context& io);
+  // Must run while `io` still exists (it may be stopped): it cancels timers,
+  // closes the UDP socket and drops held long-poll replies, all through `io`.
   ~Tracker();
 
   // Starts the periodic flush/expiry timer.

@@ -142,7 +142,15 @@ int TrackerCommand(int argc, char** argv) {
   so.threads = 1;  // all tracker state lives on this one io thread
   so.max_connections_per_ip = max_per_ip;
   so.idle_timeout = header_timeout;  // bounds reading each request: a slow client only holds its own connection
-  std::unique_ptr<Tracker> tracker;
+  // The tracker lives on server.io(): its flush timer, UDP socket, long-poll
+  // timers and the replies it holds (each keeping an HTTP session and its
+  // socket alive) all belong to that io_context. So it must be destroyed
+  // before the server, which owns the io_context: `owned` is declared after
+  // `server`, and locals are destroyed in reverse order, on every return path.
+  // (Declared the other way round, ~Server freed the io_context's services
+  // first and ~Tracker then closed sockets and cancelled timers through them:
+  // a use after free that corrupted the heap at shutdown.)
+  Tracker* tracker = nullptr;
   http::Server server(so, [&tracker](http::Request&& req, http::Reply reply) {
     tracker->Handle(std::move(req), std::move(reply));
   });
@@ -151,7 +159,8 @@ int TrackerCommand(int argc, char** argv) {
     spdlog::error("{}", t.status().message());
     return t.status().code() == Status::Code::kInvalid ? kExitUsage : kExitFailure;
   }
-  tracker = std::move(*t);
+  std::unique_ptr<Tracker> owned = std::move(*t);
+  tracker = owned.get();
   tracker->SetHttpCounters([&server] { return HttpServerCounters{server.connections_rejected()}; });
   if (!c.whitelist_path.empty())
     spdlog::info("whitelist {}: {} info-hashes", c.whitelist_path, tracker->SetWhitelist(whitelist));

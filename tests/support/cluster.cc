@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <catch2/catch.hpp>
+
 namespace spate::testing {
 
 namespace fs = std::filesystem;
@@ -83,7 +85,24 @@ Process& Process::operator=(Process&& o) noexcept {
 }
 
 Process::~Process() {
-  if (pid_ > 0) Terminate();
+  if (pid_ <= 0) return;
+  Terminate();
+  // Every child goes through here (or Run), so a sanitizer report from any
+  // daemon, even one printed while it shut down, fails the test that ran it.
+  std::string report = SanitizerReport(Log());
+  if (!report.empty()) FAIL_CHECK("sanitizer report in " << log_path_ << ": " << report);
+}
+
+std::string SanitizerReport(const std::string& log) {
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                             "ERROR: ThreadSanitizer", "runtime error:", "ERROR: UndefinedBehaviorSanitizer"}) {
+    size_t at = log.find(marker);
+    if (at == std::string::npos) continue;
+    size_t begin = log.rfind('\n', at);
+    begin = begin == std::string::npos ? 0 : begin + 1;
+    return log.substr(begin, log.find('\n', at) - begin);
+  }
+  return "";
 }
 
 bool Process::Running() {
@@ -140,7 +159,7 @@ RunResult Run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
     r.exit_code = p.Wait(timeout);
     if (r.exit_code == -1) p.Terminate();
     r.output = p.Log();
-  }
+  }  // ~Process checks the output for sanitizer reports
   unlink(tmpl);
   return r;
 }

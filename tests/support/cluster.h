@@ -28,7 +28,13 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// A child process; stdout+stderr go to `log_path`. Killed (SIGTERM, then SIGKILL) on destruction.
+// The first line of a sanitizer report (ASan, LSan, UBSan, TSan) in a process's
+// log, or "" if there is none. Sanitizer builds (scripts/test --sanitize) print
+// them to the child's stderr, which the tests would otherwise never read.
+std::string SanitizerReport(const std::string& log);
+
+// A child process; stdout+stderr go to `log_path`. Killed (SIGTERM, then SIGKILL)
+// on destruction, which then fails the running test if its log holds a sanitizer report.
 class Process {
  public:
   Process(std::vector<std::string> argv, std::string log_path, std::vector<std::string> env = {});
