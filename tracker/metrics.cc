@@ -1,93 +1,58 @@
 #include "tracker/metrics.h"
 
-#include <cstdio>
-
 #include "tracker/tracker_impl.h"
 #include "wire/crypto.h"
 
 namespace spate {
 
-namespace {
-
-class Writer {
- public:
-  void Family(const char* name, const char* type, const char* help) {
-    out_ += "# HELP ";
-    out_ += name;
-    out_ += ' ';
-    out_ += help;
-    out_ += "\n# TYPE ";
-    out_ += name;
-    out_ += ' ';
-    out_ += type;
-    out_ += '\n';
-  }
-  void Sample(const char* name, const std::string& labels, double v) {
-    char buf[64];
-    if (v == double(uint64_t(v))) std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
-    else std::snprintf(buf, sizeof buf, "%.3f", v);
-    out_ += name;
-    if (!labels.empty()) out_ += "{" + labels + "}";
-    out_ += ' ';
-    out_ += buf;
-    out_ += '\n';
-  }
-  void One(const char* name, const char* type, const char* help, double v) {
-    Family(name, type, help);
-    Sample(name, "", v);
-  }
-  std::string& str() { return out_; }
-
- private:
-  std::string out_;
-};
-
-}  // namespace
-
-std::string RenderPrometheus(const TrackerMetrics& m) {
-  Writer w;
-  w.One("spate_tracker_swarms", "gauge", "Info-hashes served (registered or whitelisted).", double(m.swarms));
-  w.One("spate_tracker_peers", "gauge", "Peers in all swarms.", double(m.peers));
-  w.One("spate_tracker_seeds", "gauge", "Peers with nothing left to download.", double(m.seeds));
-  w.Family("spate_tracker_rack_peers", "gauge", "Peers by the rackmap location of their address.");
-  for (const auto& [rack, n] : m.peers_per_rack) w.Sample("spate_tracker_rack_peers", "rack=\"" + PrometheusLabel(rack) + "\"", double(n));
-  w.Family("spate_tracker_announces_total", "counter", "Announces answered with peers, by protocol.");
-  w.Sample("spate_tracker_announces_total", "protocol=\"http\"", double(m.announces_http));
-  w.Sample("spate_tracker_announces_total", "protocol=\"udp\"", double(m.announces_udp));
-  w.Family("spate_tracker_scrapes_total", "counter", "Scrapes answered, by protocol.");
-  w.Sample("spate_tracker_scrapes_total", "protocol=\"http\"", double(m.scrapes_http));
-  w.Sample("spate_tracker_scrapes_total", "protocol=\"udp\"", double(m.scrapes_udp));
-  w.Family("spate_tracker_failures_total", "counter",
-           "Announces and scrapes answered with a failure (malformed, unregistered hash, key mismatch).");
-  w.Sample("spate_tracker_failures_total", "protocol=\"http\"", double(m.failures_http));
-  w.Sample("spate_tracker_failures_total", "protocol=\"udp\"", double(m.failures_udp + m.udp.malformed + m.udp.bad_connection_id));
-  w.One("spate_tracker_announces_per_second", "gauge", "Announces per second over the last rate window.",
-        m.announces_per_second);
-  w.One("spate_tracker_pushes_active", "gauge", "Pushes still in progress.", double(m.pushes_active));
-  w.One("spate_tracker_pushes", "gauge", "Pushes known.", double(m.pushes));
-  w.One("spate_tracker_artifacts", "gauge", "Artifacts registered.", double(m.artifacts));
-  w.One("spate_tracker_hosts", "gauge", "Hosts known (checked in or targeted).", double(m.hosts));
-  w.One("spate_tracker_long_polls", "gauge", "Assignment long polls being held.", double(m.long_polls));
-  w.One("spate_http_connections_rejected_total", "counter", "HTTP connections closed at once: over the per-address limit.",
-        double(m.http_connections_rejected));
-  w.Family("spate_tracker_control_refused_total", "counter",
-           "Control requests refused: host polls and reports from an address the host is not bound to, single reports refused in a batch.");
+spate::Metrics TrackerMetricsOf(const TrackerMetrics& m) {
+  spate::Metrics w;
+  w.Gauge("spate_tracker_swarms", "Info-hashes served (registered or whitelisted).", double(m.swarms))
+      .Gauge("spate_tracker_peers", "Peers in all swarms.", double(m.peers))
+      .Gauge("spate_tracker_seeds", "Peers with nothing left to download.", double(m.seeds));
+  for (const auto& [rack, n] : m.peers_per_rack)
+    w.Gauge("spate_tracker_rack_peers", "Peers by the rackmap location of their address.", double(n), {{"rack", rack}});
+  const char* announces = "Announces answered with peers, by protocol.";
+  const char* scrapes = "Scrapes answered, by protocol.";
+  const char* failures = "Announces and scrapes answered with a failure (malformed, unregistered hash, key mismatch).";
+  w.Counter("spate_tracker_announces_total", announces, double(m.announces_http), {{"protocol", "http"}})
+      .Counter("spate_tracker_announces_total", announces, double(m.announces_udp), {{"protocol", "udp"}})
+      .Counter("spate_tracker_scrapes_total", scrapes, double(m.scrapes_http), {{"protocol", "http"}})
+      .Counter("spate_tracker_scrapes_total", scrapes, double(m.scrapes_udp), {{"protocol", "udp"}})
+      .Counter("spate_tracker_failures_total", failures, double(m.failures_http), {{"protocol", "http"}})
+      .Counter("spate_tracker_failures_total", failures,
+               double(m.failures_udp + m.udp.malformed + m.udp.bad_connection_id), {{"protocol", "udp"}})
+      .Gauge("spate_tracker_announces_per_second", "Announces per second over the last rate window.",
+             m.announces_per_second)
+      .Gauge("spate_tracker_pushes_active", "Pushes still in progress.", double(m.pushes_active))
+      .Gauge("spate_tracker_pushes", "Pushes known.", double(m.pushes))
+      .Gauge("spate_tracker_artifacts", "Artifacts registered.", double(m.artifacts))
+      .Gauge("spate_tracker_hosts", "Hosts known (checked in or targeted).", double(m.hosts))
+      .Gauge("spate_tracker_long_polls", "Assignment long polls being held.", double(m.long_polls))
+      .Counter("spate_http_connections_rejected_total", "HTTP connections closed at once: over the per-address limit.",
+               double(m.http_connections_rejected));
   for (const auto& [kind, n] : m.control_refused)
-    w.Sample("spate_tracker_control_refused_total", "request=\"" + PrometheusLabel(kind) + "\"", double(n));
-  w.One("spate_tracker_reports_backward_total", "counter", "Reports ignored for state: they would move a host's state back.",
-        double(m.reports_backward));
-  w.One("spate_tracker_grants_revoked_total", "counter", "Origin grants taken from gateways that stopped making progress.",
-        double(m.grants_revoked));
+    w.Counter("spate_tracker_control_refused_total",
+              "Control requests refused: host polls and reports from an address the host is not bound to, single "
+              "reports refused in a batch.",
+              double(n), {{"request", kind}});
+  w.Counter("spate_tracker_reports_backward_total", "Reports ignored for state: they would move a host's state back.",
+            double(m.reports_backward))
+      .Counter("spate_tracker_grants_revoked_total", "Origin grants taken from gateways that stopped making progress.",
+               double(m.grants_revoked));
   if (m.udp_enabled) {
-    w.One("spate_tracker_udp_packets_total", "counter", "UDP datagrams received.", double(m.udp.packets));
-    w.One("spate_tracker_udp_connects_total", "counter", "UDP connect requests answered.", double(m.udp.connects));
-    w.Family("spate_tracker_udp_errors_total", "counter", "UDP requests refused, by reason.");
-    w.Sample("spate_tracker_udp_errors_total", "reason=\"malformed\"", double(m.udp.malformed));
-    w.Sample("spate_tracker_udp_errors_total", "reason=\"bad_connection_id\"", double(m.udp.bad_connection_id));
-    w.Sample("spate_tracker_udp_errors_total", "reason=\"send_dropped\"", double(m.udp.send_dropped));
+    const char* errors = "UDP requests refused, by reason.";
+    w.Counter("spate_tracker_udp_packets_total", "UDP datagrams received.", double(m.udp.packets))
+        .Counter("spate_tracker_udp_connects_total", "UDP connect requests answered.", double(m.udp.connects))
+        .Counter("spate_tracker_udp_errors_total", errors, double(m.udp.malformed), {{"reason", "malformed"}})
+        .Counter("spate_tracker_udp_errors_total", errors, double(m.udp.bad_connection_id),
+                 {{"reason", "bad_connection_id"}})
+        .Counter("spate_tracker_udp_errors_total", errors, double(m.udp.send_dropped), {{"reason", "send_dropped"}});
   }
-  return std::move(w.str());
+  return w;
 }
+
+std::string RenderPrometheus(const TrackerMetrics& m) { return TrackerMetricsOf(m).Prometheus(); }
 
 namespace {
 
@@ -127,6 +92,8 @@ TrackerMetrics Snapshot(const Tracker::Impl& t) {
 }  // namespace
 
 std::string Tracker::Impl::Metrics() const { return RenderPrometheus(Snapshot(*this)); }
+
+spate::Metrics Tracker::Impl::MetricsSnapshot() const { return TrackerMetricsOf(Snapshot(*this)); }
 
 nlohmann::json Tracker::Impl::Stats() const {
   TrackerMetrics m = Snapshot(*this);

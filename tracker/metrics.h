@@ -29,6 +29,8 @@ struct TrackerMetrics {
   UdpCounters udp;
 };
 
+// The spate_tracker_* series, for Prometheus text and Graphite alike.
+Metrics TrackerMetricsOf(const TrackerMetrics& m);
 // Prometheus text: spate_tracker_* series with HELP and TYPE lines.
 std::string RenderPrometheus(const TrackerMetrics& m);
 

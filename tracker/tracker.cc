@@ -72,6 +72,8 @@ void Tracker::Start() { impl_->Tick(); }
 void Tracker::Handle(http::Request&& req, http::Reply reply) { impl_->Route(std::move(req), std::move(reply)); }
 Status Tracker::Flush() { return impl_->Flush(); }
 
+Metrics Tracker::MetricsSnapshot() const { return impl_->MetricsSnapshot(); }
+
 Result<AnnounceReply> Tracker::Announce(const AnnounceRequest& a, const asio::ip::address& remote, Protocol p) {
   return impl_->AnnounceCore(a, remote, p);
 }

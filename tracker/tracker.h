@@ -19,6 +19,7 @@
 #include "tracker/announce.h"
 #include "tracker/peer_select.h"
 #include "wire/http.h"
+#include "wire/metrics.h"
 #include "wire/status.h"
 
 namespace spate {
@@ -83,6 +84,8 @@ class Tracker {
   // closes the UDP socket and drops held long-poll replies, all through `io`.
   ~Tracker();
 
+  // The figures of GET /metrics, for Graphite. On the io thread only.
+  Metrics MetricsSnapshot() const;
   // Starts the periodic flush/expiry timer.
   void Start();
   // The HTTP handler for every route.

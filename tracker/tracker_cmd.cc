@@ -9,11 +9,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <functional>
+#include <future>
 
 #include "push/dashboard.h"
 #include "tracker/tracker.h"
 #include "tracker/whitelist.h"
 #include "wire/daemon.h"
+#include "wire/graphite.h"
 #include "wire/units.h"
 
 namespace spate {
@@ -57,10 +59,14 @@ int TrackerCommand(int argc, char** argv) {
     ("max-connections-per-ip", "concurrent HTTP connections per client address; excess ones are closed at once", cxxopts::value<int>()->default_value("64"))
     ("header-timeout", "close an HTTP connection that has not sent a whole request header in this time", cxxopts::value<std::string>()->default_value("15s"))
     ("ready-file", "write {\"http\":\"ADDR:PORT\",\"udp\":\"ADDR:PORT\"} here once listening (udp only with --udp-listen)", cxxopts::value<std::string>()->default_value(""))
+    ("graphite", "send metrics every 10 s to carbon's plaintext port IP:PORT (off by default)", cxxopts::value<std::string>()->default_value(""))
+    ("graphite-prefix", "Graphite path prefix (default spate.tracker.<listen address>)", cxxopts::value<std::string>()->default_value(""))
+    ("graphite-interval", "how often to send to Graphite", cxxopts::value<std::string>()->default_value("10s"))
     ("log-level", "trace, debug, info, warn, error", cxxopts::value<std::string>()->default_value("info"))
     ("h,help", "show help");
   // clang-format on
   TrackerConfig c;
+  GraphiteOptions graphite;
   c.pages = [](const http::Request& req) { return push::ServeDashboard(req); };
   int max_per_ip = 64;
   std::chrono::seconds header_timeout{15};
@@ -104,6 +110,12 @@ int TrackerCommand(int argc, char** argv) {
     header_timeout = *ht;
     c.ready_file = r["ready-file"].as<std::string>();
     c.log_level = r["log-level"].as<std::string>();
+    graphite.address = r["graphite"].as<std::string>();
+    graphite.prefix = r["graphite-prefix"].as<std::string>();
+    auto every = ParseDuration(r["graphite-interval"].as<std::string>());
+    if (!every.ok()) return Fail(Status::Invalid("--graphite-interval: " + every.status().message()));
+    if (every->count() <= 0) return Fail(Status::Invalid("--graphite-interval must be positive"));
+    graphite.interval = *every;
   } catch (const std::exception& e) {
     return Fail(Status::Invalid(e.what()));
   }
@@ -202,10 +214,26 @@ int TrackerCommand(int argc, char** argv) {
     spdlog::error("ready file: {}", s.message());
     return kExitFailure;
   }
+  // Declared after `owned`: stopped and destroyed before the tracker it reads.
+  std::unique_ptr<GraphiteSender> graphite_sender;
+  if (!graphite.address.empty()) {
+    if (graphite.prefix.empty()) graphite.prefix = DefaultGraphitePrefix("tracker", addr);
+    // Tracker state lives on the io thread: the snapshot is taken there. A
+    // stopped or stuck io thread costs one empty round, never a hang.
+    graphite_sender = std::make_unique<GraphiteSender>(graphite, [&server, tracker] {
+      auto done = std::make_shared<std::promise<Metrics>>();
+      auto f = done->get_future();
+      boost::asio::post(server.io(), [done, tracker] { done->set_value(tracker->MetricsSnapshot()); });
+      return f.wait_for(std::chrono::seconds(2)) == std::future_status::ready ? f.get() : Metrics();
+    });
+    s = graphite_sender->Start();
+    if (!s.ok()) return Fail(s);
+  }
   tracker->Start();
   spdlog::info("tracker listening on {} (policy {}, interval {}s active / {}s idle)", addr,
                PolicyName(c.policy.policy), c.announce_interval.count(), c.idle_announce_interval.count());
   server.Run();
+  if (graphite_sender) graphite_sender->Stop();
   s = tracker->Flush();
   if (!s.ok()) spdlog::error("final flush: {}", s.message());
   spdlog::info("tracker stopped");

@@ -12,6 +12,7 @@
 #include "tracker/push_facts.h"
 #include "tracker/store.h"
 #include "tracker/udp_server.h"
+#include "wire/metrics.h"
 #include "tracker/tracker.h"
 
 namespace spate {
@@ -147,6 +148,7 @@ struct Tracker::Impl {
   // metrics.cc
   nlohmann::json Stats() const;
   std::string Metrics() const;
+  spate::Metrics MetricsSnapshot() const;
   void Tick();
   void ExpirePeers(int64_t now);
   Status Flush();
