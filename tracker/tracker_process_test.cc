@@ -1,4 +1,10 @@
 // Starts the real `spate tracker` and drives it over HTTP.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <future>
@@ -412,6 +418,49 @@ TEST_CASE("gateway shares count hosts a push named before they checked in") {
   REQUIRE(g.ok());
   CHECK(g->slot == 0);
   CHECK(g->slots == 2);  // two targets in the rack, fewer than --origin-per-rack
+}
+
+}  // namespace
+}  // namespace spate
+
+namespace spate {
+namespace {
+
+TEST_CASE("tracker process: --graphite sends the /metrics figures, taken on the io thread") {
+  TempDir dir("spate-tracker-graphite");
+  int carbon = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(carbon, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(carbon, 4) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(carbon, reinterpret_cast<sockaddr*>(&a), &len);
+  auto t = StartTracker(dir, "g", {"--graphite", "127.0.0.1:" + std::to_string(ntohs(a.sin_port)),
+                                   "--graphite-prefix", "spate.tracker.t", "--graphite-interval", "200ms"});
+  pollfd p{carbon, POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 10000) == 1);
+  int conn = ::accept(carbon, nullptr, nullptr);
+  REQUIRE(conn >= 0);
+  std::string got;
+  char buf[4096];
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (got.find("spate.tracker.t.spate_tracker_hosts ") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    pollfd c{conn, POLLIN, 0};
+    if (::poll(&c, 1, 500) != 1) continue;
+    ssize_t n = ::recv(conn, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, size_t(n));
+  }
+  ::close(conn);
+  ::close(carbon);
+  INFO(got.substr(0, 2000));
+  CHECK(got.find("spate.tracker.t.spate_tracker_swarms 0 ") != std::string::npos);
+  CHECK(got.find("spate.tracker.t.spate_tracker_announces_total.protocol.http 0 ") != std::string::npos);
+  CHECK(got.find("spate.tracker.t.spate_tracker_hosts 0 ") != std::string::npos);
+  t.proc->Terminate();
+  CHECK(t.proc->Wait(1s) == 0);  // stops cleanly with the sender running
 }
 
 }  // namespace
