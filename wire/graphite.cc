@@ -49,6 +49,7 @@ GraphiteSender::~GraphiteSender() { Stop(); }
 Status GraphiteSender::Start() {
   auto ep = http::ParseEndpoint(options_.address);
   if (!ep.ok()) return Status::Invalid("--graphite " + options_.address + ": " + ep.status().message());
+  endpoint_ = *ep;
   thread_ = std::thread([this] { Loop(); });
   spdlog::info("sending metrics to graphite {} as {}.* every {} s", options_.address, options_.prefix,
                options_.interval.count() / 1000.0);
@@ -90,12 +91,9 @@ Status GraphiteSender::SendRound(int& fd) {
   auto deadline = Clock::now() + options_.timeout;
   std::string text = snapshot_().Graphite(options_.prefix, std::time(nullptr));
   if (fd < 0) {
-    auto ep = http::ParseEndpoint(options_.address);
-    if (!ep.ok()) return ep.status();
-    fd = ::socket(ep->address().is_v6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = ::socket(endpoint_.address().is_v6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Status::Io(std::string("socket: ") + std::strerror(errno));
-    auto addr = ep->data();
-    if (::connect(fd, addr, socklen_t(ep->size())) != 0) {
+    if (::connect(fd, endpoint_.data(), socklen_t(endpoint_.size())) != 0) {
       if (errno != EINPROGRESS) return Status::Unavailable(std::string("connect: ") + std::strerror(errno));
       if (!WaitFd(fd, POLLOUT, deadline)) return Status::Unavailable("connect timed out");
       int err = 0;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -45,6 +46,7 @@ class GraphiteSender {
 
   const GraphiteOptions options_;
   const std::function<Metrics()> snapshot_;
+  boost::asio::ip::tcp::endpoint endpoint_;  // options_.address, parsed by Start()
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
