@@ -19,11 +19,11 @@
 #include <thread>
 
 #include "tests/support/cluster.h"
+#include "tests/support/scrape.h"
 #include "wire/api.h"
 #include "wire/crypto.h"
 #include "wire/fs.h"
 #include "wire/http.h"
-#include "wire/metrics.h"
 #include "wire/swarm.h"
 
 namespace spate::seeder {
@@ -33,6 +33,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using spate::testing::Process;
 using spate::testing::Run;
+using spate::testing::Scrape;
+using spate::testing::Value;
 using spate::testing::SpateBinary;
 using spate::testing::TempDir;
 
@@ -45,24 +47,6 @@ int ClosedPort() {
   int port = a.local_endpoint().port();
   a.close();
   return port;
-}
-
-// GET /metrics, parsed as a Prometheus scraper would (fails the test if it cannot be).
-std::vector<ParsedSample> Scrape(const std::string& base) {
-  auto r = http::Call("GET", base + "/metrics", "");
-  REQUIRE(r.ok());
-  REQUIRE(r->status == 200);
-  auto parsed = ParsePrometheus(r->body);
-  INFO(r->body);
-  REQUIRE(parsed.ok());
-  return *parsed;
-}
-
-double Value(const std::vector<ParsedSample>& m, const std::string& name, const MetricLabels& labels = {}) {
-  auto v = SampleValue(m, name, labels);
-  INFO(name);
-  REQUIRE(v.ok());
-  return *v;
 }
 
 struct SeederProc {

@@ -6,46 +6,14 @@
 #include <future>
 #include <thread>
 
+#include "tests/support/scrape.h"
 #include "tests/support/spate_cluster.h"
 #include "wire/http.h"
-#include "wire/metrics.h"
 
 using namespace spate::testing;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-namespace {
-
-// GET URL/metrics parsed as a Prometheus scraper would; fails the test if it cannot be.
-std::vector<spate::ParsedSample> Scrape(const std::string& base) {
-  auto r = spate::http::Call("GET", base + "/metrics", "");
-  REQUIRE(r.ok());
-  REQUIRE(r->status == 200);
-  auto parsed = spate::ParsePrometheus(r->body);
-  INFO(r->body.substr(0, 3000));
-  REQUIRE(parsed.ok());
-  return *parsed;
-}
-
-double Value(const std::vector<spate::ParsedSample>& m, const std::string& name, const spate::MetricLabels& l = {}) {
-  auto v = spate::SampleValue(m, name, l);
-  INFO(name);
-  REQUIRE(v.ok());
-  return *v;
-}
-
-// A fetcher publishes its figures once a second: scrape until `name` reaches `want` (bounded).
-std::vector<spate::ParsedSample> ScrapeUntil(const std::string& base, const std::string& name,
-                                             const spate::MetricLabels& l, double want) {
-  auto m = Scrape(base);
-  for (int i = 0; i < 50 && Value(m, name, l) < want; ++i) {
-    std::this_thread::sleep_for(100ms);
-    m = Scrape(base);
-  }
-  return m;
-}
-
-}  // namespace
 
 TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy matches byte for byte") {
   TempDir dir("spate-e2e");
