@@ -201,7 +201,7 @@ Result<AssignmentList> AssignmentListFromJson(const json& j) {
 
 json ToJson(const HostReport& r) {
   return json{{"push_id", r.push_id}, {"state", r.state}, {"bytes_done", r.bytes_done}, {"total", r.total},
-              {"rate", r.rate},       {"peers", r.peers}, {"error", r.error}};
+              {"rate", r.rate},       {"peers", r.peers}, {"error", r.error}, {"tries", r.tries}};
 }
 
 json ToJson(const GatewayRole& r) { return json{{"push_id", r.push_id}, {"slot", r.slot}, {"slots", r.slots}}; }
@@ -252,6 +252,7 @@ Result<HostReport> HostReportFromJson(const json& j) {
   GetOptional(j, "rate", r.rate, err);
   GetOptional(j, "peers", r.peers, err);
   GetOptional(j, "error", r.error, err);
+  GetOptional(j, "tries", r.tries, err);
   if (!err.ok()) return err;
   for (const char* s : {kStatePending, kStateDownloading, kStateVerifying, kStateStaged, kStateInstalled, kStateFailed})
     if (r.state == s) return r;
@@ -259,10 +260,27 @@ Result<HostReport> HostReportFromJson(const json& j) {
 }
 
 json ToJson(const PushRequest& r) {
-  json j{{"artifact", r.artifact}, {"hosts_glob", r.hosts_glob}};
+  json j{{"artifact", r.artifact},         {"hosts_glob", r.hosts_glob},     {"waves", r.waves},
+         {"wave_pause_ms", r.wave_pause_ms}, {"max_failures", r.max_failures}, {"started_by", r.started_by}};
   if (!r.hosts.empty()) j["hosts"] = r.hosts;
   return j;
 }
+
+namespace {
+
+// The wave fields push and rollback requests share; their syntax is checked
+// where they are planned (push/waves.h), against the targets.
+void GetWaveFields(const json& j, std::string& waves, int64_t& pause, std::string& max_failures,
+                   std::string& started_by, Status& err) {
+  GetOptional(j, "waves", waves, err);
+  GetOptional(j, "wave_pause_ms", pause, err);
+  GetOptional(j, "max_failures", max_failures, err);
+  GetOptional(j, "started_by", started_by, err);
+  if (err.ok() && pause < 0) err = Status::Invalid("wave_pause_ms must not be negative");
+  if (err.ok() && started_by.size() > 256) err = Status::Invalid("started_by is longer than 256 bytes");
+}
+
+}  // namespace
 
 Result<PushRequest> PushRequestFromJson(const json& j) {
   PushRequest r;
@@ -270,9 +288,31 @@ Result<PushRequest> PushRequestFromJson(const json& j) {
   Get(j, "artifact", r.artifact, err);
   GetOptional(j, "hosts", r.hosts, err);
   GetOptional(j, "hosts_glob", r.hosts_glob, err);
+  GetWaveFields(j, r.waves, r.wave_pause_ms, r.max_failures, r.started_by, err);
   if (!err.ok()) return err;
   auto id = ParseArtifactId(r.artifact);
   if (!id.ok()) return id.status();
+  return r;
+}
+
+json ToJson(const RollbackRequest& r) {
+  return json{{"name", r.name},   {"to", r.to},
+              {"hosts_glob", r.hosts_glob}, {"waves", r.waves},
+              {"wave_pause_ms", r.wave_pause_ms}, {"max_failures", r.max_failures},
+              {"started_by", r.started_by}};
+}
+
+Result<RollbackRequest> RollbackRequestFromJson(const json& j) {
+  RollbackRequest r;
+  Status err;
+  Get(j, "name", r.name, err);
+  GetOptional(j, "to", r.to, err);
+  GetOptional(j, "hosts_glob", r.hosts_glob, err);
+  GetWaveFields(j, r.waves, r.wave_pause_ms, r.max_failures, r.started_by, err);
+  if (!err.ok()) return err;
+  if (Status s = CheckName("name", r.name); !s.ok()) return s;
+  if (!r.to.empty())
+    if (Status s = CheckVersion("version", r.to); !s.ok()) return s;
   return r;
 }
 
@@ -287,9 +327,25 @@ json ToJson(const PushProgress& p) {
                      {"total", h.total},
                      {"rate", h.rate},
                      {"error", h.error},
-                     {"updated_at", h.updated_at}});
-  return json{{"id", p.id},       {"artifact", p.artifact},     {"size", p.size},
-              {"state", p.state}, {"created_at", p.created_at}, {"hosts", hosts}};
+                     {"updated_at", h.updated_at},
+                     {"wave", h.wave},
+                     {"peers", h.peers},
+                     {"tries", h.tries},
+                     {"progress_at", h.progress_at}});
+  return json{{"id", p.id},
+              {"artifact", p.artifact},
+              {"size", p.size},
+              {"state", p.state},
+              {"created_at", p.created_at},
+              {"hosts", hosts},
+              {"kind", p.kind},
+              {"started_by", p.started_by},
+              {"waves", p.waves},
+              {"wave", p.wave},
+              {"wave_pause_ms", p.wave_pause_ms},
+              {"max_failures", p.max_failures},
+              {"next_wave_at", p.next_wave_at},
+              {"reason", p.reason}};
 }
 
 Result<PushProgress> PushProgressFromJson(const json& j) {
@@ -302,6 +358,14 @@ Result<PushProgress> PushProgressFromJson(const json& j) {
   Get(j, "state", p.state, err);
   Get(j, "created_at", p.created_at, err);
   Get(j, "hosts", hosts, err);
+  GetOptional(j, "kind", p.kind, err);
+  GetOptional(j, "started_by", p.started_by, err);
+  GetOptional(j, "waves", p.waves, err);
+  GetOptional(j, "wave", p.wave, err);
+  GetOptional(j, "wave_pause_ms", p.wave_pause_ms, err);
+  GetOptional(j, "max_failures", p.max_failures, err);
+  GetOptional(j, "next_wave_at", p.next_wave_at, err);
+  GetOptional(j, "reason", p.reason, err);
   if (!err.ok()) return err;
   if (!hosts.is_array()) return Status::Invalid("field 'hosts' is not an array");
   for (const auto& hj : hosts) {
@@ -315,6 +379,10 @@ Result<PushProgress> PushProgressFromJson(const json& j) {
     GetOptional(hj, "rate", h.rate, err);
     GetOptional(hj, "error", h.error, err);
     GetOptional(hj, "updated_at", h.updated_at, err);
+    GetOptional(hj, "wave", h.wave, err);
+    GetOptional(hj, "peers", h.peers, err);
+    GetOptional(hj, "tries", h.tries, err);
+    GetOptional(hj, "progress_at", h.progress_at, err);
     if (!err.ok()) return err;
     p.hosts.push_back(std::move(h));
   }

@@ -4,11 +4,20 @@
 //   POST /artifacts                  ArtifactRegistration           admin token   -> {"ok":true}
 //   GET  /artifacts                  -> {"artifacts":[Manifest...]}
 //   POST /pushes                     PushRequest                    admin token   -> PushProgress
-//   GET  /pushes                     ?limit=N (50)  -> {"pushes":[{id,artifact,state,created_at,finished_at,
-//                                     hosts,installed,failed,superseded,pending}]} newest first
+//   GET  /pushes                     ?limit=N (50)  -> {"pushes":[{id,artifact,kind,state,started_by,created_at,
+//                                     finished_at,wave,waves,hosts,installed,failed,superseded,cancelled,
+//                                     pending}]} newest first
 //   GET  /pushes/{id}                ?since=MS  -> PushProgress + "now", "finished_at", "hosts_total";
 //                                     with since, only host rows updated at or after MS (pass back "now")
-//   GET  /fleet                      -> {"hosts":[{host,addr,location,last_seen,versions:{name:version}}]}
+//   POST /pushes/{id}/cancel         {"rollback":bool} (optional)   admin token   -> PushProgress
+//        Open rows end "cancelled"; hosts stop and keep staged data. With
+//        rollback, a rollback push returns activated hosts to the version
+//        they ran before (its id in "rollback_push").
+//   POST /pushes/{id}/resume         admin token   -> PushProgress
+//        A paused push goes on; the failures so far are accepted.
+//   POST /rollbacks                  RollbackRequest                admin token   -> PushProgress
+//   GET  /fleet                      ?hosts=GLOB -> {"hosts":[{host,addr,location,last_seen,versions:{name:version}}],
+//                                     "racks":[{location,hosts,versions:{name:{version:count}}}]}
 //   GET  /hosts                      -> {"hosts":[{host,addr,location,last_seen}]}
 //   GET  /hosts/{host}/assignments?generation=G&wait=SECONDS[&addr=IP]
 //        Long poll; answers at once when the host's generation differs from G,
@@ -102,6 +111,9 @@ inline constexpr const char* kStateSuperseded = "superseded";
 // ^ set by the tracker, never reported: a newer push of the same artifact name
 // targeted this host before it finished, so this push will not install here
 // (terminal; not a failure of the host).
+inline constexpr const char* kStateCancelled = "cancelled";
+// ^ set by the tracker, never reported: the push was cancelled before this
+// host activated it (terminal). Staged data stays on the host for reuse.
 //
 // A host's state in a push only moves forward in the order above (pending ->
 // downloading -> verifying -> staged -> installed | failed | superseded); a report that
@@ -145,6 +157,9 @@ struct HostReport {
   double rate = 0;  // bytes/s received
   int peers = 0;
   std::string error;
+  // Attempts at this push so far (1 = the first); transient failures are
+  // retried with backoff before the host reports failed. 0 = not told.
+  int tries = 0;
 };
 nlohmann::json ToJson(const HostReport& r);
 Result<HostReport> HostReportFromJson(const nlohmann::json& j);
@@ -181,9 +196,29 @@ struct PushRequest {
   std::string artifact;            // name@version
   std::vector<std::string> hosts;  // explicit host ids; empty = use glob
   std::string hosts_glob = "*";    // fnmatch over checked-in hosts, used when `hosts` is empty
+  // Activation waves: hosts per wave, counts or percentages of the targets,
+  // e.g. "1,5%,25%,100%" (see push/waves.h). "" = one wave, every host at once.
+  std::string waves;
+  int64_t wave_pause_ms = 0;  // wait after a wave is healthy before the next starts
+  // Activation pauses once more hosts failed than this: "N" or "P%" of targets.
+  std::string max_failures = "0";
+  std::string started_by;     // who asked, as the client says (the token is the authority)
 };
 nlohmann::json ToJson(const PushRequest& r);
 Result<PushRequest> PushRequestFromJson(const nlohmann::json& j);
+
+// POST /rollbacks: a push of an earlier version of `name`, run like any push.
+struct RollbackRequest {
+  std::string name;
+  std::string to;  // version; "" = the version before the newest one pushed
+  std::string hosts_glob = "*";
+  std::string waves;
+  int64_t wave_pause_ms = 0;
+  std::string max_failures = "0";
+  std::string started_by;
+};
+nlohmann::json ToJson(const RollbackRequest& r);
+Result<RollbackRequest> RollbackRequestFromJson(const nlohmann::json& j);
 
 struct HostProgress {
   std::string host;
@@ -195,6 +230,10 @@ struct HostProgress {
   double rate = 0;
   std::string error;
   int64_t updated_at = 0;  // unix ms of the last report
+  int wave = 0;            // activation wave, 0-based
+  int peers = 0;           // as last reported
+  int tries = 0;           // as last reported (see HostReport)
+  int64_t progress_at = 0; // unix ms when bytes_done or the state last moved
 };
 
 struct PushProgress {
@@ -205,9 +244,20 @@ struct PushProgress {
   // installed), "failed" (at least one failed), else "superseded" (none
   // failed, but a newer push replaced this one on some hosts, so this
   // version is not installed everywhere: not a success).
+  // While rows are open: "active", or "paused" (activation stopped: the
+  // failure budget is spent; resume or cancel decides). "cancelled" once
+  // cancelled.
   std::string state;
   int64_t created_at = 0;  // unix ms
   std::vector<HostProgress> hosts;
+  std::string kind = "push";  // or "rollback"
+  std::string started_by;
+  std::vector<int> waves;     // hosts per activation wave
+  int wave = 0;               // the wave now allowed to activate, 0-based
+  int64_t wave_pause_ms = 0;
+  int max_failures = 0;       // failures tolerated (beyond those accepted by a resume)
+  int64_t next_wave_at = 0;   // unix ms the next wave starts, 0 = not scheduled
+  std::string reason;         // why paused or cancelled
 };
 nlohmann::json ToJson(const PushProgress& p);
 Result<PushProgress> PushProgressFromJson(const nlohmann::json& j);

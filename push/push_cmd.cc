@@ -12,7 +12,7 @@
 #include <iostream>
 #include <thread>
 
-#include "tracker/push_view.h"
+#include "push/push_view.h"
 #include "wire/api.h"
 #include "wire/daemon.h"
 #include "wire/http.h"

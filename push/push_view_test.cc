@@ -1,4 +1,4 @@
-#include "tracker/push_view.h"
+#include "push/push_view.h"
 
 #include <catch2/catch.hpp>
 
