@@ -24,21 +24,9 @@ spate::Metrics TrackerMetricsOf(const TrackerMetrics& m) {
                double(m.failures_udp + m.udp.malformed + m.udp.bad_connection_id), {{"protocol", "udp"}})
       .Gauge("spate_tracker_announces_per_second", "Announces per second over the last rate window.",
              m.announces_per_second)
-      .Gauge("spate_tracker_pushes_active", "Pushes still in progress.", double(m.pushes_active))
-      .Gauge("spate_tracker_pushes", "Pushes known.", double(m.pushes))
-      .Gauge("spate_tracker_artifacts", "Artifacts registered.", double(m.artifacts))
-      .Gauge("spate_tracker_hosts", "Hosts known (checked in or targeted).", double(m.hosts))
-      .Gauge("spate_tracker_long_polls", "Assignment long polls being held.", double(m.long_polls))
       .Counter("spate_http_connections_rejected_total", "HTTP connections closed at once: over the per-address limit.",
                double(m.http_connections_rejected));
-  for (const auto& [kind, n] : m.control_refused)
-    w.Counter("spate_tracker_control_refused_total",
-              "Control requests refused: host polls and reports from an address the host is not bound to, single "
-              "reports refused in a batch.",
-              double(n), {{"request", kind}});
-  w.Counter("spate_tracker_reports_backward_total", "Reports ignored for state: they would move a host's state back.",
-            double(m.reports_backward))
-      .Counter("spate_tracker_grants_revoked_total", "Origin grants taken from gateways that stopped making progress.",
+  w.Counter("spate_tracker_grants_revoked_total", "Origin grants taken from gateways that stopped making progress.",
                double(m.grants_revoked));
   if (m.udp_enabled) {
     const char* errors = "UDP requests refused, by reason.";
@@ -72,14 +60,6 @@ TrackerMetrics Snapshot(const Tracker::Impl& t) {
   m.failures_http = t.failures[int(Protocol::kHttp)];
   m.failures_udp = t.failures[int(Protocol::kUdp)];
   m.announces_per_second = t.announce_rate;
-  for (const auto& [id, p] : t.pushes) m.pushes_active += p.active();
-  m.pushes = t.pushes.size();
-  m.artifacts = t.artifacts.size();
-  m.hosts = t.hosts.size();
-  for (const auto& [id, h] : t.hosts) m.long_polls += h.waiters.size();
-  m.control_refused = {{"poll", 0}, {"report", 0}, {"report_entry", 0}};
-  for (const auto& [kind, n] : t.control_refused) m.control_refused[kind] = n;
-  m.reports_backward = t.reports_backward;
   m.grants_revoked = t.grants_revoked;
   if (t.http_counters) m.http_connections_rejected = t.http_counters().connections_rejected;
   if (t.udp) {
@@ -90,8 +70,6 @@ TrackerMetrics Snapshot(const Tracker::Impl& t) {
 }
 
 }  // namespace
-
-std::string Tracker::Impl::Metrics() const { return RenderPrometheus(Snapshot(*this)); }
 
 spate::Metrics Tracker::Impl::MetricsSnapshot() const { return TrackerMetricsOf(Snapshot(*this)); }
 
@@ -122,13 +100,6 @@ nlohmann::json Tracker::Impl::Stats() const {
                       {"scrapes_by_protocol", {{"http", m.scrapes_http}, {"udp", m.scrapes_udp}}},
                       {"failures_by_protocol", {{"http", m.failures_http}, {"udp", m.failures_udp}}},
                       {"http_connections_rejected", m.http_connections_rejected},
-                      {"active_pushes", m.pushes_active},
-                      {"pushes", m.pushes},
-                      {"artifacts", m.artifacts},
-                      {"hosts", m.hosts},
-                      {"long_polls", m.long_polls},
-                      {"control_refused", m.control_refused},
-                      {"reports_backward", m.reports_backward},
                       {"grants_revoked", m.grants_revoked},
                       {"policy", PolicyName(config.policy.policy)},
                       {"swarm_detail", swarm_list}};

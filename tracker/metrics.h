@@ -18,12 +18,7 @@ struct TrackerMetrics {
   uint64_t scrapes_http = 0, scrapes_udp = 0;
   uint64_t failures_http = 0, failures_udp = 0;
   double announces_per_second = 0;
-  uint64_t pushes_active = 0, pushes = 0, artifacts = 0, hosts = 0, long_polls = 0;
   uint64_t http_connections_rejected = 0;
-  // Control requests refused for the host address binding, by kind (poll,
-  // report) and single reports refused in a batch (report_entry).
-  std::map<std::string, uint64_t> control_refused;
-  uint64_t reports_backward = 0;  // reports ignored for state: they would move it back
   uint64_t grants_revoked = 0;    // origin grants taken from gateways that stopped progressing
   bool udp_enabled = false;
   UdpCounters udp;

@@ -18,9 +18,6 @@ TEST_CASE("prometheus text has typed series with protocol and rack labels") {
   m.scrapes_udp = 1;
   m.failures_http = 4;
   m.announces_per_second = 2.5;
-  m.pushes_active = 1;
-  m.hosts = 7;
-  m.long_polls = 3;
   m.http_connections_rejected = 9;
   m.udp_enabled = true;
   m.udp.connects = 11;
@@ -39,9 +36,6 @@ TEST_CASE("prometheus text has typed series with protocol and rack labels") {
   CHECK(Has(t, "spate_tracker_failures_total{protocol=\"http\"} 4"));
   CHECK(Has(t, "spate_tracker_failures_total{protocol=\"udp\"} 2"));
   CHECK(Has(t, "spate_tracker_announces_per_second 2.500"));
-  CHECK(Has(t, "spate_tracker_pushes_active 1"));
-  CHECK(Has(t, "spate_tracker_hosts 7"));
-  CHECK(Has(t, "spate_tracker_long_polls 3"));
   CHECK(Has(t, "spate_http_connections_rejected_total 9"));
   CHECK(Has(t, "spate_tracker_udp_connects_total 11"));
 }

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "tests/support/cluster.h"
-#include "tracker/store.h"
+#include "push/store.h"
 #include "wire/api.h"
 #include "wire/crypto.h"
 #include "wire/http.h"
@@ -210,7 +210,7 @@ TEST_CASE("rows a tracker left pending under a newer push of the same name end s
       row.host = "h1";
       row.addr = "127.0.1.1";
       row.location = "dc1/pod1/rack1";
-      REQUIRE((*store)->CreatePush("web@" + v, 1700000000000, {row}).ok());
+      REQUIRE((*store)->CreatePush("web@" + v, 1700000000000, {row}, PushPlan{}).ok());
     }
   }
   auto t = Start(dir, "a");

@@ -24,17 +24,13 @@ Status TrackerConfig::Validate() const {
     auto u = http::ParseEndpoint(udp_listen);
     if (!u.ok()) return Status::Invalid("--udp-listen: " + u.status().message());
   }
-  if (admin_token.empty())
-    return Status::Invalid("no admin token: pass --admin-token or set SPATE_ADMIN_TOKEN (needed to register artifacts and create pushes)");
-  if (db_path.empty()) return Status::Invalid("--db must not be empty");
   if (announce_interval.count() < 1) return Status::Invalid("--announce-interval must be at least 1s");
   if (idle_announce_interval < announce_interval)
     return Status::Invalid("--idle-announce-interval must be at least --announce-interval");
   if (peer_ttl.count() < 0) return Status::Invalid("--peer-ttl must not be negative");
   if (peer_ttl.count() > 0 && peer_ttl < idle_announce_interval)
     return Status::Invalid("--peer-ttl must be at least --idle-announce-interval, or idle peers expire between announces");
-  if (max_wait.count() < 1) return Status::Invalid("max wait must be at least 1s");
-  if (flush_interval.count() < 1) return Status::Invalid("flush interval must be positive");
+  if (tick_interval.count() < 1) return Status::Invalid("tick interval must be positive");
   if (grant_stall.count() < 1) return Status::Invalid("--grant-stall must be at least 1s");
   return policy.Validate();
 }
@@ -60,19 +56,36 @@ Result<std::unique_ptr<Tracker>> Tracker::Create(const TrackerConfig& config, Ra
   Status s = config.Validate();
   if (!s.ok()) return s;
   auto impl = std::make_unique<Impl>(config, std::move(rackmap), io);
-  auto store = Store::Open(config.db_path);
-  if (!store.ok()) return store.status();
-  impl->store = std::move(*store);
-  s = impl->Load();
-  if (!s.ok()) return s;
   return std::unique_ptr<Tracker>(new Tracker(std::move(impl)));
 }
 
 void Tracker::Start() { impl_->Tick(); }
 void Tracker::Handle(http::Request&& req, http::Reply reply) { impl_->Route(std::move(req), std::move(reply)); }
-Status Tracker::Flush() { return impl_->Flush(); }
-
 Metrics Tracker::MetricsSnapshot() const { return impl_->MetricsSnapshot(); }
+nlohmann::json Tracker::Stats() const { return impl_->Stats(); }
+void Tracker::SetPushFacts(const PushFacts* facts) { impl_->push_facts = facts ? facts : &impl_->no_pushes; }
+Swarms& Tracker::swarms() { return impl_->swarm_seam; }
+
+Status TrackerSwarms::Serve(const std::string& artifact, const std::string& info_hash_hex, uint64_t size,
+                            const std::string& origin) {
+  auto raw = HexDecode(info_hash_hex);
+  if (!raw.ok()) return raw.status();
+  auto it = t_.swarms.find(*raw);
+  if (it != t_.swarms.end() && it->second.registered && it->second.artifact != artifact)
+    return Status::Conflict("info_hash " + info_hash_hex + " is already registered as " + it->second.artifact);
+  SwarmState& sw = t_.swarms[*raw];
+  sw.artifact = artifact;
+  sw.info_hash = *raw;
+  sw.registered = true;  // may already exist through the whitelist: keeps its peers
+  sw.size = size;
+  sw.origin_ip = origin;
+  sw.ApplyOrigin();
+  return Status::Ok();
+}
+
+std::optional<GatewayShare> TrackerSwarms::GatewayOf(const std::string& info_hash_hex, const std::string& addr) const {
+  return t_.GatewayOf(info_hash_hex, addr);
+}
 
 Result<AnnounceReply> Tracker::Announce(const AnnounceRequest& a, const asio::ip::address& remote, Protocol p) {
   return impl_->AnnounceCore(a, remote, p);
@@ -132,9 +145,7 @@ size_t Tracker::Impl::SetWhitelist(const std::vector<std::string>& hashes) {
 void Tracker::Impl::Tick() {
   ExpirePeers(NowMs());
   UpdateRate();
-  Status s = Flush();
-  if (!s.ok()) spdlog::error("flushing tracker state: {}", s.message());
-  tick.expires_after(config.flush_interval);
+  tick.expires_after(config.tick_interval);
   tick.async_wait([this](boost::system::error_code ec) {
     if (!ec) Tick();
   });
@@ -165,40 +176,8 @@ void Tracker::Impl::ExpirePeers(int64_t now) {
   }
 }
 
-Status Tracker::Impl::Flush() {
-  std::vector<std::pair<int64_t, HostProgress>> rows;
-  for (int64_t id : dirty_pushes) {
-    auto it = pushes.find(id);
-    if (it == pushes.end()) continue;
-    for (size_t i : it->second.dirty) rows.emplace_back(id, it->second.rec.hosts[i]);
-    it->second.dirty.clear();
-  }
-  dirty_pushes.clear();
-  std::vector<HostRecord> hrows;
-  for (const auto& h : dirty_hosts) {
-    auto it = hosts.find(h);
-    if (it == hosts.end()) continue;
-    hrows.push_back(it->second.rec);
-    it->second.dirty = false;
-  }
-  dirty_hosts.clear();
-  Status a = store->SavePushHosts(rows);
-  Status b = store->SaveHosts(hrows);
-  return a.ok() ? b : a;
-}
-
-bool Tracker::Impl::ArtifactActive(const std::string& artifact) const {
-  auto it = artifact_pushes.find(artifact);
-  if (it == artifact_pushes.end()) return false;
-  for (int64_t id : it->second) {
-    auto p = pushes.find(id);
-    if (p != pushes.end() && p->second.active()) return true;
-  }
-  return false;
-}
-
 int Tracker::Impl::IntervalFor(const std::string& artifact) const {
-  return int((push_facts.Active(artifact) ? config.announce_interval : config.idle_announce_interval).count());
+  return int((push_facts->Active(artifact) ? config.announce_interval : config.idle_announce_interval).count());
 }
 
 namespace {
@@ -209,73 +188,12 @@ http::Response Bencoded(std::string body) {
   return r;
 }
 
-std::vector<std::string> SplitPath(const std::string& path) {
-  std::vector<std::string> parts;
-  size_t pos = 0;
-  while (pos < path.size()) {
-    size_t slash = path.find('/', pos);
-    if (slash == std::string::npos) slash = path.size();
-    if (slash > pos) parts.push_back(path.substr(pos, slash - pos));
-    pos = slash + 1;
-  }
-  return parts;
-}
-
 }  // namespace
 
 void Tracker::Impl::Route(http::Request&& req, http::Reply reply) {
-  const std::string& m = req.method;
-  if (config.pages)
-    if (auto page = config.pages(req)) return reply(std::move(*page));
   if (req.path == "/announce") return Announce(req, reply);
   if (req.path == "/scrape") return Scrape(req, reply);
-  if (req.path == "/stats" && m == "GET") return reply(http::Response::Json(200, Stats().dump() + "\n"));
-  if (req.path == "/metrics" && m == "GET") {
-    http::Response r = http::Response::Text(200, Metrics());
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    return reply(std::move(r));
-  }
-
-  auto parts = SplitPath(req.path);
-  if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1")
-    return reply(http::Response::Error(Status::NotFound("no such endpoint: " + m + " " + req.path)));
-  parts.erase(parts.begin(), parts.begin() + 2);
-  auto bad_method = [&] {
-    http::Response r = http::Response::Json(405, nlohmann::json{{"error", m + " not allowed on " + req.path}}.dump());
-    reply(std::move(r));
-  };
-  const std::string& what = parts[0];
-  if (what == "artifacts" && parts.size() == 1) {
-    if (m == "POST") return reply(RegisterArtifact(req));
-    if (m == "GET") return reply(ListArtifacts());
-    return bad_method();
-  }
-  if (what == "pushes" && parts.size() == 1) {
-    if (m == "POST") return reply(CreatePush(req));
-    if (m == "GET") return reply(ListPushes(req));
-    return bad_method();
-  }
-  if (what == "pushes" && parts.size() == 2) {
-    if (m == "GET") return reply(GetPush(parts[1], req));
-    return bad_method();
-  }
-  if (what == "fleet" && parts.size() == 1) {
-    if (m == "GET") return reply(Fleet());
-    return bad_method();
-  }
-  if (what == "hosts" && parts.size() == 1) {
-    if (m == "GET") return reply(ListHosts());
-    return bad_method();
-  }
-  if (what == "hosts" && parts.size() == 3) {
-    Status s = CheckName("host", parts[1]);
-    if (!s.ok()) return reply(http::Response::Error(s));
-    if (parts[2] == "assignments" && m == "GET") return Assignments(parts[1], req, std::move(reply));
-    if (parts[2] == "reports" && m == "POST") return reply(Reports(parts[1], req));
-    if (parts[2] == "move" && m == "POST") return reply(MoveHost(parts[1], req));
-    if (parts[2] == "assignments" || parts[2] == "reports" || parts[2] == "move") return bad_method();
-  }
-  reply(http::Response::Error(Status::NotFound("no such endpoint: " + m + " " + req.path)));
+  reply(http::Response::Error(Status::NotFound("no such endpoint: " + req.method + " " + req.path)));
 }
 
 void Tracker::Impl::Announce(const http::Request& req, const http::Reply& reply) {
@@ -378,7 +296,7 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
       if (p.granted) {
         if (sw.grants.Stalled(p.id, p.left, now, int64_t(config.grant_stall.count()) * 1000))
           RevokeStalledGrants(sw, p.rack, now);
-      } else if (!sw.grants.Barred(p.id) && push_facts.Targeted(sw.artifact, addr)) {
+      } else if (!sw.grants.Barred(p.id) && push_facts->Targeted(sw.artifact, addr.ToString())) {
         grantable = true;
         const RackSpan* span = sw.peers.Span(p.rack);
         if (span && span->granted >= uint32_t(std::max(0, config.policy.origin_per_rack)))

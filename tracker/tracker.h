@@ -1,11 +1,11 @@
 // The tracker service: a BitTorrent HTTP tracker (GET /announce, GET /scrape)
-// that answers only registered info-hashes with rack-aware peer lists, plus
-// the JSON control API documented in wire/api.h and GET /stats.
+// that answers only registered info-hashes with rack-aware peer lists. What
+// it knows of pushes comes through wire/push_facts.h; the push controller
+// (push/) registers swarms through the same seam.
 //
 // Threading: every method must be called on the io thread of the io_context
 // passed to Create (the HTTP server runs that context with one thread), so the
-// state needs no locks. Slow work never runs there: SQLite writes are
-// WAL appends without fsync, batched at most once per flush_interval.
+// state needs no locks.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -20,7 +20,9 @@
 #include "tracker/peer_select.h"
 #include "wire/http.h"
 #include "wire/metrics.h"
+#include "wire/push_facts.h"
 #include "wire/status.h"
+#include <nlohmann/json.hpp>
 
 namespace spate {
 
@@ -28,9 +30,6 @@ struct TrackerConfig {
   std::string listen = "127.0.0.1:7070";
   // Optional; without it every host and peer is "unknown" (all equally far).
   std::string rackmap_path;
-  std::string db_path = "./tracker.db";
-  // Required for registering artifacts and creating pushes.
-  std::string admin_token;
   // Announce interval handed to peers of an artifact with an active push:
   // short, so new peers are discovered quickly while it matters.
   std::chrono::seconds announce_interval{5};
@@ -43,11 +42,8 @@ struct TrackerConfig {
   // An origin grantee whose `left` has not decreased for this long loses its
   // grant (and gateway share), so another host of its rack can take it.
   std::chrono::seconds grant_stall{30};
-  // Longest long poll of /hosts/{host}/assignments; longer `wait`s are capped.
-  std::chrono::seconds max_wait{60};
-  // How often dirty per-host progress rows are written to SQLite. Terminal
-  // states (installed, failed) and new pushes are written immediately.
-  std::chrono::milliseconds flush_interval{1000};
+  // How often peers are expired and the announce rate updated.
+  std::chrono::milliseconds tick_interval{1000};
   // UDP tracker (BEP 15) address, "" = off. Port 0 picks a free port.
   std::string udp_listen;
   // Believe the announce's `ip` parameter (HTTP `ip`, UDP ip field) instead of
@@ -59,10 +55,6 @@ struct TrackerConfig {
   std::string whitelist_path;
   std::string ready_file;
   std::string log_level = "info";
-  // Pages served on the same port (the push dashboard), tried before the
-  // tracker's own routes; nullopt passes the request on. Set by the daemon's
-  // main, so the tracker library does not depend on what it serves.
-  std::function<std::optional<http::Response>(const http::Request&)> pages;
 
   Status Validate() const;
 };
@@ -77,21 +69,25 @@ struct HttpServerCounters {
 
 class Tracker {
  public:
-  // Opens the store and loads artifacts, pushes and hosts from it.
   static Result<std::unique_ptr<Tracker>> Create(const TrackerConfig& config, Rackmap rackmap,
                                                  boost::asio::io_context& io);
   // Must run while `io` still exists (it may be stopped): it cancels timers,
   // closes the UDP socket and drops held long-poll replies, all through `io`.
   ~Tracker();
 
-  // The figures of GET /metrics, for Graphite. On the io thread only.
+  // The swarm figures of GET /metrics and /stats. On the io thread only.
   Metrics MetricsSnapshot() const;
-  // Starts the periodic flush/expiry timer.
+  nlohmann::json Stats() const;
+  // Starts the periodic expiry timer.
   void Start();
-  // The HTTP handler for every route.
+  // GET /announce and /scrape; 404 for anything else.
   void Handle(http::Request&& req, http::Reply reply);
-  // Writes every dirty row now (call on shutdown, after the io thread stopped).
-  Status Flush();
+
+  // The seam to the push controller: what the tracker asks about pushes
+  // (kept by the caller, which outlives the tracker), and where swarms are
+  // registered.
+  void SetPushFacts(const PushFacts* facts);
+  Swarms& swarms();
 
   // The announce and scrape logic every protocol shares: HTTP and UDP call
   // these, so swarm state and peer policy are one. `remote` is the packet's or

@@ -11,7 +11,7 @@
 #include <functional>
 #include <future>
 
-#include "push/dashboard.h"
+#include "push/service.h"
 #include "tracker/tracker.h"
 #include "tracker/whitelist.h"
 #include "wire/daemon.h"
@@ -66,8 +66,8 @@ int TrackerCommand(int argc, char** argv) {
     ("h,help", "show help");
   // clang-format on
   TrackerConfig c;
+  push::ServiceOptions pc;
   GraphiteOptions graphite;
-  c.pages = [](const http::Request& req) { return push::ServeDashboard(req); };
   int max_per_ip = 64;
   std::chrono::seconds header_timeout{15};
   try {
@@ -79,11 +79,11 @@ int TrackerCommand(int argc, char** argv) {
     if (!r.unmatched().empty()) return Fail(Status::Invalid("unexpected argument '" + r.unmatched()[0] + "'"));
     c.listen = r["listen"].as<std::string>();
     c.rackmap_path = r["rackmap"].as<std::string>();
-    c.db_path = r["db"].as<std::string>();
-    c.admin_token = r["admin-token"].as<std::string>();
+    pc.db_path = r["db"].as<std::string>();
+    pc.admin_token = r["admin-token"].as<std::string>();
     // Read the environment here, not as the flag's default, so --help never prints the secret.
     const char* env_token = std::getenv("SPATE_ADMIN_TOKEN");
-    if (c.admin_token.empty() && env_token) c.admin_token = env_token;
+    if (pc.admin_token.empty() && env_token) pc.admin_token = env_token;
     for (auto [flag, out] : {std::pair{"announce-interval", &c.announce_interval},
                              {"idle-announce-interval", &c.idle_announce_interval},
                              {"peer-ttl", &c.peer_ttl},
@@ -119,7 +119,11 @@ int TrackerCommand(int argc, char** argv) {
   } catch (const std::exception& e) {
     return Fail(Status::Invalid(e.what()));
   }
+  pc.announce_interval_s = int(c.announce_interval.count());
+  pc.idle_announce_interval_s = int(c.idle_announce_interval.count());
   Status s = c.Validate();
+  if (!s.ok()) return Fail(s);
+  s = pc.Validate();
   if (!s.ok()) return Fail(s);
   s = InitLogging("tracker", c.log_level);
   if (!s.ok()) return Fail(s);
@@ -154,25 +158,48 @@ int TrackerCommand(int argc, char** argv) {
   so.threads = 1;  // all tracker state lives on this one io thread
   so.max_connections_per_ip = max_per_ip;
   so.idle_timeout = header_timeout;  // bounds reading each request: a slow client only holds its own connection
-  // The tracker lives on server.io(): its flush timer, UDP socket, long-poll
-  // timers and the replies it holds (each keeping an HTTP session and its
-  // socket alive) all belong to that io_context. So it must be destroyed
-  // before the server, which owns the io_context: `owned` is declared after
-  // `server`, and locals are destroyed in reverse order, on every return path.
-  // (Declared the other way round, ~Server freed the io_context's services
-  // first and ~Tracker then closed sockets and cancelled timers through them:
-  // a use after free that corrupted the heap at shutdown.)
+  // The tracker and the push service live on server.io(): their timers, the
+  // UDP socket, long-poll timers and the replies they hold (each keeping an
+  // HTTP session and its socket alive) all belong to that io_context. So they
+  // must be destroyed before the server, which owns the io_context: `owned`
+  // and `service` are declared after `server`, and locals are destroyed in
+  // reverse order, on every return path. (Declared the other way round,
+  // ~Server freed the io_context's services first and ~Tracker then closed
+  // sockets and cancelled timers through them: a use after free that
+  // corrupted the heap at shutdown.)
   Tracker* tracker = nullptr;
-  http::Server server(so, [&tracker](http::Request&& req, http::Reply reply) {
+  push::Service* pushes = nullptr;
+  // One port: the push controller's API and pages, the swarm's announces,
+  // and /stats and /metrics of both.
+  http::Server server(so, [&tracker, &pushes](http::Request&& req, http::Reply reply) {
+    if (req.path == "/stats" && req.method == "GET") {
+      nlohmann::json j = tracker->Stats();
+      j.update(pushes->Stats());
+      return reply(http::Response::Json(200, j.dump() + "\n"));
+    }
+    if (req.path == "/metrics" && req.method == "GET") {
+      http::Response r = http::Response::Text(200, tracker->MetricsSnapshot().Append(pushes->MetricsSnapshot()).Prometheus());
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      return reply(std::move(r));
+    }
+    if (pushes->Handle(req, reply)) return;
     tracker->Handle(std::move(req), std::move(reply));
   });
-  auto t = Tracker::Create(c, std::move(rackmap), server.io());
+  auto t = Tracker::Create(c, rackmap, server.io());
   if (!t.ok()) {
     spdlog::error("{}", t.status().message());
     return t.status().code() == Status::Code::kInvalid ? kExitUsage : kExitFailure;
   }
   std::unique_ptr<Tracker> owned = std::move(*t);
   tracker = owned.get();
+  auto created = push::Service::Create(pc, rackmap, tracker->swarms(), server.io());
+  if (!created.ok()) {
+    spdlog::error("{}", created.status().message());
+    return created.status().code() == Status::Code::kInvalid ? kExitUsage : kExitFailure;
+  }
+  std::unique_ptr<push::Service> service = std::move(*created);
+  pushes = service.get();
+  tracker->SetPushFacts(&service->facts());
   tracker->SetHttpCounters([&server] { return HttpServerCounters{server.connections_rejected()}; });
   if (!c.whitelist_path.empty())
     spdlog::info("whitelist {}: {} info-hashes", c.whitelist_path, tracker->SetWhitelist(whitelist));
@@ -220,21 +247,24 @@ int TrackerCommand(int argc, char** argv) {
     if (graphite.prefix.empty()) graphite.prefix = DefaultGraphitePrefix("tracker", addr);
     // Tracker state lives on the io thread: the snapshot is taken there. A
     // stopped or stuck io thread costs one empty round, never a hang.
-    graphite_sender = std::make_unique<GraphiteSender>(graphite, [&server, tracker] {
+    graphite_sender = std::make_unique<GraphiteSender>(graphite, [&server, tracker, pushes] {
       auto done = std::make_shared<std::promise<Metrics>>();
       auto f = done->get_future();
-      boost::asio::post(server.io(), [done, tracker] { done->set_value(tracker->MetricsSnapshot()); });
+      boost::asio::post(server.io(), [done, tracker, pushes] {
+        done->set_value(tracker->MetricsSnapshot().Append(pushes->MetricsSnapshot()));
+      });
       return f.wait_for(std::chrono::seconds(2)) == std::future_status::ready ? f.get() : Metrics();
     });
     s = graphite_sender->Start();
     if (!s.ok()) return Fail(s);
   }
   tracker->Start();
+  service->Start();
   spdlog::info("tracker listening on {} (policy {}, interval {}s active / {}s idle)", addr,
                PolicyName(c.policy.policy), c.announce_interval.count(), c.idle_announce_interval.count());
   server.Run();
   if (graphite_sender) graphite_sender->Stop();
-  s = tracker->Flush();
+  s = service->Flush();
   if (!s.ok()) spdlog::error("final flush: {}", s.message());
   spdlog::info("tracker stopped");
   return kExitOk;

@@ -62,6 +62,12 @@ Metrics& Metrics::Gauge(const std::string& name, const std::string& help, double
   return Add(name, "gauge", help, value, std::move(labels));
 }
 
+Metrics& Metrics::Append(const Metrics& other) {
+  for (const MetricFamily& f : other.families_)
+    for (const MetricSample& s : f.samples) Add(f.name, f.type.c_str(), f.help, s.value, s.labels);
+  return *this;
+}
+
 std::string Metrics::Prometheus() const {
   std::string out;
   for (const MetricFamily& f : families_) {

@@ -32,6 +32,9 @@ class Metrics {
   Metrics& Counter(const std::string& name, const std::string& help, double value, MetricLabels labels = {});
   Metrics& Gauge(const std::string& name, const std::string& help, double value, MetricLabels labels = {});
 
+  // Adds every sample of `other` (one daemon hosting two components).
+  Metrics& Append(const Metrics& other);
+
   const std::vector<MetricFamily>& families() const { return families_; }
   // Prometheus text: HELP and TYPE per family, then its samples.
   std::string Prometheus() const;

@@ -7,7 +7,7 @@
 
 namespace spate {
 
-// installed, failed and superseded: the host is done with this push.
+// installed, failed, superseded and cancelled: the host is done with this push.
 bool TerminalState(const std::string& state);
 // Whether a row in state `from` may take the reported state `to`. Equal states
 // are allowed (progress within a state); backwards and out of terminal are not.

@@ -26,11 +26,30 @@ struct ArtifactRecord {
   int64_t registered_at = 0;  // unix ms
 };
 
+// What the controller keeps about a push besides its rows; stored as one
+// JSON column, so a new field needs no schema change.
+struct PushPlan {
+  std::string kind = "push";  // or "rollback"
+  std::string started_by;
+  std::vector<int> waves;     // hosts per wave; empty = one wave of everyone
+  int wave = 0;               // the wave allowed to activate
+  int64_t wave_pause_ms = 0;
+  int max_failures = 0;
+  int accepted_failures = 0;  // failures a resume accepted
+  int64_t next_wave_at = 0;   // unix ms, 0 = not scheduled
+  bool paused = false;
+  bool cancelled = false;
+  std::string reason;         // why paused or cancelled
+};
+nlohmann::json ToJson(const PushPlan& p);
+PushPlan PushPlanFromJson(const nlohmann::json& j);  // lenient: missing fields keep defaults
+
 struct PushRecord {
   int64_t id = 0;
   std::string artifact;  // name@version
   int64_t created_at = 0;  // unix ms
   std::vector<HostProgress> hosts;
+  PushPlan plan;
 };
 
 struct HostRecord {
@@ -50,7 +69,9 @@ class Store {
   Status PutArtifact(const ArtifactRecord& a);
   // Inserts the push and all its host rows in one transaction; returns the new id
   // (ids grow monotonically and are never reused).
-  Result<int64_t> CreatePush(const std::string& artifact, int64_t created_at, const std::vector<HostProgress>& hosts);
+  Result<int64_t> CreatePush(const std::string& artifact, int64_t created_at, const std::vector<HostProgress>& hosts,
+                             const PushPlan& plan);
+  Status SavePlan(int64_t id, const PushPlan& plan);
   // Upserts per-host push state, all rows in one transaction.
   Status SavePushHosts(const std::vector<std::pair<int64_t, HostProgress>>& rows);
   Status SaveHosts(const std::vector<HostRecord>& rows);

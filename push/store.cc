@@ -1,4 +1,4 @@
-#include "tracker/store.h"
+#include "push/store.h"
 
 #include <sqlite3.h>
 
@@ -11,11 +11,14 @@ CREATE TABLE IF NOT EXISTS artifacts (
   id TEXT PRIMARY KEY, manifest TEXT NOT NULL, torrent BLOB NOT NULL, origin TEXT NOT NULL,
   registered_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pushes (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, artifact TEXT NOT NULL, created_at INTEGER NOT NULL);
+  id INTEGER PRIMARY KEY AUTOINCREMENT, artifact TEXT NOT NULL, created_at INTEGER NOT NULL,
+  plan TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE IF NOT EXISTS push_hosts (
   push_id INTEGER NOT NULL, host TEXT NOT NULL, addr TEXT NOT NULL, location TEXT NOT NULL,
   state TEXT NOT NULL, bytes_done INTEGER NOT NULL, total INTEGER NOT NULL, rate REAL NOT NULL,
-  error TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (push_id, host));
+  error TEXT NOT NULL, updated_at INTEGER NOT NULL, wave INTEGER NOT NULL DEFAULT 0,
+  peers INTEGER NOT NULL DEFAULT 0, tries INTEGER NOT NULL DEFAULT 0, progress_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (push_id, host));
 CREATE TABLE IF NOT EXISTS hosts (
   host TEXT PRIMARY KEY, addr TEXT NOT NULL, location TEXT NOT NULL, last_seen INTEGER NOT NULL);
 )";
@@ -59,7 +62,49 @@ class Stmt {
   int rc_;
 };
 
+// Columns added after the first schema, for databases created before them.
+const char* kMigrations[] = {
+    "ALTER TABLE pushes ADD COLUMN plan TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE push_hosts ADD COLUMN wave INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE push_hosts ADD COLUMN peers INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE push_hosts ADD COLUMN tries INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE push_hosts ADD COLUMN progress_at INTEGER NOT NULL DEFAULT 0",
+};
+
 }  // namespace
+
+nlohmann::json ToJson(const PushPlan& p) {
+  return {{"kind", p.kind},           {"started_by", p.started_by},
+          {"waves", p.waves},         {"wave", p.wave},
+          {"wave_pause_ms", p.wave_pause_ms}, {"max_failures", p.max_failures},
+          {"accepted_failures", p.accepted_failures}, {"next_wave_at", p.next_wave_at},
+          {"paused", p.paused},       {"cancelled", p.cancelled},
+          {"reason", p.reason}};
+}
+
+PushPlan PushPlanFromJson(const nlohmann::json& j) {
+  PushPlan p;
+  if (!j.is_object()) return p;
+  auto get = [&](const char* k, auto& out) {
+    if (!j.contains(k)) return;
+    try {
+      j.at(k).get_to(out);
+    } catch (const std::exception&) {
+    }
+  };
+  get("kind", p.kind);
+  get("started_by", p.started_by);
+  get("waves", p.waves);
+  get("wave", p.wave);
+  get("wave_pause_ms", p.wave_pause_ms);
+  get("max_failures", p.max_failures);
+  get("accepted_failures", p.accepted_failures);
+  get("next_wave_at", p.next_wave_at);
+  get("paused", p.paused);
+  get("cancelled", p.cancelled);
+  get("reason", p.reason);
+  return p;
+}
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   sqlite3* db = nullptr;
@@ -75,6 +120,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     Status st = s->Exec(sql);
     if (!st.ok()) return Status::Io("database " + path + ": " + st.message());
   }
+  for (const char* sql : kMigrations) s->Exec(sql);  // fails harmlessly where the column exists
   return s;
 }
 
@@ -101,13 +147,13 @@ Status Store::PutArtifact(const ArtifactRecord& a) {
 }
 
 Result<int64_t> Store::CreatePush(const std::string& artifact, int64_t created_at,
-                                  const std::vector<HostProgress>& hosts) {
+                                  const std::vector<HostProgress>& hosts, const PushPlan& plan) {
   Status s = Exec("BEGIN");
   if (!s.ok()) return s;
   int64_t id = 0;
   {
-    Stmt st(db_, "INSERT INTO pushes (artifact, created_at) VALUES (?,?)");
-    if (!st.ok() || st.Bind(1, artifact).Bind(2, created_at).Step() != SQLITE_DONE) {
+    Stmt st(db_, "INSERT INTO pushes (artifact, created_at, plan) VALUES (?,?,?)");
+    if (!st.ok() || st.Bind(1, artifact).Bind(2, created_at).Bind(3, ToJson(plan).dump()).Step() != SQLITE_DONE) {
       Status e = Error("store push");
       Exec("ROLLBACK");
       return e;
@@ -126,14 +172,22 @@ Result<int64_t> Store::CreatePush(const std::string& artifact, int64_t created_a
   return id;
 }
 
+Status Store::SavePlan(int64_t id, const PushPlan& plan) {
+  Stmt st(db_, "UPDATE pushes SET plan = ? WHERE id = ?");
+  if (!st.ok() || st.Bind(1, ToJson(plan).dump()).Bind(2, id).Step() != SQLITE_DONE)
+    return Error("store plan of push " + std::to_string(id));
+  return Status::Ok();
+}
+
 Status Store::UpsertPushHosts(const std::vector<std::pair<int64_t, HostProgress>>& rows) {
   Stmt st(db_,
           "INSERT OR REPLACE INTO push_hosts (push_id, host, addr, location, state, bytes_done, total, rate, error, "
-          "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
+          "updated_at, wave, peers, tries, progress_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return Error("prepare push host upsert");
   for (const auto& [id, h] : rows) {
     st.Bind(1, id).Bind(2, h.host).Bind(3, h.addr).Bind(4, h.location).Bind(5, h.state);
     st.Bind(6, int64_t(h.bytes_done)).Bind(7, int64_t(h.total)).Bind(8, h.rate).Bind(9, h.error).Bind(10, h.updated_at);
+    st.Bind(11, int64_t(h.wave)).Bind(12, int64_t(h.peers)).Bind(13, int64_t(h.tries)).Bind(14, h.progress_at);
     if (st.Step() != SQLITE_DONE) return Error("store state of " + h.host + " in push " + std::to_string(id));
     st.Reset();
   }
@@ -187,13 +241,17 @@ Result<Store::Snapshot> Store::Load() {
     }
   }
   {
-    Stmt st(db_, "SELECT id, artifact, created_at FROM pushes ORDER BY id");
+    Stmt st(db_, "SELECT id, artifact, created_at, plan FROM pushes ORDER BY id");
     if (!st.ok()) return Error("load pushes");
-    while (st.Step() == SQLITE_ROW) snap.pushes.push_back(PushRecord{st.Int(0), st.Text(1), st.Int(2), {}});
+    while (st.Step() == SQLITE_ROW) {
+      auto plan = nlohmann::json::parse(st.Text(3), nullptr, false);
+      snap.pushes.push_back(PushRecord{st.Int(0), st.Text(1), st.Int(2), {}, PushPlanFromJson(plan)});
+    }
   }
   {
     Stmt st(db_,
-            "SELECT push_id, host, addr, location, state, bytes_done, total, rate, error, updated_at FROM push_hosts "
+            "SELECT push_id, host, addr, location, state, bytes_done, total, rate, error, updated_at, wave, peers, tries, "
+            "progress_at FROM push_hosts "
             "ORDER BY push_id, host");
     if (!st.ok()) return Error("load push hosts");
     size_t pi = 0;
@@ -211,6 +269,10 @@ Result<Store::Snapshot> Store::Load() {
       h.rate = st.Real(7);
       h.error = st.Text(8);
       h.updated_at = st.Int(9);
+      h.wave = int(st.Int(10));
+      h.peers = int(st.Int(11));
+      h.tries = int(st.Int(12));
+      h.progress_at = st.Int(13);
       snap.pushes[pi].hosts.push_back(std::move(h));
     }
   }

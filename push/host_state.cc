@@ -1,4 +1,4 @@
-#include "tracker/host_state.h"
+#include "push/host_state.h"
 
 #include "wire/api.h"
 
@@ -18,7 +18,7 @@ int Rank(const std::string& s) {
 }  // namespace
 
 bool TerminalState(const std::string& state) {
-  return state == kStateInstalled || state == kStateFailed || state == kStateSuperseded;
+  return state == kStateInstalled || state == kStateFailed || state == kStateSuperseded || state == kStateCancelled;
 }
 
 bool MovesForward(const std::string& from, const std::string& to) {

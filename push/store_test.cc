@@ -1,4 +1,4 @@
-#include "tracker/store.h"
+#include "push/store.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -34,8 +34,11 @@ TEST_CASE("store keeps artifacts, pushes, host progress and hosts across reopen"
     a.host = "h1";
     a.location = "dc/p/r";
     b.host = "h2";
-    auto p1 = st.CreatePush("web@1", 10, {a, b});
-    auto p2 = st.CreatePush("web@1", 11, {a});
+    PushPlan plan;
+    plan.waves = {1, 1};
+    plan.started_by = "rm@desk";
+    auto p1 = st.CreatePush("web@1", 10, {a, b}, plan);
+    auto p2 = st.CreatePush("web@1", 11, {a}, PushPlan{});
     REQUIRE(p1.ok());
     REQUIRE(p2.ok());
     id1 = *p1;
@@ -44,6 +47,13 @@ TEST_CASE("store keeps artifacts, pushes, host progress and hosts across reopen"
     a.state = kStateInstalled;
     a.bytes_done = 1234;
     a.rate = 2.5;
+    a.wave = 1;
+    a.tries = 2;
+    a.progress_at = 77;
+    plan.wave = 1;
+    plan.paused = true;
+    plan.reason = "1 failure";
+    REQUIRE(st.SavePlan(id1, plan).ok());
     REQUIRE(st.SavePushHosts({{id1, a}}).ok());
     REQUIRE(st.SaveHosts({HostRecord{"h1", "127.0.1.1", "dc/p/r", 99}}).ok());
   }
@@ -61,6 +71,15 @@ TEST_CASE("store keeps artifacts, pushes, host progress and hosts across reopen"
   CHECK(snap->pushes[0].hosts[0].state == kStateInstalled);
   CHECK(snap->pushes[0].hosts[0].bytes_done == 1234);
   CHECK(snap->pushes[0].hosts[0].rate == 2.5);
+  CHECK(snap->pushes[0].hosts[0].wave == 1);
+  CHECK(snap->pushes[0].hosts[0].tries == 2);
+  CHECK(snap->pushes[0].hosts[0].progress_at == 77);
+  CHECK(snap->pushes[0].plan.waves == std::vector<int>{1, 1});
+  CHECK(snap->pushes[0].plan.wave == 1);
+  CHECK(snap->pushes[0].plan.paused);
+  CHECK(snap->pushes[0].plan.reason == "1 failure");
+  CHECK(snap->pushes[0].plan.started_by == "rm@desk");
+  CHECK(snap->pushes[1].plan.kind == "push");
   CHECK(snap->pushes[0].hosts[1].state == kStatePending);
   CHECK(snap->pushes[1].hosts.size() == 1);
   REQUIRE(snap->hosts.size() == 1);

@@ -1,4 +1,4 @@
-#include "tracker/host_state.h"
+#include "push/host_state.h"
 
 #include <catch2/catch.hpp>
 
@@ -25,4 +25,6 @@ TEST_CASE("a host's state in a push only moves forward") {
   CHECK_FALSE(TerminalState(kStateStaged));
   CHECK(TerminalState(kStateSuperseded));
   CHECK_FALSE(TerminalState(kStateVerifying));
+  CHECK(TerminalState(kStateCancelled));
+  CHECK_FALSE(MovesForward(kStateCancelled, kStateInstalled));  // a late report after cancel
 }

@@ -1,0 +1,156 @@
+// The push controller: artifacts, pushes, hosts and the rules that move them
+// (waves, failure budget, cancel, supersede, rollback), with no sockets and
+// an injected clock, so every rule is tested as a plain unit
+// (controller_test.cc). push/service.h puts HTTP and long polls around it.
+//
+// Not thread-safe: the daemon calls it from its one io thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "push/store.h"
+#include "rackmap/rackmap.h"
+#include "wire/api.h"
+#include "wire/metrics.h"
+#include "wire/push_facts.h"
+#include "wire/status.h"
+
+namespace spate::push {
+
+struct ControllerOptions {
+  // Announce interval handed out while a push of the artifact is open, and otherwise.
+  int announce_interval_s = 5;
+  int idle_announce_interval_s = 60;
+  // Unix ms. Injected so wave pauses and straggler rules run in tests without waiting.
+  std::function<int64_t()> now_ms;
+};
+
+// A push as a whole. Strings only at the wire (PushStatusName).
+enum class PushStatus { kActive, kPaused, kCancelled, kSucceeded, kFailed, kSuperseded };
+const char* PushStatusName(PushStatus s);
+
+// One push and the indexes over its rows.
+struct Push {
+  PushRecord rec;
+  std::unordered_map<std::string, size_t> index;          // host -> row
+  std::unordered_map<std::string, int> rack_targets;      // location -> rows there
+  std::unordered_multimap<std::string, size_t> by_addr;   // host address -> row
+  std::set<size_t> dirty;                                 // rows not yet flushed
+  int installed = 0, failed = 0, superseded = 0, cancelled = 0, staged = 0;
+
+  void Index();
+  void SetState(size_t i, const std::string& state);
+  void MoveRow(size_t i, const std::string& addr, const std::string& location);
+  // A host at `addr` is targeted and not done with this push.
+  bool Targets(const std::string& addr) const;
+  bool open() const { return installed + failed + superseded + cancelled < int(rec.hosts.size()); }
+  PushStatus status() const;
+  int waves() const { return std::max<int>(1, int(rec.plan.waves.size())); }
+};
+
+struct Host {
+  HostRecord rec;
+  std::map<std::string, int64_t> latest;  // artifact name -> newest push id targeting this host
+  // Changes whenever the host's assignments change (see Generation()).
+  int64_t generation = 0;
+};
+
+class Controller : public PushFacts {
+ public:
+  // `swarms` and `rackmap` outlive the controller; `store` is owned.
+  Controller(ControllerOptions o, std::unique_ptr<Store> store, const Rackmap& rackmap, Swarms& swarms);
+
+  // Loads artifacts, pushes and hosts, serves every artifact's swarm, and
+  // ends rows that a newer push of the same name replaced.
+  Status Load();
+
+  Status RegisterArtifact(const ArtifactRegistration& reg);
+  Result<PushProgress> CreatePush(const PushRequest& req, const std::string& kind = "push");
+  Result<PushProgress> Rollback(const RollbackRequest& req);
+  // With rollback, the hosts this push activated go back to what they ran
+  // before, by rollback pushes (their ids in *rollback_pushes).
+  Result<PushProgress> Cancel(int64_t id, bool rollback, const std::string& by, std::vector<int64_t>* rollback_pushes);
+  Result<PushProgress> Resume(int64_t id, const std::string& by);
+
+  // Read side. `since` > 0 keeps only rows updated at or after it.
+  Result<nlohmann::json> GetPush(int64_t id, int64_t since) const;
+  nlohmann::json ListPushes(int limit) const;
+  nlohmann::json Fleet(const std::string& hosts_glob) const;
+  nlohmann::json ListHosts() const;
+  nlohmann::json ListArtifacts() const;
+
+  // Hosts. A host id is bound to the address of its first check-in (wire/api.h).
+  // Ok when `from` may speak for `host`; else Forbidden, logged and counted by `kind`.
+  Status CheckHostAddress(const std::string& kind, const std::string& host, const std::string& from);
+  Status CheckIn(const std::string& host, const std::string& addr);
+  // Logs, counts and returns a refusal of a host's request.
+  Status Refuse(const std::string& kind, const std::string& host, const std::string& from, const std::string& why);
+  Result<nlohmann::json> MoveHost(const std::string& host, const std::string& addr);
+  // The host's assignment list now (the host must exist: checked in).
+  AssignmentList AssignmentsFor(const std::string& host) const;
+  int64_t Generation(const std::string& host) const;
+  Result<ReportsAnswer> Reports(const std::string& host, const std::vector<HostReport>& reports);
+
+  // Time-driven rules (wave pauses); call about once a second.
+  void Tick();
+  // Writes dirty rows and hosts (terminal rows are written at once).
+  Status Flush();
+  // Hosts whose assignments changed since the last call: wake their long polls.
+  std::vector<std::string> TakeChangedHosts();
+
+  // PushFacts, for the swarm side.
+  bool Active(const std::string& artifact) const override;
+  bool Targeted(const std::string& artifact, const std::string& addr) const override;
+  int RackTargets(const std::string& artifact, const std::string& location) const override;
+
+  // spate_tracker_pushes... and the control counters, for /metrics and Graphite;
+  // and the same for /stats.
+  Metrics MetricsSnapshot(size_t long_polls) const;
+  nlohmann::json Stats(size_t long_polls) const;
+
+  const Push* FindPush(int64_t id) const;
+  const Host* FindHost(const std::string& host) const;
+
+ private:
+  int64_t Now() const { return o_.now_ms(); }
+  PushProgress Progress(const Push& p) const;
+  void TargetHost(Push& p, const std::string& host);
+  void Supersede(const std::string& host, const std::string& artifact, int64_t newer,
+                 std::vector<std::pair<int64_t, HostProgress>>* rows);
+  void SupersedeRow(Push& p, size_t i, int64_t newer, const std::string& artifact,
+                    std::vector<std::pair<int64_t, HostProgress>>* rows);
+  // Starts the next wave, or pauses the push, when its rules say so.
+  void AdvanceWaves(Push& p);
+  void SavePlan(Push& p);
+  void Recompute(Host& h);
+  Status Bind(Host& h, const std::string& addr);
+  // The version each host ran before push `id` activated `name` there.
+  std::map<std::string, std::string> PreviousVersions(const Push& p) const;
+  void LogStatusChange(const Push& p, PushStatus before) const;
+
+  ControllerOptions o_;
+  std::unique_ptr<Store> store_;
+  const Rackmap& rackmap_;
+  Swarms& swarms_;
+  mutable std::unordered_map<const Location*, std::vector<RackRange>> rack_ranges_;
+
+  std::map<std::string, ArtifactRecord> artifacts_;            // by name@version
+  std::map<int64_t, Push> pushes_;                             // by id
+  std::map<std::string, std::vector<int64_t>> artifact_pushes_;  // name@version -> push ids
+  std::map<std::string, Host> hosts_;
+  std::set<std::string> dirty_hosts_;
+  std::set<int64_t> dirty_pushes_;
+  std::set<std::string> changed_hosts_;
+  std::map<std::string, uint64_t> refused_;  // by kind: poll, report, report_entry
+  uint64_t reports_backward_ = 0;
+};
+
+}  // namespace spate::push

@@ -1,0 +1,114 @@
+// Hosts: check-in, the address binding, and what each host is assigned.
+//
+// A host id belongs to the address it first checked in from, so nobody else
+// can poll its assignments or report its state. Until hosts carry real
+// identities (TLS), the source address is the identity.
+#include <spdlog/spdlog.h>
+
+#include "push/controller.h"
+
+namespace spate::push {
+
+Status Controller::Refuse(const std::string& kind, const std::string& host, const std::string& from,
+                          const std::string& why) {
+  ++refused_[kind];
+  spdlog::warn("refused {} for host {} from {}: {}", kind, host, from, why);
+  return Status::Forbidden(why);
+}
+
+Status Controller::CheckHostAddress(const std::string& kind, const std::string& host, const std::string& from) {
+  auto it = hosts_.find(host);
+  if (it == hosts_.end() || it->second.rec.addr.empty()) {
+    if (kind == "poll") return Status::Ok();  // the first check-in binds it
+    return Refuse(kind, host, from, "host " + host + " has not checked in; poll its assignments first");
+  }
+  const std::string& bound = it->second.rec.addr;
+  if (bound == from) return Status::Ok();
+  return Refuse(kind, host, from,
+                "host " + host + " is bound to " + bound + ", not " + from +
+                    "; an admin moves it with POST /api/v1/hosts/" + host + "/move");
+}
+
+// Points the host and every push row naming it at `addr`, and writes it at
+// once: a binding lost to a crash would let the next caller take the host.
+Status Controller::Bind(Host& h, const std::string& addr) {
+  std::string location = rackmap_.Lookup(addr).ToString();
+  h.rec.addr = addr;
+  h.rec.location = location;
+  for (auto& [pid, p] : pushes_) {
+    auto hp = p.index.find(h.rec.host);
+    if (hp == p.index.end()) continue;
+    auto& row = p.rec.hosts[hp->second];
+    if (row.addr == addr && row.location == location) continue;
+    p.MoveRow(hp->second, addr, location);
+    p.dirty.insert(hp->second);
+    dirty_pushes_.insert(pid);
+  }
+  return store_->SaveHosts({h.rec});
+}
+
+// The caller checked the binding (CheckHostAddress): `addr` is the host's own
+// address, or the host has none yet and is bound to it now.
+Status Controller::CheckIn(const std::string& host, const std::string& addr) {
+  auto [it, fresh] = hosts_.try_emplace(host);
+  Host& h = it->second;
+  h.rec.host = host;
+  std::string location = rackmap_.Lookup(addr).ToString();
+  if (fresh || h.rec.addr != addr || h.rec.location != location) {
+    bool first = h.rec.addr.empty();
+    // Pushes that named this host before it checked in learn where it is.
+    Status s = Bind(h, addr);
+    if (!s.ok()) return Status::Io("binding host " + host + " to " + addr + ": " + s.message());
+    spdlog::info("host {} checked in from {} ({}){}", host, addr, location, first ? ", bound to that address" : "");
+  }
+  h.rec.last_seen = Now();
+  dirty_hosts_.insert(host);
+  return Status::Ok();
+}
+
+Result<nlohmann::json> Controller::MoveHost(const std::string& host, const std::string& addr) {
+  auto it = hosts_.find(host);
+  if (it == hosts_.end()) return Status::NotFound("unknown host " + host);
+  std::string before = it->second.rec.addr;
+  Status s = Bind(it->second, addr);
+  if (!s.ok()) return s;
+  spdlog::warn("host {} moved from {} to {} ({}) by an admin", host, before.empty() ? "nowhere" : before, addr,
+               it->second.rec.location);
+  return nlohmann::json{{"ok", true}, {"host", host}, {"addr", addr}, {"location", it->second.rec.location}};
+}
+
+int64_t Controller::Generation(const std::string& host) const {
+  auto it = hosts_.find(host);
+  return it == hosts_.end() ? 0 : it->second.generation;
+}
+
+AssignmentList Controller::AssignmentsFor(const std::string& host) const {
+  AssignmentList out;
+  auto hit = hosts_.find(host);
+  if (hit == hosts_.end()) return out;
+  const Host& h = hit->second;
+  out.generation = h.generation;
+  bool active = false;
+  for (const auto& [name, id] : h.latest) {
+    auto p = pushes_.find(id);
+    if (p == pushes_.end()) continue;
+    auto a = artifacts_.find(p->second.rec.artifact);
+    if (a == artifacts_.end()) continue;
+    auto row = p->second.index.find(host);
+    if (row == p->second.index.end()) continue;
+    const HostProgress& hp = p->second.rec.hosts[row->second];
+    if (hp.state == kStateCancelled) continue;  // withdrawn: the host stops and keeps what it staged
+    active = active || p->second.open();
+    Assignment asg{id, a->second.manifest, a->second.torrent};
+    asg.activate = hp.wave <= p->second.rec.plan.wave;
+    out.assignments.push_back(std::move(asg));
+  }
+  out.announce_interval = active ? o_.announce_interval_s : o_.idle_announce_interval_s;
+  const Location& loc = rackmap_.Lookup(h.rec.addr);
+  auto cached = rack_ranges_.find(&loc);
+  if (cached == rack_ranges_.end()) cached = rack_ranges_.emplace(&loc, rackmap_.RangesOf(loc)).first;
+  out.rack_ranges = cached->second;
+  return out;
+}
+
+}  // namespace spate::push

@@ -1,0 +1,369 @@
+// HTTP around the push controller: routes, admin auth, long polls, the tick.
+#include "push/service.h"
+
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "push/dashboard.h"
+
+namespace spate::push {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+namespace {
+
+http::Response Err(const Status& s) { return http::Response::Error(s); }
+http::Response JsonReply(const json& j) { return http::Response::Json(200, j.dump() + "\n"); }
+
+std::string Param(const std::vector<std::pair<std::string, std::string>>& q, const std::string& key) {
+  for (const auto& [k, v] : q)
+    if (k == key) return v;
+  return "";
+}
+
+Result<int64_t> ParseInt(const std::string& what, const std::string& v) {
+  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789-") != std::string::npos ||
+      v.find('-', 1) != std::string::npos || v == "-")
+    return Status::Invalid(what + " must be an integer, got '" + v + "'");
+  return int64_t(std::stoll(v));
+}
+
+std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    if (slash > pos) parts.push_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return parts;
+}
+
+std::string Canonical(const asio::ip::address& a) {
+  // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; hosts and
+  // rackmaps know them as a.b.c.d.
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
+  return a.to_string();
+}
+
+}  // namespace
+
+std::string SourceAddress(const http::Request& req) { return Canonical(req.remote); }
+
+Status ServiceOptions::Validate() const {
+  if (admin_token.empty())
+    return Status::Invalid("no admin token: pass --admin-token or set SPATE_ADMIN_TOKEN (needed to register artifacts and create pushes)");
+  if (db_path.empty()) return Status::Invalid("--db must not be empty");
+  if (max_wait.count() < 1) return Status::Invalid("max wait must be at least 1s");
+  if (flush_interval.count() < 1) return Status::Invalid("flush interval must be positive");
+  return Status::Ok();
+}
+
+struct Waiter {
+  http::Reply reply;
+  std::shared_ptr<asio::steady_timer> timer;
+};
+
+struct Service::Impl {
+  ServiceOptions o;
+  asio::io_context& io;
+  Controller controller;
+  asio::steady_timer tick;
+  std::map<std::string, std::map<uint64_t, Waiter>> waiters;  // by host
+  uint64_t next_waiter = 1;
+
+  Impl(const ServiceOptions& opts, asio::io_context& i, ControllerOptions co, std::unique_ptr<Store> store,
+       const Rackmap& rackmap, Swarms& swarms)
+      : o(opts), io(i), controller(std::move(co), std::move(store), rackmap, swarms), tick(i) {}
+
+  size_t LongPolls() const {
+    size_t n = 0;
+    for (const auto& [h, w] : waiters) n += w.size();
+    return n;
+  }
+
+  Status CheckAdmin(const http::Request& req) const {
+    std::string token = req.bearer_token();
+    if (token.empty()) return Status::Unauthorized("admin token required (Authorization: Bearer TOKEN)");
+    const std::string& want = o.admin_token;
+    if (token.size() != want.size() || CRYPTO_memcmp(token.data(), want.data(), want.size()) != 0)
+      return Status::Unauthorized("wrong admin token");
+    return Status::Ok();
+  }
+
+  // Answers the long polls of every host whose assignments changed.
+  void WakeChanged() {
+    for (const auto& host : controller.TakeChangedHosts()) {
+      auto it = waiters.find(host);
+      if (it == waiters.end()) continue;
+      std::string body = ToJson(controller.AssignmentsFor(host)).dump() + "\n";
+      auto ws = std::move(it->second);
+      waiters.erase(it);
+      for (auto& [id, w] : ws) {
+        w.timer->cancel();
+        w.reply(http::Response::Json(200, body));
+      }
+    }
+  }
+
+  void Tick() {
+    controller.Tick();
+    WakeChanged();
+    Status s = controller.Flush();
+    if (!s.ok()) spdlog::error("flushing push state: {}", s.message());
+    tick.expires_after(o.flush_interval);
+    tick.async_wait([this](boost::system::error_code ec) {
+      if (!ec) Tick();
+    });
+  }
+
+  template <typename T>
+  http::Response Answer(Result<T> r) {
+    WakeChanged();
+    if (!r.ok()) return Err(r.status());
+    return JsonReply(ToJsonOf(*r));
+  }
+  static json ToJsonOf(const PushProgress& p) { return ToJson(p); }
+  static json ToJsonOf(const json& j) { return j; }
+
+  void Route(http::Request& req, http::Reply& reply);
+  void Assignments(const std::string& host, const http::Request& req, http::Reply reply);
+  http::Response Reports(const std::string& host, const http::Request& req);
+  http::Response Admin(const http::Request& req, const std::vector<std::string>& parts);
+};
+
+Service::Service(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Service::~Service() {
+  impl_->tick.cancel();
+  for (auto& [h, ws] : impl_->waiters)
+    for (auto& [id, w] : ws) w.timer->cancel();
+}
+
+Result<std::unique_ptr<Service>> Service::Create(const ServiceOptions& o, const Rackmap& rackmap, Swarms& swarms,
+                                                 asio::io_context& io) {
+  Status s = o.Validate();
+  if (!s.ok()) return s;
+  auto store = Store::Open(o.db_path);
+  if (!store.ok()) return store.status();
+  ControllerOptions co;
+  co.announce_interval_s = o.announce_interval_s;
+  co.idle_announce_interval_s = o.idle_announce_interval_s;
+  auto impl = std::make_unique<Impl>(o, io, co, std::move(*store), rackmap, swarms);
+  s = impl->controller.Load();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Service>(new Service(std::move(impl)));
+}
+
+void Service::Start() { impl_->Tick(); }
+Status Service::Flush() { return impl_->controller.Flush(); }
+const PushFacts& Service::facts() const { return impl_->controller; }
+Metrics Service::MetricsSnapshot() const { return impl_->controller.MetricsSnapshot(impl_->LongPolls()); }
+json Service::Stats() const { return impl_->controller.Stats(impl_->LongPolls()); }
+
+bool Service::Handle(http::Request& req, http::Reply& reply) {
+  if (req.path.rfind("/api/", 0) != 0) {
+    auto page = ServeDashboard(req);
+    if (!page) return false;
+    reply(std::move(*page));
+    return true;
+  }
+  impl_->Route(req, reply);
+  return true;
+}
+
+void Service::Impl::Route(http::Request& req, http::Reply& reply) {
+  const std::string& m = req.method;
+  auto parts = SplitPath(req.path);
+  if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1")
+    return reply(Err(Status::NotFound("no such endpoint: " + m + " " + req.path)));
+  parts.erase(parts.begin(), parts.begin() + 2);
+  auto bad_method = [&] {
+    reply(http::Response::Json(405, json{{"error", m + " not allowed on " + req.path}}.dump()));
+  };
+  auto q = http::ParseQuery(req.query);
+  if (!q.ok()) return reply(Err(q.status()));
+  const std::string& what = parts[0];
+  const size_t n = parts.size();
+  if (m == "POST" && what != "hosts") return reply(Admin(req, parts));
+  if (m == "POST" && what == "hosts" && n == 3 && parts[2] == "move") return reply(Admin(req, parts));
+  if (what == "artifacts" && n == 1) {
+    if (m == "GET") return reply(JsonReply(controller.ListArtifacts()));
+    return bad_method();
+  }
+  if (what == "pushes" && n == 1) {
+    if (m != "GET") return bad_method();
+    int64_t limit = 50;
+    if (std::string v = Param(*q, "limit"); !v.empty()) {
+      auto parsed = ParseInt("limit", v);
+      if (!parsed.ok()) return reply(Err(parsed.status()));
+      limit = std::clamp<int64_t>(*parsed, 1, 1000);
+    }
+    return reply(JsonReply(controller.ListPushes(int(limit))));
+  }
+  if (what == "pushes" && n == 2) {
+    if (m != "GET") return bad_method();
+    auto id = ParseInt("push id", parts[1]);
+    if (!id.ok()) return reply(Err(id.status()));
+    int64_t since = 0;
+    if (std::string v = Param(*q, "since"); !v.empty()) {
+      auto parsed = ParseInt("since", v);
+      if (!parsed.ok()) return reply(Err(parsed.status()));
+      since = *parsed;
+    }
+    return reply(Answer(controller.GetPush(*id, since)));
+  }
+  if (what == "fleet" && n == 1) {
+    if (m == "GET") return reply(JsonReply(controller.Fleet(Param(*q, "hosts"))));
+    return bad_method();
+  }
+  if (what == "hosts" && n == 1) {
+    if (m == "GET") return reply(JsonReply(controller.ListHosts()));
+    return bad_method();
+  }
+  if (what == "hosts" && n == 3) {
+    Status s = CheckName("host", parts[1]);
+    if (!s.ok()) return reply(Err(s));
+    if (parts[2] == "assignments" && m == "GET") return Assignments(parts[1], req, std::move(reply));
+    if (parts[2] == "reports" && m == "POST") return reply(Reports(parts[1], req));
+    if (parts[2] == "assignments" || parts[2] == "reports" || parts[2] == "move") return bad_method();
+  }
+  reply(Err(Status::NotFound("no such endpoint: " + m + " " + req.path)));
+}
+
+// Every POST but a host's reports needs the admin token.
+http::Response Service::Impl::Admin(const http::Request& req, const std::vector<std::string>& parts) {
+  if (Status auth = CheckAdmin(req); !auth.ok()) {
+    spdlog::warn("refused {} {} from {}: {}", req.method, req.path, SourceAddress(req), auth.message());
+    return Err(auth);
+  }
+  const size_t n = parts.size();
+  const std::string& what = parts[0];
+  auto body = req.body.empty() ? Result<json>(json::object()) : ParseJson(req.body);
+  if (!body.ok()) return Err(body.status());
+  auto started_by = [&](const std::string& claimed) { return claimed.empty() ? std::string("admin") : claimed; };
+  if (what == "artifacts" && n == 1) {
+    auto reg = RegistrationFromJson(*body);
+    if (!reg.ok()) return Err(reg.status());
+    if (!reg->origin.empty()) {
+      boost::system::error_code ec;
+      asio::ip::make_address(reg->origin, ec);
+      if (ec) return Err(Status::Invalid("origin '" + reg->origin + "' is not an IP address"));
+    }
+    Status s = controller.RegisterArtifact(*reg);
+    if (!s.ok()) return Err(s);
+    return http::Response::Json(200, "{\"ok\":true}\n");
+  }
+  if (what == "pushes" && n == 1) {
+    auto pr = PushRequestFromJson(*body);
+    if (!pr.ok()) return Err(pr.status());
+    pr->started_by = started_by(pr->started_by);
+    return Answer(controller.CreatePush(*pr));
+  }
+  if (what == "rollbacks" && n == 1) {
+    auto rr = RollbackRequestFromJson(*body);
+    if (!rr.ok()) return Err(rr.status());
+    rr->started_by = started_by(rr->started_by);
+    return Answer(controller.Rollback(*rr));
+  }
+  if (what == "pushes" && n == 3 && (parts[2] == "cancel" || parts[2] == "resume")) {
+    auto id = ParseInt("push id", parts[1]);
+    if (!id.ok()) return Err(id.status());
+    std::string by = body->is_object() && body->contains("by") && (*body)["by"].is_string()
+                         ? (*body)["by"].get<std::string>().substr(0, 256)
+                         : "admin";
+    if (parts[2] == "resume") return Answer(controller.Resume(*id, by));
+    bool rollback = body->is_object() && body->contains("rollback") && (*body)["rollback"].is_boolean() &&
+                    (*body)["rollback"].get<bool>();
+    std::vector<int64_t> rollbacks;
+    auto p = controller.Cancel(*id, rollback, by, &rollbacks);
+    WakeChanged();
+    if (!p.ok()) return Err(p.status());
+    json j = ToJson(*p);
+    if (!rollbacks.empty()) j["rollback_push"] = rollbacks.front();
+    j["rollback_pushes"] = rollbacks;
+    return JsonReply(j);
+  }
+  if (what == "hosts" && n == 3 && parts[2] == "move") {
+    if (Status s = CheckName("host", parts[1]); !s.ok()) return Err(s);
+    if (!body->is_object() || !body->contains("addr") || !(*body)["addr"].is_string())
+      return Err(Status::Invalid("body must be {\"addr\":\"IP\"}"));
+    boost::system::error_code ec;
+    auto parsed = asio::ip::make_address((*body)["addr"].get<std::string>(), ec);
+    if (ec) return Err(Status::Invalid("addr '" + (*body)["addr"].get<std::string>() + "' is not an IP address"));
+    return Answer(controller.MoveHost(parts[1], Canonical(parsed)));
+  }
+  return Err(Status::NotFound("no such endpoint: " + req.method + " " + req.path));
+}
+
+void Service::Impl::Assignments(const std::string& host, const http::Request& req, http::Reply reply) {
+  auto q = http::ParseQuery(req.query);
+  if (!q.ok()) return reply(Err(q.status()));
+  // The host is who its connection says, not what its query claims.
+  const std::string addr = SourceAddress(req);
+  if (std::string claimed = Param(*q, "addr"); !claimed.empty()) {
+    boost::system::error_code ec;
+    auto c = asio::ip::make_address(claimed, ec);
+    if (ec) return reply(Err(Status::Invalid("addr '" + claimed + "' is not an IP address")));
+    if (Canonical(c) != addr)
+      return reply(Err(controller.Refuse("poll", host, addr,
+                                         "addr parameter " + claimed + " is not this connection's source " + addr)));
+  }
+  if (Status s = controller.CheckHostAddress("poll", host, addr); !s.ok()) return reply(Err(s));
+  int64_t generation = -1, wait = 0;
+  std::string g = Param(*q, "generation"), w = Param(*q, "wait");
+  if (!g.empty()) {
+    auto v = ParseInt("generation", g);
+    if (!v.ok()) return reply(Err(v.status()));
+    generation = *v;
+  }
+  if (!w.empty()) {
+    auto v = ParseInt("wait", w);
+    if (!v.ok()) return reply(Err(v.status()));
+    wait = std::clamp<int64_t>(*v, 0, o.max_wait.count());
+  }
+  if (Status s = controller.CheckIn(host, addr); !s.ok()) return reply(Err(s));
+  if (controller.Generation(host) != generation || wait == 0)
+    return reply(JsonReply(ToJson(controller.AssignmentsFor(host))));
+
+  // Hold the request until WakeChanged or the timer answers it, whichever comes first.
+  uint64_t wid = next_waiter++;
+  auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(wait));
+  waiters[host][wid] = Waiter{std::move(reply), timer};
+  timer->async_wait([this, host, wid](boost::system::error_code ec) {
+    if (ec) return;  // cancelled: WakeChanged already answered
+    auto it = waiters.find(host);
+    if (it == waiters.end()) return;
+    auto wt = it->second.find(wid);
+    if (wt == it->second.end()) return;
+    http::Reply r = std::move(wt->second.reply);
+    it->second.erase(wt);
+    if (it->second.empty()) waiters.erase(it);
+    r(JsonReply(ToJson(controller.AssignmentsFor(host))));
+  });
+}
+
+// Each report stands alone: a bad one is refused in the answer, the others
+// are applied, so one stale push id cannot cost a host its gateway roles.
+http::Response Service::Impl::Reports(const std::string& host, const http::Request& req) {
+  auto j = ParseJson(req.body);
+  if (!j.ok()) return Err(j.status());
+  if (!j->is_object() || !j->contains("reports") || !(*j)["reports"].is_array())
+    return Err(Status::Invalid("body must be {\"reports\":[...]}"));
+  std::vector<HostReport> reports;
+  for (const auto& rj : (*j)["reports"]) {
+    auto r = HostReportFromJson(rj);
+    if (!r.ok()) return Err(Status::Invalid("report: " + r.status().message()));
+    reports.push_back(std::move(*r));
+  }
+  if (Status s = controller.CheckHostAddress("report", host, SourceAddress(req)); !s.ok()) return Err(s);
+  auto answer = controller.Reports(host, reports);
+  WakeChanged();
+  if (!answer.ok()) return Err(answer.status());
+  return JsonReply(ToJson(*answer));
+}
+
+}  // namespace spate::push

@@ -1,0 +1,63 @@
+// The push controller on the network: the JSON control API (wire/api.h), the
+// hosts' long polls, the dashboard pages, and the timer that flushes state
+// and runs the controller's time rules. All of it on one io thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "push/controller.h"
+#include "rackmap/rackmap.h"
+#include "wire/http.h"
+#include "wire/metrics.h"
+#include "wire/push_facts.h"
+
+namespace spate::push {
+
+struct ServiceOptions {
+  std::string db_path = "./tracker.db";
+  // Required for registering artifacts and every push command.
+  std::string admin_token;
+  int announce_interval_s = 5;
+  int idle_announce_interval_s = 60;
+  // Longest long poll of /hosts/{host}/assignments; longer `wait`s are capped.
+  std::chrono::seconds max_wait{60};
+  // How often open rows are written (terminal ones are written at once) and
+  // wave pauses are checked.
+  std::chrono::milliseconds flush_interval{1000};
+
+  Status Validate() const;
+};
+
+class Service {
+ public:
+  // Opens the store and loads it; serves every stored artifact on `swarms`.
+  static Result<std::unique_ptr<Service>> Create(const ServiceOptions& o, const Rackmap& rackmap, Swarms& swarms,
+                                                 boost::asio::io_context& io);
+  // Must run while `io` exists: cancels timers and drops held long polls.
+  ~Service();
+
+  // Answers /api/v1/* (except announces) and the dashboard pages; false for
+  // any other request, which the caller routes on.
+  bool Handle(http::Request& req, http::Reply& reply);
+  void Start();
+  Status Flush();
+
+  const PushFacts& facts() const;
+  Metrics MetricsSnapshot() const;
+  nlohmann::json Stats() const;
+
+  struct Impl;
+
+ private:
+  explicit Service(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The address a request really came from (IPv4-mapped IPv6 as IPv4).
+std::string SourceAddress(const http::Request& req);
+
+}  // namespace spate::push
