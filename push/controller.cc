@@ -329,7 +329,9 @@ void Controller::AdvanceWaves(Push& p) {
   PushPlan& plan = p.rec.plan;
   if (plan.cancelled || plan.paused || !p.open()) return;
   const PushStatus before = p.status();
-  if (p.failed - plan.accepted_failures > plan.max_failures) {
+  const bool more_waves = plan.wave + 1 < p.waves();
+  // In the last wave there is nothing left to hold back: the push ends failed.
+  if (more_waves && p.failed - plan.accepted_failures > plan.max_failures) {
     plan.paused = true;
     plan.next_wave_at = 0;
     std::string who;
@@ -343,7 +345,7 @@ void Controller::AdvanceWaves(Push& p) {
     LogStatusChange(p, before);
     return;
   }
-  if (plan.wave + 1 >= p.waves()) return;
+  if (!more_waves) return;
   for (const auto& h : p.rec.hosts)
     if (h.wave <= plan.wave && !TerminalState(h.state)) return;  // the wave is not done
   const int64_t now = Now();
@@ -408,8 +410,8 @@ Result<PushProgress> Controller::Cancel(int64_t id, bool rollback, const std::st
   for (size_t i = 0; i < p.rec.hosts.size(); ++i) {
     HostProgress& row = p.rec.hosts[i];
     if (TerminalState(row.state)) continue;
+    row.error = "push cancelled while " + row.state;
     p.SetState(i, kStateCancelled);
-    row.error = "push cancelled while " + (row.state == kStateCancelled ? std::string("open") : row.state);
     row.rate = 0;
     row.updated_at = now;
     p.dirty.erase(i);

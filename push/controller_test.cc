@@ -1,1 +1,448 @@
+// The push controller's rules as plain units: a fake clock, a fake swarm side
+// and a real SQLite store in a temp file; no sockets.
 #include "push/controller.h"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <random>
+#include <spdlog/spdlog.h>
+
+#include "push/host_state.h"
+
+namespace spate::push {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kRackmap = "127.0.1.0/24 dc1/pod1/rack1\n127.0.2.0/24 dc1/pod1/rack2\n127.0.3.0/24 dc1/pod1/rack3\n";
+
+struct FakeSwarms : Swarms {
+  std::map<std::string, std::string> served;  // info_hash -> artifact
+  std::optional<GatewayShare> share;
+  Status Serve(const std::string& artifact, const std::string& hash, uint64_t, const std::string&) override {
+    served[hash] = artifact;
+    return Status::Ok();
+  }
+  std::optional<GatewayShare> GatewayOf(const std::string&, const std::string&) const override { return share; }
+};
+
+// A controller over N hosts h<rack><i> at 127.0.<rack>.<i>, three racks.
+struct Fixture {
+  fs::path db;
+  Rackmap rackmap = *Rackmap::Parse(kRackmap, "test");
+  FakeSwarms swarms;
+  int64_t now = 1'700'000'000'000;
+  std::unique_ptr<Controller> c;
+  std::vector<std::string> hosts;
+
+  explicit Fixture(int per_rack = 2) {
+    spdlog::set_level(spdlog::level::err);  // the random walk logs thousands of transitions
+    static int n = 0;
+    db = fs::temp_directory_path() / ("spate-controller-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + ".db");
+    Remove();
+    Open();
+    for (int r = 1; r <= 3; ++r)
+      for (int i = 1; i <= per_rack; ++i) {
+        std::string h = "h" + std::to_string(r) + std::to_string(i);
+        REQUIRE(c->CheckIn(h, "127.0." + std::to_string(r) + "." + std::to_string(i)).ok());
+        hosts.push_back(h);
+      }
+    for (const char* v : {"1", "2", "3"}) Register(v);
+  }
+  ~Fixture() {
+    c.reset();
+    Remove();
+  }
+  void Remove() {
+    for (const char* s : {"", "-wal", "-shm"}) fs::remove(db.string() + s);
+  }
+  void Open() {
+    ControllerOptions o;
+    o.now_ms = [this] { return now; };
+    auto store = Store::Open(db.string());
+    REQUIRE(store.ok());
+    c = std::make_unique<Controller>(o, std::move(*store), rackmap, swarms);
+    REQUIRE(c->Load().ok());
+  }
+  // A restart: everything the controller knows comes back from the store.
+  void Reopen() {
+    REQUIRE(c->Flush().ok());
+    c.reset();
+    Open();
+  }
+  void Register(const std::string& v) {
+    ArtifactRegistration r;
+    r.manifest.name = "web";
+    r.manifest.version = v;
+    r.manifest.filename = "web.tar";
+    r.manifest.size = 1000;
+    r.manifest.sha256 = std::string(64, '0');
+    r.manifest.info_hash = std::string(39, 'a') + v;
+    r.manifest.piece_size = 16384;
+    r.manifest.signature = "c2ln";
+    REQUIRE(c->RegisterArtifact(r).ok());
+  }
+  int64_t Start(const std::string& version, const std::string& waves = "", const std::string& budget = "0",
+               int64_t pause_ms = 0) {
+    PushRequest r;
+    r.artifact = "web@" + version;
+    r.waves = waves;
+    r.max_failures = budget;
+    r.wave_pause_ms = pause_ms;
+    auto p = c->CreatePush(r);
+    REQUIRE(p.ok());
+    return p->id;
+  }
+  void Report(const std::string& host, int64_t id, const char* state, const std::string& error = "") {
+    HostReport r;
+    r.push_id = id;
+    r.state = state;
+    r.error = error;
+    auto a = c->Reports(host, {r});
+    REQUIRE(a.ok());
+    REQUIRE(a->refused.empty());
+  }
+  const Push& P(int64_t id) { return *c->FindPush(id); }
+  const HostProgress& Row(int64_t id, const std::string& host) {
+    const Push& p = P(id);
+    return p.rec.hosts[p.index.at(host)];
+  }
+  // The assignment of push `id` the host sees now; nullopt when withdrawn.
+  std::optional<Assignment> Assigned(const std::string& host, int64_t id) {
+    for (const auto& a : c->AssignmentsFor(host).assignments)
+      if (a.push_id == id) return a;
+    return std::nullopt;
+  }
+  std::vector<std::string> InWave(int64_t id, int wave) {
+    std::vector<std::string> out;
+    for (const auto& h : P(id).rec.hosts)
+      if (h.wave == wave) out.push_back(h.host);
+    return out;
+  }
+};
+
+TEST_CASE("without waves every host activates at once, as before") {
+  Fixture f;
+  int64_t id = f.Start("1");
+  CHECK(f.P(id).waves() == 1);
+  for (const auto& h : f.hosts) {
+    auto a = f.Assigned(h, id);
+    REQUIRE(a);
+    CHECK(a->activate);
+  }
+  for (const auto& h : f.hosts) f.Report(h, id, kStateInstalled);
+  CHECK(f.P(id).status() == PushStatus::kSucceeded);
+}
+
+TEST_CASE("waves: only the current wave activates, the rest distribute, and the next wave starts when it is healthy") {
+  Fixture f;  // 6 hosts over 3 racks
+  int64_t id = f.Start("1", "1,50%,100%");
+  REQUIRE(f.P(id).rec.plan.waves == std::vector<int>{1, 2, 3});
+  auto first = f.InWave(id, 0);
+  REQUIRE(first.size() == 1);
+  for (const auto& h : f.hosts) CHECK(f.Assigned(h, id)->activate == (h == first[0]));
+
+  // The others stage; that alone starts nothing.
+  for (const auto& h : f.hosts)
+    if (h != first[0]) f.Report(h, id, kStateStaged);
+  f.c->TakeChangedHosts();
+  CHECK(f.P(id).rec.plan.wave == 0);
+
+  f.Report(first[0], id, kStateInstalled);
+  CHECK(f.P(id).rec.plan.wave == 1);
+  auto second = f.InWave(id, 1);
+  REQUIRE(second.size() == 2);
+  auto changed = f.c->TakeChangedHosts();
+  std::sort(changed.begin(), changed.end());
+  std::sort(second.begin(), second.end());
+  CHECK(changed == second);  // exactly the new wave's long polls wake
+  for (const auto& h : second) CHECK(f.Assigned(h, id)->activate);
+  for (const auto& h : f.InWave(id, 2)) CHECK_FALSE(f.Assigned(h, id)->activate);
+  CHECK(f.P(id).status() == PushStatus::kActive);
+}
+
+TEST_CASE("a wave spans racks: the second wave of two hosts covers two racks") {
+  Fixture f;
+  int64_t id = f.Start("1", "1,50%,100%");
+  std::set<std::string> racks;
+  for (const auto& h : f.P(id).rec.hosts)
+    if (h.wave == 1) racks.insert(h.location);
+  CHECK(racks.size() == 2);
+}
+
+TEST_CASE("a wave pause holds the next wave until the clock passes it") {
+  Fixture f;
+  int64_t id = f.Start("1", "1,100%", "0", 10'000);
+  f.Report(f.InWave(id, 0)[0], id, kStateInstalled);
+  CHECK(f.P(id).rec.plan.wave == 0);
+  CHECK(f.P(id).rec.plan.next_wave_at == f.now + 10'000);
+  f.now += 9'999;
+  f.c->Tick();
+  CHECK(f.P(id).rec.plan.wave == 0);
+  f.now += 1;
+  f.c->Tick();
+  CHECK(f.P(id).rec.plan.wave == 1);
+  CHECK(f.P(id).rec.plan.next_wave_at == 0);
+}
+
+TEST_CASE("a failed canary pauses the push: later waves stay staged, the reason names the host and its error") {
+  Fixture f;
+  int64_t id = f.Start("1", "1,100%");
+  std::string canary = f.InWave(id, 0)[0];
+  for (const auto& h : f.hosts)
+    if (h != canary) f.Report(h, id, kStateStaged);
+  f.Report(canary, id, kStateFailed, "health check exited 3: port 80 refused");
+  const Push& p = f.P(id);
+  CHECK(p.status() == PushStatus::kPaused);
+  CHECK(p.rec.plan.wave == 0);
+  CHECK(p.rec.plan.reason.find(canary + ": health check exited 3: port 80 refused") != std::string::npos);
+  for (const auto& h : f.hosts)
+    if (h != canary) {
+      CHECK_FALSE(f.Assigned(h, id)->activate);
+      CHECK(f.Row(id, h).state == kStateStaged);
+    }
+  CHECK(f.c->Active("web@1"));  // still open: staged hosts keep seeding
+
+  SECTION("the pause survives a restart") {
+    f.Reopen();
+    CHECK(f.P(id).status() == PushStatus::kPaused);
+    CHECK_FALSE(f.Assigned(f.hosts.back() == canary ? f.hosts.front() : f.hosts.back(), id)->activate);
+  }
+  SECTION("resume accepts the failure and starts the next wave") {
+    auto r = f.c->Resume(id, "rm");
+    REQUIRE(r.ok());
+    CHECK(r->state == "active");
+    CHECK(f.P(id).rec.plan.wave == 1);
+    for (const auto& h : f.hosts)
+      if (h != canary) {
+        CHECK(f.Assigned(h, id)->activate);
+        f.Report(h, id, kStateInstalled);
+      }
+    CHECK(f.P(id).status() == PushStatus::kFailed);  // the canary's failure still counts against the push
+  }
+  SECTION("resume of a push that is not paused is refused") {
+    REQUIRE(f.c->Resume(id, "rm").ok());
+    auto again = f.c->Resume(id, "rm");
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.status().message() == "push 1 is active, not paused");
+  }
+}
+
+TEST_CASE("the failure budget: N failures are tolerated, the N+1th pauses") {
+  Fixture f;  // 6 hosts
+  int64_t id = f.Start("1", "2,50%,100%", "1");
+  REQUIRE(f.P(id).rec.plan.waves == std::vector<int>{2, 1, 3});
+  auto w0 = f.InWave(id, 0);
+  REQUIRE(w0.size() == 2);
+  f.Report(w0[0], id, kStateFailed, "hook exited 1");
+  f.Report(w0[1], id, kStateInstalled);
+  CHECK(f.P(id).status() == PushStatus::kActive);
+  CHECK(f.P(id).rec.plan.wave == 1);
+  auto w1 = f.InWave(id, 1);
+  f.Report(w1[0], id, kStateFailed, "hook exited 1");
+  CHECK(f.P(id).status() == PushStatus::kPaused);
+}
+
+TEST_CASE("failures in the last wave end the push failed, not paused: there is nothing left to hold back") {
+  Fixture f;
+  int64_t id = f.Start("1");
+  f.Report(f.hosts[0], id, kStateFailed, "hook exited 1");
+  CHECK(f.P(id).status() == PushStatus::kActive);
+  for (size_t i = 1; i < f.hosts.size(); ++i) f.Report(f.hosts[i], id, kStateInstalled);
+  CHECK(f.P(id).status() == PushStatus::kFailed);
+}
+
+TEST_CASE("a percentage budget counts targets, rounding down") {
+  Fixture f;
+  int64_t id = f.Start("1", "", "34%");  // 34% of 6 = 2
+  CHECK(f.P(id).rec.plan.max_failures == 2);
+  PushRequest bad;
+  bad.artifact = "web@1";
+  bad.max_failures = "x";
+  auto r = f.c->CreatePush(bad);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().rfind("max_failures: ", 0) == 0);
+  bad.max_failures = "0";
+  bad.waves = "0,100%";
+  r = f.c->CreatePush(bad);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().rfind("waves: ", 0) == 0);
+}
+
+TEST_CASE("cancel: open rows end cancelled and their assignments are withdrawn, activated hosts stay") {
+  Fixture f;
+  int64_t id = f.Start("1", "1,100%");
+  std::string canary = f.InWave(id, 0)[0];
+  f.Report(canary, id, kStateInstalled);
+  std::string staged = f.InWave(id, 1)[0];
+  f.Report(staged, id, kStateStaged);
+  f.c->TakeChangedHosts();
+  std::map<std::string, int64_t> before;
+  for (const auto& h : f.hosts) before[h] = f.c->Generation(h);
+
+  auto p = f.c->Cancel(id, false, "rm", nullptr);
+  REQUIRE(p.ok());
+  CHECK(p->state == "cancelled");
+  CHECK(f.Row(id, canary).state == kStateInstalled);
+  CHECK(f.Row(id, staged).state == kStateCancelled);
+  CHECK(f.Row(id, staged).error == "push cancelled while staged");
+  for (const auto& h : f.hosts) {
+    if (h == canary) {
+      CHECK(f.Assigned(h, id));
+      CHECK(f.c->Generation(h) == before[h]);
+    } else {
+      CHECK_FALSE(f.Assigned(h, id));  // withdrawn: the fetcher stops, keeps its staging
+      CHECK(f.c->Generation(h) > before[h]);
+    }
+  }
+  CHECK_FALSE(f.c->Active("web@1"));
+  // A late report cannot bring a cancelled row back.
+  HostReport late;
+  late.push_id = id;
+  late.state = kStateInstalled;
+  REQUIRE(f.c->Reports(staged, {late}).ok());
+  CHECK(f.Row(id, staged).state == kStateCancelled);
+  // Nor can a second cancel or a resume.
+  CHECK_FALSE(f.c->Cancel(id, false, "rm", nullptr).ok());
+  CHECK_FALSE(f.c->Resume(id, "rm").ok());
+  f.Reopen();
+  CHECK(f.P(id).status() == PushStatus::kCancelled);
+  CHECK_FALSE(f.Assigned(staged, id));
+}
+
+TEST_CASE("cancel with rollback sends each activated host back to the version it ran before") {
+  Fixture f;
+  int64_t one = f.Start("1");
+  for (const auto& h : f.hosts) f.Report(h, one, kStateInstalled);
+  int64_t two = f.Start("2", "2,100%");
+  auto w0 = f.InWave(two, 0);
+  for (const auto& h : w0) f.Report(h, two, kStateInstalled);
+  CHECK(f.P(two).rec.plan.wave == 1);
+  std::vector<int64_t> rollbacks;
+  auto p = f.c->Cancel(two, true, "rm", &rollbacks);
+  REQUIRE(p.ok());
+  REQUIRE(rollbacks.size() == 1);
+  const Push& rb = f.P(rollbacks[0]);
+  CHECK(rb.rec.artifact == "web@1");
+  CHECK(rb.rec.plan.kind == "rollback");
+  std::vector<std::string> targets;
+  for (const auto& h : rb.rec.hosts) targets.push_back(h.host);
+  std::sort(w0.begin(), w0.end());
+  CHECK(targets == w0);
+  for (const auto& h : w0) CHECK(f.Assigned(h, rollbacks[0])->activate);
+}
+
+TEST_CASE("rollback picks the version before the newest one installed, on the hosts that run the name") {
+  Fixture f;
+  int64_t one = f.Start("1");
+  for (const auto& h : f.hosts) f.Report(h, one, kStateInstalled);
+  int64_t two = f.Start("2");
+  for (const auto& h : f.hosts) f.Report(h, two, kStateInstalled);
+  RollbackRequest r;
+  r.name = "web";
+  r.hosts_glob = "h1*";
+  auto rb = f.c->Rollback(r);
+  REQUIRE(rb.ok());
+  CHECK(rb->artifact == "web@1");
+  CHECK(rb->kind == "rollback");
+  CHECK(rb->hosts.size() == 2);
+  for (const auto& h : rb->hosts) CHECK(h.host.rfind("h1", 0) == 0);
+  // The fleet view follows the newest push installed per host.
+  for (const auto& h : rb->hosts) f.Report(h.host, rb->id, kStateInstalled);
+  auto fleet = f.c->Fleet("");
+  for (const auto& h : fleet["hosts"])
+    CHECK(h["versions"]["web"] == (h["host"].get<std::string>().rfind("h1", 0) == 0 ? "1" : "2"));
+  for (const auto& rack : fleet["racks"])
+    if (rack["location"] == "dc1/pod1/rack1") CHECK(rack["versions"]["web"]["1"] == 2);
+
+  r.to = "9";
+  CHECK(f.c->Rollback(r).status().message() == "unknown artifact web@9: not registered");
+  r.to = "";
+  r.name = "db";
+  CHECK(f.c->Rollback(r).status().message() == "no push ever installed db anywhere: nothing to roll back");
+}
+
+TEST_CASE("a newer push supersedes the open rows of an older one, on every host") {
+  Fixture f;
+  int64_t one = f.Start("1", "1,100%");
+  int64_t two = f.Start("2");
+  for (const auto& h : f.hosts) {
+    CHECK(f.Row(one, h).state == kStateSuperseded);
+    CHECK_FALSE(f.Assigned(h, one));
+    CHECK(f.Assigned(h, two)->activate);
+  }
+  CHECK(f.P(one).status() == PushStatus::kSuperseded);
+}
+
+// Random sequences of reports, cancels, resumes, restarts and ticks against
+// the invariants: generations never go back, a host activates only in a
+// started wave, counts match the rows, and an ended push stays ended.
+TEST_CASE("controller invariants hold over random event sequences") {
+  const char* states[] = {kStateDownloading, kStateVerifying, kStateStaged, kStateInstalled, kStateFailed};
+  for (uint32_t seed = 1; seed <= 40; ++seed) {
+    std::mt19937 rng(seed);
+    Fixture f(3);  // 9 hosts
+    std::map<std::string, int64_t> gen;
+    std::vector<int64_t> ids;
+    auto pick = [&](size_t n) { return size_t(rng() % n); };
+    for (int step = 0; step < 120; ++step) {
+      int e = int(pick(100));
+      if (ids.empty() || e < 6) {
+        const char* specs[] = {"", "1,100%", "1,5%,25%,100%", "2,50%"};
+        ids.push_back(f.Start(std::to_string(1 + pick(3)), specs[pick(4)], std::to_string(pick(3)), int64_t(pick(2)) * 5000));
+      } else if (e < 8) {
+        f.c->Cancel(ids[pick(ids.size())], pick(2) == 0, "t", nullptr);
+      } else if (e < 11) {
+        f.c->Resume(ids[pick(ids.size())], "t");
+      } else if (e < 13) {
+        f.Reopen();
+      } else if (e < 20) {
+        f.now += 3000;
+        f.c->Tick();
+      } else {
+        // A host reports on its newest assignment, as a fetcher would.
+        const std::string& h = f.hosts[pick(f.hosts.size())];
+        auto list = f.c->AssignmentsFor(h).assignments;
+        if (list.empty()) continue;
+        const Assignment& a = list[pick(list.size())];
+        const char* s = states[pick(5)];
+        if (!a.activate && s == std::string(kStateInstalled)) s = kStateStaged;  // a fetcher never activates early
+        HostReport r;
+        r.push_id = a.push_id;
+        r.state = s;
+        REQUIRE(f.c->Reports(h, {r}).ok());
+      }
+      for (const auto& h : f.hosts) {
+        int64_t g = f.c->Generation(h);
+        CHECK(g >= gen[h]);
+        gen[h] = g;
+        for (const auto& a : f.c->AssignmentsFor(h).assignments) {
+          const Push& p = f.P(a.push_id);
+          const HostProgress& row = p.rec.hosts[p.index.at(h)];
+          CHECK(a.activate == (row.wave <= p.rec.plan.wave));
+          CHECK(row.state != kStateCancelled);
+        }
+      }
+      for (int64_t id : ids) {
+        const Push& p = f.P(id);
+        Push copy;
+        copy.rec = p.rec;
+        copy.Index();
+        CHECK(copy.installed == p.installed);
+        CHECK(copy.failed == p.failed);
+        CHECK(copy.superseded == p.superseded);
+        CHECK(copy.cancelled == p.cancelled);
+        CHECK(copy.staged == p.staged);
+        CHECK(p.rec.plan.wave < p.waves());
+        if (p.rec.plan.cancelled) CHECK(p.status() == PushStatus::kCancelled);
+        for (const auto& row : p.rec.hosts)
+          if (row.state == kStateInstalled) CHECK(row.wave <= p.rec.plan.wave);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace spate::push
