@@ -376,6 +376,28 @@ TEST_CASE("a newer push supersedes the open rows of an older one, on every host"
   CHECK(f.P(one).status() == PushStatus::kSuperseded);
 }
 
+TEST_CASE("a push's answer names its stragglers with the cause the rows support") {
+  Fixture f;
+  int64_t id = f.Start("1");
+  HostReport r;
+  r.push_id = id;
+  r.state = kStateDownloading;
+  r.bytes_done = 100;
+  r.total = 1000;
+  r.peers = 3;
+  r.rate = 1e6;
+  for (const auto& h : f.hosts) REQUIRE(f.c->Reports(h, {r}).ok());
+  f.now += 40'000;
+  r.bytes_done = 900;
+  for (size_t i = 1; i < f.hosts.size(); ++i) REQUIRE(f.c->Reports(f.hosts[i], {r}).ok());
+  // hosts[0] reported 40 s ago and has not moved since.
+  auto j = f.c->GetPush(id, 0);
+  REQUIRE(j.ok());
+  REQUIRE((*j)["stragglers"].size() == 1);
+  CHECK((*j)["stragglers"][0]["host"] == f.hosts[0]);
+  CHECK((*j)["stragglers"][0]["cause"] == "no contact");
+}
+
 // Random sequences of reports, cancels, resumes, restarts and ticks against
 // the invariants: generations never go back, a host activates only in a
 // started wave, counts match the rows, and an ended push stays ended.

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "push/controller.h"
+#include "push/straggler.h"
 
 namespace spate::push {
 
@@ -57,6 +58,20 @@ Result<json> Controller::GetPush(int64_t id, int64_t since) const {
   j["now"] = now;
   j["finished_at"] = FinishedAt(it->second);
   j["hosts_total"] = it->second.rec.hosts.size();
+  // Judged on every row, not only the changed ones: a stuck host stops changing.
+  json lagging = json::array();
+  if (it->second.open())
+    for (const Straggler& s : FindStragglers(it->second.rec.hosts, now)) {
+      if (lagging.size() == 50) break;
+      lagging.push_back({{"host", s.host},
+                         {"location", s.location},
+                         {"state", s.state},
+                         {"rate", s.rate},
+                         {"peers", s.peers},
+                         {"cause", CauseName(s.cause)},
+                         {"reason", s.reason}});
+    }
+  j["stragglers"] = lagging;
   return j;
 }
 
