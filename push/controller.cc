@@ -371,9 +371,11 @@ void Controller::AdvanceWaves(Push& p) {
   spdlog::info("push {}: wave {}/{} activating on {} hosts", p.rec.id, plan.wave + 1, p.waves(), n);
 }
 
+// Also catches waves that ended without a report (rows superseded by another
+// push, a restart between a row's end and the next wave).
 void Controller::Tick() {
   for (auto& [id, p] : pushes_)
-    if (p.rec.plan.next_wave_at > 0 && p.open()) AdvanceWaves(p);
+    if (p.open()) AdvanceWaves(p);
 }
 
 Result<PushProgress> Controller::Resume(int64_t id, const std::string& by) {
