@@ -10,7 +10,9 @@ namespace spate {
 int RackmapCommand(int argc, char** argv);
 int TrackerCommand(int argc, char** argv);
 int PushCommand(int argc, char** argv);
+int PushesCommand(int argc, char** argv);
 int RollbackCommand(int argc, char** argv);
+int FleetCommand(int argc, char** argv);
 int SeederCommand(int argc, char** argv);
 int UploadCommand(int argc, char** argv);
 int FetcherCommand(int argc, char** argv);
@@ -31,6 +33,8 @@ const Subcommand kSubcommands[] = {
     {"upload", "upload a build artifact to the seeder (CI)", spate::UploadCommand},
     {"push", "push NAME@VERSION to hosts and watch progress; cancel, resume or check a push", spate::PushCommand},
     {"rollback", "return hosts to an earlier version of NAME and watch progress", spate::RollbackCommand},
+    {"pushes", "list recent pushes and rollbacks", spate::PushesCommand},
+    {"fleet", "show the versions each host and rack runs, and version skew", spate::FleetCommand},
     {"rackmap", "check a rackmap file or look up an address", spate::RackmapCommand},
 };
 
