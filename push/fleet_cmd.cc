@@ -36,12 +36,15 @@ int FleetCommand(int argc, char** argv) {
     return kExitOk;
   }
   auto fleet = FleetFromJson(*answer);
-  if (!fleet.ok()) return cli::Fail(cmd, "unexpected answer from the tracker: " + fleet.status().message(), kExitFailure);
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  if (fleet->hosts.empty() && glob != "*") std::cout << "no hosts match '" << glob << "'" << std::endl;
-  else std::cout << RenderFleet(*fleet, now) << std::flush;
+  if (!fleet.ok())
+    return cli::Fail(cmd, "unexpected answer from the tracker: " + fleet.status().message(), kExitFailure);
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  if (fleet->hosts.empty() && glob != "*")
+    std::cout << "no hosts match '" << glob << "'" << std::endl;
+  else
+    std::cout << RenderFleet(*fleet, now) << std::flush;
   return kExitOk;
 }
 

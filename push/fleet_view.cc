@@ -149,9 +149,12 @@ std::string RenderFleet(const Fleet& fleet, int64_t now_ms) {
     if (!fleet.racks.empty())
       skew += ", " + std::to_string(mixed_racks[name]) + " of " + std::to_string(fleet.racks.size()) + " racks mixed";
   }
-  if (names.empty()) out += "\nno skew: no artifact installed on these hosts yet\n";
-  else if (skew.empty()) out += "\nno skew: one version of each artifact on every host that has it\n";
-  else out += "\nskew: " + skew + "\n";
+  if (names.empty())
+    out += "\nno skew: no artifact installed on these hosts yet\n";
+  else if (skew.empty())
+    out += "\nno skew: one version of each artifact on every host that has it\n";
+  else
+    out += "\nskew: " + skew + "\n";
   return out;
 }
 

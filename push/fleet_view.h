@@ -17,8 +17,8 @@ namespace spate {
 struct FleetHost {
   std::string host;
   std::string addr;
-  std::string location;  // "dc/pod/rack" or "unknown"
-  int64_t last_seen = 0;  // unix ms of the last check-in; 0 = never
+  std::string location;                         // "dc/pod/rack" or "unknown"
+  int64_t last_seen = 0;                        // unix ms of the last check-in; 0 = never
   std::map<std::string, std::string> versions;  // artifact name -> version running
 };
 

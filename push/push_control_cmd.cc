@@ -68,7 +68,8 @@ int PushCancelCommand(int argc, char** argv) {
 
   TrackerClient tracker = cli::TrackerFrom(*args);
   auto answer = tracker.Call("POST", "/pushes/" + std::to_string(*id) + "/cancel", {{"rollback", rollback}});
-  if (!answer.ok()) return cli::Fail(cmd, "cannot cancel push " + std::to_string(*id) + ": " + answer.status().message(), kExitFailure);
+  if (!answer.ok())
+    return cli::Fail(cmd, "cannot cancel push " + std::to_string(*id) + ": " + answer.status().message(), kExitFailure);
   auto cancelled = PushProgressFromJson(*answer);
   if (!cancelled.ok())
     return cli::Fail(cmd, "unexpected answer from the tracker: " + cancelled.status().message(), kExitFailure);
@@ -83,8 +84,7 @@ int PushCancelCommand(int argc, char** argv) {
   if (rollback_id <= 0) {
     // The tracker makes a rollback push only for hosts that had activated this one.
     if (watch->style != WatchStyle::kJson)
-      std::cout << "no rollback push: the tracker created none (no host had activated push " << *id << ")"
-                << std::endl;
+      std::cout << "no rollback push: the tracker created none (no host had activated push " << *id << ")" << std::endl;
     return kExitOk;
   }
   if (args->count("no-watch")) {
@@ -103,8 +103,7 @@ int PushCancelCommand(int argc, char** argv) {
 
 int PushResumeCommand(int argc, char** argv) {
   cxxopts::Options options = IdOptions(
-      "spate push resume",
-      "Go on with a paused push, accepting the failures so far, and watch it like a push.");
+      "spate push resume", "Go on with a paused push, accepting the failures so far, and watch it like a push.");
   options.add_options()("no-watch", "resume, do not watch");
   cli::AddWatchOptions(options);
   int code = kExitOk;
@@ -119,17 +118,18 @@ int PushResumeCommand(int argc, char** argv) {
   TrackerClient tracker = cli::TrackerFrom(*args);
   auto resumed = tracker.CallForPush("POST", "/pushes/" + std::to_string(*id) + "/resume");
   if (!resumed.ok())
-    return cli::Fail(cmd, "cannot resume push " + std::to_string(*id) + ": " + resumed.status().message(), kExitFailure);
+    return cli::Fail(cmd, "cannot resume push " + std::to_string(*id) + ": " + resumed.status().message(),
+                     kExitFailure);
   if (watch->style != WatchStyle::kJson) std::cout << "resumed " << RenderStart(*resumed) << std::endl;
   if (args->count("no-watch")) return kExitOk;
   return ExitCodeFor(WatchLive(tracker, std::move(*resumed), *watch));
 }
 
 int PushStatusCommand(int argc, char** argv) {
-  cxxopts::Options options = IdOptions(
-      "spate push status",
-      "Where a push stands, in one look: the final report once it is over (exit 0 only if it succeeded),\n"
-      "else its live progress line (exit 0).");
+  cxxopts::Options options =
+      IdOptions("spate push status",
+                "Where a push stands, in one look: the final report once it is over (exit 0 only if it succeeded),\n"
+                "else its live progress line (exit 0).");
   options.add_options()("json", "the JSON event the live view would print");
   int code = kExitOk;
   auto args = cli::Parse(options, argc, argv, code);
@@ -141,7 +141,8 @@ int PushStatusCommand(int argc, char** argv) {
 
   TrackerClient tracker = cli::TrackerFrom(*args);
   auto answer = tracker.Call("GET", "/pushes/" + std::to_string(*id));
-  if (!answer.ok()) return cli::Fail(cmd, "cannot read push " + std::to_string(*id) + ": " + answer.status().message(), kExitFailure);
+  if (!answer.ok())
+    return cli::Fail(cmd, "cannot read push " + std::to_string(*id) + ": " + answer.status().message(), kExitFailure);
   auto p = PushProgressFromJson(*answer);
   if (!p.ok()) return cli::Fail(cmd, "unexpected answer from the tracker: " + p.status().message(), kExitFailure);
   // The tracker's clock, so ages and countdowns do not depend on this machine's.
@@ -149,12 +150,16 @@ int PushStatusCommand(int argc, char** argv) {
   const auto age = Age(*p, IntField(*answer, "finished_at"), now);
   auto outcome = OutcomeIfOver(*p, Tally(*p));
   if (!outcome) {
-    if (json) std::cout << ProgressEvent(*p, age).dump() << std::endl;
-    else std::cout << RenderPlain(*p, age, now) << std::endl;
+    if (json)
+      std::cout << ProgressEvent(*p, age).dump() << std::endl;
+    else
+      std::cout << RenderPlain(*p, age, now) << std::endl;
     return kExitOk;
   }
-  if (json) std::cout << FinalEvent(*p, age, *outcome).dump() << std::endl;
-  else std::cout << RenderFinal(*p, age, *outcome, now) << std::flush;
+  if (json)
+    std::cout << FinalEvent(*p, age, *outcome).dump() << std::endl;
+  else
+    std::cout << RenderFinal(*p, age, *outcome, now) << std::flush;
   return ExitCodeFor(*outcome);
 }
 

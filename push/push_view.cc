@@ -261,7 +261,8 @@ std::string RenderFinal(const PushProgress& p, std::chrono::milliseconds elapsed
   if (outcome == PushOutcome::kPaused) {
     std::string id = std::to_string(p.id);
     out += "to go on, accepting these failures: spate push resume " + id + "\n";
-    out += "to stop: spate push cancel " + id + " (with --rollback, activated hosts go back to their previous version)\n";
+    out += "to stop: spate push cancel " + id +
+           " (with --rollback, activated hosts go back to their previous version)\n";
   }
   return out;
 }
@@ -275,7 +276,8 @@ nlohmann::json FinalEvent(const PushProgress& p, std::chrono::milliseconds elaps
     else if (h.state == kStateSuperseded)
       superseded.push_back({{"host", h.host}, {"location", h.location}, {"error", h.error}});
     else if (h.state != kStateInstalled && h.state != kStateStaged && h.state != kStateCancelled)
-      stragglers.push_back({{"host", h.host}, {"location", h.location}, {"state", h.state}, {"bytes_done", h.bytes_done}});
+      stragglers.push_back(
+          {{"host", h.host}, {"location", h.location}, {"state", h.state}, {"bytes_done", h.bytes_done}});
   }
   return {{"event", "done"},
           {"push_id", p.id},

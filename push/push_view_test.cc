@@ -116,10 +116,14 @@ PushProgress Waved() {
   p.state = "active";
   p.waves = {1, 3, 4};
   p.wave = 1;
-  p.hosts = {Host("a1", "dc/p/r1", kStateInstalled, 1000), Host("a2", "dc/p/r1", kStateInstalled, 1000),
-             Host("a3", "dc/p/r1", kStateVerifying, 1000),  Host("b1", "dc/p/r2", kStateFailed, 1000, 0, "health check failed"),
-             Host("b2", "dc/p/r2", kStateStaged, 1000),     Host("b3", "dc/p/r2", kStateStaged, 1000),
-             Host("c1", "dc/p/r3", kStateStaged, 1000),     Host("c2", "dc/p/r3", kStateDownloading, 500, 50)};
+  p.hosts = {Host("a1", "dc/p/r1", kStateInstalled, 1000),
+             Host("a2", "dc/p/r1", kStateInstalled, 1000),
+             Host("a3", "dc/p/r1", kStateVerifying, 1000),
+             Host("b1", "dc/p/r2", kStateFailed, 1000, 0, "health check failed"),
+             Host("b2", "dc/p/r2", kStateStaged, 1000),
+             Host("b3", "dc/p/r2", kStateStaged, 1000),
+             Host("c1", "dc/p/r3", kStateStaged, 1000),
+             Host("c2", "dc/p/r3", kStateDownloading, 500, 50)};
   return p;
 }
 }  // namespace

@@ -36,9 +36,9 @@ int PushesCommand(int argc, char** argv) {
   }
   auto rows = PushSummariesFromJson(*answer);
   if (!rows.ok()) return cli::Fail(cmd, "unexpected answer from the tracker: " + rows.status().message(), kExitFailure);
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   std::cout << RenderPushes(*rows, now, LocalTime) << std::flush;
   return kExitOk;
 }

@@ -16,7 +16,8 @@ using nlohmann::json;
 template <typename T>
 Status Read(const json& j, const char* key, T& out, bool required) {
   auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return required ? Status::Invalid(std::string("missing field '") + key + "'") : Status::Ok();
+  if (it == j.end() || it->is_null())
+    return required ? Status::Invalid(std::string("missing field '") + key + "'") : Status::Ok();
   try {
     out = it->get<T>();
   } catch (const json::exception&) {
@@ -36,9 +37,12 @@ Result<PushSummary> SummaryFromJson(const json& j) {
                     Read(j, "superseded", s.superseded, false), Read(j, "cancelled", s.cancelled, false)})
     if (!st.ok()) return st;
   if (auto it = j.find("waves"); it != j.end()) {
-    if (it->is_number_integer()) s.waves = it->get<int>();
-    else if (it->is_array()) s.waves = static_cast<int>(it->size());
-    else if (!it->is_null()) return Status::Invalid("field 'waves' has the wrong type");
+    if (it->is_number_integer())
+      s.waves = it->get<int>();
+    else if (it->is_array())
+      s.waves = static_cast<int>(it->size());
+    else if (!it->is_null())
+      return Status::Invalid("field 'waves' has the wrong type");
   }
   s.pending = s.hosts - s.installed - s.failed - s.superseded - s.cancelled;
   if (Status st = Read(j, "pending", s.pending, false); !st.ok()) return st;
@@ -53,7 +57,8 @@ Result<std::vector<PushSummary>> PushSummariesFromJson(const json& j) {
   std::vector<PushSummary> out;
   for (const auto& pj : j["pushes"]) {
     auto s = SummaryFromJson(pj);
-    if (!s.ok()) return Status::Invalid("push " + std::to_string(out.size() + 1) + " of the list: " + s.status().message());
+    if (!s.ok())
+      return Status::Invalid("push " + std::to_string(out.size() + 1) + " of the list: " + s.status().message());
     out.push_back(std::move(*s));
   }
   return out;
@@ -73,7 +78,8 @@ std::string RenderPushes(const std::vector<PushSummary>& rows, int64_t now_ms, c
   std::vector<std::vector<std::string>> table = {
       {"ID", "ARTIFACT", "KIND", "STATE", "WAVE", "OK/FAILED/PENDING", "BY", "STARTED", "DURATION"}};
   for (const auto& p : rows) {
-    std::string wave = p.waves > 1 ? std::to_string(std::clamp(p.wave + 1, 1, p.waves)) + "/" + std::to_string(p.waves) : "-";
+    std::string wave =
+        p.waves > 1 ? std::to_string(std::clamp(p.wave + 1, 1, p.waves)) + "/" + std::to_string(p.waves) : "-";
     int64_t end = p.finished_at > 0 ? p.finished_at : now_ms;
     std::string duration =
         p.created_at > 0 ? FormatDuration(std::chrono::milliseconds(std::max<int64_t>(0, end - p.created_at))) : "-";

@@ -15,9 +15,9 @@ namespace spate {
 
 struct PushSummary {
   int64_t id = 0;
-  std::string artifact;  // name@version
+  std::string artifact;       // name@version
   std::string kind = "push";  // or "rollback"
-  std::string state;     // active, paused, cancelled, succeeded, failed, superseded
+  std::string state;          // active, paused, cancelled, succeeded, failed, superseded
   std::string started_by;
   int64_t created_at = 0;   // unix ms
   int64_t finished_at = 0;  // unix ms; 0 while open

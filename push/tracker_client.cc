@@ -46,7 +46,8 @@ Result<nlohmann::json> TrackerClient::Call(const std::string& method, const std:
   }
   if (r->status / 100 != 2) return FromHttp(r->status, r->body);
   auto j = nlohmann::json::parse(r->body, nullptr, false);
-  if (j.is_discarded()) return Status::Corrupt("tracker answered " + std::to_string(r->status) + " with a body that is not JSON");
+  if (j.is_discarded())
+    return Status::Corrupt("tracker answered " + std::to_string(r->status) + " with a body that is not JSON");
   return j;
 }
 

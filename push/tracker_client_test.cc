@@ -17,10 +17,12 @@ struct FakeTracker {
       : server(http::ServerOptions{}, [this](http::Request&& r, http::Reply reply) {
           seen_auth = r.header("authorization");
           if (r.path == "/api/v1/pushes/404") return reply(http::Response::Error(Status::NotFound("unknown push 404")));
-          if (r.path == "/api/v1/pushes/401") return reply(http::Response::Error(Status::Unauthorized("bad admin token")));
+          if (r.path == "/api/v1/pushes/401")
+            return reply(http::Response::Error(Status::Unauthorized("bad admin token")));
           if (r.path == "/api/v1/pushes/500") return reply(http::Response::Text(500, "boom\n"));
           if (r.path == "/api/v1/pushes/text") return reply(http::Response::Text(200, "not json"));
-          reply(http::Response::Json(200, R"({"id":3,"artifact":"web@1","size":1,"state":"active","created_at":1,"hosts":[]})"));
+          reply(http::Response::Json(
+              200, R"({"id":3,"artifact":"web@1","size":1,"state":"active","created_at":1,"hosts":[]})"));
         }) {
     REQUIRE(server.Start().ok());
     thread = std::thread([this] { server.Run(); });
@@ -86,6 +88,8 @@ TEST_CASE("started_by is SPATE_USER when set, else the user at the host name") {
   CHECK(StartedBy().size() > 6);
   unsetenv("USER");
   CHECK(StartedBy().rfind("unknown@", 0) != 0);  // the account's name instead
-  if (old_user) setenv("USER", saved.c_str(), 1);
-  else unsetenv("USER");
+  if (old_user)
+    setenv("USER", saved.c_str(), 1);
+  else
+    unsetenv("USER");
 }

@@ -68,8 +68,7 @@ PushOutcome Watch(PushProgress progress, const WatchOptions& options, const Watc
       consecutive_errors = 0;
     } else if (++consecutive_errors % 5 == 1) {
       // The tracker may be restarting; keep the last snapshot and retry.
-      *io.err << options.command << ": progress unavailable (" << next.status().message() << "); retrying"
-              << std::endl;
+      *io.err << options.command << ": progress unavailable (" << next.status().message() << "); retrying" << std::endl;
     }
   }
 
@@ -116,8 +115,7 @@ PushOutcome WatchLive(const TrackerClient& tracker, PushProgress first, const Wa
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   };
   io.now_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
   io.sleep = [](std::chrono::milliseconds d) {

@@ -33,12 +33,12 @@ struct WatchOptions {
 };
 
 struct WatchIo {
-  std::function<Result<PushProgress>()> fetch;          // the push again; a failure is retried next tick
-  std::function<std::chrono::milliseconds()> elapsed;   // since the watch began, monotonic
-  std::function<int64_t()> now_ms;                      // wall clock, unix ms: countdowns, report ages
-  std::function<void(std::chrono::milliseconds)> sleep; // returns early once interrupted
+  std::function<Result<PushProgress>()> fetch;           // the push again; a failure is retried next tick
+  std::function<std::chrono::milliseconds()> elapsed;    // since the watch began, monotonic
+  std::function<int64_t()> now_ms;                       // wall clock, unix ms: countdowns, report ages
+  std::function<void(std::chrono::milliseconds)> sleep;  // returns early once interrupted
   std::function<bool()> interrupted;
-  std::function<int()> width;                           // terminal columns, for kTty
+  std::function<int()> width;  // terminal columns, for kTty
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;
 };

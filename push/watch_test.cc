@@ -32,7 +32,8 @@ PushProgress Snapshot(std::vector<const char*> states, int wave = 0, const char*
   p.waves = {1, 3};
   p.wave = wave;
   for (size_t i = 0; i < states.size(); ++i)
-    p.hosts.push_back(Row("a" + std::to_string(i + 1), states[i], states[i] == std::string(kStateFailed) ? "health check failed" : ""));
+    p.hosts.push_back(Row("a" + std::to_string(i + 1), states[i],
+                          states[i] == std::string(kStateFailed) ? "health check failed" : ""));
   return p;
 }
 
@@ -92,7 +93,8 @@ TEST_CASE("watch stops at a paused push and says why, who failed and what decide
 
 TEST_CASE("watch stops at a cancelled push and exits as a failure") {
   Script s;
-  PushProgress cancelled = Snapshot({kStateInstalled, kStateCancelled, kStateCancelled, kStateCancelled}, 0, "cancelled");
+  PushProgress cancelled =
+      Snapshot({kStateInstalled, kStateCancelled, kStateCancelled, kStateCancelled}, 0, "cancelled");
   s.answers = {cancelled};
   PushOutcome outcome = Watch(Snapshot({kStateInstalled, kStateStaged, kStateStaged, kStateStaged}), {}, s.Io());
   CHECK(outcome == PushOutcome::kCancelled);
