@@ -10,6 +10,9 @@ namespace spate {
 int RackmapCommand(int argc, char** argv);
 int TrackerCommand(int argc, char** argv);
 int PushCommand(int argc, char** argv);
+int PushesCommand(int argc, char** argv);
+int RollbackCommand(int argc, char** argv);
+int FleetCommand(int argc, char** argv);
 int SeederCommand(int argc, char** argv);
 int UploadCommand(int argc, char** argv);
 int FetcherCommand(int argc, char** argv);
@@ -28,13 +31,16 @@ const Subcommand kSubcommands[] = {
     {"seeder", "run the seeder: accept uploads, store them durably, seed them", spate::SeederCommand},
     {"fetcher", "run the fetcher daemon on a host: fetch, verify, install, report", spate::FetcherCommand},
     {"upload", "upload a build artifact to the seeder (CI)", spate::UploadCommand},
-    {"push", "push NAME@VERSION to hosts and watch progress", spate::PushCommand},
+    {"push", "push NAME@VERSION to hosts and watch progress; cancel, resume or check a push", spate::PushCommand},
+    {"rollback", "return hosts to an earlier version of NAME and watch progress", spate::RollbackCommand},
+    {"pushes", "list recent pushes and rollbacks", spate::PushesCommand},
+    {"fleet", "show the versions each host and rack runs, and version skew", spate::FleetCommand},
     {"rackmap", "check a rackmap file or look up an address", spate::RackmapCommand},
 };
 
 void Usage(FILE* out) {
   std::fprintf(out, "usage: spate COMMAND [options]   (spate COMMAND --help for details)\n\ncommands:\n");
-  for (const auto& c : kSubcommands) std::fprintf(out, "  %-8s %s\n", c.name, c.help);
+  for (const auto& c : kSubcommands) std::fprintf(out, "  %-9s %s\n", c.name, c.help);
 }
 
 }  // namespace

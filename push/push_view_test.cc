@@ -105,3 +105,142 @@ TEST_CASE("a push superseded on some hosts is finished but not a success") {
   p.hosts.push_back(Host("b1", "dc/p/r2", kStateFailed, 0, 0, "disk full"));
   CHECK(FinishedOutcome(Tally(p)) == PushOutcome::kFailed);  // a failure outranks superseded
 }
+
+namespace {
+// 8 hosts in 3 waves (1, 3, 4); wave 2 may activate, wave 3 waits.
+PushProgress Waved() {
+  PushProgress p;
+  p.id = 9;
+  p.artifact = "web@2.0";
+  p.size = 1000;
+  p.state = "active";
+  p.waves = {1, 3, 4};
+  p.wave = 1;
+  p.hosts = {Host("a1", "dc/p/r1", kStateInstalled, 1000),
+             Host("a2", "dc/p/r1", kStateInstalled, 1000),
+             Host("a3", "dc/p/r1", kStateVerifying, 1000),
+             Host("b1", "dc/p/r2", kStateFailed, 1000, 0, "health check failed"),
+             Host("b2", "dc/p/r2", kStateStaged, 1000),
+             Host("b3", "dc/p/r2", kStateStaged, 1000),
+             Host("c1", "dc/p/r3", kStateStaged, 1000),
+             Host("c2", "dc/p/r3", kStateDownloading, 500, 50)};
+  return p;
+}
+}  // namespace
+
+TEST_CASE("tally counts staged rows apart from active ones and cancelled rows as done") {
+  PushProgress p = Waved();
+  PushTally t = Tally(p);
+  CHECK(t.staged == 3);
+  CHECK(t.active == 2);
+  CHECK(t.rate == 50);
+  CHECK_FALSE(t.finished());
+  CHECK_FALSE(OutcomeIfOver(p, t).has_value());
+  for (auto& h : p.hosts)
+    if (h.state != kStateInstalled && h.state != kStateFailed) h.state = kStateCancelled;
+  t = Tally(p);
+  CHECK(t.cancelled == 5);
+  CHECK(t.finished());
+  CHECK(FinishedOutcome(t) == PushOutcome::kCancelled);  // someone stopped it: that beats the failure
+}
+
+TEST_CASE("a paused or cancelled push is over for a watcher even with rows open") {
+  PushProgress p = Waved();
+  p.state = "paused";
+  CHECK(OutcomeIfOver(p, Tally(p)) == PushOutcome::kPaused);
+  p.state = "cancelled";
+  CHECK(OutcomeIfOver(p, Tally(p)) == PushOutcome::kCancelled);
+  p = Sample();
+  for (auto& h : p.hosts) h.state = kStateInstalled;
+  CHECK(OutcomeIfOver(p, Tally(p)) == PushOutcome::kSucceeded);
+}
+
+TEST_CASE("start line names the waves and a rollback") {
+  CHECK(RenderStart(Sample()) == "push 7: web@1.0 to 4 hosts");
+  PushProgress p = Waved();
+  CHECK(RenderStart(p) == "push 9: web@2.0 to 8 hosts in 3 waves (1, 3, 4)");
+  p.kind = "rollback";
+  p.waves = {8};
+  CHECK(RenderStart(p) == "rollback push 9: web@2.0 to 8 hosts");
+}
+
+TEST_CASE("plain line of a push in waves shows the wave, staged hosts and the next wave countdown") {
+  PushProgress p = Waved();
+  p.next_wave_at = 1'000'012'000;
+  CHECK(RenderPlain(p, milliseconds(42000), 1'000'000'000) ==
+        "[    42s] web@2.0 wave 2/3, 2/8 installed, 1 failed, 2 active, 3 staged, 0 pending, 7.3 KiB / 7.8 KiB, "
+        "50 B/s, ETA 10s, next wave in 12s");
+  // Without a clock, or once the time has passed, no countdown.
+  CHECK(RenderPlain(p, milliseconds(42000)).find("next wave") == std::string::npos);
+  CHECK(RenderPlain(p, milliseconds(42000), 1'000'013'000).find("next wave") == std::string::npos);
+}
+
+TEST_CASE("paused and cancelled pushes say so in the live views") {
+  PushProgress p = Waved();
+  p.state = "paused";
+  p.reason = "1 host failed, more than max-failures 0";
+  CHECK(RenderPlain(p, milliseconds(42000)) ==
+        "[    42s] web@2.0 wave 2/3, 2/8 installed, 1 failed, 2 active, 3 staged, 0 pending, 7.3 KiB / 7.8 KiB, "
+        "50 B/s, ETA 10s, paused: 1 host failed, more than max-failures 0");
+  auto lines = RenderTty(p, milliseconds(42000), 120);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].find("2/8 hosts") != std::string::npos);
+  CHECK(lines[0].find("  1 failed  3 staged") != std::string::npos);
+  CHECK(lines[1] == "  wave 2/3, paused: 1 host failed, more than max-failures 0");
+  CHECK(lines[2] == "  dc/p/r1 [#####...] 2/3  dc/p/r2 [........] 0/3 (1 failed)  dc/p/r3 [........] 0/2");
+
+  p.state = "cancelled";
+  p.reason = "";
+  CHECK(RenderTty(p, milliseconds(42000), 120)[1] == "  wave 2/3, cancelled");
+  CHECK(RenderPlain(p, milliseconds(42000)).substr(RenderPlain(p, milliseconds(42000)).size() - 11) == ", cancelled");
+
+  // One wave, running by itself: no phase line, as before waves existed.
+  CHECK(RenderTty(Sample(), milliseconds(3000), 100).size() == 2);
+}
+
+TEST_CASE("progress event carries state, wave, waves and staged") {
+  PushProgress p = Waved();
+  p.state = "paused";
+  p.reason = "budget spent";
+  auto ev = ProgressEvent(p, milliseconds(1000));
+  CHECK(ev["state"] == "paused");
+  CHECK(ev["wave"] == 1);
+  CHECK(ev["waves"] == nlohmann::json::array({1, 3, 4}));
+  CHECK(ev["staged"] == 3);
+  CHECK(ev["active"] == 2);
+  CHECK(ev["reason"] == "budget spent");
+}
+
+TEST_CASE("final report of a paused push gives the reason, the failed hosts and the commands that decide") {
+  PushProgress p = Waved();
+  p.state = "paused";
+  p.reason = "1 host failed, more than max-failures 0";
+  CHECK(RenderFinal(p, milliseconds(61000), PushOutcome::kPaused, 0) ==
+        "push 9 of web@2.0 paused at wave 2/3 after 1m01s: 2/8 hosts installed and verified, 1 failed, "
+        "3 staged (not activated), 2 not finished\n"
+        "  paused: 1 host failed, more than max-failures 0\n"
+        "  FAILED     b1 (dc/p/r2): health check failed\n"
+        "  STRAGGLER  a3 (dc/p/r1): verifying 100%\n"
+        "  STRAGGLER  c2 (dc/p/r3): downloading 50%\n"
+        "to go on, accepting these failures: spate push resume 9\n"
+        "to stop: spate push cancel 9 (with --rollback, activated hosts go back to their previous version)\n");
+  auto ev = FinalEvent(p, milliseconds(61000), PushOutcome::kPaused);
+  CHECK(ev["result"] == "paused");
+  CHECK(ev["reason"] == "1 host failed, more than max-failures 0");
+  CHECK(ev["staged"] == 3);
+  CHECK(ev["stragglers"].size() == 2);  // staged hosts wait for their wave; they are not stragglers
+}
+
+TEST_CASE("final report of a cancelled rollback counts the cancelled hosts") {
+  PushProgress p = Waved();
+  p.kind = "rollback";
+  p.state = "cancelled";
+  p.reason = "cancelled by alice@ops1";
+  for (auto& h : p.hosts)
+    if (h.state != kStateInstalled && h.state != kStateFailed) h.state = kStateCancelled;
+  CHECK(RenderFinal(p, milliseconds(5000), FinishedOutcome(Tally(p)), 0) ==
+        "rollback push 9 of web@2.0 cancelled at wave 2/3 after 5.0s: 2/8 hosts installed and verified, 1 failed, "
+        "5 cancelled\n"
+        "  cancelled: cancelled by alice@ops1\n"
+        "  FAILED     b1 (dc/p/r2): health check failed\n");
+}

@@ -1,0 +1,116 @@
+#include "push/cli.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "wire/daemon.h"
+#include "wire/units.h"
+
+namespace spate::cli {
+
+namespace {
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+}  // namespace
+
+void AddTrackerOptions(cxxopts::Options& options) {
+  // clang-format off
+  options.add_options()
+    ("tracker", "tracker control URL (env SPATE_TRACKER)",
+     cxxopts::value<std::string>()->default_value(EnvOr("SPATE_TRACKER", "http://127.0.0.1:7070")))
+    ("token", "admin token (default: env SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>());
+  // clang-format on
+}
+
+TrackerClient TrackerFrom(const cxxopts::ParseResult& args) {
+  std::string token = args.count("token") ? args["token"].as<std::string>() : EnvOr("SPATE_ADMIN_TOKEN", "");
+  return TrackerClient(args["tracker"].as<std::string>(), token);
+}
+
+void AddWaveOptions(cxxopts::Options& options) {
+  // clang-format off
+  options.add_options()
+    ("waves", "activate in waves: cumulative host counts or percentages, e.g. 1,5%,25%,100% "
+              "(default: every host at once)", cxxopts::value<std::string>())
+    ("wave-pause", "wait this long after a wave is healthy before the next starts",
+     cxxopts::value<std::string>()->default_value("0s"))
+    ("max-failures", "pause activation once more hosts than this failed: N or P% of the targets",
+     cxxopts::value<std::string>()->default_value("0"));
+  // clang-format on
+}
+
+Result<WaveFlags> WaveFlagsFrom(const cxxopts::ParseResult& args) {
+  WaveFlags f;
+  if (args.count("waves")) f.waves = args["waves"].as<std::string>();
+  f.max_failures = args["max-failures"].as<std::string>();
+  auto pause = ParseDuration(args["wave-pause"].as<std::string>());
+  if (!pause.ok()) return Status::Invalid("--wave-pause: " + pause.status().message());
+  f.wave_pause_ms = pause->count();
+  if (f.max_failures.empty()) return Status::Invalid("--max-failures is empty: want N or P%, e.g. 2 or 5%");
+  return f;
+}
+
+void AddWatchOptions(cxxopts::Options& options) {
+  // clang-format off
+  options.add_options()
+    ("timeout", "stop watching after this long (the push goes on)", cxxopts::value<std::string>()->default_value("30m"))
+    ("interval", "progress refresh period", cxxopts::value<std::string>()->default_value("1s"))
+    ("json", "one JSON event per line");
+  // clang-format on
+}
+
+Result<WatchOptions> WatchOptionsFrom(const cxxopts::ParseResult& args, const std::string& command) {
+  WatchOptions w;
+  w.command = command;
+  auto timeout = ParseDuration(args["timeout"].as<std::string>());
+  if (!timeout.ok()) return Status::Invalid("--timeout: " + timeout.status().message());
+  auto interval = ParseDuration(args["interval"].as<std::string>());
+  if (!interval.ok()) return Status::Invalid("--interval: " + interval.status().message());
+  if (interval->count() <= 0) return Status::Invalid("--interval must be more than 0");
+  w.timeout = *timeout;
+  w.interval = *interval;
+  w.style = args.count("json") ? WatchStyle::kJson : isatty(STDOUT_FILENO) ? WatchStyle::kTty : WatchStyle::kPlain;
+  return w;
+}
+
+Result<int64_t> PushIdFrom(const cxxopts::ParseResult& args) {
+  if (!args.count("id")) return Status::Invalid("missing the push ID (spate pushes lists them)");
+  const std::string text = args["id"].as<std::string>();
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoll(text) <= 0)
+    return Status::Invalid("push ID '" + text + "' is not a positive number (spate pushes lists them)");
+  return std::stoll(text);
+}
+
+std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& options, int argc, char** argv, int& exit_code) {
+  try {
+    auto args = options.parse(argc, argv);
+    if (args.count("help")) {
+      std::cout << options.help() << std::endl;
+      exit_code = kExitOk;
+      return std::nullopt;
+    }
+    if (!args.unmatched().empty()) {
+      exit_code = Fail(options.program(), "unexpected argument '" + args.unmatched().front() + "'", kExitUsage);
+      return std::nullopt;
+    }
+    return args;
+  } catch (const std::exception& e) {
+    exit_code = Fail(options.program(), e.what(), kExitUsage);
+    return std::nullopt;
+  }
+}
+
+int Fail(const std::string& command, const std::string& message, int code) {
+  std::fprintf(stderr, "%s: %s\n", command.c_str(), message.c_str());
+  return code;
+}
+
+}  // namespace spate::cli

@@ -1,0 +1,65 @@
+// `spate rollback NAME [--to VERSION]`: push an earlier version of NAME (by
+// default the one before the newest pushed) and watch it exactly like
+// `spate push`: same progress, same report, same exit code.
+#include <cstdio>
+#include <cxxopts.hpp>
+#include <string>
+
+#include "push/cli.h"
+#include "push/push_view.h"
+#include "push/tracker_client.h"
+#include "push/watch.h"
+#include "wire/api.h"
+#include "wire/daemon.h"
+
+namespace spate {
+
+int RollbackCommand(int argc, char** argv) {
+  cxxopts::Options options("spate rollback",
+                           "Return hosts to an earlier version of NAME (a rollback push) and watch it converge.");
+  // clang-format off
+  options.add_options()
+    ("name", "artifact NAME", cxxopts::value<std::string>())
+    ("to", "VERSION to return to (default: the version before the newest one pushed)",
+     cxxopts::value<std::string>())
+    ("hosts", "glob over checked-in host ids", cxxopts::value<std::string>()->default_value("*"))
+    ("h,help", "show help");
+  // clang-format on
+  cli::AddTrackerOptions(options);
+  cli::AddWaveOptions(options);
+  cli::AddWatchOptions(options);
+  options.parse_positional({"name"});
+  options.positional_help("NAME");
+  int code = kExitOk;
+  auto args = cli::Parse(options, argc, argv, code);
+  if (!args) return code;
+  const std::string cmd = options.program();
+  if (!args->count("name")) return cli::Fail(cmd, "missing NAME", kExitUsage);
+
+  RollbackRequest req;
+  req.name = (*args)["name"].as<std::string>();
+  if (args->count("to")) req.to = (*args)["to"].as<std::string>();
+  req.hosts_glob = (*args)["hosts"].as<std::string>();
+  req.started_by = StartedBy();
+  if (req.name.find('@') != std::string::npos)
+    return cli::Fail(cmd, "NAME '" + req.name + "' has a version; use --to VERSION", kExitUsage);
+  if (Status s = CheckName("name", req.name); !s.ok()) return cli::Fail(cmd, s.message(), kExitUsage);
+  if (!req.to.empty())
+    if (Status s = CheckVersion("--to", req.to); !s.ok()) return cli::Fail(cmd, s.message(), kExitUsage);
+  auto waves = cli::WaveFlagsFrom(*args);
+  if (!waves.ok()) return cli::Fail(cmd, waves.status().message(), kExitUsage);
+  req.waves = waves->waves;
+  req.wave_pause_ms = waves->wave_pause_ms;
+  req.max_failures = waves->max_failures;
+  auto watch = cli::WatchOptionsFrom(*args, cmd);
+  if (!watch.ok()) return cli::Fail(cmd, watch.status().message(), kExitUsage);
+
+  TrackerClient tracker = cli::TrackerFrom(*args);
+  auto created = tracker.CallForPush("POST", "/rollbacks", ToJson(req));
+  if (!created.ok()) return cli::Fail(cmd, "cannot start the rollback: " + created.status().message(), kExitFailure);
+  if (watch->style != WatchStyle::kJson) std::printf("%s\n", RenderStart(*created).c_str());
+  std::fflush(stdout);
+  return ExitCodeFor(WatchLive(tracker, std::move(*created), *watch));
+}
+
+}  // namespace spate
