@@ -72,6 +72,9 @@ struct Inbox {
 // until retry_at.
 enum class Phase { kDownloading, kVerifying, kStaged, kSeeding, kRetryWait };
 
+// Not yet installed: a push joining or activating it waits for the install.
+bool Transferring(Phase p) { return p == Phase::kDownloading || p == Phase::kVerifying || p == Phase::kRetryWait; }
+
 // One artifact in the session. Several pushes of the same artifact share it;
 // pushes overtaken by a newer one of the same name leave it (push_order.h).
 struct Job {
@@ -565,9 +568,7 @@ void Fetcher::Impl::HandleAssignment(const Assignment& a) {
       k = k->second == m.name ? kept_staging.erase(k) : std::next(k);
   }
   auto it = jobs.find(m.info_hash);
-  bool joined = d.start && it != jobs.end() &&
-                (it->second->phase == Phase::kDownloading || it->second->phase == Phase::kVerifying ||
-                 it->second->phase == Phase::kRetryWait);
+  bool joined = d.start && it != jobs.end() && Transferring(it->second->phase);
   if (joined) {
     // Before superseding: an older push of this same file must not stop the transfer.
     it->second->push_ids.push_back(a.push_id);
@@ -641,7 +642,7 @@ void Fetcher::Impl::ActivateStaged(const Assignment& a) {
   }
   for (auto& [ih, j] : jobs) {
     if (!Contains(j->push_ids, id)) continue;
-    if (j->phase == Phase::kDownloading || j->phase == Phase::kVerifying) {
+    if (Transferring(j->phase)) {
       j->activate_ids.insert(id);
       spdlog::info("push {}: activate received for {}; activating once it is installed", id, a.manifest.id());
       return;
@@ -1141,7 +1142,9 @@ void Fetcher::Impl::CollectWorkers() {
   for (const auto& ih : withdrawn_done) {
     auto it = jobs.find(ih);
     StopTorrentKeepStaging(*it->second);
-    kept_staging[ih] = it->second->manifest.name;
+    // Unless a push of another version of the name started meanwhile, which releases it (HandleAssignment).
+    const std::string& name = it->second->manifest.name;
+    if (!order[name].running) kept_staging[ih] = name;
     jobs.erase(it);
   }
 }

@@ -899,3 +899,17 @@ TEST_CASE("a download damaged on disk after libtorrent checked it fails verifica
   INFO("origin sent " << sent << " bytes for a " << want.size() << " byte file");
   CHECK(sent < int64_t(want.size() + want.size() / 4));
 }
+
+TEST_CASE("fetcher config bounds the attempts at a push and the retry delay") {
+  Env env;
+  auto c = env.Config();
+  CHECK(c.Validate().ok());
+  c.tries = 0;
+  CHECK(c.Validate().message() == "--tries must be 1..10");
+  c.tries = 11;
+  CHECK_FALSE(c.Validate().ok());
+  c.tries = 1;  // no retry at all
+  CHECK(c.Validate().ok());
+  c.retry_delay = std::chrono::milliseconds(-1);
+  CHECK(c.Validate().message() == "--retry-delay must be 0..10m");
+}
