@@ -23,6 +23,10 @@ Status FetcherConfig::Validate() const {
   if (seed_time.count() < 0) return Status::Invalid("--seed-time must not be negative");
   if (poll_wait_seconds < 0 || poll_wait_seconds > 300) return Status::Invalid("poll wait must be 0..300 s");
   if (hook_timeout.count() <= 0) return Status::Invalid("--hook-timeout must be positive");
+  // Bounded so a push that keeps failing ends within minutes, not hours of doubled waits.
+  if (tries < 1 || tries > 10) return Status::Invalid("--tries must be 1..10");
+  if (retry_delay.count() < 0 || retry_delay > std::chrono::minutes(10))
+    return Status::Invalid("--retry-delay must be 0..10m");
   // Fewer would let retention remove the version a rollback needs.
   if (keep_versions < 2) return Status::Invalid("--keep-versions must be at least 2");
   return Status::Ok();

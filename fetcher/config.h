@@ -55,6 +55,16 @@ struct FetcherConfig {
   // Version dirs kept per artifact after an activation; current and the
   // version before it are kept regardless. At least 2.
   int keep_versions = 3;
+  // Attempts at a push whose failure may pass (a download error other than a
+  // full disk; a size or sha256 mismatch after download), the first included;
+  // 1 = no retry. Each report of the push carries the attempt (HostReport::tries).
+  // Other failures (refused manifest, free-space floor, full disk, install
+  // I/O, hook or health check) are final at once.
+  int tries = 3;
+  // Wait before the second attempt, doubled before each later one. Staging is
+  // kept meanwhile, so the next attempt rechecks it and fetches only the
+  // pieces that are missing or damaged.
+  std::chrono::milliseconds retry_delay = std::chrono::seconds(2);
   // A download that would leave less than this free on the install
   // filesystem is refused. nullopt: no check (only ENOSPC stops a download).
   std::optional<uint64_t> min_free = uint64_t(1) << 30;

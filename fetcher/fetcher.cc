@@ -57,14 +57,23 @@ struct Inbox {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<Assignment> items;
+  // Every push id of the newest changed list, not yet applied. A push the
+  // host holds that is missing from it was withdrawn (cancelled) by the
+  // tracker, unless a newer push of its name overtook it.
+  std::optional<std::set<int64_t>> listed;
   std::optional<std::vector<RackRange>> rack_ranges;  // newest from the tracker, not yet applied
   bool stop = false;
   bool exited = false;
 };
 
 // kStaged: installed but not current, seeding until the push is activated
-// (or overtaken). kSeeding: done with; seeding until seed_until.
-enum class Phase { kDownloading, kVerifying, kStaged, kSeeding };
+// (or overtaken). kSeeding: done with; seeding until seed_until. kRetryWait:
+// an attempt failed in a way that may pass; out of the session, staging kept,
+// until retry_at.
+enum class Phase { kDownloading, kVerifying, kStaged, kSeeding, kRetryWait };
+
+// Not yet installed: a push joining or activating it waits for the install.
+bool Transferring(Phase p) { return p == Phase::kDownloading || p == Phase::kVerifying || p == Phase::kRetryWait; }
 
 // One artifact in the session. Several pushes of the same artifact share it;
 // pushes overtaken by a newer one of the same name leave it (push_order.h).
@@ -82,6 +91,15 @@ struct Job {
   Clock::time_point started;
   Clock::time_point verify_started;
   Clock::time_point seed_until;
+  // Attempt at the transfer, 1 = the first (FetcherConfig::tries bounds it).
+  int tries = 1;
+  Clock::time_point retry_at;
+  std::string retry_reason;  // why the last attempt failed, while kRetryWait
+  // Untouched by the session (it may amend the copy it is given), for the next attempt.
+  std::shared_ptr<const lt::torrent_info> ti;
+  // Every push of it was withdrawn while kVerifying: once the worker is done
+  // the torrent goes, but its staging stays for a later push.
+  bool withdrawn = false;
   // Gateway share filter for peers outside the rack (null without rack ranges).
   std::shared_ptr<FarFilter> far_filter;
   // Hash + version dir worker, only while kVerifying. It never touches
@@ -144,6 +162,13 @@ void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int6
     // Oldest push first, so a restart replays them in order and `current` ends on the newest.
     std::sort(r->assignments.begin(), r->assignments.end(),
               [](const Assignment& a, const Assignment& b) { return a.push_id < b.push_id; });
+    if (changed) {
+      // The newer list is the whole truth: items of an older one the engine
+      // has not taken yet must not start a push the tracker has since withdrawn.
+      inbox->items.clear();
+      inbox->listed.emplace();
+      for (const auto& a : r->assignments) inbox->listed->insert(a.push_id);
+    }
     for (auto& a : r->assignments) inbox->items.push_back(std::move(a));
     inbox->rack_ranges = std::move(r->rack_ranges);
     // Guard against a tracker that answers at once without a change: no busy loop.
@@ -188,6 +213,15 @@ struct Fetcher::Impl {
   ActivationConfig act_cfg;
   std::atomic<bool> cancel_hooks{false};
   std::map<int64_t, HostReport> terminal;  // final states not yet accepted by the tracker
+  // Pushes the tracker withdrew (cancelled) before this host activated them.
+  // Cancelled is final there, so a replay of one never starts or activates it.
+  std::set<int64_t> withdrawn;
+  // Staging of withdrawn downloads (info hash -> artifact name), kept from
+  // retention so a later push of that version resumes from it. Released when
+  // the next push of that name starts (memory only: after a restart the
+  // first activation prunes it).
+  std::map<std::string, std::string> kept_staging;
+  std::map<int64_t, int> tries;  // push id -> attempts so far, for its reports (absent: 1)
   std::map<std::string, PushOrder> order;  // by artifact name; `newest` mirrors newest_file
   FetcherStats stats;
   Clock::time_point next_publish;
@@ -206,15 +240,22 @@ struct Fetcher::Impl {
   void StartActivation(int64_t push_id, const Manifest& m);
   void CollectActivations();
   void Supersede(const std::vector<int64_t>& ids, int64_t newest, uint64_t size);
+  void Withdraw(const std::set<int64_t>& listed);
+  void WithdrawPush(int64_t id);
   void DropJob(const std::string& info_hash);
   Status SaveOrder();
   void AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_info> ti);
+  Status StartTorrent(Job& j);
+  void StopTorrentKeepStaging(Job& j);
   void HandleAlert(lt::alert* a);
   Job* FindJob(const lt::torrent_handle& h);
   void BeginVerify(Job& j);
   void CollectWorkers();
   void ExpireSeeds();
   void Fail(const std::string& info_hash, const std::string& reason);
+  void FailOrRetry(const std::string& info_hash, const std::string& reason);
+  void StartDueRetries();
+  int TriesOf(int64_t push_id) const;
   void RemoveTorrent(Job& j);
   void QueueTerminal(int64_t push_id, const std::string& state, uint64_t total, const std::string& error);
   void SendReports(milliseconds timeout);
@@ -334,6 +375,8 @@ Status Fetcher::Impl::Start() {
     generation = first->generation;
     std::sort(first->assignments.begin(), first->assignments.end(),
               [](const Assignment& a, const Assignment& b) { return a.push_id < b.push_id; });
+    inbox->listed.emplace();
+    for (const auto& a : first->assignments) inbox->listed->insert(a.push_id);
     inbox->items = std::move(first->assignments);
     inbox->rack_ranges = std::move(first->rack_ranges);
   } else {
@@ -382,7 +425,7 @@ Status Fetcher::Impl::StartMetrics() {
 void Fetcher::Impl::PublishMetrics() {
   FetcherGauges g;
   for (const auto& [ih, j] : jobs) {
-    const char* phase = j->phase == Phase::kDownloading ? "downloading"
+    const char* phase = j->phase == Phase::kDownloading || j->phase == Phase::kRetryWait ? "downloading"
                         : j->phase == Phase::kVerifying ? "verifying"
                         : j->phase == Phase::kStaged    ? "staged"
                                                         : "seeding";
@@ -407,6 +450,7 @@ void Fetcher::Impl::EngineLoop() {
     CollectWorkers();
     CollectActivations();
     ExpireSeeds();
+    StartDueRetries();
     auto now = Clock::now();
     if (report_now || now >= next_report) {
       SendReports(kReportTimeout);
@@ -440,7 +484,7 @@ void Fetcher::Impl::Shutdown() {
   CollectActivations();
   if (!terminal.empty()) SendReports(milliseconds(2000));
   for (auto& [ih, j] : jobs)
-    if (j->phase == Phase::kDownloading)
+    if (j->phase == Phase::kDownloading || j->phase == Phase::kRetryWait)
       spdlog::info("{}: abandoning download of {} at {}; staging kept for resume", Pushes(j->push_ids),
                    j->manifest.id(), FormatBytes(double(j->bytes_done)));
   jobs.clear();
@@ -455,10 +499,12 @@ void Fetcher::Impl::Shutdown() {
 
 void Fetcher::Impl::DrainInbox() {
   std::vector<Assignment> items;
+  std::optional<std::set<int64_t>> listed;
   std::optional<std::vector<RackRange>> ranges;
   {
     std::lock_guard<std::mutex> l(inbox->mu);
     items.swap(inbox->items);
+    listed.swap(inbox->listed);
     ranges.swap(inbox->rack_ranges);
   }
   // Before adding torrents: a peer's class is fixed when it connects.
@@ -476,6 +522,10 @@ void Fetcher::Impl::DrainInbox() {
     }
   }
   for (const auto& a : items) HandleAssignment(a);
+  // After the assignments: a push missing because a newer one of its name
+  // overtook it has just been superseded (and reported so) by them, and is
+  // no longer held; only the truly withdrawn ones are left.
+  if (listed) Withdraw(*listed);
 }
 
 void Fetcher::Impl::HandleAssignment(const Assignment& a) {
@@ -511,13 +561,19 @@ void Fetcher::Impl::HandleAssignment(const Assignment& a) {
       return;
     }
   }
+  if (d.start) {
+    // Staging a withdrawn push left: this push resumes from it if it is the
+    // same version (its job makes it live); otherwise retention may take it.
+    for (auto k = kept_staging.begin(); k != kept_staging.end();)
+      k = k->second == m.name ? kept_staging.erase(k) : std::next(k);
+  }
   auto it = jobs.find(m.info_hash);
-  bool joined = d.start && it != jobs.end() &&
-                (it->second->phase == Phase::kDownloading || it->second->phase == Phase::kVerifying);
+  bool joined = d.start && it != jobs.end() && Transferring(it->second->phase);
   if (joined) {
     // Before superseding: an older push of this same file must not stop the transfer.
     it->second->push_ids.push_back(a.push_id);
     if (a.activate) it->second->activate_ids.insert(a.push_id);
+    it->second->withdrawn = false;
     spdlog::info("push {}: joins the transfer of {} already in progress", a.push_id, m.id());
   }
   Supersede(d.superseded, o.newest, m.size);
@@ -566,6 +622,12 @@ void Fetcher::Impl::Stage(int64_t push_id, const Manifest& m) {
 
 void Fetcher::Impl::ActivateStaged(const Assignment& a) {
   const int64_t id = a.push_id;
+  if (withdrawn.count(id)) {
+    // A replay: the tracker ended the row cancelled, so making it live now would go behind its back.
+    spdlog::warn("push {}: activate for {} ignored: the tracker withdrew (cancelled) it; current unchanged", id,
+                 a.manifest.id());
+    return;
+  }
   // The name of what was staged, not what this second message claims.
   std::string name = a.manifest.name;
   if (auto st = staged.find(id); st != staged.end()) name = st->second.name;
@@ -580,7 +642,7 @@ void Fetcher::Impl::ActivateStaged(const Assignment& a) {
   }
   for (auto& [ih, j] : jobs) {
     if (!Contains(j->push_ids, id)) continue;
-    if (j->phase == Phase::kDownloading || j->phase == Phase::kVerifying) {
+    if (Transferring(j->phase)) {
       j->activate_ids.insert(id);
       spdlog::info("push {}: activate received for {}; activating once it is installed", id, a.manifest.id());
       return;
@@ -697,6 +759,7 @@ void Fetcher::Impl::CollectActivations() {
     // On the engine thread: it alone knows which staging dirs belong to a torrent in the session.
     std::set<std::string> live;
     for (const auto& [ih, j] : jobs) live.insert(ih);
+    for (const auto& [ih, name] : kept_staging) live.insert(ih);
     for (const auto& dir : PruneStaging(staging_root, live)) spdlog::info("retention: removed orphaned staging {}", dir);
   }
   for (const auto& name : finished) {
@@ -724,7 +787,7 @@ void Fetcher::Impl::Supersede(const std::vector<int64_t>& ids, int64_t newest, u
     spdlog::warn("push {}: {}; it will not switch current", id, reason);
     QueueTerminal(id, kStateFailed, job ? job->manifest.size : size, reason);
     if (!job || !job->push_ids.empty()) continue;
-    if (job->phase == Phase::kDownloading) {
+    if (job->phase == Phase::kDownloading || job->phase == Phase::kRetryWait) {
       spdlog::info("stopping the download of {} at {}; staging removed", job->manifest.id(),
                    FormatBytes(double(job->bytes_done)));
       DropJob(job->manifest.info_hash);
@@ -735,6 +798,74 @@ void Fetcher::Impl::Supersede(const std::vector<int64_t>& ids, int64_t newest, u
     }
     // kVerifying: the worker finishes the version dir; CollectWorkers then drops the job.
   }
+}
+
+void Fetcher::Impl::Withdraw(const std::set<int64_t>& listed) {
+  // Held: not yet activated here. An activation in progress is not held (its
+  // push left `staged` and its job is seeding), so it finishes.
+  std::set<int64_t> held;
+  for (const auto& [ih, j] : jobs)
+    if (j->phase != Phase::kSeeding) held.insert(j->push_ids.begin(), j->push_ids.end());
+  for (const auto& [id, m] : staged) held.insert(id);
+  for (const auto& [name, q] : next_activation) held.insert(q.first);
+  for (int64_t id : held)
+    if (!listed.count(id)) WithdrawPush(id);
+}
+
+void Fetcher::Impl::WithdrawPush(int64_t id) {
+  std::optional<Manifest> m;
+  for (const auto& [ih, j] : jobs)
+    if (Contains(j->push_ids, id)) m = j->manifest;
+  if (auto st = staged.find(id); !m && st != staged.end()) m = st->second;
+  for (const auto& [name, q] : next_activation)
+    if (!m && q.first == id) m = q.second;
+  if (!m) return;
+  if (!OnWithdrawn(order[m->name], id)) {
+    // Not the newest of its name: the push that overtook it owns its end.
+    spdlog::debug("push {}: missing from the assignments, already overtaken by push {}", id, order[m->name].newest);
+    return;
+  }
+  withdrawn.insert(id);
+  // The tracker ended the row; a report now would only be refused or ignored.
+  terminal.erase(id);
+  bool was_staged = staged.erase(id) > 0, in_job = false;
+  const std::string what = "push " + std::to_string(id) + ": withdrawn by the tracker (cancelled); ";
+  if (auto q = next_activation.find(m->name); q != next_activation.end() && q->second.first == id) {
+    next_activation.erase(q);
+    spdlog::warn("{}its activation of {} will not start; current unchanged", what, m->id());
+  }
+  std::string stop_ih;
+  for (auto& [ih, jp] : jobs) {
+    Job& j = *jp;
+    auto pos = std::find(j.push_ids.begin(), j.push_ids.end(), id);
+    if (j.phase == Phase::kSeeding || pos == j.push_ids.end()) continue;
+    in_job = true;
+    j.push_ids.erase(pos);
+    j.activate_ids.erase(id);
+    if (!j.push_ids.empty()) {
+      spdlog::warn("{}the transfer of {} goes on for {}", what, j.manifest.id(), Pushes(j.push_ids));
+    } else if (j.phase == Phase::kVerifying) {
+      // The worker cannot be interrupted; CollectWorkers lets the torrent go once it is done.
+      j.withdrawn = true;
+      spdlog::warn("{}verifying {} finishes, but it will not be activated; staging kept", what, j.manifest.id());
+    } else if (j.phase == Phase::kStaged) {
+      spdlog::warn("{}staged {} will not be activated; its seeding stopped, staging kept", what, j.manifest.id());
+      stop_ih = ih;
+    } else {
+      spdlog::warn("{}download of {} stopped at {}, staging kept", what, j.manifest.id(),
+                   FormatBytes(double(j.bytes_done)));
+      stop_ih = ih;
+    }
+    break;
+  }
+  if (was_staged && !in_job) spdlog::warn("{}staged {} will not be activated", what, m->id());
+  if (!stop_ih.empty()) {
+    auto it = jobs.find(stop_ih);
+    StopTorrentKeepStaging(*it->second);
+    kept_staging[stop_ih] = m->name;
+    jobs.erase(it);
+  }
+  report_now = true;
 }
 
 void Fetcher::Impl::DropJob(const std::string& info_hash) {
@@ -770,8 +901,22 @@ void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_
     if (Status s = CheckFreeSpace(cfg.install_dir, need, *cfg.min_free); !s.ok()) return refuse(s.message());
   }
   if (Status s = MakeDirs(dir); !s.ok()) return refuse(s.message());
+  auto job = std::make_unique<Job>();
+  job->manifest = m;
+  job->push_ids = {a.push_id};
+  if (a.activate) job->activate_ids.insert(a.push_id);
+  job->staging_dir = dir;
+  job->ti = std::move(ti);
+  if (Status s = StartTorrent(*job); !s.ok()) return refuse(s.message());
+  spdlog::info("push {}: started download of {} ({}) into {}{}", a.push_id, m.id(), FormatBytes(double(m.size)), dir,
+               resuming ? " (rechecking data from an earlier run)" : "");
+  jobs[m.info_hash] = std::move(job);
+  report_now = true;
+}
+
+Status Fetcher::Impl::StartTorrent(Job& j) {
   lt::add_torrent_params p;
-  p.ti = std::move(ti);
+  p.ti = std::make_shared<lt::torrent_info>(*j.ti);
   std::shared_ptr<FarFilter> far_filter;
   if (!cfg.stock_libtorrent) {
     auto f = FarFilter::Make(rack_ranges, traffic);
@@ -779,10 +924,12 @@ void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_
       far_filter = *f;
       p.extensions.push_back([far_filter](const lt::torrent_handle&, lt::client_data_t) { return far_filter; });
     } else {
-      spdlog::warn("push {}: no gateway share filter: {}", a.push_id, f.status().message());
+      spdlog::warn("{}: no gateway share filter: {}", Pushes(j.push_ids), f.status().message());
     }
   }
-  p.save_path = dir;
+  // Without resume data libtorrent checks what staging already holds, so a
+  // resumed or retried download fetches only missing or damaged pieces.
+  p.save_path = j.staging_dir;
   // Every assignment is meant to run now; queueing would stall a push.
   p.flags &= ~lt::torrent_flags::auto_managed;
   p.flags &= ~lt::torrent_flags::paused;
@@ -796,21 +943,24 @@ void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_
     err = e.what();
   }
   if (err.empty() && !h.is_valid()) err = "invalid handle";
-  if (!err.empty()) {
-    return refuse("cannot add torrent: " + err);
-  }
-  auto job = std::make_unique<Job>();
-  job->manifest = m;
-  job->push_ids = {a.push_id};
-  if (a.activate) job->activate_ids.insert(a.push_id);
-  job->handle = h;
-  job->staging_dir = dir;
-  job->far_filter = std::move(far_filter);
-  job->started = Clock::now();
-  spdlog::info("push {}: started download of {} ({}) into {}{}", a.push_id, m.id(), FormatBytes(double(m.size)), dir,
-               resuming ? " (rechecking data from an earlier run)" : "");
-  jobs[m.info_hash] = std::move(job);
-  report_now = true;
+  if (!err.empty()) return Status::Io("cannot add torrent: " + err);
+  j.handle = h;
+  j.far_filter = std::move(far_filter);
+  j.phase = Phase::kDownloading;
+  j.started = Clock::now();
+  j.bytes_done = 0;
+  j.rate = 0;
+  j.peers = 0;
+  return Status::Ok();
+}
+
+void Fetcher::Impl::StopTorrentKeepStaging(Job& j) {
+  // No delete_files: the partial file stays for a later attempt or push.
+  if (j.handle.is_valid()) ses->remove_torrent(j.handle);
+  j.handle = lt::torrent_handle();
+  j.far_filter.reset();
+  j.rate = 0;
+  j.peers = 0;
 }
 
 Job* Fetcher::Impl::FindJob(const lt::torrent_handle& h) {
@@ -839,7 +989,12 @@ void Fetcher::Impl::HandleAlert(lt::alert* a) {
     Job* j = FindJob(e->handle);
     if (!j) return;
     if (j->phase == Phase::kDownloading) {
-      Fail(j->manifest.info_hash, "torrent error: " + e->error.message() + " (" + e->filename() + ")");
+      std::string reason = "torrent error: " + e->error.message() + " (" + e->filename() + ")";
+      // A full disk stays full for the next attempt; anything else may pass.
+      if (e->error == boost::system::errc::no_space_on_device)
+        Fail(j->manifest.info_hash, reason);
+      else
+        FailOrRetry(j->manifest.info_hash, reason);
     } else if (j->phase == Phase::kSeeding) {
       spdlog::warn("{}: ending seeding of {} after error", Pushes(j->push_ids), j->manifest.id());
       j->seed_until = Clock::now();
@@ -855,7 +1010,10 @@ void Fetcher::Impl::HandleAlert(lt::alert* a) {
                              : "disk error (" + std::string(lt::operation_name(fe->op)) + "): " +
                                    fe->error.message() + ": " + fe->filename();
     if (j->phase == Phase::kDownloading) {
-      Fail(j->manifest.info_hash, reason);
+      if (fe->error == boost::system::errc::no_space_on_device)
+        Fail(j->manifest.info_hash, reason);
+      else
+        FailOrRetry(j->manifest.info_hash, reason);
     } else if (j->phase == Phase::kSeeding) {
       spdlog::warn("{}: ending seeding of {} after error", Pushes(j->push_ids), j->manifest.id());
       j->seed_until = Clock::now();
@@ -873,7 +1031,7 @@ void Fetcher::Impl::HandleAlert(lt::alert* a) {
     // that the delete is done, remove the dir again unless a new job uses it.
     std::ostringstream ih;
     ih << d->info_hashes.get_best();
-    if (!jobs.count(ih.str())) {
+    if (!jobs.count(ih.str()) && !kept_staging.count(ih.str())) {
       std::error_code ec;
       fs::remove_all(fs::path(staging_root) / ih.str(), ec);
     }
@@ -916,8 +1074,8 @@ void Fetcher::Impl::BeginVerify(Job& j) {
 }
 
 void Fetcher::Impl::CollectWorkers() {
-  std::vector<std::pair<std::string, std::string>> failed;
-  std::vector<std::string> superseded;
+  std::vector<std::pair<std::string, Status>> failed;
+  std::vector<std::string> superseded, withdrawn_done;
   for (auto& [ih, jp] : jobs) {
     Job& j = *jp;
     if (j.phase != Phase::kVerifying || !j.worker_done) continue;
@@ -925,7 +1083,13 @@ void Fetcher::Impl::CollectWorkers() {
     ++stats.verifies;
     stats.verify_seconds += std::chrono::duration<double>(Clock::now() - j.verify_started).count();
     if (!j.worker_status.ok()) {
-      failed.emplace_back(ih, j.worker_status.message());
+      failed.emplace_back(ih, j.worker_status);
+      continue;
+    }
+    if (j.withdrawn && j.push_ids.empty()) {
+      spdlog::info("verified sha256 and installed {} at {}, but its push was withdrawn: not activated; staging kept",
+                   j.manifest.id(), VersionDir(cfg.install_dir, j.manifest));
+      withdrawn_done.push_back(ih);
       continue;
     }
     PushOrder& o = order[j.manifest.name];
@@ -958,8 +1122,31 @@ void Fetcher::Impl::CollectWorkers() {
       for (int64_t id : stage_ids) Stage(id, j.manifest);
     }
   }
-  for (const auto& [ih, reason] : failed) Fail(ih, reason);
+  for (const auto& [ih, st] : failed) {
+    if (jobs[ih]->push_ids.empty()) {
+      // Overtaken or withdrawn while verifying: nobody to report to, and the data is bad.
+      spdlog::warn("verifying {} failed after its pushes ended: {}; staging removed", jobs[ih]->manifest.id(),
+                   st.message());
+      DropJob(ih);
+    } else if (st.code() == Status::Code::kCorrupt) {
+      // libtorrent checked every piece against the torrent, so a size or
+      // sha256 mismatch means the staging file changed since (the disk,
+      // another writer) or the torrent and the signed manifest disagree. The
+      // next attempt's recheck refetches damaged pieces, and tells which.
+      FailOrRetry(ih, st.message());
+    } else {
+      Fail(ih, st.message());  // install I/O or a conflicting version dir: another attempt meets the same
+    }
+  }
   for (const auto& ih : superseded) DropJob(ih);
+  for (const auto& ih : withdrawn_done) {
+    auto it = jobs.find(ih);
+    StopTorrentKeepStaging(*it->second);
+    // Unless a push of another version of the name started meanwhile, which releases it (HandleAssignment).
+    const std::string& name = it->second->manifest.name;
+    if (!order[name].running) kept_staging[ih] = name;
+    jobs.erase(it);
+  }
 }
 
 void Fetcher::Impl::ExpireSeeds() {
@@ -981,13 +1168,56 @@ void Fetcher::Impl::Fail(const std::string& info_hash, const std::string& reason
   if (it == jobs.end()) return;
   Job& j = *it->second;
   if (j.worker.joinable()) j.worker.join();
-  spdlog::error("{}: {} failed: {}", Pushes(j.push_ids), j.manifest.id(), reason);
+  spdlog::error("{}: {} failed{}: {}", Pushes(j.push_ids), j.manifest.id(),
+                j.tries > 1 ? " at attempt " + std::to_string(j.tries) : "", reason);
   for (int64_t id : j.push_ids) {
     OnFailed(order[j.manifest.name], id);
     QueueTerminal(id, kStateFailed, j.manifest.size, reason);
   }
   RemoveTorrent(j);
   jobs.erase(it);
+}
+
+void Fetcher::Impl::FailOrRetry(const std::string& info_hash, const std::string& reason) {
+  auto it = jobs.find(info_hash);
+  if (it == jobs.end()) return;
+  Job& j = *it->second;
+  if (j.tries >= cfg.tries || j.push_ids.empty()) return Fail(info_hash, reason);
+  if (j.worker.joinable()) j.worker.join();
+  milliseconds delay = cfg.retry_delay * (1 << (j.tries - 1));
+  spdlog::warn("{}: attempt {} of {} at {} failed: {}; next attempt in {}, staging kept", Pushes(j.push_ids), j.tries,
+               cfg.tries, j.manifest.id(), reason, FormatDuration(delay));
+  // Out of the session while waiting: a torrent in error or a finished one
+  // would not look at its data again, a fresh add rechecks it.
+  StopTorrentKeepStaging(j);
+  j.phase = Phase::kRetryWait;
+  j.retry_at = Clock::now() + delay;
+  j.retry_reason = reason;
+  report_now = true;
+}
+
+void Fetcher::Impl::StartDueRetries() {
+  auto now = Clock::now();
+  std::vector<std::pair<std::string, std::string>> failed;
+  for (auto& [ih, jp] : jobs) {
+    Job& j = *jp;
+    if (j.phase != Phase::kRetryWait || now < j.retry_at) continue;
+    ++j.tries;
+    for (int64_t id : j.push_ids) tries[id] = TriesOf(id) + 1;
+    if (Status s = StartTorrent(j); !s.ok()) {
+      failed.emplace_back(ih, s.message());
+      continue;
+    }
+    spdlog::info("{}: attempt {} of {} at {}: rechecking staging, then fetching what is missing or damaged",
+                 Pushes(j.push_ids), j.tries, cfg.tries, j.manifest.id());
+    report_now = true;
+  }
+  for (const auto& [ih, reason] : failed) Fail(ih, reason);
+}
+
+int Fetcher::Impl::TriesOf(int64_t push_id) const {
+  auto it = tries.find(push_id);
+  return it == tries.end() ? 1 : it->second;
 }
 
 void Fetcher::Impl::RemoveTorrent(Job& j) {
@@ -1006,6 +1236,7 @@ void Fetcher::Impl::QueueTerminal(int64_t push_id, const std::string& state, uin
   r.total = total;
   r.bytes_done = state == kStateInstalled || state == kStateStaged ? total : 0;
   r.error = error;
+  r.tries = TriesOf(push_id);
   terminal[push_id] = r;
   ++stats.outcomes[state];
   report_now = true;
@@ -1018,11 +1249,14 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
     for (int64_t id : j->push_ids) {
       HostReport r;
       r.push_id = id;
-      r.state = j->phase == Phase::kDownloading ? kStateDownloading : kStateVerifying;
+      // Waiting to retry is still downloading as far as the tracker's states go.
+      r.state = j->phase == Phase::kVerifying ? kStateVerifying : kStateDownloading;
       r.bytes_done = j->bytes_done;
       r.total = j->manifest.size;
       r.rate = j->rate;
       r.peers = j->peers;
+      r.tries = TriesOf(id);
+      if (j->phase == Phase::kRetryWait) r.error = "retrying after: " + j->retry_reason;
       reports.push_back(r);
     }
   }
@@ -1077,7 +1311,10 @@ void Fetcher::Impl::LogStatus() {
   for (auto& [ih, j] : jobs) {
     if (j->phase == Phase::kSeeding || j->phase == Phase::kStaged) continue;
     spdlog::info("{}: {} {} {} / {}, {}/s, {} peers", Pushes(j->push_ids), j->manifest.id(),
-                 j->phase == Phase::kDownloading ? "downloading" : "verifying", FormatBytes(double(j->bytes_done)),
+                 j->phase == Phase::kDownloading ? "downloading"
+                 : j->phase == Phase::kVerifying ? "verifying"
+                                                 : "waiting to retry",
+                 FormatBytes(double(j->bytes_done)),
                  FormatBytes(double(j->manifest.size)), FormatBytes(j->rate), j->peers);
   }
 }

@@ -2,6 +2,12 @@
 // over BitTorrent into staging, verifies and installs them, reports progress,
 // seeds for a while, then cleans staging.
 //
+// A push the tracker stops listing before this host activated it was
+// cancelled there: its work stops without a report and its staging stays for
+// a later push of that version. A failure that may pass (a download error
+// other than a full disk, a sha256 mismatch) is tried again after a backoff,
+// up to FetcherConfig::tries; reports carry the attempt.
+//
 // Threads (a box runs ~200 of these): one poll thread (long poll), one engine
 // thread (libtorrent alerts, reports, job state; it alone touches jobs and
 // the session's torrents), plus libtorrent's own, one short-lived hashing

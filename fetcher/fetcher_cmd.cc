@@ -48,6 +48,8 @@ int FetcherCommand(int argc, char** argv) {
     ("health-check", "shell command run after the hook, same env; failing rolls back", cxxopts::value<std::string>()->default_value(""))
     ("hook-timeout", "kill the hook or health check (its process group) after this long", cxxopts::value<std::string>()->default_value("60s"))
     ("keep-versions", "version dirs kept per artifact (current and the one before are always kept; min 2)", cxxopts::value<int>()->default_value("3"))
+    ("tries", "attempts at a push whose failure may pass (download error other than a full disk, sha256 mismatch), the first included; 1 = no retry", cxxopts::value<int>()->default_value("3"))
+    ("retry-delay", "wait before the second attempt, doubled before each later one", cxxopts::value<std::string>()->default_value("2s"))
     ("min-free", "refuse a download that would leave less free on the install filesystem ('off': no check)", cxxopts::value<std::string>()->default_value("1GiB"))
     ("ready-file", "write {\"host\":...,\"peer\":\"IP:PORT\"} here once running", cxxopts::value<std::string>()->default_value(""))
     ("metrics-listen", "serve GET /metrics (Prometheus text) on ADDR:PORT (off by default; port 0 = any)", cxxopts::value<std::string>()->default_value(""))
@@ -86,6 +88,7 @@ int FetcherCommand(int argc, char** argv) {
     c.activate_hook = args["activate-hook"].as<std::string>();
     c.health_check = args["health-check"].as<std::string>();
     c.keep_versions = args["keep-versions"].as<int>();
+    c.tries = args["tries"].as<int>();
     c.stock_libtorrent = args.count("stock-libtorrent") > 0;
     if (args.count("lt-set")) c.lt_settings = args["lt-set"].as<std::vector<std::string>>();
   } catch (const std::exception& e) {
@@ -104,6 +107,9 @@ int FetcherCommand(int argc, char** argv) {
   auto hook_timeout = ParseDuration(args["hook-timeout"].as<std::string>());
   if (!hook_timeout.ok()) return Usage("--hook-timeout: " + hook_timeout.status().message());
   c.hook_timeout = *hook_timeout;
+  auto retry_delay = ParseDuration(args["retry-delay"].as<std::string>());
+  if (!retry_delay.ok()) return Usage("--retry-delay: " + retry_delay.status().message());
+  c.retry_delay = *retry_delay;
   c.metrics_listen = args["metrics-listen"].as<std::string>();
   c.graphite.address = args["graphite"].as<std::string>();
   c.graphite.prefix = args["graphite-prefix"].as<std::string>();

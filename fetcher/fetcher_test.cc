@@ -140,6 +140,7 @@ struct Env {
     c.seed_time = std::chrono::seconds(1);
     c.report_interval = std::chrono::milliseconds(200);
     c.poll_wait_seconds = 1;
+    c.retry_delay = std::chrono::milliseconds(200);  // attempts 200 ms then 400 ms apart
     return c;
   }
 
@@ -235,6 +236,7 @@ TEST_CASE("fetcher refuses a manifest signed by a different key: no download, st
   for (const auto& r : env.tracker.Reports()) {
     CHECK(r.state == spate::kStateFailed);  // never downloading
     CHECK(r.error.find("signature") != std::string::npos);
+    CHECK(r.tries == 1);  // another attempt would meet the same signature
   }
   CHECK(f.torrent_count() == 0);
   CHECK_FALSE(fs::exists(fs::path(env.t / "install") / ".spate" / "staging" / art.manifest.info_hash));
@@ -276,7 +278,7 @@ TEST_CASE("fetcher downloads from a peer, verifies, installs, reports, stops see
   CHECK(again.torrent_count() == 0);
 }
 
-TEST_CASE("fetcher fails a download whose sha256 does not match the signed manifest and installs nothing") {
+TEST_CASE("fetcher fails a download whose sha256 does not match the signed manifest after its last attempt and installs nothing") {
   Env env;
   auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "3.0", "app.bin", 1024 * 1024, 5,
                                           env.tracker.url() + "/announce");
@@ -289,8 +291,10 @@ TEST_CASE("fetcher fails a download whose sha256 does not match the signed manif
   REQUIRE(f.Start().ok());
   REQUIRE(env.tracker.WaitReport(StateIs(12, spate::kStateFailed), std::chrono::seconds(10)));
   for (const auto& r : env.tracker.Reports())
-    if (r.state == spate::kStateFailed)
+    if (r.state == spate::kStateFailed) {
       CHECK(r.error == "sha256 mismatch: expected " + art.manifest.sha256 + " got " + right);
+      CHECK(r.tries == 3);  // the default: a mismatch may be damage on this disk, so it is tried again
+    }
   CHECK_FALSE(env.tracker.WaitReport(StateIs(12, spate::kStateInstalled), std::chrono::seconds(2)));
   fs::path install = env.t / "install";
   CHECK_FALSE(fs::exists(install / "app"));
@@ -451,6 +455,7 @@ TEST_CASE("a full disk fails the push with the reason, frees staging, and a new 
   for (const auto& r : env.tracker.Reports())
     if (r.push_id == 1 && r.state == spate::kStateFailed) {
       CHECK(r.error.rfind("no space left on device: ", 0) == 0);
+      CHECK(r.tries == 1);  // a full disk is final at once
       CHECK(r.error.find(art.manifest.info_hash) != std::string::npos);  // names the staging file
     }
   fs::path staging = install / ".spate" / "staging" / art.manifest.info_hash;
@@ -544,6 +549,8 @@ TEST_CASE("a failing health check leaves the host on its previous version, faile
   env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key)});
   REQUIRE(env.tracker.WaitReport(StateIs(2, spate::kStateFailed), std::chrono::seconds(10)));
   CHECK(ReportError(env.tracker, 2) == "health check exited 3: starting\nport 8080 refused");
+  CHECK(env.tracker.WaitReport([](const spate::HostReport& r) { return r.push_id == 2 && r.state == spate::kStateFailed && r.tries == 1; },
+                               std::chrono::seconds(1)));
   CHECK(Current(install) == "1");
   CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(1)));
   CHECK(Current(install) == "1");
@@ -615,6 +622,7 @@ TEST_CASE("a download that would go below the free-space floor is refused with t
     REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateFailed), std::chrono::seconds(5)));
     std::string err = ReportError(env.tracker, 1);
     CHECK(err.rfind("not enough disk space: need 256.0 KiB, ", 0) == 0);
+    for (const auto& r : env.tracker.Reports()) CHECK(r.tries == 1);
     CHECK(err.find(" free, floor ") != std::string::npos);
     CHECK(err.substr(err.size() - install.string().size() - 4) == " at " + install.string());
     CHECK(f.torrent_count() == 0);
@@ -742,4 +750,166 @@ TEST_CASE("a newer push overtakes a staged one, and a late activate of the stage
   CHECK_FALSE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(3)));
   CHECK(Current(install) == "2");
   CHECK(spate::testing::ReadAll(log) == "2\n");
+}
+
+namespace {
+
+bool AnyReport(FakeTracker& tracker, const std::function<bool(const spate::HostReport&)>& pred) {
+  for (const auto& r : tracker.Reports())
+    if (pred(r)) return true;
+  return false;
+}
+
+// Indexes of the pieces of `staged` that already hold `want`'s bytes.
+std::vector<size_t> PiecesWritten(const fs::path& staged, const std::string& want, size_t piece) {
+  std::string have = spate::testing::ReadAll(staged.string());
+  std::vector<size_t> out;
+  for (size_t i = 0; (i + 1) * piece <= want.size() && (i + 1) * piece <= have.size(); ++i)
+    if (have.compare(i * piece, piece, want, i * piece, piece) == 0) out.push_back(i);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a push withdrawn by the tracker mid-download stops, keeps staging and current, reports nothing, and a new push of that version resumes") {
+  Env env;
+  auto v1 = spate::testing::MakeArtifact(env.t / "origin1", "app", "1", "app.bin", 256 * 1024, 61,
+                                         env.tracker.url() + "/announce");
+  auto v2 = spate::testing::MakeArtifact(env.t / "origin2", "app", "2", "app.bin", 6 * 1024 * 1024, 62,
+                                         env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(v1, env.t / "origin1");
+  lt::torrent_handle seed2 = Env::Seed(*origin, v2, env.t / "origin2");
+  fs::path install = env.t / "install";
+  fs::path staged = install / ".spate" / "staging" / v2.manifest.info_hash / "app.bin";
+  const uint64_t size = v2.manifest.size;
+  auto c = env.Config();
+  c.download_rate = 1024 * 1024;  // app@2 needs ~6 s: time to withdraw it halfway
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(v1, 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+  env.tracker.SetAssignments({env.Assign(v2, 2, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(
+      [&](const spate::HostReport& r) { return r.push_id == 2 && r.state == spate::kStateDownloading && r.bytes_done >= size * 4 / 10; },
+      std::chrono::seconds(10)));
+
+  env.tracker.SetAssignments({});  // `spate push cancel 2`: the host's list no longer holds it
+  // app@1 seeded for 1 s long ago, so an empty session means push 2's torrent is gone.
+  REQUIRE(WaitUntil([&] { return f.torrent_count() == 0; }, std::chrono::seconds(5)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const int64_t sent = seed2.status().total_payload_upload;
+  const size_t reports_then = env.tracker.Reports().size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(seed2.status().total_payload_upload == sent);  // no more transfer
+  auto reports = env.tracker.Reports();
+  for (size_t i = reports_then; i < reports.size(); ++i) CHECK(reports[i].push_id != 2);
+  CHECK_FALSE(AnyReport(env.tracker, [](const spate::HostReport& r) {
+    return r.push_id == 2 && r.state != spate::kStateDownloading;
+  }));
+  CHECK(fs::exists(staged));
+  CHECK(Current(install) == "1");
+  CHECK_FALSE(fs::exists(install / "app" / "2"));
+
+  // A later push of the same version picks up the staged bytes instead of starting over.
+  env.tracker.SetAssignments({env.Assign(v2, 3, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(3, spate::kStateInstalled), std::chrono::seconds(20)));
+  CHECK(Current(install) == "2");
+  CHECK(spate::testing::ReadAll((install / "app" / "current" / "app.bin").string()) ==
+        spate::testing::ReadAll(v2.file));
+  const int64_t resent = seed2.status().total_payload_upload - sent;
+  INFO("origin sent " << sent << " bytes before the withdrawal and " << resent << " after, of " << size);
+  CHECK(sent >= int64_t(size * 4 / 10));
+  CHECK(resent < int64_t(size * 7 / 10));
+  CHECK_FALSE(AnyReport(env.tracker, [](const spate::HostReport& r) { return r.push_id == 2 && r.state == spate::kStateInstalled; }));
+}
+
+TEST_CASE("a staged push withdrawn by the tracker stops seeding, keeps its data, and is never activated, not even by a replayed activate") {
+  Env env;
+  Versions vs(env, 2);
+  fs::path install = env.t / "install";
+  std::string log = env.t / "hooks.log";
+  auto c = env.Config();
+  c.activate_hook = "echo $SPATE_VERSION >> " + log;
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(10)));
+  env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key, /*activate=*/false)});
+  REQUIRE(env.tracker.WaitReport(StateIs(2, spate::kStateStaged), std::chrono::seconds(10)));
+  REQUIRE(WaitUntil([&] { return f.torrent_count() == 1; }, std::chrono::seconds(5)));  // only the staged app@2 seeds
+
+  env.tracker.SetAssignments({});
+  REQUIRE(WaitUntil([&] { return f.torrent_count() == 0; }, std::chrono::seconds(5)));
+  CHECK(spate::IsInstalled(vs.v(2).manifest, install.string()));
+  CHECK(fs::exists(install / ".spate" / "staging" / vs.v(2).manifest.info_hash / "app.bin"));
+  // A replay of push 2 asking to activate: the tracker ended it cancelled.
+  env.tracker.SetAssignments({env.Assign(vs.v(2), 2, env.seeder_key, /*activate=*/true)});
+  CHECK_FALSE(env.tracker.WaitReport(StateIs(2, spate::kStateInstalled), std::chrono::seconds(3)));
+  CHECK_FALSE(AnyReport(env.tracker, StateIs(2, spate::kStateFailed)));
+  CHECK(Current(install) == "1");
+  CHECK(f.torrent_count() == 0);
+
+  // A new push of the same version finds it staged: nothing to download.
+  env.tracker.SetAssignments({env.Assign(vs.v(2), 3, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(StateIs(3, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(Current(install) == "2");
+  CHECK(spate::testing::ReadAll(log) == "1\n2\n");
+  CHECK_FALSE(AnyReport(env.tracker, StateIs(3, spate::kStateDownloading)));
+}
+
+TEST_CASE("a download damaged on disk after libtorrent checked it fails verification, is fetched again, and installs at attempt 2") {
+  Env env;
+  auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "1", "app.bin", 2 * 1024 * 1024, 71,
+                                          env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(art, env.t / "origin");
+  fs::path install = env.t / "install";
+  fs::path staged = install / ".spate" / "staging" / art.manifest.info_hash / "app.bin";
+  const std::string want = spate::testing::ReadAll(art.file);
+  auto c = env.Config();
+  c.download_rate = 512 * 1024;  // ~4 s: time to damage a piece that already passed its hash check
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  env.tracker.SetAssignments({env.Assign(art, 1, env.seeder_key)});
+  REQUIRE(env.tracker.WaitReport(
+      [&](const spate::HostReport& r) { return r.state == spate::kStateDownloading && r.bytes_done >= want.size() / 4; },
+      std::chrono::seconds(10)));
+  auto written = PiecesWritten(staged, want, 64 * 1024);
+  REQUIRE_FALSE(written.empty());
+  // libtorrent hashes a piece right after writing it; damage it only once that is long done.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  {
+    std::fstream out(staged, std::ios::in | std::ios::out | std::ios::binary);
+    size_t at = written[0] * 64 * 1024 + 100;
+    out.seekp(std::streamoff(at));
+    out.put(char(~want[at]));
+    REQUIRE(out.good());
+  }
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateInstalled), std::chrono::seconds(20)));
+  CHECK(spate::testing::ReadAll((install / "app" / "current" / "app.bin").string()) == want);
+  CHECK(env.tracker.WaitReport([](const spate::HostReport& r) { return r.state == spate::kStateInstalled && r.tries == 2; },
+                               std::chrono::seconds(1)));
+  // While waiting it says why, as a download still in progress, then the second attempt runs.
+  CHECK(AnyReport(env.tracker, [](const spate::HostReport& r) {
+    return r.state == spate::kStateDownloading && r.tries == 1 && r.error.rfind("retrying after: sha256 mismatch", 0) == 0;
+  }));
+  CHECK(AnyReport(env.tracker, [](const spate::HostReport& r) { return r.state == spate::kStateDownloading && r.tries == 2; }));
+  CHECK_FALSE(AnyReport(env.tracker, StateIs(1, spate::kStateFailed)));
+  // Only the damaged piece came again, not the whole file.
+  const int64_t sent = origin->get_torrents().at(0).status().total_payload_upload;
+  INFO("origin sent " << sent << " bytes for a " << want.size() << " byte file");
+  CHECK(sent < int64_t(want.size() + want.size() / 4));
+}
+
+TEST_CASE("fetcher config bounds the attempts at a push and the retry delay") {
+  Env env;
+  auto c = env.Config();
+  CHECK(c.Validate().ok());
+  c.tries = 0;
+  CHECK(c.Validate().message() == "--tries must be 1..10");
+  c.tries = 11;
+  CHECK_FALSE(c.Validate().ok());
+  c.tries = 1;  // no retry at all
+  CHECK(c.Validate().ok());
+  c.retry_delay = std::chrono::milliseconds(-1);
+  CHECK(c.Validate().message() == "--retry-delay must be 0..10m");
 }

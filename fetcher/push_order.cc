@@ -47,6 +47,12 @@ void OnFailed(PushOrder& s, int64_t push_id) {
   if (push_id == s.newest) s.running = false;
 }
 
+bool OnWithdrawn(PushOrder& s, int64_t push_id) {
+  if (push_id != s.newest) return false;
+  s.running = false;
+  return true;
+}
+
 void OnRestart(PushOrder& s) { s.running = false; }
 
 std::string SupersededReason(int64_t newest) { return "superseded by push " + std::to_string(newest); }

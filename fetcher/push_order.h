@@ -42,6 +42,12 @@ PushDecision OnDownloadDone(PushOrder& s, int64_t push_id);
 PushDecision OnInstallDone(PushOrder& s, int64_t push_id);
 // The push's work ended in failure (e.g. disk full): a new push may start again.
 void OnFailed(PushOrder& s, int64_t push_id);
+// The tracker no longer lists the push (it was cancelled there) and this host
+// has not activated it. True when it is the newest push of the name: its work
+// stops without a report, and a later push starts afresh. False for an older
+// push: a newer one overtook it, and the supersede path has already ended it.
+// `newest` stays, so a replay of an older push still counts as stale.
+bool OnWithdrawn(PushOrder& s, int64_t push_id);
 // The process restarted: only `newest` survives.
 void OnRestart(PushOrder& s);
 

@@ -156,6 +156,33 @@ TEST_CASE("push order: a failed newest push lets a new push of the same artifact
   CHECK(d.superseded.empty());  // push 1 already has its final state
 }
 
+TEST_CASE("push order: a withdrawn newest push lets a later push of the same artifact start, without a superseded report") {
+  spate::PushOrder o;
+  CHECK(spate::OnAssignment(o, 1).start);
+  CHECK(spate::OnWithdrawn(o, 1));
+  CHECK_FALSE(o.running);
+  CHECK(o.newest == 1);
+  // Its late download or install events switch nothing.
+  CHECK_FALSE(spate::OnDownloadDone(o, 1).install);
+  CHECK_FALSE(spate::OnInstallDone(o, 1).switch_current);
+  auto d = spate::OnAssignment(o, 2);
+  CHECK(d.start);
+  CHECK(d.superseded.empty());  // the tracker ended push 1 itself
+  CHECK(spate::OnInstallDone(o, 2).switch_current);
+}
+
+TEST_CASE("push order: withdrawing a push a newer one already overtook changes nothing") {
+  spate::PushOrder o;
+  CHECK(spate::OnAssignment(o, 1).start);
+  CHECK(spate::OnAssignment(o, 2).superseded == std::vector<int64_t>{1});
+  CHECK_FALSE(spate::OnWithdrawn(o, 1));
+  CHECK(o.running);  // push 2 is still at work
+  CHECK(o.newest == 2);
+  // A stale replay of the older push stays stale after a withdrawal of the newest.
+  CHECK(spate::OnWithdrawn(o, 2));
+  CHECK(spate::OnAssignment(o, 1).superseded == std::vector<int64_t>{1});
+}
+
 TEST_CASE("push order: the newest push per name survives a save and load") {
   spate::testing::TempDir t;
   auto empty = spate::LoadNewestPushes(t / "newest.json");
