@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "push/waves.h"
 #include "wire/daemon.h"
 #include "wire/units.h"
 
@@ -54,6 +55,11 @@ Result<WaveFlags> WaveFlagsFrom(const cxxopts::ParseResult& args) {
   if (!pause.ok()) return Status::Invalid("--wave-pause: " + pause.status().message());
   f.wave_pause_ms = pause->count();
   if (f.max_failures.empty()) return Status::Invalid("--max-failures is empty: want N or P%, e.g. 2 or 5%");
+  // The syntax is checked here, before anything is sent; the tracker applies
+  // both to the targets it finds (the same parsers, push/waves.h).
+  if (auto w = ParseWaveSpec(f.waves); !w.ok()) return Status::Invalid("--waves: " + w.status().message());
+  if (auto m = ParseMaxFailures(f.max_failures, 1); !m.ok())
+    return Status::Invalid("--max-failures: " + m.status().message());
   return f;
 }
 

@@ -20,9 +20,8 @@ namespace spate::cli {
 void AddTrackerOptions(cxxopts::Options& options);
 TrackerClient TrackerFrom(const cxxopts::ParseResult& args);
 
-// --waves SPEC, --wave-pause DUR, --max-failures N|P%. The spec and the
-// budget are checked by the tracker against the targets; a bad one comes back
-// as its 400 with the reason.
+// --waves SPEC, --wave-pause DUR, --max-failures N|P%: syntax checked here,
+// applied to the targets by the tracker.
 struct WaveFlags {
   std::string waves;
   int64_t wave_pause_ms = 0;

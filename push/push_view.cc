@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "push/straggler.h"
 #include "wire/units.h"
 
 namespace spate {
@@ -212,6 +213,10 @@ namespace {
 // Hosts that are not installed, failed ones first, each with why.
 std::vector<std::string> ProblemLines(const PushProgress& p, int64_t now_ms) {
   std::vector<std::string> failed, stragglers;
+  // The same rule the tracker's live answer and the dashboard use.
+  std::map<std::string, Straggler> lagging;
+  if (now_ms > 0)
+    for (auto& s : FindStragglers(p.hosts, now_ms)) lagging.emplace(s.host, std::move(s));
   for (const auto& h : p.hosts) {
     if (h.state == kStateInstalled || h.state == kStateStaged || h.state == kStateCancelled) continue;
     std::string where = h.host + " (" + (h.location.empty() ? "unknown" : h.location) + ")";
@@ -231,8 +236,12 @@ std::vector<std::string> ProblemLines(const PushProgress& p, int64_t now_ms) {
       int pct = total ? static_cast<int>(100.0 * static_cast<double>(h.bytes_done) / static_cast<double>(total)) : 0;
       why = h.state + " " + std::to_string(pct) + "%";
     }
-    if (h.updated_at > 0 && now_ms > h.updated_at)
+    if (auto it = lagging.find(h.host); it != lagging.end()) {
+      why += ", " + FormatBytes(h.rate) + "/s, " + std::to_string(h.peers) + " peers — " +
+             CauseName(it->second.cause) + ": " + it->second.reason;
+    } else if (h.updated_at > 0 && now_ms > h.updated_at) {
       why += ", last report " + FormatDuration(std::chrono::milliseconds(now_ms - h.updated_at)) + " ago";
+    }
     stragglers.push_back("  STRAGGLER  " + where + ": " + why);
   }
   failed.insert(failed.end(), stragglers.begin(), stragglers.end());

@@ -65,6 +65,18 @@ TEST_CASE("terminal view draws a bar line and per-rack bars within the width") {
   CHECK(RenderTty(Sample(), milliseconds(3000), 30).size() == 3);
 }
 
+TEST_CASE("final report gives a straggler's likely cause, rate and peers") {
+  PushProgress p = Sample();
+  const int64_t now = 1'000'000;
+  for (auto& h : p.hosts) h.updated_at = h.progress_at = now - 1000;
+  p.hosts[1].progress_at = now - 45'000;  // a2: downloading, stuck
+  p.hosts[1].peers = 2;
+  std::string out = RenderFinal(p, milliseconds(61000), PushOutcome::kTimedOut, now);
+  INFO(out);
+  CHECK(out.find("  STRAGGLER  a2 (dc/p/r1): downloading 50%, 100 B/s, 2 peers — no progress: no progress for 45 s") !=
+        std::string::npos);
+}
+
 TEST_CASE("final report names every failed and straggling host with a reason") {
   std::string out = RenderFinal(Sample(), milliseconds(61000), PushOutcome::kTimedOut, 0);
   CHECK(out ==
