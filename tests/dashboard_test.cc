@@ -146,7 +146,8 @@ TEST_CASE("dashboard: a waved push held by its canary shows the wave, the pause 
   // Version 2 fails its health check while the file `broken` exists, on any
   // host: whichever host is the canary fails, and the push pauses after it.
   const std::string broken = dir / "broken";
-  const std::string check = "[ \"$SPATE_VERSION\" != 2 ] || [ ! -e '" + broken + "' ] || { echo port 8080 refused; exit 3; }";
+  const std::string check =
+      "[ \"$SPATE_VERSION\" != 2 ] || [ ! -e '" + broken + "' ] || { echo port 8080 refused; exit 3; }";
   for (int rack = 1; rack <= 2; ++rack)
     for (int host = 1; host <= 3; ++host) c.StartFetcher(rack, host, {"--health-check", check, "--min-free", "off"});
   c.WaitForHosts(6);
@@ -278,7 +279,8 @@ TEST_CASE("dashboard: the phase line gives a pause's and a cancel's reason and c
   CHECK(phase("{state: 'cancelled', wave: 1, reason: 'cancelled by bob'}", 4) == "cancelled by bob");
   CHECK(phase("{state: 'cancelled', wave: 1, reason: 'disk full on the seeder'}", 4) ==
         "cancelled: disk full on the seeder");
-  CHECK(phase("{state: 'active', wave: 1, next_wave_at: Date.now() + 12000}", 4) == "wave 2 healthy; next wave in 12 s");
+  CHECK(phase("{state: 'active', wave: 1, next_wave_at: Date.now() + 12000}", 4) ==
+        "wave 2 healthy; next wave in 12 s");
   // The daemon's clock 5 s ahead of the browser's: the countdown follows the daemon's.
   CHECK(phase("{state: 'active', wave: 1, next_wave_at: Date.now() + 12000}", 4, 5000) ==
         "wave 2 healthy; next wave in 7 s");

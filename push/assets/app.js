@@ -196,7 +196,8 @@ function pushPage(id) {
     const line = (r, s) => el("tr", { "data-host": r.host }, el("td", {}, r.host), el("td", {}, r.location),
       el("td", {}, r.wave === undefined ? "-" : r.wave + 1), el("td", {}, badge(r.state)),
       el("td", { class: "cause" }, s ? s.cause : "failed"),
-      el("td", {}, r.total || push.size ? Math.round(100 * progress(r)) + "%" : "-"),
+      // A failed host's report carries no byte count: "0%" would be a guess.
+      el("td", {}, (r.total || push.size) && (r.state !== "failed" || r.bytes_done) ? Math.round(100 * progress(r)) + "%" : "-"),
       el("td", {}, bytes((s || r).rate || 0) + "/s"), el("td", {}, (s || r).peers ?? "-"),
       el("td", { class: "reason" }, s ? s.reason : r.error || ""));
     const shownFailed = failed.slice(0, 100);
