@@ -398,6 +398,73 @@ TEST_CASE("a push's answer names its stragglers with the cause the rows support"
   CHECK((*j)["stragglers"][0]["cause"] == "no contact");
 }
 
+// What one dashboard poll weighs (push/assets/app.js passes back the last
+// answer's "now" as ?since=). Fetchers report once a second while they
+// download or verify and fall quiet once staged or done, so a since poll
+// weighs the hosts still moving, not the hosts the push holds.
+TEST_CASE("a since poll of a 200-host push carries the rows that reported since, not all 200") {
+  Fixture f(67);  // 201 hosts in 3 racks; the push takes 200
+  PushRequest req;
+  req.artifact = "web@1";
+  req.hosts.assign(f.hosts.begin(), f.hosts.begin() + 200);
+  req.waves = "10%,100%";
+  auto created = f.c->CreatePush(req);
+  REQUIRE(created.ok());
+  const int64_t id = created->id;
+  auto report = [&](size_t from, size_t to, const char* state, uint64_t done) {
+    for (size_t i = from; i < to; ++i) {
+      HostReport r;
+      r.push_id = id;
+      r.state = state;
+      r.bytes_done = done + i * 4099;
+      r.total = 1000;
+      r.rate = 3'456'789.5 + double(i);
+      r.peers = 12;
+      r.tries = 1;
+      REQUIRE(f.c->Reports(f.hosts[i], {r}).ok());
+    }
+  };
+  // A poll half a second after the reports before it (a report in the same
+  // millisecond as a poll comes again in the next one: "since" is inclusive);
+  // its rows and its size in bytes.
+  int64_t since = 0;
+  auto poll = [&](size_t* rows) {
+    f.now += 500;
+    auto j = f.c->GetPush(id, since);
+    REQUIRE(j.ok());
+    REQUIRE((*j)["stragglers"].empty());  // nobody is late here: only rows weigh
+    *rows = (*j)["hosts"].size();
+    since = (*j)["now"];
+    f.now += 500;
+    return j->dump().size();
+  };
+  size_t rows = 0;
+  report(0, 200, kStateDownloading, 100'000);
+  const size_t full = poll(&rows);
+  CHECK(rows == 200);
+  // Everyone downloading: every host reported in the last second, so the poll is the full answer again.
+  report(0, 200, kStateDownloading, 200'000);
+  const size_t all_moving = poll(&rows);
+  CHECK(rows == 200);
+  report(20, 200, kStateStaged, 1000);
+  report(0, 20, kStateDownloading, 300'000);
+  poll(&rows);
+  // 180 staged and quiet, 20 still downloading.
+  report(0, 20, kStateDownloading, 400'000);
+  const size_t twenty_moving = poll(&rows);
+  CHECK(rows == 20);
+  // Nothing moved (a paused push, or every host between reports).
+  const size_t none_moving = poll(&rows);
+  CHECK(rows == 0);
+
+  const double per_row = double(full - none_moving) / 200;
+  CAPTURE(full, all_moving, twenty_moving, none_moving, per_row);
+  CHECK(none_moving < 600);  // the push's own fields, no rows
+  CHECK(all_moving >= full - 200);
+  CHECK(double(twenty_moving) < double(none_moving) + 20 * per_row * 1.05);
+  CHECK(twenty_moving * 8 < full);
+}
+
 // Random sequences of reports, cancels, resumes, restarts and ticks against
 // the invariants: generations never go back, a host activates only in a
 // started wave, counts match the rows, and an ended push stays ended.
