@@ -86,14 +86,14 @@ Result<std::vector<ConfigArg>> ParseConfig(const std::string& text, const std::s
     if (key->boolean) {
       std::string v = Lower(*value);
       if (!present || v == "true" || v == "yes" || v == "on" || v == "1") {
-        out.push_back({n, "--" + name});
+        out.push_back({n, name, "--" + name});
       } else if (v != "false" && v != "no" && v != "off" && v != "0") {
         return fail("'" + name + "' is a switch: want true or false, not '" + *value + "'");
       }
       continue;
     }
     if (!present) return fail("'" + name + "' needs a value (" + name + " = VALUE)");
-    out.push_back({n, "--" + name + "=" + *value});
+    out.push_back({n, name, "--" + name + "=" + *value});
   }
   return out;
 }
@@ -134,7 +134,7 @@ cxxopts::ParseResult ParseWithConfig(cxxopts::Options& opts, int argc, char** ar
     try {
       opts.parse(2, one);
     } catch (const std::exception& e) {
-      throw std::runtime_error(path + ":" + std::to_string(a.line) + ": " + e.what());
+      throw std::runtime_error(path + ":" + std::to_string(a.line) + ": " + a.key + ": " + e.what());
     }
     args.push_back(a.arg.c_str());
   }

@@ -30,6 +30,7 @@ struct ConfigKey {
 // One setting of the file as a flag, and the line it came from.
 struct ConfigArg {
   int line = 0;
+  std::string key;
   std::string arg;  // "--key=value", or "--key" for a switch
 };
 

@@ -158,7 +158,7 @@ TEST_CASE("config file errors reach the command as exceptions naming the file") 
       CHECK(std::string(e.what()).find(f.path + message) == 0);
     }
   };
-  fails_with("\nbridges = many\n", ":2: ");  // the type error of the value, placed
+  fails_with("\nbridges = many\n", ":2: bridges: ");  // then cxxopts' own words
   fails_with("colour = blue\n", ":1: unknown key 'colour'");
   fails_with("config = /etc/other.conf\n", ":1: unknown key 'config'");
 
