@@ -11,8 +11,10 @@
 #  - the sandbox holds: / read-only for the daemons, their state dirs and the
 #    fetcher's /srv/releases writable, /tmp private;
 #  - `systemctl reload spate-tracker` reaches it (SIGHUP), a killed tracker is
-#    restarted (Restart=on-failure), a bad key in fetcher.conf fails the unit
-#    with exit 2 and no restart loop (RestartPreventExitStatus=2).
+#    restarted (Restart=on-failure), `systemctl stop` ends each daemon with
+#    exit 0, a bad key in fetcher.conf fails the unit with exit 2 and no
+#    restart loop (RestartPreventExitStatus=2);
+#  - no sanitizer report reached the journal (builds with -DSPATE_SANITIZE).
 # Needs root (mounts) and systemd-nspawn (systemd-container; scripts/install-deps).
 # Usage: tests/package_boot_test.sh BUILD_DIR
 set -euo pipefail
@@ -98,13 +100,21 @@ wait_for '[ "$(systemctl show -p NRestarts --value spate-tracker)" = 1 ] && [ "$
 wait_for 'curl -sf http://127.0.0.1:7070/stats' || fail "restarted tracker not serving"
 ok "reload reaches the tracker; a killed tracker is restarted"
 
+for u in fetcher seeder tracker; do
+  systemctl stop spate-$u
+  state=$(systemctl show -p Result,ExecMainStatus spate-$u | sort | tr '\n' ' ')
+  [ "$state" = "ExecMainStatus=0 Result=success " ] || fail "spate-$u on stop: $state"
+done
+ok "each daemon exits 0 on systemctl stop"
+
 echo "colour = blue" >>/etc/spate/fetcher.conf
-systemctl restart spate-fetcher
+systemctl start spate-fetcher
 sleep 5  # RestartSec=2s: a restart would have happened by now
 state=$(systemctl show -p ActiveState,ExecMainStatus,NRestarts spate-fetcher | sort | tr '\n' ' ')
 [ "$state" = "ActiveState=failed ExecMainStatus=2 NRestarts=0 " ] || fail "after a bad config: $state"
 journalctl -u spate-fetcher --no-pager | grep -q "fetcher.conf:[0-9]*: unknown key 'colour'" || fail "no file:line error in the journal"
 ok "a bad key in fetcher.conf: exit 2, named in the journal, not restarted"
+! journalctl --no-pager -u 'spate-*' | grep -E 'Sanitizer|runtime error:' || fail "sanitizer reports in the journal"
 echo PASS
 systemctl poweroff 2>/dev/null
 EOF
@@ -148,6 +158,16 @@ peer-port = 6882
 C
 chown root:spate /etc/spate/*.conf
 chmod 0640 /etc/spate/*.conf
+# Under -DSPATE_SANITIZE the packaged binary carries ASan. LeakSanitizer's
+# scan at exit stops threads with ptrace, which the units' SystemCallFilter=
+# answers with SIGSYS, and the daemon then hangs in its stop. Leaks are the
+# other tests' business; here only the journal is searched for reports.
+if ldd /usr/bin/spate | grep -q libasan; then
+  for u in tracker seeder fetcher; do
+    mkdir -p /etc/systemd/system/spate-$u.service.d
+    printf '[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0\n' >/etc/systemd/system/spate-$u.service.d/asan.conf
+  done
+fi
 cat >/etc/systemd/system/spate-check.service <<C
 [Unit]
 After=spate-tracker.service spate-seeder.service
