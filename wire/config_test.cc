@@ -167,8 +167,7 @@ TEST_CASE("config file errors reach the command as exceptions naming the file") 
                     Catch::Contains("/nonexistent/spate.conf"));
   auto again = DaemonOptions();
   TempFile f("listen = a:1\n");
-  CHECK_THROWS_WITH(Parse(again, {"tracker", "--config", f.path, "--config", f.path}),
-                    "--config given more than once");
+  CHECK_THROWS_WITH(Parse(again, {"tracker", "--config", f.path, "--config", f.path}), "--config given more than once");
   auto dir = DaemonOptions();
   CHECK_THROWS_WITH(Parse(dir, {"tracker", "--config", "/tmp"}), Catch::Contains("is a directory"));
 }
