@@ -525,7 +525,7 @@ Result<Url> ParseUrl(const std::string& url) {
     u.tls = true;
     rest = url.substr(8);
   } else {
-    return Status::Invalid("only http:// and https:// URLs are supported: " + url);
+    return Status::Invalid("bad URL '" + url + "': only http:// and https:// are supported");
   }
   const std::string default_port = u.tls ? "443" : "80";
   auto slash = rest.find('/');
