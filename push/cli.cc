@@ -26,13 +26,16 @@ void AddTrackerOptions(cxxopts::Options& options) {
   options.add_options()
     ("tracker", "tracker control URL (env SPATE_TRACKER)",
      cxxopts::value<std::string>()->default_value(EnvOr("SPATE_TRACKER", "http://127.0.0.1:7070")))
-    ("token", "admin token (default: env SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>());
+    ("token", "admin token (default: env SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>())
+    ("tls-ca", "PEM CA file an https:// tracker must chain to (default: env SPATE_TLS_CA, else the system's trusted CAs)",
+     cxxopts::value<std::string>());
   // clang-format on
 }
 
 TrackerClient TrackerFrom(const cxxopts::ParseResult& args) {
   std::string token = args.count("token") ? args["token"].as<std::string>() : EnvOr("SPATE_ADMIN_TOKEN", "");
-  return TrackerClient(args["tracker"].as<std::string>(), token);
+  std::string ca = args.count("tls-ca") ? args["tls-ca"].as<std::string>() : EnvOr("SPATE_TLS_CA", "");
+  return TrackerClient(args["tracker"].as<std::string>(), token, ca);
 }
 
 void AddWaveOptions(cxxopts::Options& options) {

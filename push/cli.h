@@ -14,9 +14,10 @@
 
 namespace spate::cli {
 
-// --tracker URL (default $SPATE_TRACKER, else http://127.0.0.1:7070) and
-// --token. The token's environment fallback (SPATE_ADMIN_TOKEN) is read in
-// TrackerFrom, not made a default, so --help never prints it.
+// --tracker URL (default $SPATE_TRACKER, else http://127.0.0.1:7070),
+// --token and --tls-ca (default $SPATE_TLS_CA). The token's environment
+// fallback (SPATE_ADMIN_TOKEN) is read in TrackerFrom, not made a default, so
+// --help never prints it.
 void AddTrackerOptions(cxxopts::Options& options);
 TrackerClient TrackerFrom(const cxxopts::ParseResult& args);
 
