@@ -22,6 +22,9 @@ struct FetcherConfig {
   int peer_port = 0;
   // Control API base URL, e.g. http://127.0.0.1:7070 (no trailing /api/v1).
   std::string tracker_url;
+  // This host's token (spate host-token), sent as the bearer of its polls
+  // and reports; "" sends none (a tracker without a host secret).
+  std::string host_token;
   // Daemon state (created if missing).
   std::string data_dir;
   // Artifacts land in <install_dir>/<name>/<version>/; staging lives under

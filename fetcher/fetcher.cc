@@ -367,7 +367,7 @@ Status Fetcher::Impl::Start() {
     return Status::Unavailable("libtorrent did not start listening on " + cfg.bind_address);
   peer = cfg.bind_address + ":" + std::to_string(ses->listen_port());
 
-  client.emplace(cfg.TrackerBase(), cfg.host_id, cfg.bind_address);
+  client.emplace(cfg.TrackerBase(), cfg.host_id, cfg.bind_address, cfg.host_token);
   // Check in once before announcing readiness, so a push right after start sees this host.
   int64_t generation = -1;
   auto first = client->PollAssignments(generation, 0);

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "fetcher/fetcher.h"
+#include "wire/auth.h"
 #include "wire/daemon.h"
 #include "wire/swarm.h"
 #include "wire/units.h"
@@ -36,6 +37,7 @@ int FetcherCommand(int argc, char** argv) {
     ("bind", "this host's IP address (peer listen/outgoing address and tracker client address)", cxxopts::value<std::string>())
     ("peer-port", "BitTorrent listen port (0 = any free port)", cxxopts::value<int>()->default_value("0"))
     ("tracker", "tracker control API base URL, e.g. http://127.0.0.1:7070", cxxopts::value<std::string>())
+    ("host-token-file", "file (mode 600) holding this host's token from spate host-token (default: env SPATE_HOST_TOKEN)", cxxopts::value<std::string>()->default_value(""))
     ("data-dir", "daemon state directory", cxxopts::value<std::string>())
     ("install-dir", "install root: <dir>/<name>/<version>/, <dir>/<name>/current", cxxopts::value<std::string>())
     ("trusted-key", "seeder's Ed25519 public key (PEM); only manifests it signed are installed", cxxopts::value<std::string>())
@@ -133,6 +135,9 @@ int FetcherCommand(int argc, char** argv) {
     lt::settings_pack probe;
     if (Status s = ApplyOverride(probe, kv); !s.ok()) return Usage("--lt-set: " + s.message());
   }
+  auto host_token = auth::SecretFrom("--host-token-file", args["host-token-file"].as<std::string>(), {"SPATE_HOST_TOKEN"});
+  if (!host_token.ok()) return Usage(host_token.status().message());
+  c.host_token = *host_token;
   if (Status s = c.Validate(); !s.ok()) return Usage(s.message());
   if (Status s = InitLogging("fetcher", args["log-level"].as<std::string>()); !s.ok()) return Usage(s.message());
 

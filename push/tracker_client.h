@@ -1,7 +1,7 @@
 // How the release manager's commands talk to the tracker's control API: one
 // call that returns the answer's JSON, or a Status that names the tracker and
-// the problem, ready to print. The admin token goes in a header and nowhere
-// else: no message, log or help text carries it.
+// the problem, ready to print. The token goes in a header and nowhere else:
+// no message, log or help text carries it.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -16,8 +16,10 @@ namespace spate {
 class TrackerClient {
  public:
   // `base_url` like "http://127.0.0.1:7070"; an empty token sends no
-  // Authorization header (read-only calls work without one).
-  TrackerClient(std::string base_url, const std::string& token);
+  // Authorization header (reads work without one where the tracker leaves
+  // them open). A non-ok `unusable` (the token could not be read) is what
+  // every call returns, without calling.
+  TrackerClient(std::string base_url, const std::string& token, Status unusable = Status::Ok());
 
   // METHOD base_url + "/api/v1" + path, with `body` as JSON unless null.
   // Unreachable: Unavailable("cannot reach the tracker: ..."). Not 2xx: the
@@ -35,6 +37,7 @@ class TrackerClient {
  private:
   std::string base_;
   http::ClientOptions client_;
+  Status unusable_;
 };
 
 // Who is asking, for a push's started_by: $SPATE_USER, else $USER@hostname
