@@ -144,7 +144,8 @@ std::string HostToken(std::string_view host_secret, std::string_view host_id) {
 Result<std::string> ReadHostSecret(const std::string& path) {
   auto text = ReadPrivate(path);
   if (!text.ok()) return text.status();
-  if (text->find("host-secret") != std::string::npos) {
+  // One word is the secret itself; more is a token file.
+  if (Trim(*text).find_first_of(" \t\r\n") != std::string::npos) {
     auto f = ParseTokenFile(*text, path);
     if (!f.ok()) return f.status();
     if (f->host_secret.empty()) return Status::Invalid(path + ": no host-secret line");

@@ -61,6 +61,16 @@ TEST_CASE("a secret file readable by group or other is refused with its mode and
   CHECK_FALSE(ReadSecretFile(d.path.string()).ok());  // a directory
 }
 
+TEST_CASE("the host secret is read alone or from the tracker's token file") {
+  Dir d;
+  CHECK(*ReadHostSecret(d.Write("alone", "a-host-secret\n", 0600)) == "a-host-secret");
+  CHECK(*ReadHostSecret(d.Write("file", "register r\npush p\nhost-secret fleet\n", 0600)) == "fleet");
+  auto none = ReadHostSecret(d.Write("none", "register r\npush p\n", 0600));
+  REQUIRE_FALSE(none.ok());
+  CHECK_THAT(none.status().message(), Catch::EndsWith(": no host-secret line"));
+  CHECK_FALSE(ReadHostSecret(d.Write("open", "fleet\n", 0640)).ok());
+}
+
 TEST_CASE("a secret comes from the file first, then the environment in order") {
   Dir d;
   ::setenv("SPATE_TEST_A", "from-a", 1);

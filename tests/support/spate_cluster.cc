@@ -5,6 +5,7 @@
 #include <fstream>
 #include <thread>
 
+#include "wire/auth.h"
 #include "wire/http.h"
 
 namespace spate::testing {
@@ -12,14 +13,35 @@ namespace spate::testing {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-const std::vector<std::string> SpateCluster::kEnv = {"SPATE_ADMIN_TOKEN=test-admin",
-                                                     "SPATE_UPLOAD_TOKEN=test-upload"};
+const std::vector<std::string> SpateCluster::kEnv = {
+    std::string("SPATE_PUSH_TOKEN=") + kPushToken, std::string("SPATE_READ_TOKEN=") + kReadToken,
+    std::string("SPATE_UPLOAD_TOKEN=") + kUploadToken, std::string("SPATE_REGISTER_TOKEN=") + kRegisterToken};
+
+namespace {
+
+// A secret file as the daemons accept it: mode 600.
+void WritePrivate(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+}
+
+}  // namespace
+
+http::ClientOptions SpateCluster::As(const std::string& token) {
+  http::ClientOptions o;
+  o.headers = {{"Authorization", "Bearer " + token}};
+  return o;
+}
+
+std::string SpateCluster::Page(const std::string& path) const { return tracker + path + "#token=" + kReadToken; }
 
 SpateCluster::SpateCluster(const TempDir& d) : dir(d) {
   std::ofstream(dir / "rackmap.txt") << "127.0.0.0/24 dc1/core/origin\n"
                                         "127.0.1.0/24 dc1/pod1/rack1\n"
                                         "127.0.2.0/24 dc1/pod2/rack2\n"
                                         "127.0.3.0/24 dc1/pod3/rack3\n";
+  WritePrivate(dir / "tracker.tokens", std::string("register ") + kRegisterToken + "\npush " + kPushToken + "\nread " +
+                                           kReadToken + "\nhost-secret " + kHostSecret + "\n");
   StartTracker("127.0.0.1:0");
 }
 
@@ -28,7 +50,7 @@ void SpateCluster::StartTracker(const std::string& listen) {
   tracker_proc = std::make_unique<Process>(
       std::vector<std::string>{SpateBinary(), "tracker", "--listen", listen, "--rackmap", dir / "rackmap.txt",
                                "--db", dir / "tracker.db", "--ready-file", dir / "tracker.ready",
-                               "--announce-interval", "2s"},
+                               "--announce-interval", "2s", "--token-file", dir / "tracker.tokens"},
       dir / "tracker.log", kEnv);
   tracker = "http://" + WaitReady(*tracker_proc, dir / "tracker.ready")["http"].get<std::string>();
 }
@@ -61,10 +83,12 @@ void SpateCluster::StartFetcher(int rack, int host, const std::vector<std::strin
   std::string id = "r" + std::to_string(rack) + "h" + std::to_string(host);
   std::string home = dir / ("hosts/" + id);
   fs::create_directories(home);
+  WritePrivate(home + "/host.token", auth::HostToken(kHostSecret, id) + "\n");
   std::vector<std::string> argv{SpateBinary(), "fetcher", "--host-id", id, "--bind",
                                 "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
                                 "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
-                                dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m"};
+                                dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m",
+                                "--host-token-file", home + "/host.token"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   fs::remove(home + "/ready");
   fetchers.emplace_back(argv, home + "/fetcher.log", kEnv);
@@ -87,7 +111,7 @@ nlohmann::json SpateCluster::Upload(const std::string& path, const std::string& 
                 60s, kEnv);
   INFO(up.output);
   REQUIRE(up.exit_code == 0);
-  auto m = http::Call("GET", seeder + "/api/v1/artifacts/app/" + version, "");
+  auto m = http::Call("GET", seeder + "/api/v1/artifacts/app/" + version, "", As());
   REQUIRE(m.ok());
   REQUIRE(m->status == 200);
   return nlohmann::json::parse(m->body);
@@ -96,7 +120,7 @@ nlohmann::json SpateCluster::Upload(const std::string& path, const std::string& 
 void SpateCluster::WaitForHosts(size_t n) {
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto r = http::Call("GET", tracker + "/api/v1/hosts", "");
+    auto r = http::Call("GET", tracker + "/api/v1/hosts", "", As());
     if (r.ok() && r->status == 200) {
       auto j = nlohmann::json::parse(r->body, nullptr, false);
       if (!j.is_discarded() && j.contains("hosts") && j["hosts"].size() >= n) return;
