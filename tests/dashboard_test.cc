@@ -289,3 +289,17 @@ TEST_CASE("dashboard: the phase line gives a pause's and a cancel's reason and c
   CHECK(phase("{state: 'active', wave: 3, next_wave_at: 0}", 4) == "activating wave 4, the last");
   CHECK(phase("{state: 'active', wave: 0, next_wave_at: 0}", 1) == "distributing and activating");
 }
+
+TEST_CASE("dashboard: the page takes the read token once from #token= and, without it, says how to open it") {
+  TempDir dir("spate-dashboard-token");
+  Browser browser(dir);
+  SpateCluster c(dir);
+  // The static page loads (it holds no data); its API calls are refused without the token.
+  std::string bare = browser.DumpDom(c.tracker + "/", 2000);
+  INFO(bare.substr(0, 4000));
+  CHECK(bare.find("HTTP 401: open this page as /#token=READ_TOKEN") != std::string::npos);
+  std::string with = browser.DumpDom(c.Page("/"), 2000);
+  INFO(with.substr(0, 4000));
+  CHECK(with.find("HTTP 401") == std::string::npos);
+  CHECK(TextOf(with, "contact") == "live");
+}
