@@ -48,6 +48,10 @@ Status SeederConfig::Validate() {
                              {"the read token", &read_token}})
     if (!token->empty())
       if (Status s = auth::CheckSecret(what, *token); !s.ok()) return s;
+  // A read token that also uploads would hand every dashboard the right to publish.
+  if (upload_token == read_token || upload_token == tracker_token)
+    return Status::Invalid(std::string("the upload token is the same as the ") +
+                           (upload_token == read_token ? "read" : "register") + " token; give each role its own");
   return Status::Ok();
 }
 
