@@ -16,6 +16,7 @@ int FleetCommand(int argc, char** argv);
 int SeederCommand(int argc, char** argv);
 int UploadCommand(int argc, char** argv);
 int FetcherCommand(int argc, char** argv);
+int HostTokenCommand(int argc, char** argv);
 // From build_info.cc, written at build time (cmake/build_info.cmake).
 extern const char kVersion[];
 extern const char kBuild[];
@@ -39,12 +40,13 @@ const Subcommand kSubcommands[] = {
     {"pushes", "list recent pushes and rollbacks", spate::PushesCommand},
     {"fleet", "show the versions each host and rack runs, and version skew", spate::FleetCommand},
     {"rackmap", "check a rackmap file or look up an address", spate::RackmapCommand},
+    {"host-token", "print a host's token from the tracker's host secret (provisioning)", spate::HostTokenCommand},
 };
 
 void Usage(FILE* out) {
   std::fprintf(out, "usage: spate COMMAND [options]   (spate COMMAND --help for details)\n");
   std::fprintf(out, "       spate --version\n\ncommands:\n");
-  for (const auto& c : kSubcommands) std::fprintf(out, "  %-9s %s\n", c.name, c.help);
+  for (const auto& c : kSubcommands) std::fprintf(out, "  %-10s %s\n", c.name, c.help);
 }
 
 }  // namespace

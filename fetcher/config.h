@@ -28,6 +28,9 @@ struct FetcherConfig {
   // announce-list say (they are outside the signed info dict); "" = the
   // tracker's /announce. See AnnounceUrlFor in wire/swarm.h.
   std::string announce_url;
+  // This host's token (spate host-token), sent as the bearer of its polls
+  // and reports; "" sends none (a tracker without a host secret).
+  std::string host_token;
   // Daemon state (created if missing).
   std::string data_dir;
   // Artifacts land in <install_dir>/<name>/<version>/; staging lives under

@@ -14,25 +14,35 @@ Status FromHttp(int status, const std::string& body, const std::string& what) {
     msg += ": " + (*j)["error"].get<std::string>();
   if (status >= 500 || status == 408 || status == 429) return Status::Unavailable(msg);
   if (status == 404) return Status::NotFound(msg);
+  if (status == 401) return Status::Unauthorized(msg + " (this host's token: --host-token-file or SPATE_HOST_TOKEN)");
+  if (status == 403) return Status::Forbidden(msg);
   return Status::Invalid(msg);
 }
 
 }  // namespace
 
-ControlClient::ControlClient(std::string base, std::string host_id, std::string bind_address, std::string ca_file)
+ControlClient::ControlClient(std::string base, std::string host_id, std::string bind_address, std::string host_token,
+                             std::string ca_file)
     : base_(std::move(base)),
       host_id_(std::move(host_id)),
       bind_address_(std::move(bind_address)),
+      host_token_(std::move(host_token)),
       ca_file_(std::move(ca_file)) {}
 
 std::string ControlClient::HostUrl() const { return base_ + "/api/v1/hosts/" + http::UrlEncode(host_id_); }
 
-Result<AssignmentList> ControlClient::PollAssignments(int64_t generation, int wait_seconds) const {
+http::ClientOptions ControlClient::Options(std::chrono::milliseconds timeout) const {
   http::ClientOptions o;
   o.bind_address = bind_address_;
   o.ca_file = ca_file_;
+  o.timeout = timeout;
+  if (!host_token_.empty()) o.headers.emplace_back("Authorization", "Bearer " + host_token_);
+  return o;
+}
+
+Result<AssignmentList> ControlClient::PollAssignments(int64_t generation, int wait_seconds) const {
   // The tracker holds the request for `wait` seconds; give it room beyond that.
-  o.timeout = std::chrono::seconds(wait_seconds + 10);
+  http::ClientOptions o = Options(std::chrono::seconds(wait_seconds + 10));
   std::string url = HostUrl() + "/assignments?addr=" + http::UrlEncode(bind_address_) +
                     "&generation=" + std::to_string(generation) + "&wait=" + std::to_string(wait_seconds);
   auto r = http::Call("GET", url, "", o);
@@ -49,10 +59,7 @@ Result<ReportsAnswer> ControlClient::PostReports(const std::vector<HostReport>& 
                                                  std::chrono::milliseconds timeout) const {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& r : reports) arr.push_back(ToJson(r));
-  http::ClientOptions o;
-  o.bind_address = bind_address_;
-  o.ca_file = ca_file_;
-  o.timeout = timeout;
+  http::ClientOptions o = Options(timeout);
   auto r = http::Call("POST", HostUrl() + "/reports", nlohmann::json{{"reports", arr}}.dump(), o);
   if (!r.ok()) return Status::Unavailable("post reports: " + r.status().message());
   if (Status s = FromHttp(r->status, r->body, "post reports"); !s.ok()) return s;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "wire/api.h"
+#include "wire/http.h"
 #include "wire/status.h"
 
 namespace spate {
@@ -14,9 +15,11 @@ namespace spate {
 class ControlClient {
  public:
   // `base` like http://127.0.0.1:7070; calls are bound to `bind_address` so the
-  // tracker sees this host's own address. An https:// base is verified against
-  // `ca_file` ("" = the system's trusted CAs). Copyable; thread-safe (no shared state).
-  ControlClient(std::string base, std::string host_id, std::string bind_address, std::string ca_file = "");
+  // tracker sees this host's own address, and carry `host_token` (if not
+  // empty) as the bearer. An https:// base is verified against `ca_file`
+  // ("" = the system's trusted CAs). Copyable; thread-safe (no shared state).
+  ControlClient(std::string base, std::string host_id, std::string bind_address, std::string host_token = "",
+                std::string ca_file = "");
 
   // GET /api/v1/hosts/{host}/assignments long poll. Transport errors and 5xx are
   // Status::Unavailable (retry); other HTTP errors keep their meaning.
@@ -24,13 +27,14 @@ class ControlClient {
 
   // POST /api/v1/hosts/{host}/reports; returns this host's gateway roles in
   // the reported pushes and the reports the tracker refused one by one.
-  // Unavailable = retry later; Invalid/NotFound/Forbidden = the tracker
+  // Unavailable = retry later; Invalid/NotFound/Unauthorized/Forbidden = the tracker
   // refused the whole batch and retrying will not help.
   Result<ReportsAnswer> PostReports(const std::vector<HostReport>& reports, std::chrono::milliseconds timeout) const;
 
  private:
   std::string HostUrl() const;
-  std::string base_, host_id_, bind_address_, ca_file_;
+  http::ClientOptions Options(std::chrono::milliseconds timeout) const;
+  std::string base_, host_id_, bind_address_, host_token_, ca_file_;
 };
 
 }  // namespace spate

@@ -1,6 +1,7 @@
 #include "fetcher/control_client.h"
 
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <thread>
 
 #include "wire/http.h"
@@ -12,7 +13,9 @@ class ReportSink {
  public:
   explicit ReportSink(std::string answer)
       : answer_(std::move(answer)),
-        server_(Options(), [this](spate::http::Request&&, spate::http::Reply reply) {
+        server_(Options(), [this](spate::http::Request&& req, spate::http::Reply reply) {
+          std::lock_guard<std::mutex> lock(mu_);
+          authorization_ = req.header("authorization");
           reply(spate::http::Response::Json(200, answer_));
         }) {
     REQUIRE(server_.Start().ok());
@@ -23,6 +26,11 @@ class ReportSink {
     thread_.join();
   }
   std::string url() const { return "http://" + spate::http::FormatEndpoint(server_.local_endpoint()); }
+  // The Authorization header of the last request.
+  std::string authorization() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return authorization_;
+  }
 
  private:
   static spate::http::ServerOptions Options() {
@@ -31,6 +39,8 @@ class ReportSink {
     return o;
   }
   std::string answer_;
+  std::mutex mu_;
+  std::string authorization_;
   spate::http::Server server_;
   std::thread thread_;
 };
@@ -66,4 +76,16 @@ TEST_CASE("PostReports takes an answer without refusals (an older tracker)") {
   REQUIRE(answer.ok());
   CHECK(answer->gateways.empty());
   CHECK(answer->refused.empty());
+}
+
+TEST_CASE("the host token goes as the bearer of reports and polls, and none is sent without one") {
+  ReportSink tracker(R"({"ok":true})");
+  spate::ControlClient with(tracker.url(), "h1", "127.0.0.1", "abc123");
+  REQUIRE(with.PostReports({}, std::chrono::seconds(5)).ok());
+  CHECK(tracker.authorization() == "Bearer abc123");
+  (void)with.PollAssignments(0, 0);  // the sink's answer is no assignment list; only the header matters
+  CHECK(tracker.authorization() == "Bearer abc123");
+  spate::ControlClient without(tracker.url(), "h1", "127.0.0.1");
+  REQUIRE(without.PostReports({}, std::chrono::seconds(5)).ok());
+  CHECK(tracker.authorization().empty());
 }

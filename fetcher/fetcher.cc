@@ -367,7 +367,7 @@ Status Fetcher::Impl::Start() {
     return Status::Unavailable("libtorrent did not start listening on " + cfg.bind_address);
   peer = cfg.bind_address + ":" + std::to_string(ses->listen_port());
 
-  client.emplace(cfg.TrackerBase(), cfg.host_id, cfg.bind_address, cfg.tls_ca);
+  client.emplace(cfg.TrackerBase(), cfg.host_id, cfg.bind_address, cfg.host_token, cfg.tls_ca);
   if (cfg.AnnounceUrl().rfind("https://", 0) == 0)
     spdlog::warn("announcing to {}: libtorrent checks it against the system's trusted CAs, not --tls-ca; "
                  "point --announce-url at the tracker's plain --announce-listen",

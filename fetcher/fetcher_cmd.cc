@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "fetcher/fetcher.h"
+#include "wire/auth.h"
 #include "wire/config.h"
 #include "wire/daemon.h"
 #include "wire/swarm.h"
@@ -39,6 +40,7 @@ int FetcherCommand(int argc, char** argv) {
     ("tracker", "tracker control API base URL, e.g. http://127.0.0.1:7070 or https://...", cxxopts::value<std::string>())
     ("tls-ca", "PEM CA file an https:// tracker must chain to (default: the system's trusted CAs)", cxxopts::value<std::string>()->default_value(""))
     ("announce-url", "where torrents announce, whatever the torrent says (default TRACKER/announce; with an https:// tracker, its plain --announce-listen)", cxxopts::value<std::string>()->default_value(""))
+    ("host-token-file", "file (mode 600) holding this host's token from spate host-token (default: env SPATE_HOST_TOKEN)", cxxopts::value<std::string>()->default_value(""))
     ("data-dir", "daemon state directory", cxxopts::value<std::string>())
     ("install-dir", "install root: <dir>/<name>/<version>/, <dir>/<name>/current", cxxopts::value<std::string>())
     ("trusted-key", "seeder's Ed25519 public key (PEM); only manifests it signed are installed", cxxopts::value<std::string>())
@@ -138,6 +140,9 @@ int FetcherCommand(int argc, char** argv) {
     lt::settings_pack probe;
     if (Status s = ApplyOverride(probe, kv); !s.ok()) return Usage("--lt-set: " + s.message());
   }
+  auto host_token = auth::SecretFrom("--host-token-file", args["host-token-file"].as<std::string>(), {"SPATE_HOST_TOKEN"});
+  if (!host_token.ok()) return Usage(host_token.status().message());
+  c.host_token = *host_token;
   if (Status s = c.Validate(); !s.ok()) return Usage(s.message());
   if (Status s = InitLogging("fetcher", args["log-level"].as<std::string>()); !s.ok()) return Usage(s.message());
 

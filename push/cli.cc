@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "push/waves.h"
+#include "wire/auth.h"
 #include "wire/daemon.h"
 #include "wire/units.h"
 
@@ -26,16 +27,24 @@ void AddTrackerOptions(cxxopts::Options& options) {
   options.add_options()
     ("tracker", "tracker control URL (env SPATE_TRACKER)",
      cxxopts::value<std::string>()->default_value(EnvOr("SPATE_TRACKER", "http://127.0.0.1:7070")))
-    ("token", "admin token (default: env SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>())
+    ("token-file", "file (mode 600) holding the push token, or the read token for read commands "
+                   "(default: env SPATE_PUSH_TOKEN, else SPATE_ADMIN_TOKEN; read commands try SPATE_READ_TOKEN first)",
+     cxxopts::value<std::string>())
+    ("token", "the token itself (visible in ps: prefer --token-file or the environment)", cxxopts::value<std::string>())
     ("tls-ca", "PEM CA file an https:// tracker must chain to (default: env SPATE_TLS_CA, else the system's trusted CAs)",
      cxxopts::value<std::string>());
   // clang-format on
 }
 
-TrackerClient TrackerFrom(const cxxopts::ParseResult& args) {
-  std::string token = args.count("token") ? args["token"].as<std::string>() : EnvOr("SPATE_ADMIN_TOKEN", "");
-  std::string ca = args.count("tls-ca") ? args["tls-ca"].as<std::string>() : EnvOr("SPATE_TLS_CA", "");
-  return TrackerClient(args["tracker"].as<std::string>(), token, ca);
+TrackerClient TrackerFrom(const cxxopts::ParseResult& args, Use use) {
+  const std::string url = args["tracker"].as<std::string>();
+  const std::string ca = args.count("tls-ca") ? args["tls-ca"].as<std::string>() : EnvOr("SPATE_TLS_CA", "");
+  if (args.count("token")) return TrackerClient(url, args["token"].as<std::string>(), ca);
+  std::vector<const char*> env = {"SPATE_PUSH_TOKEN", "SPATE_ADMIN_TOKEN"};
+  if (use == Use::kRead) env.insert(env.begin(), "SPATE_READ_TOKEN");
+  auto token = auth::SecretFrom("--token-file", args.count("token-file") ? args["token-file"].as<std::string>() : "", env);
+  if (!token.ok()) return TrackerClient(url, "", ca, token.status());
+  return TrackerClient(url, *token, ca);
 }
 
 void AddWaveOptions(cxxopts::Options& options) {
@@ -118,6 +127,13 @@ std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& options, int argc, c
     if (!args.unmatched().empty()) {
       exit_code = Fail(options.program(), "unexpected argument '" + args.unmatched().front() + "'", kExitUsage);
       return std::nullopt;
+    }
+    // A token file is configuration: a bad one is a usage error now, not a refusal later.
+    if (args.count("token-file")) {
+      if (auto t = auth::ReadSecretFile(args["token-file"].as<std::string>()); !t.ok()) {
+        exit_code = Fail(options.program(), "--token-file: " + t.status().message(), kExitUsage);
+        return std::nullopt;
+      }
     }
     return args;
   } catch (const std::exception& e) {

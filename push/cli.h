@@ -15,11 +15,20 @@
 namespace spate::cli {
 
 // --tracker URL (default $SPATE_TRACKER, else http://127.0.0.1:7070),
-// --token and --tls-ca (default $SPATE_TLS_CA). The token's environment
-// fallback (SPATE_ADMIN_TOKEN) is read in TrackerFrom, not made a default, so
-// --help never prints it.
+// --token-file PATH, --token (argv shows it: kept for scripts that use it)
+// and --tls-ca (default $SPATE_TLS_CA). The environment fallbacks are read in
+// TrackerFrom, not made defaults, so --help never prints a secret.
 void AddTrackerOptions(cxxopts::Options& options);
-TrackerClient TrackerFrom(const cxxopts::ParseResult& args);
+
+// What a command does on the tracker, which picks its token: a push command
+// (push, rollback, cancel, resume; they watch with the same token) takes
+// --token, --token-file, $SPATE_PUSH_TOKEN, $SPATE_ADMIN_TOKEN, the first set;
+// a read command (pushes, fleet, push status) takes $SPATE_READ_TOKEN before
+// the push token's environment, so a read-only account needs no push token.
+enum class Use { kPush, kRead };
+// A token file that cannot be used makes every call of the client fail with
+// the reason (Parse has already refused it with exit 2).
+TrackerClient TrackerFrom(const cxxopts::ParseResult& args, Use use = Use::kPush);
 
 // --waves SPEC, --wave-pause DUR, --max-failures N|P%, and who asks: syntax
 // checked here, applied to the targets by the tracker.
@@ -40,8 +49,8 @@ int StartAndWatch(const std::string& command, const TrackerClient& tracker, cons
 Result<int64_t> PushIdFrom(const cxxopts::ParseResult& args);
 
 // Parses argv. On --help prints the help and sets `exit_code` to kExitOk; on
-// a bad flag or a stray argument prints "COMMAND: why" and sets kExitUsage;
-// either way returns nullopt.
+// a bad flag, a stray argument or a --token-file that cannot be used (mode,
+// content) prints "COMMAND: why" and sets kExitUsage; each returns nullopt.
 std::optional<cxxopts::ParseResult> Parse(cxxopts::Options& options, int argc, char** argv, int& exit_code);
 
 // Prints "COMMAND: message" on stderr and returns `code`.

@@ -32,6 +32,11 @@ struct ControllerOptions {
   int idle_announce_interval_s = 60;
   // Unix ms. Injected so wave pauses and straggler rules run in tests without waiting.
   std::function<int64_t()> now_ms;
+  // Enrolment: a host id's first check-in (the one that binds it) is admitted
+  // only when the id matches this fnmatch glob and, with enrol_rackmap, its
+  // address is in the rackmap.
+  std::string enrol_glob = "*";
+  bool enrol_rackmap = false;
 };
 
 // A push as a whole. Strings only at the wire (PushStatusName).
@@ -92,11 +97,15 @@ class Controller : public PushFacts {
   nlohmann::json ListArtifacts() const;
 
   // Hosts. A host id is bound to the address of its first check-in (wire/api.h).
-  // Ok when `from` may speak for `host`; else Forbidden, logged and counted by `kind`.
+  // Ok when `from` may speak for `host` (for a first check-in: when
+  // enrolment admits it); else Forbidden, logged and counted by `kind`.
   Status CheckHostAddress(const std::string& kind, const std::string& host, const std::string& from);
   Status CheckIn(const std::string& host, const std::string& addr);
-  // Logs, counts and returns a refusal of a host's request.
+  // Logs, counts and returns a refusal of a host's request (Forbidden, or `why` as given).
   Status Refuse(const std::string& kind, const std::string& host, const std::string& from, const std::string& why);
+  Status Refuse(const std::string& kind, const std::string& host, const std::string& from, Status why);
+  // Counts a refused control request of `kind` (register, push, read) that the caller logged.
+  void CountRefused(const std::string& kind) { ++refused_[kind]; }
   Result<nlohmann::json> MoveHost(const std::string& host, const std::string& addr);
   // The host's assignment list now (the host must exist: checked in).
   AssignmentList AssignmentsFor(const std::string& host) const;
@@ -153,7 +162,7 @@ class Controller : public PushFacts {
   std::set<std::string> dirty_hosts_;
   std::set<int64_t> dirty_pushes_;
   std::set<std::string> changed_hosts_;
-  std::map<std::string, uint64_t> refused_;  // by kind: poll, report, report_entry
+  std::map<std::string, uint64_t> refused_;  // by kind: poll, report, report_entry, register, push, read
   uint64_t reports_backward_ = 0;
 };
 

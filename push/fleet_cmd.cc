@@ -29,7 +29,7 @@ int FleetCommand(int argc, char** argv) {
   const std::string glob = (*args)["hosts"].as<std::string>();
   if (glob.empty()) return cli::Fail(cmd, "--hosts is empty (use '*' for every host)", kExitUsage);
 
-  auto answer = cli::TrackerFrom(*args).Call("GET", "/fleet?hosts=" + http::UrlEncode(glob));
+  auto answer = cli::TrackerFrom(*args, cli::Use::kRead).Call("GET", "/fleet?hosts=" + http::UrlEncode(glob));
   if (!answer.ok()) return cli::Fail(cmd, "cannot read the fleet: " + answer.status().message(), kExitFailure);
   if (args->count("json")) {
     std::cout << answer->dump() << std::endl;

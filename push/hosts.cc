@@ -1,8 +1,10 @@
 // Hosts: check-in, the address binding, and what each host is assigned.
 //
 // A host id belongs to the address it first checked in from, so nobody else
-// can poll its assignments or report its state. Until hosts carry real
-// identities (TLS), the source address is the identity.
+// can poll its assignments or report its state. With a host secret the host
+// also proves its id with its token (push/service.cc); the address stays a
+// second check. Enrolment decides which new ids may bind at all.
+#include <fnmatch.h>
 #include <spdlog/spdlog.h>
 
 #include "push/controller.h"
@@ -11,16 +13,26 @@ namespace spate::push {
 
 Status Controller::Refuse(const std::string& kind, const std::string& host, const std::string& from,
                           const std::string& why) {
+  return Refuse(kind, host, from, Status::Forbidden(why));
+}
+
+Status Controller::Refuse(const std::string& kind, const std::string& host, const std::string& from, Status why) {
   ++refused_[kind];
-  spdlog::warn("refused {} for host {} from {}: {}", kind, host, from, why);
-  return Status::Forbidden(why);
+  spdlog::warn("refused {} for host {} from {}: {}", kind, host, from, why.message());
+  return why;
 }
 
 Status Controller::CheckHostAddress(const std::string& kind, const std::string& host, const std::string& from) {
   auto it = hosts_.find(host);
   if (it == hosts_.end() || it->second.rec.addr.empty()) {
-    if (kind == "poll") return Status::Ok();  // the first check-in binds it
-    return Refuse(kind, host, from, "host " + host + " has not checked in; poll its assignments first");
+    if (kind != "poll") return Refuse(kind, host, from, "host " + host + " has not checked in; poll its assignments first");
+    // The first check-in binds the id for good, so it is the one that must be admitted.
+    if (fnmatch(o_.enrol_glob.c_str(), host.c_str(), 0) != 0)
+      return Refuse(kind, host, from, "host id " + host + " may not enrol: it does not match '" + o_.enrol_glob + "' (--enrol)");
+    if (o_.enrol_rackmap && !rackmap_.Lookup(from).known())
+      return Refuse(kind, host, from,
+                    "host " + host + " may not enrol from " + from + ": the address is not in the rackmap (--enrol-rackmap)");
+    return Status::Ok();
   }
   const std::string& bound = it->second.rec.addr;
   if (bound == from) return Status::Ok();

@@ -139,7 +139,7 @@ int PushStatusCommand(int argc, char** argv) {
   if (!id.ok()) return cli::Fail(cmd, id.status().message(), kExitUsage);
   const bool json = args->count("json") > 0;
 
-  TrackerClient tracker = cli::TrackerFrom(*args);
+  TrackerClient tracker = cli::TrackerFrom(*args, cli::Use::kRead);
   auto answer = tracker.Call("GET", "/pushes/" + std::to_string(*id));
   if (!answer.ok())
     return cli::Fail(cmd, "cannot read push " + std::to_string(*id) + ": " + answer.status().message(), kExitFailure);

@@ -28,7 +28,7 @@ int PushesCommand(int argc, char** argv) {
   const int limit = (*args)["limit"].as<int>();
   if (limit < 1 || limit > 1000) return cli::Fail(cmd, "--limit must be 1 to 1000", kExitUsage);
 
-  auto answer = cli::TrackerFrom(*args).Call("GET", "/pushes?limit=" + std::to_string(limit));
+  auto answer = cli::TrackerFrom(*args, cli::Use::kRead).Call("GET", "/pushes?limit=" + std::to_string(limit));
   if (!answer.ok()) return cli::Fail(cmd, "cannot list pushes: " + answer.status().message(), kExitFailure);
   if (args->count("json")) {
     std::cout << answer->dump() << std::endl;

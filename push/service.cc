@@ -1,7 +1,6 @@
-// HTTP around the push controller: routes, admin auth, long polls, the tick.
+// HTTP around the push controller: routes, roles (wire/auth.h), long polls, the tick.
 #include "push/service.h"
 
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/steady_timer.hpp>
@@ -55,11 +54,35 @@ std::string Canonical(const asio::ip::address& a) {
 std::string SourceAddress(const http::Request& req) { return Canonical(req.remote); }
 
 Status ServiceOptions::Validate() const {
-  if (admin_token.empty())
-    return Status::Invalid("no admin token: pass --admin-token or set SPATE_ADMIN_TOKEN (needed to register artifacts and create pushes)");
+  if (!keys.Has(auth::Role::kRegister) || !keys.Has(auth::Role::kPush))
+    return Status::Invalid(
+        "no admin token: pass --token-file FILE (register and push tokens), --admin-token or set SPATE_ADMIN_TOKEN "
+        "(needed to register artifacts and create pushes)");
+  if (open_reads && keys.Has(auth::Role::kRead))
+    return Status::Invalid("--open-reads contradicts the read token in the token file: drop one");
+  if (enrol_glob.empty()) return Status::Invalid("--enrol must not be empty ('*' admits every host id)");
   if (db_path.empty()) return Status::Invalid("--db must not be empty");
   if (max_wait.count() < 1) return Status::Invalid("max wait must be at least 1s");
   if (flush_interval.count() < 1) return Status::Invalid("flush interval must be positive");
+  return Status::Ok();
+}
+
+Status LoadAccess(const std::string& token_file, const std::string& admin_token, ServiceOptions* o) {
+  if (!token_file.empty() && !admin_token.empty())
+    return Status::Invalid("--token-file and --admin-token both given: the token file's register and push lines "
+                           "replace the admin token");
+  if (token_file.empty()) {
+    if (Status s = auth::CheckSecret("the admin token", admin_token); !s.ok() && !admin_token.empty()) return s;
+    o->keys.Set(auth::Role::kRegister, admin_token);
+    o->keys.Set(auth::Role::kPush, admin_token);
+    o->shared_admin_token = !admin_token.empty();
+    return Status::Ok();
+  }
+  auto f = auth::LoadTokenFile(token_file);
+  if (!f.ok()) return Status::Invalid("--token-file: " + f.status().message());
+  for (const auto& [role, token] : f->tokens) o->keys.Set(role, token);
+  if (!f->host_secret.empty()) o->keys.SetHostSecret(f->host_secret);
+  o->shared_admin_token = false;
   return Status::Ok();
 }
 
@@ -86,12 +109,24 @@ struct Service::Impl {
     return n;
   }
 
-  Status CheckAdmin(const http::Request& req) const {
-    std::string token = req.bearer_token();
-    if (token.empty()) return Status::Unauthorized("admin token required (Authorization: Bearer TOKEN)");
-    const std::string& want = o.admin_token;
-    if (token.size() != want.size() || CRYPTO_memcmp(token.data(), want.data(), want.size()) != 0)
-      return Status::Unauthorized("wrong admin token");
+  // Ok when `req` may act in `need`; else the 401/403 status, logged with the
+  // caller's address and counted (spate_tracker_control_refused_total).
+  Status Authorize(const http::Request& req, auth::Role need) {
+    if (need == auth::Role::kRead && !o.keys.Has(auth::Role::kRead)) return Status::Ok();  // open reads
+    Status s = o.keys.Check(req.bearer_token(), need);
+    if (!s.ok()) {
+      controller.CountRefused(auth::RoleName(need));
+      spdlog::warn("refused {} {} from {}: {}", req.method, req.path, SourceAddress(req), s.message());
+    }
+    return s;
+  }
+
+  // With a host secret, only host `host`'s own token speaks for it. `kind`
+  // is the request as counted: poll or report.
+  Status AuthorizeHost(const http::Request& req, const std::string& kind, const std::string& host) {
+    if (!o.keys.HasHostSecret()) return Status::Ok();  // the address binding alone, as before host tokens
+    Status s = o.keys.Check(req.bearer_token(), auth::Role::kHost, host);
+    if (!s.ok()) return controller.Refuse(kind, host, SourceAddress(req), s);
     return Status::Ok();
   }
 
@@ -152,13 +187,32 @@ Result<std::unique_ptr<Service>> Service::Create(const ServiceOptions& o, const 
   ControllerOptions co;
   co.announce_interval_s = o.announce_interval_s;
   co.idle_announce_interval_s = o.idle_announce_interval_s;
+  co.enrol_glob = o.enrol_glob;
+  co.enrol_rackmap = o.enrol_rackmap;
   auto impl = std::make_unique<Impl>(o, io, co, std::move(*store), rackmap, swarms);
   s = impl->controller.Load();
   if (!s.ok()) return s;
+  if (o.shared_admin_token)
+    spdlog::warn("one admin token serves two roles, register (the seeder) and push (release managers); "
+                 "give each its own with --token-file");
+  if (!o.keys.Has(auth::Role::kRead) && !o.open_reads)
+    spdlog::warn("reads (pushes, fleet, hosts, artifacts, /stats, /metrics) are open to anyone who can connect: "
+                 "add a read token to --token-file, or pass --open-reads to say that is intended");
+  if (!o.keys.HasHostSecret())
+    spdlog::warn("no host-secret in a --token-file: hosts are known by their address alone");
+  if (o.enrol_glob != "*" || o.enrol_rackmap)
+    spdlog::info("enrolment: new host ids must match '{}'{}", o.enrol_glob,
+                 o.enrol_rackmap ? " and check in from an address in the rackmap" : "");
   return std::unique_ptr<Service>(new Service(std::move(impl)));
 }
 
 void Service::Start() { impl_->Tick(); }
+
+std::optional<http::Response> Service::RefuseRead(const http::Request& req) {
+  Status s = impl_->Authorize(req, auth::Role::kRead);
+  if (s.ok()) return std::nullopt;
+  return Err(s);
+}
 Status Service::Flush() { return impl_->controller.Flush(); }
 const PushFacts& Service::facts() const { return impl_->controller; }
 Metrics Service::MetricsSnapshot() const { return impl_->controller.MetricsSnapshot(impl_->LongPolls()); }
@@ -190,6 +244,9 @@ void Service::Impl::Route(http::Request& req, http::Reply& reply) {
   const size_t n = parts.size();
   if (m == "POST" && what != "hosts") return reply(Admin(req, parts));
   if (m == "POST" && what == "hosts" && n == 3 && parts[2] == "move") return reply(Admin(req, parts));
+  // Every other GET reads; a host's own endpoints are judged by AuthorizeHost.
+  if (m == "GET" && !(what == "hosts" && n == 3))
+    if (Status s = Authorize(req, auth::Role::kRead); !s.ok()) return reply(Err(s));
   if (what == "artifacts" && n == 1) {
     if (m == "GET") return reply(JsonReply(controller.ListArtifacts()));
     return bad_method();
@@ -234,14 +291,13 @@ void Service::Impl::Route(http::Request& req, http::Reply& reply) {
   reply(Err(Status::NotFound("no such endpoint: " + m + " " + req.path)));
 }
 
-// Every POST but a host's reports needs the admin token.
+// Every POST but a host's reports: registering takes the register role,
+// everything else the push role.
 http::Response Service::Impl::Admin(const http::Request& req, const std::vector<std::string>& parts) {
-  if (Status auth = CheckAdmin(req); !auth.ok()) {
-    spdlog::warn("refused {} {} from {}: {}", req.method, req.path, SourceAddress(req), auth.message());
-    return Err(auth);
-  }
   const size_t n = parts.size();
   const std::string& what = parts[0];
+  const auth::Role need = what == "artifacts" && n == 1 ? auth::Role::kRegister : auth::Role::kPush;
+  if (Status s = Authorize(req, need); !s.ok()) return Err(s);
   auto body = req.body.empty() ? Result<json>(json::object()) : ParseJson(req.body);
   if (!body.ok()) return Err(body.status());
   auto started_by = [&](const std::string& claimed) { return claimed.empty() ? std::string("admin") : claimed; };
@@ -300,6 +356,7 @@ http::Response Service::Impl::Admin(const http::Request& req, const std::vector<
 }
 
 void Service::Impl::Assignments(const std::string& host, const http::Request& req, http::Reply reply) {
+  if (Status s = AuthorizeHost(req, "poll", host); !s.ok()) return reply(Err(s));
   auto q = http::ParseQuery(req.query);
   if (!q.ok()) return reply(Err(q.status()));
   // The host is who its connection says, not what its query claims.
@@ -349,6 +406,7 @@ void Service::Impl::Assignments(const std::string& host, const http::Request& re
 // Each report stands alone: a bad one is refused in the answer, the others
 // are applied, so one stale push id cannot cost a host its gateway roles.
 http::Response Service::Impl::Reports(const std::string& host, const http::Request& req) {
+  if (Status s = AuthorizeHost(req, "report", host); !s.ok()) return Err(s);
   auto j = ParseJson(req.body);
   if (!j.ok()) return Err(j.status());
   if (!j->is_object() || !j->contains("reports") || !(*j)["reports"].is_array())

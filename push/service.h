@@ -7,10 +7,12 @@
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "push/controller.h"
 #include "rackmap/rackmap.h"
+#include "wire/auth.h"
 #include "wire/http.h"
 #include "wire/metrics.h"
 #include "wire/push_facts.h"
@@ -19,8 +21,22 @@ namespace spate::push {
 
 struct ServiceOptions {
   std::string db_path = "./tracker.db";
-  // Required for registering artifacts and every push command.
-  std::string admin_token;
+  // Who may call what (wire/auth.h); see LoadAccess. Register and push
+  // tokens are required. A read token makes every read need it (or a push
+  // token); a host secret makes each host's endpoints need that host's token.
+  auth::Keyring keys;
+  // Set by LoadAccess when one admin token serves register and push (no
+  // --token-file): the tracker warns at startup.
+  bool shared_admin_token = false;
+  // Reads need no token. Only without a read token: both would contradict.
+  // With neither, reads are open too, with a warning at startup, so setups
+  // from before roles keep working.
+  bool open_reads = false;
+  // Which host ids may check in for the first time (the check-in that binds
+  // them; fnmatch glob), and whether their address must be in the rackmap.
+  // Others get 403, so a stranger cannot fill the host table.
+  std::string enrol_glob = "*";
+  bool enrol_rackmap = false;
   int announce_interval_s = 5;
   int idle_announce_interval_s = 60;
   // Longest long poll of /hosts/{host}/assignments; longer `wait`s are capped.
@@ -31,6 +47,12 @@ struct ServiceOptions {
 
   Status Validate() const;
 };
+
+// Fills o->keys: from the token file when `token_file` is set (its
+// `register`, `push`, `read` and `host-secret` lines), else `admin_token`
+// (--admin-token or $SPATE_ADMIN_TOKEN, read by the caller) serves both
+// register and push. Both set is a usage error.
+Status LoadAccess(const std::string& token_file, const std::string& admin_token, ServiceOptions* o);
 
 class Service {
  public:
@@ -43,6 +65,9 @@ class Service {
   // Answers /api/v1/* (except announces) and the dashboard pages; false for
   // any other request, which the caller routes on.
   bool Handle(http::Request& req, http::Reply& reply);
+  // For the daemon's /stats and /metrics: the 401/403 answer when `req` may
+  // not read (logged and counted), else nullopt.
+  std::optional<http::Response> RefuseRead(const http::Request& req);
   void Start();
   Status Flush();
 

@@ -22,7 +22,9 @@ Status FromHttp(int code, const std::string& body) {
   std::string m = "tracker answered " + std::to_string(code) + ": " + ErrorText(body);
   switch (code) {
     case 400: return Status::Invalid(m);
-    case 401: return Status::Unauthorized(m + " (the admin token comes from --token or SPATE_ADMIN_TOKEN)");
+    case 401:
+      return Status::Unauthorized(m + " (the token comes from --token-file, SPATE_PUSH_TOKEN or SPATE_ADMIN_TOKEN; "
+                                      "read commands try SPATE_READ_TOKEN first)");
     case 403: return Status::Forbidden(m);
     case 404: return Status::NotFound(m);
     case 409: return Status::Conflict(m);
@@ -32,8 +34,9 @@ Status FromHttp(int code, const std::string& body) {
 
 }  // namespace
 
-TrackerClient::TrackerClient(std::string base_url, const std::string& token, const std::string& ca_file)
-    : base_(std::move(base_url)) {
+TrackerClient::TrackerClient(std::string base_url, const std::string& token, const std::string& ca_file,
+                             Status unusable)
+    : base_(std::move(base_url)), unusable_(std::move(unusable)) {
   while (!base_.empty() && base_.back() == '/') base_.pop_back();
   client_.ca_file = ca_file;
   if (!token.empty()) client_.headers.emplace_back("Authorization", "Bearer " + token);
@@ -41,6 +44,7 @@ TrackerClient::TrackerClient(std::string base_url, const std::string& token, con
 
 Result<nlohmann::json> TrackerClient::Call(const std::string& method, const std::string& path,
                                            const nlohmann::json& body) const {
+  if (!unusable_.ok()) return unusable_;
   auto r = http::Call(method, base_ + "/api/v1" + path, body.is_null() ? "" : body.dump(), client_);
   if (!r.ok()) {
     // A bad URL or an unreadable CA file: the message names which.

@@ -1,7 +1,7 @@
 // How the release manager's commands talk to the tracker's control API: one
 // call that returns the answer's JSON, or a Status that names the tracker and
-// the problem, ready to print. The admin token goes in a header and nowhere
-// else: no message, log or help text carries it.
+// the problem, ready to print. The token goes in a header and nowhere else:
+// no message, log or help text carries it.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -16,10 +16,12 @@ namespace spate {
 class TrackerClient {
  public:
   // `base_url` like "http://127.0.0.1:7070" or "https://..."; an empty token
-  // sends no Authorization header (read-only calls work without one).
-  // `ca_file` is what an https:// tracker's certificate must chain to; "" =
-  // the system's trusted CAs.
-  TrackerClient(std::string base_url, const std::string& token, const std::string& ca_file = "");
+  // sends no Authorization header (reads work without one where the tracker
+  // leaves them open). `ca_file` is what an https:// tracker's certificate
+  // must chain to; "" = the system's trusted CAs. A non-ok `unusable` (the
+  // token could not be read) is what every call returns, without calling.
+  TrackerClient(std::string base_url, const std::string& token, const std::string& ca_file = "",
+                Status unusable = Status::Ok());
 
   // METHOD base_url + "/api/v1" + path, with `body` as JSON unless null.
   // Unreachable: Unavailable("cannot reach the tracker: ..."). Not 2xx: the
@@ -37,6 +39,7 @@ class TrackerClient {
  private:
   std::string base_;
   http::ClientOptions client_;
+  Status unusable_;
 };
 
 // Who is asking, for a push's started_by: $SPATE_USER, else $USER@hostname

@@ -47,7 +47,8 @@ TEST_CASE("tracker client sends the token only in the header and never in a mess
   auto denied = c.Call("GET", "/pushes/401");
   CHECK(denied.status().code() == Status::Code::kUnauthorized);
   CHECK(denied.status().message() ==
-        "tracker answered 401: bad admin token (the admin token comes from --token or SPATE_ADMIN_TOKEN)");
+        "tracker answered 401: bad admin token (the token comes from --token-file, SPATE_PUSH_TOKEN or "
+        "SPATE_ADMIN_TOKEN; read commands try SPATE_READ_TOKEN first)");
 
   TrackerClient anonymous(t.url(), "");
   REQUIRE(anonymous.Call("GET", "/pushes/3").ok());

@@ -167,12 +167,14 @@ Metrics Controller::MetricsSnapshot(size_t long_polls) const {
       .Gauge("spate_tracker_artifacts", "Artifacts registered.", double(artifacts_.size()))
       .Gauge("spate_tracker_hosts", "Hosts known (checked in or targeted).", double(hosts_.size()))
       .Gauge("spate_tracker_long_polls", "Assignment long polls being held.", double(long_polls));
-  std::map<std::string, uint64_t> refused = {{"poll", 0}, {"report", 0}, {"report_entry", 0}};
+  std::map<std::string, uint64_t> refused = {{"poll", 0},     {"report", 0}, {"report_entry", 0},
+                                             {"register", 0}, {"push", 0},   {"read", 0}};
   for (const auto& [kind, n] : refused_) refused[kind] = n;
   for (const auto& [kind, n] : refused)
     w.Counter("spate_tracker_control_refused_total",
-              "Control requests refused: host polls and reports from an address the host is not bound to, single "
-              "reports refused in a batch.",
+              "Control requests refused: host polls and reports without the host's token, from an address the host "
+              "is not bound to or by a host id enrolment does not admit; single reports refused in a batch; "
+              "register, push and read requests without a token of that role.",
               double(n), {{"request", kind}});
   w.Counter("spate_tracker_reports_backward_total", "Reports ignored for state: they would move a host's state back.",
             double(reports_backward_));
@@ -182,7 +184,8 @@ Metrics Controller::MetricsSnapshot(size_t long_polls) const {
 json Controller::Stats(size_t long_polls) const {
   size_t active = 0;
   for (const auto& [id, p] : pushes_) active += p.open() && !p.rec.plan.cancelled;
-  std::map<std::string, uint64_t> refused = {{"poll", 0}, {"report", 0}, {"report_entry", 0}};
+  std::map<std::string, uint64_t> refused = {{"poll", 0},     {"report", 0}, {"report_entry", 0},
+                                             {"register", 0}, {"push", 0},   {"read", 0}};
   for (const auto& [kind, n] : refused_) refused[kind] = n;
   return json{{"active_pushes", active},
               {"pushes", pushes_.size()},

@@ -58,10 +58,4 @@ Result<UploadTarget> ParseUploadTarget(const std::string& path, const std::strin
   return t;
 }
 
-bool TokenEquals(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
-  return diff == 0 && !b.empty();
-}
-
 }  // namespace spate::seeder

@@ -25,7 +25,4 @@ struct UploadTarget {
 // (400 with the bad field named). NotFound if the path is not an upload path.
 Result<UploadTarget> ParseUploadTarget(const std::string& path, const std::string& query);
 
-// Constant-time comparison for bearer tokens (no early exit on the first difference).
-bool TokenEquals(const std::string& a, const std::string& b);
-
 }  // namespace spate::seeder

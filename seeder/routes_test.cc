@@ -57,13 +57,5 @@ TEST_CASE("split path keeps '+' literal and decodes escapes") {
   CHECK(*s == std::vector<std::string>{"a+b", "c d", ""});
 }
 
-TEST_CASE("token comparison") {
-  CHECK(TokenEquals("secret", "secret"));
-  CHECK_FALSE(TokenEquals("secreT", "secret"));
-  CHECK_FALSE(TokenEquals("secret1", "secret"));
-  CHECK_FALSE(TokenEquals("", "secret"));
-  CHECK_FALSE(TokenEquals("", ""));  // an unset token never authenticates
-}
-
 }  // namespace
 }  // namespace spate::seeder

@@ -45,11 +45,26 @@ Status SeederConfig::Validate() {
   if (upload_rate > static_cast<uint64_t>(INT_MAX))
     return Status::Invalid("--upload-rate is above libtorrent's limit of 2 GiB/s; use 0 for unlimited");
   if (http_threads < 1 || ingest_threads < 1) return Status::Invalid("thread counts must be positive");
+  if (open_reads && !read_token.empty())
+    return Status::Invalid("--open-reads contradicts the read token (--read-token-file / SPATE_READ_TOKEN): drop one");
+  for (auto [what, token] : {std::pair{"the upload token", &upload_token}, {"the register token", &tracker_token},
+                             {"the read token", &read_token}})
+    if (!token->empty())
+      if (Status s = auth::CheckSecret(what, *token); !s.ok()) return s;
+  // A read token that also uploads would hand every dashboard the right to publish.
+  if (upload_token == read_token || upload_token == tracker_token)
+    return Status::Invalid(std::string("the upload token is the same as the ") +
+                           (upload_token == read_token ? "read" : "register") + " token; give each role its own");
   return Status::Ok();
 }
 
 Seeder::Seeder(SeederConfig config)
-    : config_(std::move(config)), store_(config_.data_dir), ingest_pool_(static_cast<size_t>(config_.ingest_threads)) {}
+    : config_(std::move(config)), store_(config_.data_dir), ingest_pool_(static_cast<size_t>(config_.ingest_threads)) {
+  keys_.Set(auth::Role::kUpload, config_.upload_token);
+  keys_.Set(auth::Role::kRead, config_.read_token);
+  // Nobody should send the seeder its register token; knowing it turns such a call into a 403, not a 401.
+  keys_.Set(auth::Role::kRegister, config_.tracker_token);
+}
 
 Seeder::~Seeder() {
   if (graphite_) graphite_->Stop();
@@ -105,7 +120,12 @@ Status Seeder::Start() {
     spdlog::warn("torrents announce to {}: BitTorrent clients check it against their system's trusted CAs; "
                  "give the tracker an --announce-listen and the seeder an --announce-url for plain announces",
                  config_.announce_url);
-  if (ro.tracker_token.empty()) spdlog::warn("no tracker token (--tracker-token / SPATE_ADMIN_TOKEN); registration may be refused");
+  if (ro.tracker_token.empty())
+    spdlog::warn("no register token (--register-token-file, SPATE_REGISTER_TOKEN or SPATE_ADMIN_TOKEN); the tracker "
+                 "will refuse registrations");
+  if (config_.read_token.empty() && !config_.open_reads)
+    spdlog::warn("reads (artifacts, torrents, /status, /metrics) are open to anyone who can connect: set a read "
+                 "token (--read-token-file or SPATE_READ_TOKEN), or pass --open-reads to say that is intended");
   registrar_ = std::make_unique<Registrar>(ro);
   registrar_->Start();
 
@@ -157,10 +177,11 @@ void Seeder::Publish(const StoredArtifact& a) { registrar_->Add(a.manifest, a.to
 std::optional<http::Response> Seeder::OnHeader(http::Request& req) {
   if (req.method != "PUT") return std::nullopt;  // small bodies; wire enforces max_body
   // Authenticate before reading a byte of the body, so strangers cannot fill the disk.
-  if (!TokenEquals(req.bearer_token(), config_.upload_token)) {
-    spdlog::warn("upload {} from {} refused: bad or missing token", req.path, req.remote.to_string());
+  if (Status s = Authorize(req, auth::Role::kUpload); !s.ok()) {
     ++uploads_refused_;
-    return http::Response::Error(Status::Unauthorized("missing or wrong upload token"));
+    return http::Response::Error(s.code() == Status::Code::kUnauthorized
+                                     ? Status::Unauthorized("missing or wrong upload token")
+                                     : s);
   }
   auto target = ParseUploadTarget(req.path, req.query);
   if (!target.ok()) {
@@ -185,10 +206,25 @@ http::Response Seeder::Preflight(const UploadTarget& t, std::string sha256) {
   return http::Response::Json(200, ToJson(existing->manifest).dump() + "\n");
 }
 
+Status Seeder::Authorize(const http::Request& req, auth::Role need) {
+  if (need == auth::Role::kRead && config_.read_token.empty()) return Status::Ok();
+  Status s = keys_.Check(req.bearer_token(), need);
+  if (!s.ok()) {
+    if (need == auth::Role::kRead) ++reads_refused_;
+    spdlog::warn("refused {} {} from {}: {}", req.method, req.path, req.remote.to_string(), s.message());
+  }
+  return s;
+}
+
 void Seeder::Handle(http::Request&& req, http::Reply reply) {
   if (req.method == "PUT") return HandleUpload(std::move(req), std::move(reply));
-  if (req.method == "GET") return reply(HandleGet(req));
-  reply(http::Response::Error(Status::Invalid("method " + req.method + " not allowed")));
+  if (req.method == "GET") {
+    // The public key is what fetchers must trust anyway: no secret in it.
+    if (req.path != "/api/v1/pubkey")
+      if (Status s = Authorize(req, auth::Role::kRead); !s.ok()) return reply(http::Response::Error(s));
+    return reply(HandleGet(req));
+  }
+  reply(http::Response::Json(405, json{{"error", "method " + req.method + " not allowed on " + req.path}}.dump()));
 }
 
 void Seeder::HandleUpload(http::Request&& req, http::Reply reply) {
@@ -243,7 +279,7 @@ http::Response Seeder::HandleGet(const http::Request& req) {
   if (s[2] != "artifacts") return not_found;
   if (s.size() == 3) {
     json list = json::array();
-    for (const auto& a : store_.List()) list.push_back(ToJson(a.manifest));
+    for (const auto& m : store_.Manifests()) list.push_back(ToJson(m));
     return http::Response::Json(200, json{{"artifacts", list}}.dump() + "\n");
   }
   if (s.size() < 5 || s.size() > 6 || (s.size() == 6 && s[5] != "torrent")) return not_found;
@@ -263,13 +299,15 @@ Metrics Seeder::Snapshot() {
       .Counter("spate_seeder_uploads_total", uploads, double(uploads_refused_), {{"result", "refused"}})
       .Counter("spate_seeder_uploads_total", uploads, double(uploads_failed_), {{"result", "failed"}})
       .Counter("spate_seeder_upload_bytes_total", "Bytes of artifacts stored by uploads since start.",
-               double(upload_bytes_));
+               double(upload_bytes_))
+      .Counter("spate_seeder_reads_refused_total", "Reads refused: no read token, or not the read token.",
+               double(reads_refused_));
   uint64_t stored_bytes = 0;
-  auto list = store_.List();
+  auto list = store_.Manifests();
   std::map<std::string, int> registration;
-  for (const auto& a : list) {
-    stored_bytes += a.manifest.size;
-    ++registration[ToString(registrar_->Get(a.manifest.id()).state)];
+  for (const auto& m : list) {
+    stored_bytes += m.size;
+    ++registration[ToString(registrar_->Get(m.id()).state)];
   }
   m.Gauge("spate_seeder_artifacts", "Artifacts stored.", double(list.size()))
       .Gauge("spate_seeder_artifact_bytes", "Bytes of all stored artifacts.", double(stored_bytes));
@@ -288,8 +326,7 @@ http::Response Seeder::StatusJson() {
   std::map<std::string, TorrentStats> stats;
   for (auto& t : seeding_->Stats()) stats[t.id] = t;
   json artifacts = json::array();
-  for (const auto& a : store_.List()) {
-    const Manifest& m = a.manifest;
+  for (const auto& m : store_.Manifests()) {
     json j{{"id", m.id()},
            {"size", m.size},
            {"sha256", m.sha256},

@@ -2,15 +2,18 @@
 // the tracker and seeds them as the origin.
 //
 // HTTP (all under /api/v1):
-//   PUT  /artifacts/{name}/{version}?filename=F   upload (Bearer upload token) -> 201/200 Manifest
+//   PUT  /artifacts/{name}/{version}?filename=F   upload (upload role) -> 201/200 Manifest
 //   PUT  /artifacts/{name}/{version}?filename=F&check=1   (no body; X-Spate-Sha256 required)
-//        dry run: 204 if absent, 200 Manifest if identical, else the 401/400/409 the upload would get
-//   GET  /artifacts                               -> {"artifacts":[Manifest...]}
-//   GET  /artifacts/{name}/{version}              -> Manifest
-//   GET  /artifacts/{name}/{version}/torrent      -> .torrent bytes
-//   GET  /pubkey                                  -> PEM of the manifest signing key
-//   GET  /status                                  -> stored artifacts, seeding stats, totals
-// and GET /metrics (not under /api/v1) -> Prometheus text, spate_seeder_* (README lists them)
+//        dry run: 204 if absent, 200 Manifest if identical, else the 401/403/400/409 the upload would get
+//   GET  /artifacts                               (read role) -> {"artifacts":[Manifest...]}
+//   GET  /artifacts/{name}/{version}              (read role) -> Manifest
+//   GET  /artifacts/{name}/{version}/torrent      (read role) -> .torrent bytes
+//   GET  /pubkey                                  (open) -> PEM of the manifest signing key
+//   GET  /status                                  (read role) -> stored artifacts, seeding stats, totals
+// and GET /metrics (not under /api/v1; read role) -> Prometheus text, spate_seeder_* (README lists them).
+// Roles are wire/auth.h's. The read role is required only when a read token
+// is configured; without one reads are open (with a warning at startup
+// unless open_reads says that is intended). Other methods get 405.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
@@ -24,6 +27,7 @@
 #include "seeder/routes.h"
 #include "seeder/seeding.h"
 #include "seeder/store.h"
+#include "wire/auth.h"
 #include "wire/crypto.h"
 #include "wire/graphite.h"
 #include "wire/metrics.h"
@@ -39,8 +43,12 @@ struct SeederConfig {
   std::string announce_url;               // written into torrents; "" = tracker_url + "/announce"
   http::TlsFiles tls;                     // set: the HTTP listener speaks only TLS
   std::string tls_ca;                     // CA file for an https:// tracker; "" = the system's
-  std::string tracker_token;              // admin token for registration
+  std::string tracker_token;              // register token, sent with registrations to the tracker
   std::string upload_token;               // required; CI's bearer token for PUT
+  // Bearer token reads must carry; "" leaves reads open.
+  std::string read_token;
+  // Reads are open on purpose (no read token): no warning at startup.
+  bool open_reads = false;
   std::string peer_address;               // BitTorrent bind IP; "" = the listen IP
   int peer_port = 0;                      // 0 = ephemeral
   uint64_t upload_rate = 0;               // bytes/s for all peers, 0 = unlimited
@@ -75,6 +83,9 @@ class Seeder {
 
  private:
   std::optional<http::Response> OnHeader(http::Request& req);
+  // Ok when `req` may act in `need` (reads: always, without a read token);
+  // a refusal is logged with the caller's address.
+  Status Authorize(const http::Request& req, auth::Role need);
   void Handle(http::Request&& req, http::Reply reply);
   void HandleUpload(http::Request&& req, http::Reply reply);
   http::Response Preflight(const UploadTarget& t, std::string sha256);
@@ -95,6 +106,8 @@ class Seeder {
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> uploads_stored_{0}, uploads_identical_{0}, uploads_refused_{0}, uploads_failed_{0};
   std::atomic<uint64_t> upload_bytes_{0};
+  std::atomic<uint64_t> reads_refused_{0};
+  auth::Keyring keys_;
   std::unique_ptr<GraphiteSender> graphite_;
 };
 

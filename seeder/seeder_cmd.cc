@@ -2,22 +2,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <tuple>
+#include <vector>
 #include <cxxopts.hpp>
 #include <spdlog/spdlog.h>
 
 #include "seeder/seeder.h"
+#include "wire/auth.h"
 #include "wire/config.h"
 #include "wire/daemon.h"
 #include "wire/units.h"
 
 namespace spate {
-
-namespace {
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-}  // namespace
 
 int SeederCommand(int argc, char** argv) {
   cxxopts::Options opts("spate seeder", "Accept artifact uploads, store them durably, register and seed them.");
@@ -29,8 +25,12 @@ int SeederCommand(int argc, char** argv) {
       ("tls-cert", "serve HTTPS only, with this PEM certificate (chain); needs --tls-key", cxxopts::value<std::string>()->default_value(""))
       ("tls-key", "PEM private key of --tls-cert (unencrypted)", cxxopts::value<std::string>()->default_value(""))
       ("tls-ca", "PEM CA file an https:// --tracker must chain to (default: the system's trusted CAs)", cxxopts::value<std::string>()->default_value(""))
-      ("tracker-token", "admin token for registering with the tracker (default $SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>())
-      ("upload-token", "bearer token uploads must carry (default $SPATE_UPLOAD_TOKEN; required)", cxxopts::value<std::string>())
+      ("register-token-file", "file (mode 600) holding the tracker's register token (default $SPATE_REGISTER_TOKEN, else $SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>()->default_value(""))
+      ("tracker-token", "the register token itself (visible in ps: prefer --register-token-file)", cxxopts::value<std::string>())
+      ("upload-token-file", "file (mode 600) holding the token uploads must carry (default $SPATE_UPLOAD_TOKEN; required)", cxxopts::value<std::string>()->default_value(""))
+      ("upload-token", "the upload token itself (visible in ps: prefer --upload-token-file)", cxxopts::value<std::string>())
+      ("read-token-file", "file (mode 600) holding the token reads must carry (default $SPATE_READ_TOKEN; none: reads are open)", cxxopts::value<std::string>()->default_value(""))
+      ("open-reads", "serve reads without a token, on purpose (no read token)")
       ("peer-address", "BitTorrent bind IP (default: the --listen IP)", cxxopts::value<std::string>())
       ("peer-port", "BitTorrent port (0 = ephemeral)", cxxopts::value<int>()->default_value("0"))
       ("upload-rate", "upload cap for all peers, e.g. 8MiB (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
@@ -59,8 +59,23 @@ int SeederCommand(int argc, char** argv) {
     if (r.count("announce-url")) cfg.announce_url = r["announce-url"].as<std::string>();
     cfg.tls = {r["tls-cert"].as<std::string>(), r["tls-key"].as<std::string>()};
     cfg.tls_ca = r["tls-ca"].as<std::string>();
-    cfg.tracker_token = r.count("tracker-token") ? r["tracker-token"].as<std::string>() : Env("SPATE_ADMIN_TOKEN");
-    cfg.upload_token = r.count("upload-token") ? r["upload-token"].as<std::string>() : Env("SPATE_UPLOAD_TOKEN");
+    // Each secret: the flag holding it, else its file, else the environment.
+    for (auto [flag, file_flag, env, out] :
+         {std::tuple{"tracker-token", "register-token-file", std::vector<const char*>{"SPATE_REGISTER_TOKEN", "SPATE_ADMIN_TOKEN"}, &cfg.tracker_token},
+          {"upload-token", "upload-token-file", std::vector<const char*>{"SPATE_UPLOAD_TOKEN"}, &cfg.upload_token},
+          {"", "read-token-file", std::vector<const char*>{"SPATE_READ_TOKEN"}, &cfg.read_token}}) {
+      if (*flag && r.count(flag)) {
+        *out = r[flag].as<std::string>();
+        continue;
+      }
+      auto secret = auth::SecretFrom(std::string("--") + file_flag, r[file_flag].as<std::string>(), env);
+      if (!secret.ok()) {
+        std::fprintf(stderr, "spate seeder: %s\n", secret.status().message().c_str());
+        return kExitUsage;
+      }
+      *out = *secret;
+    }
+    cfg.open_reads = r.count("open-reads") > 0;
     if (r.count("peer-address")) cfg.peer_address = r["peer-address"].as<std::string>();
     cfg.peer_port = r["peer-port"].as<int>();
     auto rate = ParseBytes(r["upload-rate"].as<std::string>());

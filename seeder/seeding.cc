@@ -44,6 +44,7 @@ void Seeding::Stop() {
   if (session_) {
     std::lock_guard<std::mutex> lock(mu_);
     torrents_.clear();
+    ids_.clear();
     session_.reset();  // aborts the session and closes peer connections
   }
 }
@@ -73,6 +74,11 @@ Status Seeding::Add(const std::string& id, const std::string& torrent, const std
   std::lock_guard<std::mutex> lock(mu_);
   torrents_[id] = h;
   info_hashes_[id] = ih.ok() ? *ih : "";
+  ids_[h] = id;
+  TorrentStats& st = stats_[id];
+  st.id = id;
+  st.info_hash = info_hashes_[id];
+  st.state = "starting";
   spdlog::info("seeding {} from {}", id, save_path);
   return Status::Ok();
 }
@@ -99,32 +105,24 @@ std::string StateName(const lt::torrent_status& st) {
 }  // namespace
 
 std::vector<TorrentStats> Seeding::Stats() const {
-  std::map<std::string, lt::torrent_handle> torrents;
-  std::map<std::string, std::string> hashes;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    torrents = torrents_;
-    hashes = info_hashes_;
-  }
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<TorrentStats> out;
-  for (const auto& [id, h] : torrents) {
-    // status() blocks on the network thread; keep it outside our lock.
-    lt::torrent_status st;
-    try {
-      st = h.status();
-    } catch (const std::exception&) {
-      continue;  // the session is shutting down
-    }
-    TorrentStats t;
-    t.id = id;
-    t.info_hash = hashes[id];
+  out.reserve(stats_.size());
+  for (const auto& [id, st] : stats_) out.push_back(st);
+  return out;
+}
+
+void Seeding::OnStateUpdate(const std::vector<lt::torrent_status>& statuses) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& st : statuses) {
+    auto id = ids_.find(st.handle);
+    if (id == ids_.end()) continue;
+    TorrentStats& t = stats_[id->second];
     t.state = StateName(st);
     t.peers = st.num_peers;
     t.upload_rate = st.upload_payload_rate;
     t.total_uploaded = st.total_payload_upload;
-    out.push_back(std::move(t));
   }
-  return out;
 }
 
 SessionTotals Seeding::Totals() const {
@@ -139,12 +137,21 @@ SessionTotals Seeding::Totals() const {
 }
 
 void Seeding::AlertLoop() {
+  auto next_update = std::chrono::steady_clock::now();
   while (!stop_) {
+    // Only torrents whose status changed come back, so an idle store of many
+    // artifacts costs next to nothing per round.
+    if (std::chrono::steady_clock::now() >= next_update) {
+      session_->post_torrent_updates();
+      next_update = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
     if (!session_->wait_for_alert(std::chrono::milliseconds(250))) continue;
     std::vector<lt::alert*> alerts;
     session_->pop_alerts(&alerts);
     for (lt::alert* a : alerts) {
-      if (lt::alert_cast<lt::tracker_error_alert>(a) || lt::alert_cast<lt::scrape_failed_alert>(a)) {
+      if (auto* update = lt::alert_cast<lt::state_update_alert>(a)) {
+        OnStateUpdate(update->status);
+      } else if (lt::alert_cast<lt::tracker_error_alert>(a) || lt::alert_cast<lt::scrape_failed_alert>(a)) {
         // The tracker being down is routine (restarts); the registrar reports it once.
         spdlog::debug("{}", a->message());
       } else if (lt::alert_cast<lt::tracker_warning_alert>(a)) {

@@ -11,6 +11,7 @@
 
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_handle.hpp>
+#include <libtorrent/torrent_status.hpp>
 
 #include "wire/status.h"
 #include "wire/swarm.h"
@@ -58,17 +59,24 @@ class Seeding {
   // tracker knew it, and libtorrent would otherwise back off for a while.
   void Reannounce(const std::string& id);
 
+  // From a cache the alert thread refreshes about once a second
+  // (post_torrent_updates), so a request never waits on libtorrent's network
+  // thread and costs the same however often it comes. A torrent added since
+  // the last refresh reads as "starting".
   std::vector<TorrentStats> Stats() const;
   SessionTotals Totals() const;
 
  private:
   void AlertLoop();
+  void OnStateUpdate(const std::vector<lt::torrent_status>& statuses);
 
   SwarmOptions options_;
   std::unique_ptr<lt::session> session_;
   mutable std::mutex mu_;
   std::map<std::string, lt::torrent_handle> torrents_;  // by id; guarded by mu_
   std::map<std::string, std::string> info_hashes_;      // by id; guarded by mu_
+  std::map<lt::torrent_handle, std::string> ids_;       // by handle; guarded by mu_
+  std::map<std::string, TorrentStats> stats_;           // by id, the cache Stats() reads; guarded by mu_
   std::atomic<bool> stop_{false};
   std::thread alerts_;
   int port_ = 0;

@@ -114,6 +114,14 @@ std::vector<StoredArtifact> ArtifactStore::List() const {
   return out;
 }
 
+std::vector<Manifest> ArtifactStore::Manifests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Manifest> out;
+  out.reserve(index_.size());
+  for (const auto& [id, a] : index_) out.push_back(a.manifest);
+  return out;
+}
+
 Result<CommitOutcome> ArtifactStore::Commit(const std::string& staging_dir, const Manifest& manifest,
                                             const std::string& torrent, StoredArtifact* existing) {
   // One lock for check-and-rename: two uploads of the same name@version may race here.

@@ -62,6 +62,9 @@ class ArtifactStore {
   std::optional<StoredArtifact> Find(const std::string& name, const std::string& version) const;
   // Sorted by id.
   std::vector<StoredArtifact> List() const;
+  // The same without the torrent bytes, for reads that only describe
+  // artifacts (listing, status, metrics): those stay cheap with many stored.
+  std::vector<Manifest> Manifests() const;
 
   // Moves a complete, fsynced staging dir (holding the file, manifest.json and
   // the .torrent) to artifacts/<name>/<version> and fsyncs the parents. If that

@@ -11,6 +11,7 @@
 
 #include "seeder/ingest.h"
 #include "wire/api.h"
+#include "wire/auth.h"
 #include "wire/crypto.h"
 #include "wire/daemon.h"
 #include "wire/http.h"
@@ -59,7 +60,8 @@ int UploadCommand(int argc, char** argv) {
       ("filename", "file name on hosts (default: the name)", cxxopts::value<std::string>())
       ("seeder", "seeder base URL, e.g. http://127.0.0.1:7080 or https://...", cxxopts::value<std::string>())
       ("tls-ca", "PEM CA file an https:// seeder must chain to (default $SPATE_TLS_CA, else the system's trusted CAs)", cxxopts::value<std::string>())
-      ("token", "upload token (default $SPATE_UPLOAD_TOKEN)", cxxopts::value<std::string>())
+      ("token-file", "file (mode 600) holding the upload token (default $SPATE_UPLOAD_TOKEN)", cxxopts::value<std::string>()->default_value(""))
+      ("token", "the upload token itself (visible in ps: prefer --token-file or the environment)", cxxopts::value<std::string>())
       ("timeout", "give up after this long (upload plus server-side hashing)", cxxopts::value<std::string>()->default_value("1h"))
       ("json", "print the manifest as JSON")
       ("h,help", "show this help");
@@ -84,8 +86,13 @@ int UploadCommand(int argc, char** argv) {
     version = r["version"].as<std::string>();
     filename = r.count("filename") ? r["filename"].as<std::string>() : name;
     seeder_url = r["seeder"].as<std::string>();
-    const char* env = std::getenv("SPATE_UPLOAD_TOKEN");
-    token = r.count("token") ? r["token"].as<std::string>() : (env ? env : "");
+    if (r.count("token")) {
+      token = r["token"].as<std::string>();
+    } else {
+      auto t = auth::SecretFrom("--token-file", r["token-file"].as<std::string>(), {"SPATE_UPLOAD_TOKEN"});
+      if (!t.ok()) return Usage(t.status().message());
+      token = *t;
+    }
     const char* env_ca = std::getenv("SPATE_TLS_CA");
     tls_ca = r.count("tls-ca") ? r["tls-ca"].as<std::string>() : (env_ca ? env_ca : "");
     as_json = r.count("json") > 0;
@@ -97,7 +104,7 @@ int UploadCommand(int argc, char** argv) {
   }
   Status s = seeder::CheckUploadNames(name, version, filename);
   if (!s.ok()) return Usage(s.message());
-  if (token.empty()) return Usage("no upload token: pass --token or set SPATE_UPLOAD_TOKEN");
+  if (token.empty()) return Usage("no upload token: pass --token-file or set SPATE_UPLOAD_TOKEN");
   while (!seeder_url.empty() && seeder_url.back() == '/') seeder_url.pop_back();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(file, ec)) return Usage("'" + file + "' is not a readable regular file");

@@ -39,11 +39,12 @@ std::string Escaped(std::string text) {
   return std::regex_replace(text, std::regex(">"), "&gt;");
 }
 
-// A call to the control API with the admin token; the answer's JSON.
+// A call to the control API with the push token (which may also read); the answer's JSON.
 nlohmann::json Api(const SpateCluster& c, const std::string& method, const std::string& path,
                    const nlohmann::json& body = nullptr) {
   spate::http::ClientOptions o;
-  o.headers = {{"Authorization", "Bearer test-admin"}, {"Content-Type", "application/json"}};
+  o.headers = {{"Authorization", std::string("Bearer ") + SpateCluster::kPushToken},
+               {"Content-Type", "application/json"}};
   auto r = spate::http::Call(method, c.tracker + "/api/v1" + path, body.is_null() ? "" : body.dump(), o);
   REQUIRE(r.ok());
   INFO(method << " " << path << ": " << r->body);
@@ -90,21 +91,21 @@ TEST_CASE("dashboard: a real browser shows the push live and after, with rack ce
                SpateCluster::kEnv);
   // Mid-push: every host has a cell in its rack, and the page names the push.
   for (int i = 0; i < 50; ++i) {
-    auto r = spate::http::Call("GET", c.tracker + "/api/v1/pushes/1", "");
+    auto r = spate::http::Call("GET", c.tracker + "/api/v1/pushes/1", "", SpateCluster::As());
     if (r.ok() && r->status == 200) break;
     std::this_thread::sleep_for(100ms);
   }
-  std::string live = browser.DumpDom(c.tracker + "/pushes/1", 2500);
+  std::string live = browser.DumpDom(c.Page("/pushes/1"), 2500);
   INFO(live.substr(0, 6000));
   CHECK(live.find("data-rack=\"dc1/pod1/rack1\"") != std::string::npos);
   CHECK(live.find("data-rack=\"dc1/pod2/rack2\"") != std::string::npos);
   CHECK(Count(live, "class=\"cell s-") == 6);
   CHECK(live.find("Push 1: app@1.0") != std::string::npos);
   CHECK(live.find("<canvas") != std::string::npos);
-  browser.Screenshot(c.tracker + "/pushes/1", fs::absolute("dashboard-live.png").string(), 2500);
+  browser.Screenshot(c.Page("/pushes/1"), fs::absolute("dashboard-live.png").string(), 2500);
 
   REQUIRE(push.Wait(150s) == 1);  // one host failed
-  auto rec = spate::http::Call("GET", c.tracker + "/api/v1/pushes/1", "");
+  auto rec = spate::http::Call("GET", c.tracker + "/api/v1/pushes/1", "", SpateCluster::As());
   REQUIRE(rec.ok());
   std::string reason;
   auto record = nlohmann::json::parse(rec->body);
@@ -112,7 +113,7 @@ TEST_CASE("dashboard: a real browser shows the push live and after, with rack ce
     if (h["host"] == "r2h3") reason = h["error"].get<std::string>();
   REQUIRE_FALSE(reason.empty());
 
-  std::string after = browser.DumpDom(c.tracker + "/pushes/1", 2500);
+  std::string after = browser.DumpDom(c.Page("/pushes/1"), 2500);
   INFO(after.substr(0, 8000));
   CHECK(TextOf(after, "count-installed") == "5 / 6");
   CHECK(TextOf(after, "count-failed") == "1");
@@ -123,14 +124,14 @@ TEST_CASE("dashboard: a real browser shows the push live and after, with rack ce
   // The failure and its reason are listed.
   CHECK(after.find("<td class=\"reason\">" + Escaped(reason) + "</td>") != std::string::npos);
   CHECK(TextOf(after, "wave") == "wave 1/1");
-  browser.Screenshot(c.tracker + "/pushes/1", fs::absolute("dashboard-push.png").string(), 3000);
+  browser.Screenshot(c.Page("/pushes/1"), fs::absolute("dashboard-push.png").string(), 3000);
 
-  std::string list = browser.DumpDom(c.tracker + "/", 2000);
+  std::string list = browser.DumpDom(c.Page("/"), 2000);
   INFO(list.substr(0, 4000));
   CHECK(list.find("data-push=\"1\"") != std::string::npos);
   CHECK(list.find("data-state=\"failed\"") != std::string::npos);  // the push's own state
 
-  std::string fleet = browser.DumpDom(c.tracker + "/fleet", 2000);
+  std::string fleet = browser.DumpDom(c.Page("/fleet"), 2000);
   INFO(fleet.substr(0, 4000));
   // Rack, hosts known there, artifact, versions with their host counts.
   CHECK(fleet.find("<td>dc1/pod1/rack1</td><td>3</td><td>app</td><td>1.0 (3)</td>") != std::string::npos);
@@ -175,7 +176,7 @@ TEST_CASE("dashboard: a waved push held by its canary shows the wave, the pause 
   const std::string reason = paused["reason"];
   REQUIRE(reason.find("port 8080 refused") != std::string::npos);
 
-  std::string dom = browser.DumpDom(c.tracker + "/pushes/2?bound=20", 2500);
+  std::string dom = browser.DumpDom(c.Page("/pushes/2?bound=20"), 2500);
   INFO(dom.substr(0, 12000));
   CHECK(TextOf(dom, "wave") == "wave 1/2");
   CHECK(TextOf(dom, "phase") == Escaped("paused: " + reason));
@@ -196,14 +197,14 @@ TEST_CASE("dashboard: a waved push held by its canary shows the wave, the pause 
   CHECK(dom.find("<td class=\"reason\">" + Escaped(canary_error) + "</td>") != std::string::npos);
   // The bound given in the URL is drawn (the caption names where it came from).
   CHECK(TextOf(dom, "bound").find("bandwidth bound: 20 s (from ?bound=)") == 0);
-  browser.Screenshot(c.tracker + "/pushes/2?bound=20", fs::absolute("dashboard-paused.png").string(), 2500);
+  browser.Screenshot(c.Page("/pushes/2?bound=20"), fs::absolute("dashboard-paused.png").string(), 2500);
 
   // The release manager fixes the check and resumes: the second wave installs
   // 2, the canary stays on 1, and the fleet page shows the skew.
   fs::remove(broken);
   Api(c, "POST", "/pushes/2/resume", nlohmann::json::object());
   WaitForPush(c, 2, [](const nlohmann::json& p) { return CountState(p, "installed") == 5; });
-  std::string fleet = browser.DumpDom(c.tracker + "/fleet", 2000);
+  std::string fleet = browser.DumpDom(c.Page("/fleet"), 2000);
   INFO(fleet.substr(0, 6000));
   const std::string canary_rack = canary[1] == '1' ? "dc1/pod1/rack1" : "dc1/pod2/rack2";
   const std::string other_rack = canary[1] == '1' ? "dc1/pod2/rack2" : "dc1/pod1/rack1";
@@ -213,11 +214,11 @@ TEST_CASE("dashboard: a waved push held by its canary shows the wave, the pause 
   CHECK(fleet.find("<td>" + other_rack + "</td><td>3</td><td>app</td><td>2 (3)</td><td class=\"\">none</td>") !=
         std::string::npos);
   CHECK(TextOf(fleet, "skew") == "version skew: app runs 2 on 5 hosts, 1 on 1 host");
-  browser.Screenshot(c.tracker + "/fleet", fs::absolute("dashboard-fleet.png").string(), 2000, 1400, 500);
+  browser.Screenshot(c.Page("/fleet"), fs::absolute("dashboard-fleet.png").string(), 2000, 1400, 500);
 
   // A rollback is marked as one in the list, beside who started each push and its wave.
   Api(c, "POST", "/rollbacks", {{"name", "app"}, {"to", "1"}, {"started_by", "carol"}});
-  std::string list = browser.DumpDom(c.tracker + "/", 2000);
+  std::string list = browser.DumpDom(c.Page("/"), 2000);
   INFO(list.substr(0, 6000));
   CHECK(list.find("<tr data-push=\"3\" data-kind=\"rollback\">") != std::string::npos);
   CHECK(list.find("<span class=\"kind rollback\">rollback</span>") != std::string::npos);
@@ -225,7 +226,7 @@ TEST_CASE("dashboard: a waved push held by its canary shows the wave, the pause 
                                            "<td class=\"wave\">2/2</td><td>5</td><td class=\"bad\">1</td>")));
   CHECK(std::regex_search(list, std::regex("data-push=\"1\" data-kind=\"push\">.*?<td>alice</td>.*?"
                                            "<td class=\"wave\">1/1</td><td>6</td>")));
-  browser.Screenshot(c.tracker + "/", fs::absolute("dashboard-list.png").string(), 2000, 1400, 400);
+  browser.Screenshot(c.Page("/"), fs::absolute("dashboard-list.png").string(), 2000, 1400, 400);
 }
 
 TEST_CASE("dashboard: an open push page says when it lost the daemon and picks the push up again after a restart") {
@@ -239,7 +240,7 @@ TEST_CASE("dashboard: an open push page says when it lost the daemon and picks t
   c.Upload(dir / "app.bin", "1");
   Api(c, "POST", "/pushes", {{"artifact", "app@1"}, {"started_by", "dave"}});
 
-  LivePage page(dir, c.tracker + "/pushes/1");
+  LivePage page(dir, c.Page("/pushes/1"));
   const std::string contact = "document.getElementById('contact').textContent";
   const std::string shown = "document.getElementById('title').textContent";
   REQUIRE(page.WaitFor(shown + ".startsWith('Push 1: app@1') && document.querySelectorAll('.cell').length === 2", 10s));
@@ -268,7 +269,7 @@ TEST_CASE("dashboard: the phase line gives a pause's and a cancel's reason and c
   TempDir dir("spate-dashboard-phase");
   SpateCluster c(dir);
   // phaseText is the page's own function, called in the page: only a tracker to serve it is needed.
-  LivePage page(dir, c.tracker + "/");
+  LivePage page(dir, c.Page("/"));
   REQUIRE(page.WaitFor("typeof phaseText === 'function'", 10s));
   auto phase = [&](const std::string& push, int waves, int skew_ms = 0) {
     return page.Eval("phaseText(" + push + ", " + std::to_string(waves) + ", " + std::to_string(skew_ms) + ")")
@@ -287,4 +288,18 @@ TEST_CASE("dashboard: the phase line gives a pause's and a cancel's reason and c
   CHECK(phase("{state: 'active', wave: 1, next_wave_at: 0}", 4) == "activating wave 2; later waves stage and wait");
   CHECK(phase("{state: 'active', wave: 3, next_wave_at: 0}", 4) == "activating wave 4, the last");
   CHECK(phase("{state: 'active', wave: 0, next_wave_at: 0}", 1) == "distributing and activating");
+}
+
+TEST_CASE("dashboard: the page takes the read token once from #token= and, without it, says how to open it") {
+  TempDir dir("spate-dashboard-token");
+  Browser browser(dir);
+  SpateCluster c(dir);
+  // The static page loads (it holds no data); its API calls are refused without the token.
+  std::string bare = browser.DumpDom(c.tracker + "/", 2000);
+  INFO(bare.substr(0, 4000));
+  CHECK(bare.find("HTTP 401: open this page as /#token=READ_TOKEN") != std::string::npos);
+  std::string with = browser.DumpDom(c.Page("/"), 2000);
+  INFO(with.substr(0, 4000));
+  CHECK(with.find("HTTP 401") == std::string::npos);
+  CHECK(TextOf(with, "contact") == "live");
 }

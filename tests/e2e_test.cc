@@ -30,7 +30,7 @@ TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy m
     }
   c.WaitForHosts(8);
   for (const auto& m : metrics) CHECK(Value(Scrape(m), "spate_fetcher_received_bytes_total") == 0);
-  double announces_before = Value(Scrape(c.tracker), "spate_tracker_announces_total");
+  double announces_before = Value(Scrape(c.tracker, SpateCluster::As()), "spate_tracker_announces_total");
 
   const std::string artifact = dir / "app.bin";
   WriteRandomFile(artifact, 16u << 20, 42);
@@ -65,8 +65,8 @@ TEST_CASE("an uploaded artifact is pushed to 8 hosts in 2 racks and every copy m
   }
   CHECK(same > 0);   // rack peers fed each other
   CHECK(cross > 0);  // and something came from outside (the origin at least)
-  CHECK(Value(Scrape(c.tracker), "spate_tracker_announces_total") > announces_before);
-  CHECK(Value(Scrape(c.seeder), "spate_seeder_seeded_bytes_total") >= double(want.size()));
+  CHECK(Value(Scrape(c.tracker, SpateCluster::As()), "spate_tracker_announces_total") > announces_before);
+  CHECK(Value(Scrape(c.seeder, SpateCluster::As()), "spate_seeder_seeded_bytes_total") >= double(want.size()));
 }
 
 TEST_CASE("back-to-back pushes to 3 hosts: the newer push installs everywhere, the older one fails as superseded") {

@@ -27,7 +27,7 @@ TEST_CASE("aria2c downloads a Spate artifact through Spate's tracker and seeder 
   WriteRandomFile(artifact, 8u << 20, 7);
   s.Upload(artifact);
 
-  auto torrent = spate::http::Call("GET", s.seeder + "/api/v1/artifacts/app/1.0/torrent", "");
+  auto torrent = spate::http::Call("GET", s.seeder + "/api/v1/artifacts/app/1.0/torrent", "", SpateCluster::As());
   REQUIRE(torrent.ok());
   REQUIRE(torrent->status == 200);
   std::ofstream(dir / "app.torrent", std::ios::binary) << torrent->body;
@@ -52,7 +52,7 @@ TEST_CASE("aria2c downloads a Spate artifact through Spate's tracker and seeder 
   CHECK(ReadAll(out_dir + "/app.bin") == ReadAll(artifact));
 
   // The tracker served aria2 as a peer of the swarm: it counted its announces.
-  auto stats = spate::http::Call("GET", s.tracker + "/stats", "");
+  auto stats = spate::http::Call("GET", s.tracker + "/stats", "", SpateCluster::As());
   REQUIRE(stats.ok());
   CHECK(nlohmann::json::parse(stats->body)["announces"].get<int>() >= 2);
 }
@@ -100,7 +100,7 @@ TEST_CASE("a push completes on 4 hosts in 2 racks when torrents announce to a st
   }
 
   // The swarm ran on opentracker, not on Spate's tracker: Spate saw no announces.
-  auto stats = spate::http::Call("GET", s.tracker + "/stats", "");
+  auto stats = spate::http::Call("GET", s.tracker + "/stats", "", SpateCluster::As());
   REQUIRE(stats.ok());
   CHECK(nlohmann::json::parse(stats->body)["announces"].get<int>() == 0);
 }

@@ -23,7 +23,7 @@ std::string Current(const std::string& install) {
 }
 
 nlohmann::json Api(const SpateCluster& c, const std::string& path) {
-  auto r = spate::http::Call("GET", c.tracker + "/api/v1" + path, "", {});
+  auto r = spate::http::Call("GET", c.tracker + "/api/v1" + path, "", SpateCluster::As());
   REQUIRE(r.ok());
   REQUIRE(r->status == 200);
   return nlohmann::json::parse(r->body);
@@ -167,7 +167,7 @@ TEST_CASE("cancel mid-download stops the fetchers: no host activates and the pus
   bool downloading = false;
   while (!downloading && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(200ms);
-    auto r = spate::http::Call("GET", c.tracker + "/api/v1/pushes/1", "", {});
+    auto r = spate::http::Call("GET", c.tracker + "/api/v1/pushes/1", "", SpateCluster::As());
     if (!r.ok() || r->status != 200) continue;
     auto p = nlohmann::json::parse(r->body);
     downloading = true;

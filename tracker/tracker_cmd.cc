@@ -47,7 +47,11 @@ int TrackerCommand(int argc, char** argv) {
     ("announce-listen", "plain HTTP address serving only /announce and /scrape (for BitTorrent clients); --listen then stops serving them", cxxopts::value<std::string>()->default_value(""))
     ("rackmap", "rackmap file (CIDR dc/pod/rack lines); without it every host is 'unknown'", cxxopts::value<std::string>()->default_value(""))
     ("db", "SQLite database for artifacts, pushes and hosts", cxxopts::value<std::string>()->default_value("./tracker.db"))
-    ("admin-token", "bearer token for registering artifacts and creating pushes (default: $SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>()->default_value(""))
+    ("admin-token", "one bearer token for both registering artifacts and pushing (default: $SPATE_ADMIN_TOKEN); --token-file splits the roles", cxxopts::value<std::string>()->default_value(""))
+    ("token-file", "file (mode 600) of 'ROLE TOKEN' lines for register, push and read, and 'host-secret SECRET'; replaces --admin-token", cxxopts::value<std::string>()->default_value(""))
+    ("open-reads", "serve reads (pushes, fleet, hosts, artifacts, /stats, /metrics) without a token, on purpose (no read token)")
+    ("enrol", "host ids that may check in for the first time (glob)", cxxopts::value<std::string>()->default_value("*"))
+    ("enrol-rackmap", "a host's first check-in must come from an address in the rackmap")
     ("announce-interval", "announce interval while a push of the artifact is active", cxxopts::value<std::string>()->default_value("5s"))
     ("idle-announce-interval", "announce interval otherwise", cxxopts::value<std::string>()->default_value("60s"))
     ("peer-ttl", "drop peers silent this long (default: 3x the interval handed to the peer)", cxxopts::value<std::string>()->default_value("0"))
@@ -86,10 +90,17 @@ int TrackerCommand(int argc, char** argv) {
     c.announce_listen = r["announce-listen"].as<std::string>();
     c.rackmap_path = r["rackmap"].as<std::string>();
     pc.db_path = r["db"].as<std::string>();
-    pc.admin_token = r["admin-token"].as<std::string>();
+    std::string admin_token = r["admin-token"].as<std::string>();
+    const std::string token_file = r["token-file"].as<std::string>();
     // Read the environment here, not as the flag's default, so --help never prints the secret.
     const char* env_token = std::getenv("SPATE_ADMIN_TOKEN");
-    if (pc.admin_token.empty() && env_token) pc.admin_token = env_token;
+    if (admin_token.empty() && token_file.empty() && env_token) admin_token = env_token;
+    if (Status a = push::LoadAccess(token_file, admin_token, &pc); !a.ok()) return Fail(a);
+    pc.open_reads = r.count("open-reads") > 0;
+    pc.enrol_glob = r["enrol"].as<std::string>();
+    pc.enrol_rackmap = r.count("enrol-rackmap") > 0;
+    if (pc.enrol_rackmap && c.rackmap_path.empty())
+      return Fail(Status::Invalid("--enrol-rackmap needs --rackmap (without one no address is in it)"));
     for (auto [flag, out] : {std::pair{"announce-interval", &c.announce_interval},
                              {"idle-announce-interval", &c.idle_announce_interval},
                              {"peer-ttl", &c.peer_ttl},
@@ -184,6 +195,8 @@ int TrackerCommand(int argc, char** argv) {
   http::Server server(so, [&tracker, &pushes, split](http::Request&& req, http::Reply reply) {
     if (split && (req.path == "/announce" || req.path == "/scrape"))
       return reply(http::Response::Error(Status::NotFound(req.path + " is served on --announce-listen, not here")));
+    if ((req.path == "/stats" || req.path == "/metrics") && req.method == "GET")
+      if (auto refused = pushes->RefuseRead(req)) return reply(std::move(*refused));
     if (req.path == "/stats" && req.method == "GET") {
       nlohmann::json j = tracker->Stats();
       j.update(pushes->Stats());

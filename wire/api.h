@@ -1,31 +1,36 @@
 // Control-plane wire types shared by tracker, seeder, fetcher and push.
 //
-// HTTP JSON API served by the tracker (all under /api/v1):
-//   POST /artifacts                  ArtifactRegistration           admin token   -> {"ok":true}
-//   GET  /artifacts                  -> {"artifacts":[Manifest...]}
-//   POST /pushes                     PushRequest                    admin token   -> PushProgress
+// HTTP JSON API served by the tracker (all under /api/v1). The last column is
+// the role whose bearer token the call needs (wire/auth.h): no token or an
+// unknown one is 401, a token of another role 403. "read" accepts the push
+// token too, and is open when the tracker has no read token (README, Access).
+//   POST /artifacts                  ArtifactRegistration           register  -> {"ok":true}
+//   GET  /artifacts                  -> {"artifacts":[Manifest...]}                   read
+//   POST /pushes                     PushRequest                    push      -> PushProgress
 //   GET  /pushes                     ?limit=N (50)  -> {"pushes":[{id,artifact,kind,state,started_by,created_at,
 //                                     finished_at,wave,waves,hosts,installed,failed,superseded,cancelled,
-//                                     pending}]} newest first
+//                                     pending}]} newest first                              read
 //   GET  /pushes/{id}                ?since=MS  -> PushProgress + "now", "finished_at", "hosts_total";
-//                                     with since, only host rows updated at or after MS (pass back "now")
-//   POST /pushes/{id}/cancel         {"rollback":bool} (optional)   admin token   -> PushProgress
+//                                     with since, only host rows updated at or after MS (pass back "now")  read
+//   POST /pushes/{id}/cancel         {"rollback":bool} (optional)   push      -> PushProgress
 //        Open rows end "cancelled"; hosts stop and keep staged data. With
 //        rollback, a rollback push returns activated hosts to the version
 //        they ran before (its id in "rollback_push").
-//   POST /pushes/{id}/resume         admin token   -> PushProgress
+//   POST /pushes/{id}/resume         push      -> PushProgress
 //        A paused push goes on; the failures so far are accepted.
-//   POST /rollbacks                  RollbackRequest                admin token   -> PushProgress
+//   POST /rollbacks                  RollbackRequest                push      -> PushProgress
 //   GET  /fleet                      ?hosts=GLOB -> {"hosts":[{host,addr,location,last_seen,versions:{name:version}}],
-//                                     "racks":[{location,hosts,versions:{name:{version:count}}}]}
-//   GET  /hosts                      -> {"hosts":[{host,addr,location,last_seen}]}
-//   GET  /hosts/{host}/assignments?generation=G&wait=SECONDS[&addr=IP]
+//                                     "racks":[{location,hosts,versions:{name:{version:count}}}]}  read
+//   GET  /hosts                      -> {"hosts":[{host,addr,location,last_seen}]}     read
+//   GET  /hosts/{host}/assignments?generation=G&wait=SECONDS[&addr=IP]                 host {host}
 //        Long poll; answers at once when the host's generation differs from G,
 //        else after `wait` seconds. Doubles as check-in.   -> AssignmentList
-//   POST /hosts/{host}/reports       {"reports":[HostReport...]}    -> ReportsAnswer
+//   POST /hosts/{host}/reports       {"reports":[HostReport...]}    host {host} -> ReportsAnswer
 //        Answered per report: 200 with the accepted ones applied, and a
 //        refusal (unknown push, host not targeted) for each of the others.
-//   POST /hosts/{host}/move          {"addr":"IP"}                  admin token   -> {"ok":true,"host","addr","location"}
+//   POST /hosts/{host}/move          {"addr":"IP"}                  push      -> {"ok":true,"host","addr","location"}
+// and, outside /api/v1, GET /stats and GET /metrics (read); /announce,
+// /scrape and the dashboard's pages are open.
 //
 // A push has two phases per host. Distribute: fetch, verify and stage the
 // version dir (state "staged"). Activate: switch `current`, run the host's
@@ -35,16 +40,20 @@
 // "activate":true (optional on the wire, default true) asks for the second.
 // Errors are {"error": "..."} with a 4xx/5xx status.
 //
-// Host address binding: a host id is bound to the address of the connection it
-// first checked in from (the real source, never the `addr` parameter, which if
-// given must equal it). Polls and reports for that id from any other address
-// are refused with 403 and counted (/stats "control_refused", /metrics
+// Host identity: with a host secret on the tracker, host H's endpoints take
+// only H's token, hex HMAC-SHA256(secret, "spate-host:" + H) (another host's
+// token, or any role's, is 403). Either way a host id is bound to the address
+// of the connection it first checked in from (the real source, never the
+// `addr` parameter, which if given must equal it); that first check-in is
+// admitted only for ids and addresses the tracker's enrolment rule allows
+// (--enrol, --enrol-rackmap). Polls and reports for that id from any other
+// address are refused with 403 and counted (/stats "control_refused", /metrics
 // spate_tracker_control_refused_total); reports from a host that never checked
 // in are refused too. The binding is stored with the host (SQLite), so it
-// survives restarts. Only POST /hosts/{host}/move (admin token) rebinds it.
+// survives restarts. Only POST /hosts/{host}/move (push role) rebinds it.
 //
-// Seeder (upload):
-//   PUT /api/v1/artifacts/{name}/{version}?filename=F   body = file bytes,
+// Seeder (upload; its reads are listed in seeder/seeder.h):
+//   PUT /api/v1/artifacts/{name}/{version}?filename=F   body = file bytes,       upload
 //       headers: Authorization: Bearer TOKEN, X-Spate-Sha256: hex (optional check)
 //       -> 201 Manifest (200 if the identical artifact already exists)
 #pragma once

@@ -31,16 +31,34 @@ function badge(state) { return el("span", { class: "state s-" + state, "data-sta
 function kindMark(kind) { return kind === "rollback" ? el("span", { class: "kind rollback" }, "rollback") : kind || "push"; }
 function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
+// The read token arrives once in the URL fragment (#token=...), which the
+// browser never sends to a server, and is kept for this tab only; the
+// fragment is dropped at once so it stays out of history and screenshots.
+const token = (() => {
+  const m = location.hash.match(/^#token=(.+)$/);
+  if (m) {
+    sessionStorage.setItem("spate-token", decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("spate-token");
+})();
+
 // Every fetch goes through here, so the page says when it lost the daemon and
 // keeps retrying (a restarted daemon is picked up again without a reload).
 async function api(path) {
   try {
-    const r = await fetch(path, { cache: "no-store" });
+    const r = await fetch(path, { cache: "no-store", headers: token ? { Authorization: "Bearer " + token } : {} });
+    if (r.status === 401 || r.status === 403) {
+      contact.className = "contact lost";
+      contact.textContent = "HTTP " + r.status + ": open this page as " + location.pathname + "#token=READ_TOKEN";
+      throw Object.assign(new Error(path + ": HTTP " + r.status), { denied: true });
+    }
     if (!r.ok) throw new Error(path + ": HTTP " + r.status);
     const j = await r.json();
     if (lostSince !== null) { lostSince = null; contact.className = "contact ok"; contact.textContent = "live"; }
     return j;
   } catch (e) {
+    if (e.denied) throw e;
     if (lostSince === null) lostSince = Date.now();
     contact.className = "contact lost";
     contact.textContent = "lost contact since " + new Date(lostSince).toLocaleTimeString() + "; retrying";

@@ -54,7 +54,7 @@ struct PushRun {
 
 // The tracker's record of push `id`, or null while it cannot be read.
 nlohmann::json PushRecord(const SpateCluster& c, int id) {
-  auto r = spate::http::Call("GET", c.tracker + "/api/v1/pushes/" + std::to_string(id), "");
+  auto r = spate::http::Call("GET", c.tracker + "/api/v1/pushes/" + std::to_string(id), "", SpateCluster::As());
   if (!r.ok() || r->status != 200) return nullptr;
   return nlohmann::json::parse(r->body, nullptr, false);
 }
@@ -217,11 +217,11 @@ TEST_CASE("fault: seeder killed mid-upload stores nothing, after the acknowledge
   c.seeder_proc->Kill();
   ::close(fd);
   c.StartSeeder();
-  auto list = spate::http::Call("GET", c.seeder + "/api/v1/artifacts", "");
+  auto list = spate::http::Call("GET", c.seeder + "/api/v1/artifacts", "", SpateCluster::As());
   REQUIRE(list.ok());
   CHECK(nlohmann::json::parse(list->body)["artifacts"].empty());
   CHECK_FALSE(fs::exists(dir / "seeder/artifacts/app"));
-  auto one = spate::http::Call("GET", c.seeder + "/api/v1/artifacts/app/1.0", "");
+  auto one = spate::http::Call("GET", c.seeder + "/api/v1/artifacts/app/1.0", "", SpateCluster::As());
   REQUIRE(one.ok());
   CHECK(one->status == 404);
 
@@ -231,7 +231,7 @@ TEST_CASE("fault: seeder killed mid-upload stores nothing, after the acknowledge
   c.Upload(v2, "2.0");
   c.seeder_proc->Kill();
   c.StartSeeder();
-  auto torrent = spate::http::Call("GET", c.seeder + "/api/v1/artifacts/app/2.0/torrent", "");
+  auto torrent = spate::http::Call("GET", c.seeder + "/api/v1/artifacts/app/2.0/torrent", "", SpateCluster::As());
   REQUIRE(torrent.ok());
   CHECK(torrent->status == 200);
   PushRun push(c, "app@2.0", "120s");

@@ -8,8 +8,8 @@
 
 namespace spate::testing {
 
-std::vector<ParsedSample> Scrape(const std::string& base) {
-  auto r = http::Call("GET", base + "/metrics", "");
+std::vector<ParsedSample> Scrape(const std::string& base, const http::ClientOptions& options) {
+  auto r = http::Call("GET", base + "/metrics", "", options);
   REQUIRE(r.ok());
   REQUIRE(r->status == 200);
   auto parsed = ParsePrometheus(r->body);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <thread>
 
+#include "wire/auth.h"
 #include "wire/http.h"
 
 namespace spate::testing {
@@ -12,14 +13,35 @@ namespace spate::testing {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-const std::vector<std::string> SpateCluster::kEnv = {"SPATE_ADMIN_TOKEN=test-admin",
-                                                     "SPATE_UPLOAD_TOKEN=test-upload"};
+const std::vector<std::string> SpateCluster::kEnv = {
+    std::string("SPATE_PUSH_TOKEN=") + kPushToken, std::string("SPATE_READ_TOKEN=") + kReadToken,
+    std::string("SPATE_UPLOAD_TOKEN=") + kUploadToken, std::string("SPATE_REGISTER_TOKEN=") + kRegisterToken};
+
+namespace {
+
+// A secret file as the daemons accept it: mode 600.
+void WritePrivate(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+}
+
+}  // namespace
+
+http::ClientOptions SpateCluster::As(const std::string& token) {
+  http::ClientOptions o;
+  o.headers = {{"Authorization", "Bearer " + token}};
+  return o;
+}
+
+std::string SpateCluster::Page(const std::string& path) const { return tracker + path + "#token=" + kReadToken; }
 
 SpateCluster::SpateCluster(const TempDir& d, bool with_tls) : dir(d), tls(with_tls), env(kEnv) {
   std::ofstream(dir / "rackmap.txt") << "127.0.0.0/24 dc1/core/origin\n"
                                         "127.0.1.0/24 dc1/pod1/rack1\n"
                                         "127.0.2.0/24 dc1/pod2/rack2\n"
                                         "127.0.3.0/24 dc1/pod3/rack3\n";
+  WritePrivate(dir / "tracker.tokens", std::string("register ") + kRegisterToken + "\npush " + kPushToken + "\nread " +
+                                           kReadToken + "\nhost-secret " + kHostSecret + "\n");
   if (tls) {
     ca = MakeCa(dir, "ca");
     tracker_cert = MakeServerCert(dir, ca, "tracker", {"127.0.0.1"});
@@ -33,7 +55,7 @@ void SpateCluster::StartTracker(const std::string& listen, const std::string& an
   fs::remove(dir / "tracker.ready");
   std::vector<std::string> argv{SpateBinary(), "tracker", "--listen", listen, "--rackmap", dir / "rackmap.txt",
                                 "--db", dir / "tracker.db", "--ready-file", dir / "tracker.ready",
-                                "--announce-interval", "2s"};
+                                "--announce-interval", "2s", "--token-file", dir / "tracker.tokens"};
   if (tls)
     argv.insert(argv.end(), {"--tls-cert", tracker_cert.cert, "--tls-key", tracker_cert.key, "--announce-listen",
                              announce_listen});
@@ -50,8 +72,8 @@ void SpateCluster::RestartTracker() {
   StartTracker(tracker.substr(tracker.find("://") + 3), announce_listen);
 }
 
-http::ClientOptions SpateCluster::client() const {
-  http::ClientOptions o;
+http::ClientOptions SpateCluster::client(const std::string& token) const {
+  http::ClientOptions o = As(token);
   if (tls) o.ca_file = ca.cert;
   return o;
 }
@@ -81,10 +103,12 @@ void SpateCluster::StartFetcher(int rack, int host, const std::vector<std::strin
   std::string id = "r" + std::to_string(rack) + "h" + std::to_string(host);
   std::string home = dir / ("hosts/" + id);
   fs::create_directories(home);
+  WritePrivate(home + "/host.token", auth::HostToken(kHostSecret, id) + "\n");
   std::vector<std::string> argv{SpateBinary(), "fetcher", "--host-id", id, "--bind",
                                 "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
                                 "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
-                                dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m"};
+                                dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m",
+                                "--host-token-file", home + "/host.token"};
   if (tls) argv.insert(argv.end(), {"--tls-ca", ca.cert, "--announce-url", announce});
   argv.insert(argv.end(), extra.begin(), extra.end());
   fs::remove(home + "/ready");

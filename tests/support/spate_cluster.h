@@ -2,6 +2,11 @@
 // seeder on 127.0.0.2, fetchers on 127.0.R.H (rack R, host H), three racks in the
 // rackmap. Processes stop in reverse order of start.
 //
+// Every role has its own token, as in production (wire/auth.h): the tracker
+// reads a token file (register, push, read, host-secret), so its reads need
+// the read token; the seeder holds the register and read tokens; each fetcher
+// its own host token; the CLI gets the push and read tokens from kEnv.
+//
 // TLS mode: a throwaway CA signs the tracker's and the seeder's certificates;
 // their HTTP ports speak only TLS, every client trusts the CA (--tls-ca, or
 // SPATE_TLS_CA in `env`), and torrents announce to the tracker's plain
@@ -21,8 +26,19 @@ namespace spate::testing {
 
 class SpateCluster {
  public:
-  // Tokens every process and client in the cluster uses.
+  static constexpr const char* kRegisterToken = "test-register";
+  static constexpr const char* kPushToken = "test-push";
+  static constexpr const char* kReadToken = "test-read";
+  static constexpr const char* kUploadToken = "test-upload";
+  static constexpr const char* kHostSecret = "test-host-secret";
+  // The environment of every process and CLI run in the cluster: the push,
+  // read, upload and register tokens (no SPATE_ADMIN_TOKEN: nothing here
+  // leans on the old single token).
   static const std::vector<std::string> kEnv;
+  // Client options carrying `token` as the bearer (default: the read token).
+  static http::ClientOptions As(const std::string& token = kReadToken);
+  // The tracker's dashboard page `path`, handing the page the read token.
+  std::string Page(const std::string& path) const;
 
   // Starts the tracker (2 s announce interval during pushes).
   explicit SpateCluster(const TempDir& dir, bool tls = false);
@@ -44,8 +60,8 @@ class SpateCluster {
   void WaitForHosts(size_t n);
   // The head of every process's log, for failure messages.
   std::string Logs();
-  // Options for calls to the tracker and the seeder (the CA in TLS mode).
-  http::ClientOptions client() const;
+  // Options for calls to the tracker and the seeder: As(token), and the CA in TLS mode.
+  http::ClientOptions client(const std::string& token = kReadToken) const;
 
   const TempDir& dir;
   const bool tls;
