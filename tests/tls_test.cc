@@ -93,7 +93,8 @@ TEST_CASE("a plaintext request to a TLS control port gets no HTTP answer, and an
   CHECK(curl.output.compare(curl.output.size() - 3, 3, "000") == 0);  // no HTTP status came back
   // The same over TLS works, and curl with the CA agrees.
   CHECK(Json(spate::http::Call("GET", c.tracker + "/stats", "", c.client())).contains("announces"));
-  auto curl_tls = Run({RequireTool("curl", "curl"), "-sS", "--cacert", c.ca.cert, "-o", "/dev/null", "-w",
+  auto curl_tls = Run({RequireTool("curl", "curl"), "-sS", "--cacert", c.ca.cert, "-H",
+                       std::string("Authorization: Bearer ") + SpateCluster::kReadToken, "-o", "/dev/null", "-w",
                        "%{http_code}", c.tracker + "/stats"},
                       20s);
   CHECK(curl_tls.output == "200");
@@ -135,12 +136,16 @@ TEST_CASE("clients given the wrong CA refuse the tracker and the seeder and say 
   CHECK(pushes.output.find(why) != std::string::npos);
 
   // The environment's CA is the fallback; the flag wins over it.
-  auto env_wrong = Run({SpateBinary(), "pushes", "--tracker", c.tracker}, 30s,
-                       {"SPATE_ADMIN_TOKEN=test-admin", "SPATE_TLS_CA=" + stranger.cert});
+  auto with_env = [&](const std::string& ca) {
+    auto e = SpateCluster::kEnv;
+    e.push_back("SPATE_TLS_CA=" + ca);
+    return e;
+  };
+  auto env_wrong = Run({SpateBinary(), "pushes", "--tracker", c.tracker}, 30s, with_env(stranger.cert));
   CHECK(env_wrong.exit_code != 0);
   CHECK(env_wrong.output.find(why) != std::string::npos);
   auto flag_wins = Run({SpateBinary(), "pushes", "--tracker", c.tracker, "--tls-ca", c.ca.cert}, 30s,
-                       {"SPATE_ADMIN_TOKEN=test-admin", "SPATE_TLS_CA=" + stranger.cert});
+                       with_env(stranger.cert));
   INFO(flag_wins.output);
   CHECK(flag_wins.exit_code == 0);
 
