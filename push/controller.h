@@ -31,6 +31,11 @@ struct ControllerOptions {
   int idle_announce_interval_s = 60;
   // Unix ms. Injected so wave pauses and straggler rules run in tests without waiting.
   std::function<int64_t()> now_ms;
+  // Signs the bytes of one host's assignment (AssignmentSigningBytes in
+  // wire/api.h) with the tracker's key: the raw Ed25519 signature, "" on
+  // failure. The key stays with the caller (push/service.h), so the
+  // controller holds no key and no file. Empty: assignments go out unsigned.
+  std::function<std::string(const std::string& bytes)> sign;
 };
 
 // A push as a whole. Strings only at the wire (PushStatusName).
@@ -94,7 +99,8 @@ class Controller : public PushFacts {
   // Logs, counts and returns a refusal of a host's request.
   Status Refuse(const std::string& kind, const std::string& host, const std::string& from, const std::string& why);
   Result<nlohmann::json> MoveHost(const std::string& host, const std::string& addr);
-  // The host's assignment list now (the host must exist: checked in).
+  // The host's assignment list now (the host must exist: checked in), each
+  // assignment signed for this host when ControllerOptions::sign is set.
   AssignmentList AssignmentsFor(const std::string& host) const;
   int64_t Generation(const std::string& host) const;
   Result<ReportsAnswer> Reports(const std::string& host, const std::vector<HostReport>& reports);

@@ -19,6 +19,12 @@ namespace spate::push {
 
 struct ServiceOptions {
   std::string db_path = "./tracker.db";
+  // Ed25519 private key (PEM) that signs every assignment for its host, so a
+  // fetcher given the public key (--tracker-key) acts only on what this
+  // tracker asked of it. Created (0600) on first start if missing, never
+  // replaced; the public key is written beside it (PublicKeyPathFor).
+  // "" = beside the db: <db without extension>.key.
+  std::string key_path;
   // Required for registering artifacts and every push command.
   std::string admin_token;
   int announce_interval_s = 5;
@@ -47,6 +53,8 @@ class Service {
   Status Flush();
 
   const PushFacts& facts() const;
+  // Where the public key of the assignment signing key was written.
+  const std::string& public_key_path() const;
   Metrics MetricsSnapshot() const;
   nlohmann::json Stats() const;
 
@@ -56,6 +64,11 @@ class Service {
   explicit Service(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The signing key's path for `o` (key_path, or its default beside the db),
+// and where its public key goes: the same path ending in .pub.
+std::string KeyPathFor(const ServiceOptions& o);
+std::string PublicKeyPathFor(const std::string& key_path);
 
 // The address a request really came from (IPv4-mapped IPv6 as IPv4).
 std::string SourceAddress(const http::Request& req);

@@ -43,6 +43,7 @@ int TrackerCommand(int argc, char** argv) {
     ("listen", "HTTP address for announces and the control API", cxxopts::value<std::string>()->default_value("127.0.0.1:7070"))
     ("rackmap", "rackmap file (CIDR dc/pod/rack lines); without it every host is 'unknown'", cxxopts::value<std::string>()->default_value(""))
     ("db", "SQLite database for artifacts, pushes and hosts", cxxopts::value<std::string>()->default_value("./tracker.db"))
+    ("key", "Ed25519 key (PEM) that signs assignments, created if missing; its public key goes beside it as .pub for fetchers' --tracker-key (default: the --db path ending in .key)", cxxopts::value<std::string>()->default_value(""))
     ("admin-token", "bearer token for registering artifacts and creating pushes (default: $SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>()->default_value(""))
     ("announce-interval", "announce interval while a push of the artifact is active", cxxopts::value<std::string>()->default_value("5s"))
     ("idle-announce-interval", "announce interval otherwise", cxxopts::value<std::string>()->default_value("60s"))
@@ -58,7 +59,7 @@ int TrackerCommand(int argc, char** argv) {
     ("trust-ip-param", "believe the announce's ip parameter instead of the source address (trusted networks only)")
     ("max-connections-per-ip", "concurrent HTTP connections per client address; excess ones are closed at once", cxxopts::value<int>()->default_value("64"))
     ("header-timeout", "close an HTTP connection that has not sent a whole request header in this time", cxxopts::value<std::string>()->default_value("15s"))
-    ("ready-file", "write {\"http\":\"ADDR:PORT\",\"udp\":\"ADDR:PORT\"} here once listening (udp only with --udp-listen)", cxxopts::value<std::string>()->default_value(""))
+    ("ready-file", "write {\"http\":\"ADDR:PORT\",\"udp\":\"ADDR:PORT\",\"tracker_key\":\"PUB\"} here once listening (udp only with --udp-listen)", cxxopts::value<std::string>()->default_value(""))
     ("graphite", "send metrics every 10 s to carbon's plaintext port IP:PORT (off by default)", cxxopts::value<std::string>()->default_value(""))
     ("graphite-prefix", "Graphite path prefix (default spate.tracker.<listen address>)", cxxopts::value<std::string>()->default_value(""))
     ("graphite-interval", "how often to send to Graphite", cxxopts::value<std::string>()->default_value("10s"))
@@ -80,6 +81,7 @@ int TrackerCommand(int argc, char** argv) {
     c.listen = r["listen"].as<std::string>();
     c.rackmap_path = r["rackmap"].as<std::string>();
     pc.db_path = r["db"].as<std::string>();
+    pc.key_path = r["key"].as<std::string>();
     pc.admin_token = r["admin-token"].as<std::string>();
     // Read the environment here, not as the flag's default, so --help never prints the secret.
     const char* env_token = std::getenv("SPATE_ADMIN_TOKEN");
@@ -231,7 +233,7 @@ int TrackerCommand(int argc, char** argv) {
     return kExitFailure;
   }
   std::string addr = http::FormatEndpoint(server.local_endpoint());
-  nlohmann::json ready{{"http", addr}};
+  nlohmann::json ready{{"http", addr}, {"tracker_key", service->public_key_path()}};
   if (!c.udp_listen.empty()) {
     ready["udp"] = tracker->udp_endpoint();
     spdlog::info("udp tracker listening on {}", tracker->udp_endpoint());
