@@ -210,6 +210,8 @@ Status InstallVersion(const std::string& staging_file, const Manifest& m, const 
     return Status::Io("cannot create " + tmp.string() + ": " + (ec ? ec.message() : "exists"));
   auto fail = [&](Status s) {
     fs::remove_all(tmp, ec);
+    // A refused first version leaves no <name> dir behind (rmdir: only if still empty).
+    if (!existed) ::rmdir(name_dir.c_str());
     return s;
   };
   std::string file = (tmp / m.filename).string();

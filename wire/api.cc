@@ -47,8 +47,11 @@ bool Convert(const json& v, T& out) {
       return true;
     }
     if (!v.is_number_integer()) return false;
-    int64_t i = v.get<int64_t>();  // negative: unsigned ones were handled above
-    if (std::is_unsigned_v<T> || i < int64_t(std::numeric_limits<T>::min())) return false;
+    // Signed storage (what the parser gives negative numbers, and C++ code any int).
+    int64_t i = v.get<int64_t>();
+    bool fits = i < 0 ? std::is_signed_v<T> && i >= int64_t(std::numeric_limits<T>::min())
+                      : uint64_t(i) <= uint64_t(std::numeric_limits<T>::max());
+    if (!fits) return false;
     out = static_cast<T>(i);
     return true;
   } else if constexpr (IsVector<T>::value) {
