@@ -324,7 +324,8 @@ Status Fetcher::Impl::Start() {
     tracker_key = *tk;
   } else {
     spdlog::warn("no --tracker-key: assignments are acted on unsigned, so whoever answers as the tracker can "
-                 "replay an old signed manifest and move current back; pass the tracker's public key (beside its db, .pub)");
+                 "replay an old signed manifest and move current back; pass the tracker's public key "
+                 "(beside its db, .pub)");
   }
   staging_root = (fs::path(cfg.install_dir) / ".spate" / "staging").string();
   for (const std::string& dir : {cfg.data_dir, cfg.install_dir, staging_root})
@@ -934,10 +935,12 @@ void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_
   // would have libtorrent write the download, over whatever is there,
   // wherever it points.
   std::error_code lec;
-  fs::file_type dk = fs::symlink_status(dir, lec).type(), fk = fs::symlink_status(fs::path(dir) / m.filename, lec).type();
+  fs::file_type dk = fs::symlink_status(dir, lec).type();
+  fs::file_type fk = fs::symlink_status(fs::path(dir) / m.filename, lec).type();
   if ((dk != fs::file_type::not_found && dk != fs::file_type::directory) ||
       (fk != fs::file_type::not_found && fk != fs::file_type::regular))
-    return refuse("staging " + dir + " holds a symlink or other entry the fetcher did not make; refusing to download through it");
+    return refuse("staging " + dir +
+                  " holds a symlink or other entry the fetcher did not make; refusing to download through it");
   if (cfg.min_free) {
     // Bytes already in staging from an earlier run need no new space; the
     // install's own copy does (install.h: a reflink would not, but whether

@@ -184,7 +184,8 @@ TEST_CASE("host report lists parse whole or name the bad report") {
   CHECK(ok->size() == 1);
   CHECK_FALSE(HostReportsFromJson(nlohmann::json::parse(R"({"reports":{}})")).ok());
   CHECK_FALSE(HostReportsFromJson(nlohmann::json::parse("[]")).ok());
-  auto bad = HostReportsFromJson(nlohmann::json::parse(R"({"reports":[{"push_id":1,"state":"staged"},{"push_id":2}]})"));
+  auto bad =
+      HostReportsFromJson(nlohmann::json::parse(R"({"reports":[{"push_id":1,"state":"staged"},{"push_id":2}]})"));
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.status().message(), Catch::StartsWith("report: "));
 }

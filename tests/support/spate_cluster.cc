@@ -64,7 +64,8 @@ void SpateCluster::StartFetcher(int rack, int host, const std::vector<std::strin
   std::vector<std::string> argv{SpateBinary(), "fetcher", "--host-id", id, "--bind",
                                 "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
                                 "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
-                                dir / "seeder/seeder.pub", "--tracker-key", dir / "tracker.pub", "--ready-file", home + "/ready", "--seed-time", "5m"};
+                                dir / "seeder/seeder.pub", "--tracker-key", dir / "tracker.pub", "--ready-file",
+                                home + "/ready", "--seed-time", "5m"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   fs::remove(home + "/ready");
   fetchers.emplace_back(argv, home + "/fetcher.log", kEnv);
