@@ -3,6 +3,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "wire/api.h"
+#include "wire/swarm.h"
 
 namespace spate {
 
@@ -12,7 +13,9 @@ Status FetcherConfig::Validate() const {
   boost::asio::ip::make_address(bind_address, ec);
   if (ec) return Status::Invalid("--bind '" + bind_address + "' is not an IP address");
   if (peer_port < 0 || peer_port > 65535) return Status::Invalid("--peer-port must be 0..65535");
-  if (tracker_url.rfind("http://", 0) != 0) return Status::Invalid("--tracker must be an http:// URL");
+  if (tracker_url.rfind("http://", 0) != 0 && tracker_url.rfind("https://", 0) != 0)
+    return Status::Invalid("--tracker must be an http:// or https:// URL");
+  if (auto a = AnnounceUrlFor(tracker_url, announce_url); !a.ok()) return a.status();
   if (install_dir.empty()) return Status::Invalid("--install-dir is required");
   if (data_dir.empty()) return Status::Invalid("--data-dir is required");
   if (trusted_key_file.empty())
@@ -30,6 +33,11 @@ Status FetcherConfig::Validate() const {
   // Fewer would let retention remove the version a rollback needs.
   if (keep_versions < 2) return Status::Invalid("--keep-versions must be at least 2");
   return Status::Ok();
+}
+
+std::string FetcherConfig::AnnounceUrl() const {
+  auto a = AnnounceUrlFor(tracker_url, announce_url);
+  return a.ok() ? *a : "";
 }
 
 std::string FetcherConfig::TrackerBase() const {

@@ -20,8 +20,14 @@ struct FetcherConfig {
   std::string bind_address = "127.0.0.1";
   // BitTorrent listen port; 0 picks a free one (see Fetcher::peer_endpoint()).
   int peer_port = 0;
-  // Control API base URL, e.g. http://127.0.0.1:7070 (no trailing /api/v1).
+  // Control API base URL, e.g. http://127.0.0.1:7070 or https://... (no trailing /api/v1).
   std::string tracker_url;
+  // CA file an https:// tracker's certificate must chain to; "" = the system's trusted CAs.
+  std::string tls_ca;
+  // Where every torrent announces, whatever its own announce and
+  // announce-list say (they are outside the signed info dict); "" = the
+  // tracker's /announce. See AnnounceUrlFor in wire/swarm.h.
+  std::string announce_url;
   // Daemon state (created if missing).
   std::string data_dir;
   // Artifacts land in <install_dir>/<name>/<version>/; staging lives under
@@ -83,6 +89,8 @@ struct FetcherConfig {
   Status Validate() const;
   // Tracker URL without a trailing slash.
   std::string TrackerBase() const;
+  // announce_url, or the default derived from the tracker URL. After Validate().
+  std::string AnnounceUrl() const;
 };
 
 }  // namespace spate

@@ -19,14 +19,18 @@ Status FromHttp(int status, const std::string& body, const std::string& what) {
 
 }  // namespace
 
-ControlClient::ControlClient(std::string base, std::string host_id, std::string bind_address)
-    : base_(std::move(base)), host_id_(std::move(host_id)), bind_address_(std::move(bind_address)) {}
+ControlClient::ControlClient(std::string base, std::string host_id, std::string bind_address, std::string ca_file)
+    : base_(std::move(base)),
+      host_id_(std::move(host_id)),
+      bind_address_(std::move(bind_address)),
+      ca_file_(std::move(ca_file)) {}
 
 std::string ControlClient::HostUrl() const { return base_ + "/api/v1/hosts/" + http::UrlEncode(host_id_); }
 
 Result<AssignmentList> ControlClient::PollAssignments(int64_t generation, int wait_seconds) const {
   http::ClientOptions o;
   o.bind_address = bind_address_;
+  o.ca_file = ca_file_;
   // The tracker holds the request for `wait` seconds; give it room beyond that.
   o.timeout = std::chrono::seconds(wait_seconds + 10);
   std::string url = HostUrl() + "/assignments?addr=" + http::UrlEncode(bind_address_) +
@@ -47,6 +51,7 @@ Result<ReportsAnswer> ControlClient::PostReports(const std::vector<HostReport>& 
   for (const auto& r : reports) arr.push_back(ToJson(r));
   http::ClientOptions o;
   o.bind_address = bind_address_;
+  o.ca_file = ca_file_;
   o.timeout = timeout;
   auto r = http::Call("POST", HostUrl() + "/reports", nlohmann::json{{"reports", arr}}.dump(), o);
   if (!r.ok()) return Status::Unavailable("post reports: " + r.status().message());

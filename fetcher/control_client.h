@@ -14,8 +14,9 @@ namespace spate {
 class ControlClient {
  public:
   // `base` like http://127.0.0.1:7070; calls are bound to `bind_address` so the
-  // tracker sees this host's own address. Copyable; thread-safe (no shared state).
-  ControlClient(std::string base, std::string host_id, std::string bind_address);
+  // tracker sees this host's own address. An https:// base is verified against
+  // `ca_file` ("" = the system's trusted CAs). Copyable; thread-safe (no shared state).
+  ControlClient(std::string base, std::string host_id, std::string bind_address, std::string ca_file = "");
 
   // GET /api/v1/hosts/{host}/assignments long poll. Transport errors and 5xx are
   // Status::Unavailable (retry); other HTTP errors keep their meaning.
@@ -29,7 +30,7 @@ class ControlClient {
 
  private:
   std::string HostUrl() const;
-  std::string base_, host_id_, bind_address_;
+  std::string base_, host_id_, bind_address_, ca_file_;
 };
 
 }  // namespace spate

@@ -384,7 +384,11 @@ Status Fetcher::Impl::Start() {
     return Status::Unavailable("libtorrent did not start listening on " + cfg.bind_address);
   peer = cfg.bind_address + ":" + std::to_string(ses->listen_port());
 
-  client.emplace(cfg.TrackerBase(), cfg.host_id, cfg.bind_address);
+  client.emplace(cfg.TrackerBase(), cfg.host_id, cfg.bind_address, cfg.tls_ca);
+  if (cfg.AnnounceUrl().rfind("https://", 0) == 0)
+    spdlog::warn("announcing to {}: libtorrent checks it against the system's trusted CAs, not --tls-ca; "
+                 "point --announce-url at the tracker's plain --announce-listen",
+                 cfg.AnnounceUrl());
   // Check in once before announcing readiness, so a push right after start sees this host.
   int64_t generation = -1;
   auto first = client->PollAssignments(generation, 0);
@@ -405,8 +409,8 @@ Status Fetcher::Impl::Start() {
   engine_thread = std::thread([this] { EngineLoop(); });
   poll_thread = std::thread(PollLoop, inbox, *client, cfg.poll_wait_seconds, generation);
 
-  spdlog::info("fetcher {} running: peer {}, tracker {}, install dir {}, caps up {} down {}, seed time {}",
-               cfg.host_id, peer, cfg.TrackerBase(), cfg.install_dir,
+  spdlog::info("fetcher {} running: peer {}, tracker {}, announce {}, install dir {}, caps up {} down {}, seed time {}",
+               cfg.host_id, peer, cfg.TrackerBase(), cfg.AnnounceUrl(), cfg.install_dir,
                cfg.upload_rate ? FormatBytes(double(cfg.upload_rate)) + "/s" : "unlimited",
                cfg.download_rate ? FormatBytes(double(cfg.download_rate)) + "/s" : "unlimited",
                FormatDuration(cfg.seed_time));
@@ -966,7 +970,16 @@ void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_
 
 Status Fetcher::Impl::StartTorrent(Job& j) {
   lt::add_torrent_params p;
-  p.ti = std::make_shared<lt::torrent_info>(*j.ti);
+  // The manifest's signature covers the info-hash, so only the info dict is
+  // trusted. announce, announce-list and url-list sit outside it: whoever
+  // hands out the torrent could point announces at a tracker of their choosing
+  // or add web seeds (an HTTP fetch from anywhere). So drop them all and
+  // announce only where this host was configured to.
+  auto ti = std::make_shared<lt::torrent_info>(*j.ti);
+  ti->clear_trackers();
+  ti->set_web_seeds({});
+  p.ti = std::move(ti);
+  p.trackers = {cfg.AnnounceUrl()};
   std::shared_ptr<FarFilter> far_filter;
   if (!cfg.stock_libtorrent) {
     auto f = FarFilter::Make(rack_ranges, traffic);

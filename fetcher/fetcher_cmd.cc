@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "fetcher/fetcher.h"
+#include "wire/config.h"
 #include "wire/daemon.h"
 #include "wire/swarm.h"
 #include "wire/units.h"
@@ -35,7 +36,9 @@ int FetcherCommand(int argc, char** argv) {
     ("host-id", "host id to check in as", cxxopts::value<std::string>()->default_value(Hostname()))
     ("bind", "this host's IP address (peer listen/outgoing address and tracker client address)", cxxopts::value<std::string>())
     ("peer-port", "BitTorrent listen port (0 = any free port)", cxxopts::value<int>()->default_value("0"))
-    ("tracker", "tracker control API base URL, e.g. http://127.0.0.1:7070", cxxopts::value<std::string>())
+    ("tracker", "tracker control API base URL, e.g. http://127.0.0.1:7070 or https://...", cxxopts::value<std::string>())
+    ("tls-ca", "PEM CA file an https:// tracker must chain to (default: the system's trusted CAs)", cxxopts::value<std::string>()->default_value(""))
+    ("announce-url", "where torrents announce, whatever the torrent says (default TRACKER/announce; with an https:// tracker, its plain --announce-listen)", cxxopts::value<std::string>()->default_value(""))
     ("data-dir", "daemon state directory", cxxopts::value<std::string>())
     ("install-dir", "install root: <dir>/<name>/<version>/, <dir>/<name>/current", cxxopts::value<std::string>())
     ("trusted-key", "seeder's Ed25519 public key (PEM); only manifests it signed are installed", cxxopts::value<std::string>())
@@ -64,7 +67,7 @@ int FetcherCommand(int argc, char** argv) {
   // clang-format on
   cxxopts::ParseResult args;
   try {
-    args = opts.parse(argc, argv);
+    args = ParseWithConfig(opts, argc, argv);
   } catch (const std::exception& e) {
     return Usage(e.what());
   }
@@ -82,6 +85,8 @@ int FetcherCommand(int argc, char** argv) {
     c.bind_address = args["bind"].as<std::string>();
     c.peer_port = args["peer-port"].as<int>();
     c.tracker_url = args["tracker"].as<std::string>();
+    c.tls_ca = args["tls-ca"].as<std::string>();
+    c.announce_url = args["announce-url"].as<std::string>();
     c.data_dir = args["data-dir"].as<std::string>();
     c.install_dir = args["install-dir"].as<std::string>();
     c.trusted_key_file = args["trusted-key"].as<std::string>();

@@ -3,6 +3,9 @@
 #include "fetcher/fetcher.h"
 
 #include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/bdecode.hpp>
+#include <libtorrent/bencode.hpp>
+#include <libtorrent/entry.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_flags.hpp>
 #include <libtorrent/torrent_info.hpp>
@@ -15,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -69,6 +73,10 @@ class FakeTracker {
     std::lock_guard<std::mutex> l(mu_);
     return poll_addr_;
   }
+  int announces() {
+    std::lock_guard<std::mutex> l(mu_);
+    return announces_;
+  }
   // Waits for a report matching `pred`.
   bool WaitReport(const std::function<bool(const spate::HostReport&)>& pred, std::chrono::seconds timeout) {
     auto deadline = Clock::now() + timeout;
@@ -91,6 +99,7 @@ class FakeTracker {
   spate::http::Response Handle(const spate::http::Request& r) {
     std::lock_guard<std::mutex> l(mu_);
     if (r.path == "/announce") {
+      ++announces_;
       std::string body = "d8:intervali1e5:peers" + std::to_string(peer_.size()) + ":" + peer_ + "e";
       return spate::http::Response::Text(200, body);
     }
@@ -119,6 +128,7 @@ class FakeTracker {
   std::string peer_;
   std::vector<spate::HostReport> reports_;
   std::string poll_addr_;
+  int announces_ = 0;
   spate::http::Server server_;
   std::thread thread_;
 };
@@ -1009,6 +1019,99 @@ TEST_CASE("fetcher config bounds the attempts at a push and the retry delay") {
   CHECK(c.Validate().ok());
   c.retry_delay = std::chrono::milliseconds(-1);
   CHECK(c.Validate().message() == "--retry-delay must be 0..10m");
+}
+
+namespace {
+
+// Whoever edits a torrent outside its info dict: counts the announces and
+// web-seed requests it is sent, and serves neither.
+class Hostile {
+ public:
+  Hostile() : server_(Options(), [this](spate::http::Request&& r, spate::http::Reply reply) {
+                std::lock_guard<std::mutex> l(mu_);
+                ++(r.path == "/announce" ? announces_ : web_seed_requests_);
+                reply(spate::http::Response::Text(404, "no"));
+              }) {
+    REQUIRE(server_.Start().ok());
+    thread_ = std::thread([this] { server_.Run(); });
+  }
+  ~Hostile() {
+    server_.Stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://" + spate::http::FormatEndpoint(server_.local_endpoint()); }
+  std::pair<int, int> counts() {
+    std::lock_guard<std::mutex> l(mu_);
+    return {announces_, web_seed_requests_};
+  }
+
+ private:
+  static spate::http::ServerOptions Options() {
+    spate::http::ServerOptions o;
+    o.listen = "127.0.9.20:0";
+    return o;
+  }
+  std::mutex mu_;
+  int announces_ = 0, web_seed_requests_ = 0;
+  spate::http::Server server_;
+  std::thread thread_;
+};
+
+// `torrent` with its announce, announce-list and url-list replaced: the
+// info dict, and so the info-hash the manifest signs, stays the same.
+std::string Doctored(const std::string& torrent, const std::string& announce, const std::string& web_seed) {
+  lt::error_code ec;
+  lt::bdecode_node n = lt::bdecode(torrent, ec);
+  REQUIRE_FALSE(ec);
+  lt::entry e(n);
+  e["announce"] = announce;
+  e["announce-list"] = lt::entry::list_type{lt::entry::list_type{lt::entry(announce)}};
+  e["url-list"] = lt::entry::list_type{lt::entry(web_seed)};
+  std::string out;
+  lt::bencode(std::back_inserter(out), e);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a torrent's announce, announce-list and web seeds are ignored: the fetcher announces to its configured tracker only") {
+  Env env;
+  Hostile hostile;
+  // The origin seeds the torrent with no tracker at all, so every announce
+  // the fake tracker counts is the fetcher's.
+  auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "5.0", "app.bin", 2 * 1024 * 1024, 9);
+  auto origin = env.StartOrigin(art, env.t / "origin");
+  art.torrent = Doctored(art.torrent, hostile.url() + "/announce", hostile.url() + "/seed/");
+
+  // Negative control: a session that takes the torrent as it comes does
+  // contact the hostile tracker and its web seed.
+  {
+    spate::SwarmOptions so;
+    so.bind_address = "127.0.9.13";
+    auto naive = spate::MakeSession(so);
+    lt::add_torrent_params p;
+    p.ti = std::make_shared<lt::torrent_info>(
+        lt::span<const char>(art.torrent.data(), static_cast<std::ptrdiff_t>(art.torrent.size())), lt::from_span);
+    p.save_path = env.t / "naive";
+    p.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
+    naive->add_torrent(p);
+    REQUIRE(WaitUntil([&] { return hostile.counts().first > 0 && hostile.counts().second > 0; },
+                      std::chrono::seconds(15)));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // its "stopped" announce, in flight at shutdown
+  auto before = hostile.counts();
+  int announces_before = env.tracker.announces();
+
+  env.tracker.SetAssignments({env.Assign(art, 21, env.seeder_key)});
+  spate::Fetcher f(env.Config());
+  REQUIRE(f.Start().ok());
+  REQUIRE(env.tracker.WaitReport(StateIs(21, spate::kStateInstalled), std::chrono::seconds(15)));
+  CHECK(spate::testing::ReadAll((fs::path(env.t / "install") / "app" / "current" / "app.bin").string()) ==
+        spate::testing::ReadAll(art.file));
+  // Time for a web seed or a second tracker to have been tried, had they been kept.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  CHECK(env.tracker.announces() > announces_before);
+  CHECK(hostile.counts() == before);
 }
 
 TEST_CASE("a staging dir planted as a symlink to elsewhere fails the push and nothing is written where it points") {

@@ -221,7 +221,8 @@ std::vector<std::string> ProblemLines(const PushProgress& p, int64_t now_ms) {
     if (h.state == kStateInstalled || h.state == kStateStaged || h.state == kStateCancelled) continue;
     std::string where = h.host + " (" + (h.location.empty() ? "unknown" : h.location) + ")";
     if (h.state == kStateFailed) {
-      failed.push_back("  FAILED     " + where + ": " + (h.error.empty() ? "no reason given" : h.error));
+      failed.push_back("  FAILED     " + where + ": " + (h.error.empty() ? "no reason given" : h.error) +
+                       (h.tries > 1 ? " (after " + std::to_string(h.tries) + " tries)" : ""));
       continue;
     }
     if (h.state == kStateSuperseded) {

@@ -65,6 +65,13 @@ TEST_CASE("terminal view draws a bar line and per-rack bars within the width") {
   CHECK(RenderTty(Sample(), milliseconds(3000), 30).size() == 3);
 }
 
+TEST_CASE("final report says how many tries a failed host made when it retried") {
+  PushProgress p = Sample();
+  p.hosts[2].tries = 3;
+  CHECK(RenderFinal(p, milliseconds(61000), PushOutcome::kTimedOut, 0).find(
+            "  FAILED     b1 (dc/p/r2): sha256 mismatch (after 3 tries)\n") != std::string::npos);
+}
+
 TEST_CASE("final report gives a straggler's likely cause, rate and peers") {
   PushProgress p = Sample();
   const int64_t now = 1'000'000;

@@ -179,7 +179,8 @@ Result<std::unique_ptr<Service>> Service::Create(const ServiceOptions& o, const 
 
 std::string KeyPathFor(const ServiceOptions& o) {
   if (!o.key_path.empty()) return o.key_path;
-  return std::filesystem::path(o.db_path).replace_extension(".key").string();
+  // Not <db>.key: a TLS key named tracker.key may well sit beside the db.
+  return std::filesystem::path(o.db_path).replace_extension(".sign.key").string();
 }
 
 std::string PublicKeyPathFor(const std::string& key_path) {

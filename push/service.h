@@ -23,7 +23,7 @@ struct ServiceOptions {
   // fetcher given the public key (--tracker-key) acts only on what this
   // tracker asked of it. Created (0600) on first start if missing, never
   // replaced; the public key is written beside it (PublicKeyPathFor).
-  // "" = beside the db: <db without extension>.key.
+  // "" = beside the db: <db without extension>.sign.key (public: .sign.pub).
   std::string key_path;
   // Required for registering artifacts and every push command.
   std::string admin_token;

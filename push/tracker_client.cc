@@ -32,8 +32,10 @@ Status FromHttp(int code, const std::string& body) {
 
 }  // namespace
 
-TrackerClient::TrackerClient(std::string base_url, const std::string& token) : base_(std::move(base_url)) {
+TrackerClient::TrackerClient(std::string base_url, const std::string& token, const std::string& ca_file)
+    : base_(std::move(base_url)) {
   while (!base_.empty() && base_.back() == '/') base_.pop_back();
+  client_.ca_file = ca_file;
   if (!token.empty()) client_.headers.emplace_back("Authorization", "Bearer " + token);
 }
 
@@ -41,7 +43,8 @@ Result<nlohmann::json> TrackerClient::Call(const std::string& method, const std:
                                            const nlohmann::json& body) const {
   auto r = http::Call(method, base_ + "/api/v1" + path, body.is_null() ? "" : body.dump(), client_);
   if (!r.ok()) {
-    if (r.status().code() == Status::Code::kInvalid) return Status::Invalid("bad tracker URL: " + r.status().message());
+    // A bad URL or an unreadable CA file: the message names which.
+    if (r.status().code() == Status::Code::kInvalid) return r.status();
     return Status::Unavailable("cannot reach the tracker: " + r.status().message());
   }
   if (r->status / 100 != 2) return FromHttp(r->status, r->body);

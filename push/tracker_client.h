@@ -15,9 +15,11 @@ namespace spate {
 
 class TrackerClient {
  public:
-  // `base_url` like "http://127.0.0.1:7070"; an empty token sends no
-  // Authorization header (read-only calls work without one).
-  TrackerClient(std::string base_url, const std::string& token);
+  // `base_url` like "http://127.0.0.1:7070" or "https://..."; an empty token
+  // sends no Authorization header (read-only calls work without one).
+  // `ca_file` is what an https:// tracker's certificate must chain to; "" =
+  // the system's trusted CAs.
+  TrackerClient(std::string base_url, const std::string& token, const std::string& ca_file = "");
 
   // METHOD base_url + "/api/v1" + path, with `body` as JSON unless null.
   // Unreachable: Unavailable("cannot reach the tracker: ..."). Not 2xx: the

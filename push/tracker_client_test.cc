@@ -74,7 +74,7 @@ TEST_CASE("tracker client says when the tracker cannot be reached or the URL is 
   CHECK(down.status().message().find("s3cret") == std::string::npos);
   auto bad = TrackerClient("127.0.0.1:7070", "").Call("GET", "/pushes");
   CHECK(bad.status().code() == Status::Code::kInvalid);
-  CHECK(bad.status().message() == "bad tracker URL: only http:// URLs are supported: 127.0.0.1:7070/api/v1/pushes");
+  CHECK(bad.status().message() == "bad URL '127.0.0.1:7070/api/v1/pushes': only http:// and https:// are supported");
 }
 
 TEST_CASE("started_by is SPATE_USER when set, else the user at the host name") {

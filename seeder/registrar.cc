@@ -56,6 +56,7 @@ Registration Registrar::Get(const std::string& id) const {
 Status Registrar::Post(const ArtifactRegistration& r) const {
   http::ClientOptions co;
   co.timeout = options_.request_timeout;
+  co.ca_file = options_.ca_file;
   if (!options_.tracker_token.empty()) co.headers.emplace_back("Authorization", "Bearer " + options_.tracker_token);
   auto res = http::Call("POST", options_.tracker_url + "/api/v1/artifacts", ToJson(r).dump(), co);
   if (!res.ok()) return res.status();

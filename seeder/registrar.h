@@ -14,7 +14,8 @@
 namespace spate::seeder {
 
 struct RegistrarOptions {
-  std::string tracker_url;    // e.g. http://127.0.0.1:7070
+  std::string tracker_url;    // e.g. http://127.0.0.1:7070 or https://...
+  std::string ca_file;        // CA file an https:// tracker's certificate must chain to; "" = the system's
   std::string tracker_token;  // admin bearer token; empty sends no Authorization header
   std::string origin;         // our peer IP, so the tracker can ration the origin
   // Pause between attempts while any registration is pending. Short, so a

@@ -10,6 +10,7 @@
 #include "seeder/routes.h"
 #include "wire/daemon.h"
 #include "wire/fs.h"
+#include "wire/swarm.h"
 
 namespace spate::seeder {
 
@@ -24,11 +25,13 @@ constexpr std::chrono::seconds kAbandonedUploadAge{3600};
 Status SeederConfig::Validate() {
   if (data_dir.empty()) return Status::Invalid("--data-dir is required");
   if (tracker_url.empty()) return Status::Invalid("--tracker is required (e.g. http://127.0.0.1:7070)");
-  if (tracker_url.rfind("http://", 0) != 0) return Status::Invalid("--tracker must be an http:// URL: " + tracker_url);
+  if (tracker_url.rfind("http://", 0) != 0 && tracker_url.rfind("https://", 0) != 0)
+    return Status::Invalid("--tracker must be an http:// or https:// URL: " + tracker_url);
   while (!tracker_url.empty() && tracker_url.back() == '/') tracker_url.pop_back();
-  if (announce_url.empty()) announce_url = tracker_url + "/announce";
-  if (announce_url.rfind("http://", 0) != 0)
-    return Status::Invalid("--announce-url must be an http:// URL: " + announce_url);
+  auto announce = AnnounceUrlFor(tracker_url, announce_url);
+  if (!announce.ok()) return announce.status();
+  announce_url = *announce;
+  if (Status s = tls.Check(); !s.ok()) return s;
   if (upload_token.empty())
     return Status::Invalid("no upload token: pass --upload-token or set SPATE_UPLOAD_TOKEN (uploads must be authenticated)");
   auto ep = http::ParseEndpoint(listen);
@@ -76,6 +79,7 @@ Status Seeder::Start() {
 
   RegistrarOptions ro;
   ro.tracker_url = config_.tracker_url;
+  ro.ca_file = config_.tls_ca;
   ro.tracker_token = config_.tracker_token;
   ro.origin = config_.peer_address;
   ro.retry_interval = config_.register_retry;
@@ -90,9 +94,15 @@ Status Seeder::Start() {
     seeding_->Reannounce(id);  // already seeding (tracker restarted): tell it now
   };
   // libtorrent's SSRF mitigation drops announces to local trackers unless the path starts with /announce.
-  auto path_at = config_.announce_url.find('/', 7);
-  if (path_at == std::string::npos || config_.announce_url.compare(path_at, 9, "/announce") != 0)
+  auto path_at = config_.announce_url.find("://");
+  path_at = path_at == std::string::npos ? path_at : config_.announce_url.find('/', path_at + 3);
+  if (config_.announce_url.rfind("udp://", 0) != 0 &&
+      (path_at == std::string::npos || config_.announce_url.compare(path_at, 9, "/announce") != 0))
     spdlog::warn("announce URL {} does not have a /announce path; libtorrent ignores such local trackers",
+                 config_.announce_url);
+  if (config_.announce_url.rfind("https://", 0) == 0)
+    spdlog::warn("torrents announce to {}: BitTorrent clients check it against their system's trusted CAs; "
+                 "give the tracker an --announce-listen and the seeder an --announce-url for plain announces",
                  config_.announce_url);
   if (ro.tracker_token.empty()) spdlog::warn("no tracker token (--tracker-token / SPATE_ADMIN_TOKEN); registration may be refused");
   registrar_ = std::make_unique<Registrar>(ro);
@@ -112,6 +122,7 @@ Status Seeder::Start() {
   ho.listen = config_.listen;
   ho.threads = config_.http_threads;
   ho.on_header = [this](http::Request& req) { return OnHeader(req); };
+  ho.tls = config_.tls;
   {
     // Stop() may run concurrently from the signal thread.
     std::lock_guard<std::mutex> lock(server_mu_);

@@ -35,8 +35,10 @@ namespace spate::seeder {
 struct SeederConfig {
   std::string listen = "127.0.0.1:7080";  // HTTP address
   std::string data_dir;                   // required; see store.h for the layout
-  std::string tracker_url;                // required, http://HOST:PORT
+  std::string tracker_url;                // required, http://HOST:PORT or https://HOST:PORT
   std::string announce_url;               // written into torrents; "" = tracker_url + "/announce"
+  http::TlsFiles tls;                     // set: the HTTP listener speaks only TLS
+  std::string tls_ca;                     // CA file for an https:// tracker; "" = the system's
   std::string tracker_token;              // admin token for registration
   std::string upload_token;               // required; CI's bearer token for PUT
   std::string peer_address;               // BitTorrent bind IP; "" = the listen IP

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "seeder/seeder.h"
+#include "wire/config.h"
 #include "wire/daemon.h"
 #include "wire/units.h"
 
@@ -23,8 +24,11 @@ int SeederCommand(int argc, char** argv) {
   opts.add_options()
       ("listen", "HTTP address ADDR:PORT (port 0 = any free port)", cxxopts::value<std::string>()->default_value("127.0.0.1:7080"))
       ("data-dir", "directory for stored artifacts, the signing key and temp files (required)", cxxopts::value<std::string>())
-      ("tracker", "tracker base URL, e.g. http://127.0.0.1:7070 (required)", cxxopts::value<std::string>())
-      ("announce-url", "announce URL written into torrents (default TRACKER/announce)", cxxopts::value<std::string>())
+      ("tracker", "tracker base URL, e.g. http://127.0.0.1:7070 or https://... (required)", cxxopts::value<std::string>())
+      ("announce-url", "announce URL written into torrents (default TRACKER/announce; with an https:// tracker, its plain --announce-listen)", cxxopts::value<std::string>())
+      ("tls-cert", "serve HTTPS only, with this PEM certificate (chain); needs --tls-key", cxxopts::value<std::string>()->default_value(""))
+      ("tls-key", "PEM private key of --tls-cert (unencrypted)", cxxopts::value<std::string>()->default_value(""))
+      ("tls-ca", "PEM CA file an https:// --tracker must chain to (default: the system's trusted CAs)", cxxopts::value<std::string>()->default_value(""))
       ("tracker-token", "admin token for registering with the tracker (default $SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>())
       ("upload-token", "bearer token uploads must carry (default $SPATE_UPLOAD_TOKEN; required)", cxxopts::value<std::string>())
       ("peer-address", "BitTorrent bind IP (default: the --listen IP)", cxxopts::value<std::string>())
@@ -40,7 +44,7 @@ int SeederCommand(int argc, char** argv) {
   seeder::SeederConfig cfg;
   std::string log_level;
   try {
-    auto r = opts.parse(argc, argv);
+    auto r = ParseWithConfig(opts, argc, argv);
     if (r.count("help")) {
       std::printf("%s\n", opts.help().c_str());
       return kExitOk;
@@ -53,6 +57,8 @@ int SeederCommand(int argc, char** argv) {
     if (r.count("data-dir")) cfg.data_dir = r["data-dir"].as<std::string>();
     if (r.count("tracker")) cfg.tracker_url = r["tracker"].as<std::string>();
     if (r.count("announce-url")) cfg.announce_url = r["announce-url"].as<std::string>();
+    cfg.tls = {r["tls-cert"].as<std::string>(), r["tls-key"].as<std::string>()};
+    cfg.tls_ca = r["tls-ca"].as<std::string>();
     cfg.tracker_token = r.count("tracker-token") ? r["tracker-token"].as<std::string>() : Env("SPATE_ADMIN_TOKEN");
     cfg.upload_token = r.count("upload-token") ? r["upload-token"].as<std::string>() : Env("SPATE_UPLOAD_TOKEN");
     if (r.count("peer-address")) cfg.peer_address = r["peer-address"].as<std::string>();

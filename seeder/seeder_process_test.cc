@@ -18,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/support/carbon.h"
 #include "tests/support/cluster.h"
 #include "tests/support/scrape.h"
 #include "wire/api.h"
@@ -35,6 +36,7 @@ using spate::testing::Process;
 using spate::testing::Run;
 using spate::testing::Scrape;
 using spate::testing::Value;
+using spate::testing::Carbon;
 using spate::testing::SpateBinary;
 using spate::testing::TempDir;
 
@@ -293,47 +295,6 @@ TEST_CASE("seeder process: /metrics counts uploads by result and what is stored"
   CHECK(Value(after, "spate_seeder_registrations", {{"state", "pending"}}) == 1);
 }
 
-// Debian's graphite-carbon, run as the test's own process on loopback.
-struct Carbon {
-  explicit Carbon(const TempDir& dir) : root(dir / "carbon") {
-    for (const char* tool : {"/usr/bin/carbon-cache", "/usr/bin/whisper-fetch"})
-      if (!fs::exists(tool))
-        FAIL(std::string(tool) + " missing: apt-get install graphite-carbon python3-whisper (scripts/install-deps)");
-    fs::create_directories(root + "/storage/whisper");
-    line_port = ClosedPort();
-    std::ofstream(root + "/storage-schemas.conf") << "[all]\npattern = .*\nretentions = 1s:10m\n";
-    std::ofstream(root + "/carbon.conf")
-        << "[cache]\nSTORAGE_DIR = " << root << "/storage\nLOCAL_DATA_DIR = " << root
-        << "/storage/whisper\nWHITELISTS_DIR = " << root << "/storage/lists\nCONF_DIR = " << root
-        << "\nLOG_DIR = " << root << "/log\nPID_DIR = " << root
-        << "\nENABLE_LOGROTATION = False\nUSER =\nENABLE_TAGS = False\nMAX_CACHE_SIZE = inf\n"
-           "MAX_UPDATES_PER_SECOND = inf\nMAX_CREATES_PER_MINUTE = inf\nWHISPER_AUTOFLUSH = True\n"
-           "ENABLE_UDP_LISTENER = False\nLINE_RECEIVER_INTERFACE = 127.0.0.1\nLINE_RECEIVER_PORT = "
-        << line_port << "\nPICKLE_RECEIVER_INTERFACE = 127.0.0.1\nPICKLE_RECEIVER_PORT = " << ClosedPort()
-        << "\nCACHE_QUERY_INTERFACE = 127.0.0.1\nCACHE_QUERY_PORT = " << ClosedPort() << "\n";
-    proc.emplace(std::vector<std::string>{"/usr/bin/carbon-cache", "--config=" + root + "/carbon.conf", "--nodaemon",
-                                          "--pidfile=" + root + "/carbon.pid", "start"},
-                 root + "/carbon.out");
-  }
-  // The newest non-empty value whisper holds for `metric` (dots as in Graphite), if any.
-  std::optional<double> Latest(const std::string& metric) {
-    std::string path = root + "/storage/whisper/" + metric + ".wsp";
-    for (char& c : path)
-      if (c == '.' && path.compare(&c - path.data(), 4, ".wsp") != 0) c = '/';
-    if (!fs::exists(path)) return std::nullopt;
-    auto r = Run({"/usr/bin/whisper-fetch", "--from", std::to_string(std::time(nullptr) - 300), path}, 20s);
-    std::optional<double> last;
-    std::istringstream in(r.output);
-    std::string ts, v;
-    while (in >> ts >> v)
-      if (v != "None") last = std::stod(v);
-    return last;
-  }
-  std::string root;
-  int line_port = 0;
-  std::optional<Process> proc;
-};
-
 TEST_CASE("seeder process: metrics reach a real Graphite (carbon) and read back with whisper-fetch") {
   TempDir dir("spate-seeder-graphite");
   Carbon carbon(dir);
@@ -349,16 +310,10 @@ TEST_CASE("seeder process: metrics reach a real Graphite (carbon) and read back 
   REQUIRE(up.ok());
   REQUIRE(up->status == 201);
   // carbon takes a second or two to start; the sender reconnects each round until it is up.
-  std::optional<double> stored, bytes;
-  for (int i = 0; i < 150 && !(stored == 1.0 && bytes == 12345.0); ++i) {
-    std::this_thread::sleep_for(200ms);
-    stored = carbon.Latest("spate.seeder.t1.spate_seeder_artifacts");
-    bytes = carbon.Latest("spate.seeder.t1.spate_seeder_upload_bytes_total");
-  }
   INFO(p.Log());
-  INFO(spate::testing::ReadAll(carbon.root + "/carbon.out"));
-  CHECK(stored == 1.0);
-  CHECK(bytes == 12345.0);
+  INFO(carbon.Log());
+  CHECK(carbon.WaitFor("spate.seeder.t1.spate_seeder_artifacts", 1) == 1.0);
+  CHECK(carbon.WaitFor("spate.seeder.t1.spate_seeder_upload_bytes_total", 12345) == 12345.0);
   CHECK(carbon.Latest("spate.seeder.t1.spate_seeder_uploads_total.result.stored") == 1.0);
 }
 

@@ -57,14 +57,15 @@ int UploadCommand(int argc, char** argv) {
       ("name", "artifact name ([A-Za-z0-9._-])", cxxopts::value<std::string>())
       ("version", "artifact version ([A-Za-z0-9._-])", cxxopts::value<std::string>())
       ("filename", "file name on hosts (default: the name)", cxxopts::value<std::string>())
-      ("seeder", "seeder base URL, e.g. http://127.0.0.1:7080", cxxopts::value<std::string>())
+      ("seeder", "seeder base URL, e.g. http://127.0.0.1:7080 or https://...", cxxopts::value<std::string>())
+      ("tls-ca", "PEM CA file an https:// seeder must chain to (default $SPATE_TLS_CA, else the system's trusted CAs)", cxxopts::value<std::string>())
       ("token", "upload token (default $SPATE_UPLOAD_TOKEN)", cxxopts::value<std::string>())
       ("timeout", "give up after this long (upload plus server-side hashing)", cxxopts::value<std::string>()->default_value("1h"))
       ("json", "print the manifest as JSON")
       ("h,help", "show this help");
   opts.parse_positional({"file"});
 
-  std::string file, name, version, filename, seeder_url, token;
+  std::string file, name, version, filename, seeder_url, token, tls_ca;
   std::chrono::milliseconds timeout{};
   bool as_json = false;
   try {
@@ -85,6 +86,8 @@ int UploadCommand(int argc, char** argv) {
     seeder_url = r["seeder"].as<std::string>();
     const char* env = std::getenv("SPATE_UPLOAD_TOKEN");
     token = r.count("token") ? r["token"].as<std::string>() : (env ? env : "");
+    const char* env_ca = std::getenv("SPATE_TLS_CA");
+    tls_ca = r.count("tls-ca") ? r["tls-ca"].as<std::string>() : (env_ca ? env_ca : "");
     as_json = r.count("json") > 0;
     auto t = ParseDuration(r["timeout"].as<std::string>());
     if (!t.ok()) return Usage("--timeout: " + t.status().message());
@@ -109,6 +112,7 @@ int UploadCommand(int argc, char** argv) {
   }
   http::ClientOptions co;
   co.timeout = timeout;
+  co.ca_file = tls_ca;
   co.headers = {{"Authorization", "Bearer " + token}, {"X-Spate-Sha256", *sha}};
   std::string url = seeder_url + "/api/v1/artifacts/" + http::UrlEncode(name) + "/" + http::UrlEncode(version) +
                     "?filename=" + http::UrlEncode(filename);

@@ -6,6 +6,7 @@
 #include <future>
 #include <thread>
 
+#include "tests/support/carbon.h"
 #include "tests/support/scrape.h"
 #include "tests/support/spate_cluster.h"
 #include "wire/http.h"
@@ -121,4 +122,32 @@ TEST_CASE("a push without the admin token is refused") {
   INFO(push.output);
   CHECK(push.exit_code == 1);
   CHECK(push.output.find("401") != std::string::npos);
+}
+
+TEST_CASE("a fetcher's metrics reach a real Graphite (carbon) during a push and read back with whisper-fetch") {
+  TempDir dir("spate-e2e-graphite");
+  Carbon carbon(dir);
+  SpateCluster c(dir);
+  c.StartSeeder();
+  const std::string graphite = "127.0.0.1:" + std::to_string(carbon.line_port);
+  for (int host = 1; host <= 2; ++host)
+    c.StartFetcher(1, host, {"--graphite", graphite, "--graphite-prefix", "spate.fetcher.r1h" + std::to_string(host),
+                             "--graphite-interval", "1s"});
+  c.WaitForHosts(2);
+  WriteRandomFile(dir / "app.bin", 3u << 20, 7);
+  c.Upload(dir / "app.bin");
+  auto push = Run({SpateBinary(), "push", "app@1.0", "--tracker", c.tracker, "--timeout", "90s"}, 120s, SpateCluster::kEnv);
+  INFO(push.output);
+  INFO(carbon.Log());
+  REQUIRE(push.exit_code == 0);
+  for (const char* h : {"r1h1", "r1h2"}) {
+    const std::string prefix = std::string("spate.fetcher.") + h + ".";
+    INFO(h);
+    CHECK(carbon.WaitFor(prefix + "spate_fetcher_pushes_total.state.installed", 1) == 1.0);
+    CHECK(carbon.WaitFor(prefix + "spate_fetcher_verifies_total", 1) == 1.0);
+    // Every byte came from some peer, same rack or not.
+    auto same = carbon.Latest(prefix + "spate_fetcher_received_bytes_total.rack.same");
+    auto cross = carbon.Latest(prefix + "spate_fetcher_received_bytes_total.rack.cross");
+    CHECK(same.value_or(0) + cross.value_or(0) >= double(3u << 20));
+  }
 }

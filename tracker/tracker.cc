@@ -24,6 +24,11 @@ Status TrackerConfig::Validate() const {
     auto u = http::ParseEndpoint(udp_listen);
     if (!u.ok()) return Status::Invalid("--udp-listen: " + u.status().message());
   }
+  if (!announce_listen.empty()) {
+    auto a = http::ParseEndpoint(announce_listen);
+    if (!a.ok()) return Status::Invalid("--announce-listen: " + a.status().message());
+  }
+  if (Status s = tls.Check(); !s.ok()) return s;
   if (announce_interval.count() < 1) return Status::Invalid("--announce-interval must be at least 1s");
   if (idle_announce_interval < announce_interval)
     return Status::Invalid("--idle-announce-interval must be at least --announce-interval");

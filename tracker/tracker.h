@@ -46,6 +46,13 @@ struct TrackerConfig {
   std::chrono::milliseconds tick_interval{1000};
   // UDP tracker (BEP 15) address, "" = off. Port 0 picks a free port.
   std::string udp_listen;
+  // A second, plain HTTP address serving only /announce and /scrape, "" = off.
+  // When set, `listen` (the control port) no longer serves them: stock
+  // BitTorrent clients announce in plaintext here while the control API
+  // speaks TLS. Port 0 picks a free port.
+  std::string announce_listen;
+  // Set: the control port (`listen`) speaks only TLS.
+  http::TlsFiles tls;
   // Believe the announce's `ip` parameter (HTTP `ip`, UDP ip field) instead of
   // the packet's source. Only for trusted networks: anyone could otherwise
   // place any address in a swarm.

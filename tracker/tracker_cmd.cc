@@ -14,6 +14,7 @@
 #include "push/service.h"
 #include "tracker/tracker.h"
 #include "tracker/whitelist.h"
+#include "wire/config.h"
 #include "wire/daemon.h"
 #include "wire/graphite.h"
 #include "wire/units.h"
@@ -41,9 +42,12 @@ int TrackerCommand(int argc, char** argv) {
   // clang-format off
   opts.add_options()
     ("listen", "HTTP address for announces and the control API", cxxopts::value<std::string>()->default_value("127.0.0.1:7070"))
+    ("tls-cert", "the --listen port speaks only HTTPS, with this PEM certificate (chain); needs --tls-key", cxxopts::value<std::string>()->default_value(""))
+    ("tls-key", "PEM private key of --tls-cert (unencrypted)", cxxopts::value<std::string>()->default_value(""))
+    ("announce-listen", "plain HTTP address serving only /announce and /scrape (for BitTorrent clients); --listen then stops serving them", cxxopts::value<std::string>()->default_value(""))
     ("rackmap", "rackmap file (CIDR dc/pod/rack lines); without it every host is 'unknown'", cxxopts::value<std::string>()->default_value(""))
     ("db", "SQLite database for artifacts, pushes and hosts", cxxopts::value<std::string>()->default_value("./tracker.db"))
-    ("key", "Ed25519 key (PEM) that signs assignments, created if missing; its public key goes beside it as .pub for fetchers' --tracker-key (default: the --db path ending in .key)", cxxopts::value<std::string>()->default_value(""))
+    ("key", "Ed25519 key (PEM) that signs assignments, created if missing; its public key goes beside it as .pub for fetchers' --tracker-key (default: the --db path ending in .sign.key)", cxxopts::value<std::string>()->default_value(""))
     ("admin-token", "bearer token for registering artifacts and creating pushes (default: $SPATE_ADMIN_TOKEN)", cxxopts::value<std::string>()->default_value(""))
     ("announce-interval", "announce interval while a push of the artifact is active", cxxopts::value<std::string>()->default_value("5s"))
     ("idle-announce-interval", "announce interval otherwise", cxxopts::value<std::string>()->default_value("60s"))
@@ -59,7 +63,7 @@ int TrackerCommand(int argc, char** argv) {
     ("trust-ip-param", "believe the announce's ip parameter instead of the source address (trusted networks only)")
     ("max-connections-per-ip", "concurrent HTTP connections per client address; excess ones are closed at once", cxxopts::value<int>()->default_value("64"))
     ("header-timeout", "close an HTTP connection that has not sent a whole request header in this time", cxxopts::value<std::string>()->default_value("15s"))
-    ("ready-file", "write {\"http\":\"ADDR:PORT\",\"udp\":\"ADDR:PORT\",\"tracker_key\":\"PUB\"} here once listening (udp only with --udp-listen)", cxxopts::value<std::string>()->default_value(""))
+    ("ready-file", "write {\"http\":\"ADDR:PORT\",\"udp\":..,\"announce\":..,\"tracker_key\":\"PUB\"} here once listening (udp, announce with their flags)", cxxopts::value<std::string>()->default_value(""))
     ("graphite", "send metrics every 10 s to carbon's plaintext port IP:PORT (off by default)", cxxopts::value<std::string>()->default_value(""))
     ("graphite-prefix", "Graphite path prefix (default spate.tracker.<listen address>)", cxxopts::value<std::string>()->default_value(""))
     ("graphite-interval", "how often to send to Graphite", cxxopts::value<std::string>()->default_value("10s"))
@@ -72,13 +76,15 @@ int TrackerCommand(int argc, char** argv) {
   int max_per_ip = 64;
   std::chrono::seconds header_timeout{15};
   try {
-    auto r = opts.parse(argc, argv);
+    auto r = ParseWithConfig(opts, argc, argv);
     if (r.count("help")) {
       std::printf("%s\n", opts.help().c_str());
       return kExitOk;
     }
     if (!r.unmatched().empty()) return Fail(Status::Invalid("unexpected argument '" + r.unmatched()[0] + "'"));
     c.listen = r["listen"].as<std::string>();
+    c.tls = {r["tls-cert"].as<std::string>(), r["tls-key"].as<std::string>()};
+    c.announce_listen = r["announce-listen"].as<std::string>();
     c.rackmap_path = r["rackmap"].as<std::string>();
     pc.db_path = r["db"].as<std::string>();
     pc.key_path = r["key"].as<std::string>();
@@ -160,6 +166,10 @@ int TrackerCommand(int argc, char** argv) {
   so.threads = 1;  // all tracker state lives on this one io thread
   so.max_connections_per_ip = max_per_ip;
   so.idle_timeout = header_timeout;  // bounds reading each request: a slow client only holds its own connection
+  http::ServerOptions announce_options = so;  // plain: stock BitTorrent clients announce here
+  announce_options.listen = c.announce_listen;
+  so.tls = c.tls;
+  const bool split = !c.announce_listen.empty();
   // The tracker and the push service live on server.io(): their timers, the
   // UDP socket, long-poll timers and the replies they hold (each keeping an
   // HTTP session and its socket alive) all belong to that io_context. So they
@@ -173,7 +183,9 @@ int TrackerCommand(int argc, char** argv) {
   push::Service* pushes = nullptr;
   // One port: the push controller's API and pages, the swarm's announces,
   // and /stats and /metrics of both.
-  http::Server server(so, [&tracker, &pushes](http::Request&& req, http::Reply reply) {
+  http::Server server(so, [&tracker, &pushes, split](http::Request&& req, http::Reply reply) {
+    if (split && (req.path == "/announce" || req.path == "/scrape"))
+      return reply(http::Response::Error(Status::NotFound(req.path + " is served on --announce-listen, not here")));
     if (req.path == "/stats" && req.method == "GET") {
       nlohmann::json j = tracker->Stats();
       j.update(pushes->Stats());
@@ -187,6 +199,13 @@ int TrackerCommand(int argc, char** argv) {
     if (pushes->Handle(req, reply)) return;
     tracker->Handle(std::move(req), std::move(reply));
   });
+  // Declared after `server` (destroyed before it, once its io has stopped),
+  // on the same io thread: the one Tracker needs no locks.
+  std::unique_ptr<http::Server> announce_server;
+  if (split)
+    announce_server = std::make_unique<http::Server>(
+        announce_options, [&tracker](http::Request&& req, http::Reply reply) { tracker->Handle(std::move(req), std::move(reply)); },
+        server.io());
   auto t = Tracker::Create(c, rackmap, server.io());
   if (!t.ok()) {
     spdlog::error("{}", t.status().message());
@@ -202,7 +221,10 @@ int TrackerCommand(int argc, char** argv) {
   std::unique_ptr<push::Service> service = std::move(*created);
   pushes = service.get();
   tracker->SetPushFacts(&service->facts());
-  tracker->SetHttpCounters([&server] { return HttpServerCounters{server.connections_rejected()}; });
+  tracker->SetHttpCounters([&server, &announce_server] {
+    return HttpServerCounters{server.connections_rejected() +
+                              (announce_server ? announce_server->connections_rejected() : 0)};
+  });
   if (!c.whitelist_path.empty())
     spdlog::info("whitelist {}: {} info-hashes", c.whitelist_path, tracker->SetWhitelist(whitelist));
   // SIGHUP is handled on the io thread (asio signal_set), so the reload needs no locks.
@@ -223,6 +245,7 @@ int TrackerCommand(int argc, char** argv) {
   wait_hup();
   OnStopSignal([&server] { server.Stop(); });
   s = server.Start();
+  if (s.ok() && announce_server) s = announce_server->Start();
   if (!s.ok()) {
     spdlog::error("{}", s.message());
     return kExitFailure;
@@ -234,6 +257,10 @@ int TrackerCommand(int argc, char** argv) {
   }
   std::string addr = http::FormatEndpoint(server.local_endpoint());
   nlohmann::json ready{{"http", addr}, {"tracker_key", service->public_key_path()}};
+  if (announce_server) {
+    ready["announce"] = http::FormatEndpoint(announce_server->local_endpoint());
+    spdlog::info("announces and scrapes on http://{} only", ready["announce"].get<std::string>());
+  }
   if (!c.udp_listen.empty()) {
     ready["udp"] = tracker->udp_endpoint();
     spdlog::info("udp tracker listening on {}", tracker->udp_endpoint());
@@ -262,7 +289,7 @@ int TrackerCommand(int argc, char** argv) {
   }
   tracker->Start();
   service->Start();
-  spdlog::info("tracker listening on {} (policy {}, interval {}s active / {}s idle)", addr,
+  spdlog::info("tracker listening on {}{} (policy {}, interval {}s active / {}s idle)", addr, c.tls.enabled() ? " (TLS)" : "",
                PolicyName(c.policy.policy), c.announce_interval.count(), c.idle_announce_interval.count());
   server.Run();
   if (graphite_sender) graphite_sender->Stop();

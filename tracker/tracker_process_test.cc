@@ -330,6 +330,36 @@ TEST_CASE("tracker drops peers that stop announcing after --peer-ttl") {
   CHECK(std::chrono::steady_clock::now() + 3s > deadline);  // not before the ttl (>= ~1 s)
 }
 
+TEST_CASE("tracker with --announce-listen serves announces and scrapes on a second port, and the control port stops serving them") {
+  TempDir dir("tracker-test");
+  auto t = StartTracker(dir, "a", {"--announce-listen", "127.0.0.1:0"});
+  auto ready = nlohmann::json::parse(testing::ReadAll(dir / "a.ready"));
+  REQUIRE(ready.contains("announce"));
+  const std::string plain = "http://" + ready["announce"].get<std::string>();
+  CHECK(plain != t.base);
+  auto j = nlohmann::json::parse(Registration("4"));
+  REQUIRE(http::Call("POST", t.base + "/api/v1/artifacts", j.dump(), Admin())->status == 200);
+  std::string hash = j["manifest"]["info_hash"];
+
+  // One swarm behind both doors: a peer announced on the plain port is in the
+  // control port's figures.
+  Announce(plain, hash, "127.0.1.1", 7000, 4096);
+  auto a = Announce(plain, hash, "127.0.1.2", 7000, 4096);
+  CHECK(a.failure.empty());
+  CHECK(a.peers == std::vector<std::string>{"127.0.1.1:7000"});
+  CHECK(Body(http::Call("GET", t.base + "/stats", ""))["peers"] == 2);
+  CHECK(http::Call("GET", plain + "/scrape", "")->status == 200);
+
+  auto moved = http::Call("GET", t.base + "/announce?info_hash=x", "");
+  REQUIRE(moved.ok());
+  CHECK(moved->status == 404);
+  CHECK(moved->body.find("/announce is served on --announce-listen") != std::string::npos);
+  CHECK(http::Call("GET", t.base + "/scrape", "")->status == 404);
+  // The plain port has nothing else.
+  CHECK(http::Call("GET", plain + "/api/v1/hosts", "")->status == 404);
+  CHECK(http::Call("GET", plain + "/metrics", "")->status == 404);
+}
+
 }  // namespace
 }  // namespace spate
 

@@ -7,12 +7,20 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/file_body.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 #include <sys/socket.h>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -21,7 +29,9 @@ namespace spate::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 std::string Request::header(const std::string& lower_name) const {
   auto it = headers.find(lower_name);
@@ -50,7 +60,67 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// OpenSSL reads a missing file as an empty PEM ("no start line"); opening it
+// first gives the operator the errno instead.
+Status CheckReadable(const std::string& what, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::Invalid("cannot read " + what + " " + path + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+// TLS 1.2 suites: ECDHE only (forward secrecy) and AEAD only, as in Mozilla's
+// "intermediate" profile. TLS 1.3 keeps OpenSSL's defaults, which are all AEAD.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// Settings both ends share: TLS 1.2 or later, the suites above, no compression (CRIME).
+Status HardenContext(ssl::context& ctx) {
+  SSL_CTX* c = ctx.native_handle();
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression | ssl::context::single_dh_use);
+  if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 || SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1) {
+    ERR_clear_error();
+    return Status::Invalid("this OpenSSL cannot do TLS 1.2 with ECDHE and AES-GCM");
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<ssl::context>> MakeServerContext(const TlsFiles& f) {
+  if (f.cert_file.empty() || f.key_file.empty())
+    return Status::Invalid(std::string("TLS needs both a certificate and its key; only the ") +
+                           (f.cert_file.empty() ? "key" : "certificate") + " was given");
+  if (Status s = CheckReadable("TLS certificate", f.cert_file); !s.ok()) return s;
+  if (Status s = CheckReadable("TLS key", f.key_file); !s.ok()) return s;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  if (Status s = HardenContext(*ctx); !s.ok()) return s;
+  // Client-initiated TLS 1.2 renegotiation costs the server a handshake per
+  // request at the client's will; nothing here needs it.
+  SSL_CTX_set_options(ctx->native_handle(), SSL_OP_NO_RENEGOTIATION);
+  // A daemon has no one to type a passphrase: an encrypted key fails to load
+  // instead of OpenSSL prompting on a terminal that may not exist.
+  ctx->set_password_callback([](std::size_t, ssl::context::password_purpose) { return std::string(); });
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(f.cert_file, ec);
+  if (ec) return Status::Invalid("TLS certificate " + f.cert_file + " is not a PEM certificate: " + ec.message());
+  ctx->use_private_key_file(f.key_file, ssl::context::pem, ec);
+  if (ec && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH)
+    return Status::Invalid("TLS key " + f.key_file + " does not match the certificate " + f.cert_file);
+  if (ec)
+    return Status::Invalid("TLS key " + f.key_file + " is not an unencrypted PEM private key: " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    ERR_clear_error();
+    return Status::Invalid("TLS key " + f.key_file + " does not match the certificate " + f.cert_file);
+  }
+  return ctx;
+}
+
 }  // namespace
+
+Status TlsFiles::Check() const {
+  if (!enabled()) return Status::Ok();
+  auto ctx = MakeServerContext(*this);
+  return ctx.ok() ? Status::Ok() : ctx.status();
+}
 
 // Open connections per client address, shared by the acceptor and sessions
 // (which may run on several io threads, hence the mutex; taken once per connection).
@@ -80,26 +150,67 @@ struct Server::Limiter {
 namespace {
 
 // One connection; reads requests one at a time (keep-alive, no pipelining).
-class Session : public std::enable_shared_from_this<Session> {
+// Stream is beast::tcp_stream (plain HTTP) or TlsStream over one.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
+  // `tls` is the server's context, kept alive by every connection using it; null for plain HTTP.
   Session(tcp::socket socket, asio::ip::address remote, const ServerOptions& options, const Handler& handler,
-          std::shared_ptr<void> slot)
-      : stream_(std::move(socket)), remote_(remote), options_(options), handler_(handler), slot_(std::move(slot)) {}
+          std::shared_ptr<void> slot, std::shared_ptr<ssl::context> tls)
+      : tls_(std::move(tls)),
+        stream_(MakeStream(std::move(socket), tls_.get())),
+        remote_(remote),
+        options_(options),
+        handler_(handler),
+        slot_(std::move(slot)) {}
 
   void Start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Handshake();
+      } else {
+        self->ReadHeader();
+      }
+    });
   }
 
  private:
+  static Stream MakeStream(tcp::socket socket, ssl::context* tls) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *tls);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  // A plaintext client, a client that does not trust our certificate and a
+  // scanner all end here: nothing is sent back but what OpenSSL sends (an
+  // alert, if anything), and the connection is closed.
+  void Handshake() {
+    // Bounded like a request header: a client that never finishes holds only its own connection.
+    Tcp().expires_after(options_.idle_timeout);
+    stream_.async_handshake(ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) {
+        spdlog::debug("TLS handshake with {} failed: {}", self->remote_.to_string(), ec.message());
+        return self->Close({});
+      }
+      self->ReadHeader();
+    });
+  }
+
   void ReadHeader() {
     header_parser_.emplace();
     // Beast checks Content-Length against this while reading the header, before
     // on_header picks a body type; the real limit is set per body type below.
     header_parser_->body_limit(std::max<uint64_t>(options_.max_body, options_.max_file_body));
     header_parser_->header_limit(16 * 1024);
-    stream_.expires_after(options_.idle_timeout);
+    Tcp().expires_after(options_.idle_timeout);
     bhttp::async_read_header(stream_, buffer_, *header_parser_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+                             [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -115,7 +226,11 @@ class Session : public std::enable_shared_from_this<Session> {
       linger_ = true;
       return Send(Response::Json(400, "{\"error\":\"malformed HTTP request: " + ec.message() + "\"}\n"));
     }
-    if (ec) return Close(ec == bhttp::error::end_of_stream || ec == beast::error::timeout ? beast::error_code{} : ec);
+    // A TLS client that closes without close_notify (most do, between requests) is an ordinary end too.
+    if (ec)
+      return Close(ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == ssl::error::stream_truncated
+                       ? beast::error_code{}
+                       : ec);
     auto& h = header_parser_->get();
     req_ = Request{};
     req_.method = std::string(h.method_string());
@@ -143,9 +258,9 @@ class Session : public std::enable_shared_from_this<Session> {
         keep_alive_ = false;
         return Send(Response::Error(Status::Io("cannot write " + req_.body_file + ": " + fec.message())));
       }
-      stream_.expires_never();  // large uploads: rely on TCP keepalive rather than a fixed deadline
+      Tcp().expires_never();  // large uploads: rely on TCP keepalive rather than a fixed deadline
       bhttp::async_read(stream_, buffer_, *file_parser_,
-                        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+                        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
     } else {
       if (h.has_content_length() && *header_parser_->content_length() > options_.max_body) {
         keep_alive_ = false;
@@ -158,7 +273,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // operation and a trip through the io queue.
       if (string_parser_->is_done()) return OnBody({});
       bhttp::async_read(stream_, buffer_, *string_parser_,
-                        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+                        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
     }
   }
 
@@ -179,8 +294,8 @@ class Session : public std::enable_shared_from_this<Session> {
       req_.body = std::move(string_parser_->get().body());
       string_parser_.reset();
     }
-    stream_.expires_never();  // the handler may hold the request (long poll)
-    auto self = shared_from_this();
+    Tcp().expires_never();  // the handler may hold the request (long poll)
+    auto self = this->shared_from_this();
     auto replied = std::make_shared<std::atomic<bool>>(false);
     Reply reply = [self, replied](Response r) {
       if (replied->exchange(true)) return;
@@ -197,16 +312,20 @@ class Session : public std::enable_shared_from_this<Session> {
   // The response is serialized by hand and offered to the socket with one
   // non-blocking send: a short reply (every tracker announce) then needs no
   // write operation, and a one-request connection is closed at once. What the
-  // socket does not take goes out with an ordinary async write.
+  // socket does not take goes out with an ordinary async write. Over TLS the
+  // bytes must go through OpenSSL, so everything takes the async write.
   void Send(Response r) {
     auto out = std::make_shared<std::string>();
     Serialize(r, out.get());
-    ssize_t n = ::send(stream_.socket().native_handle(), out->data(), out->size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    size_t sent = n > 0 ? size_t(n) : 0;
-    if (sent == out->size()) return AfterSend();
-    stream_.expires_after(std::chrono::seconds(30));
+    size_t sent = 0;
+    if constexpr (!kTls) {
+      ssize_t n = ::send(Tcp().socket().native_handle(), out->data(), out->size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      sent = n > 0 ? size_t(n) : 0;
+      if (sent == out->size()) return AfterSend();
+    }
+    Tcp().expires_after(std::chrono::seconds(30));
     asio::async_write(stream_, asio::buffer(out->data() + sent, out->size() - sent),
-                      [self = shared_from_this(), out](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this(), out](beast::error_code ec, size_t) {
                         if (ec) return self->Close(ec);
                         self->AfterSend();
                       });
@@ -237,18 +356,20 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closing with unread request bytes in the socket makes the kernel send a
   // RST, which can destroy the response (413, 431, 400) before the client
   // reads it. So stop sending, discard what the client still sends for a
-  // bounded time and size, then close.
+  // bounded time and size, then close. Over TLS too, this works below
+  // OpenSSL: the response is whole (Content-Length), so the client needs no
+  // close_notify, and the discarded bytes need no decrypting.
   void LingerClose() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::chrono::seconds(2));
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Tcp().expires_after(std::chrono::seconds(2));
     linger_left_ = 4 << 20;
     Discard();
   }
 
   void Discard() {
     if (!drain_) drain_ = std::make_unique<std::array<char, 16384>>();
-    stream_.async_read_some(asio::buffer(*drain_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    Tcp().async_read_some(asio::buffer(*drain_), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
       if (ec || n >= self->linger_left_) return self->Close({});
       self->linger_left_ -= n;
       self->Discard();
@@ -261,12 +382,14 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec && ec != asio::error::operation_aborted && ec != beast::errc::not_connected)
       spdlog::debug("http connection closed: {}", ec.message());
     // No shutdown first: close sends the FIN itself, and one-request
-    // connections make this the commonest path.
+    // connections make this the commonest path. No TLS close_notify either:
+    // every response carries its length, so a client never needs it.
     beast::error_code ignored;
-    stream_.socket().close(ignored);
+    Tcp().socket().close(ignored);
   }
 
-  beast::tcp_stream stream_;
+  std::shared_ptr<ssl::context> tls_;  // declared first: outlives stream_'s SSL object; null for plain HTTP
+  Stream stream_;
   const asio::ip::address remote_;  // read once at accept
   beast::flat_buffer buffer_;
   const ServerOptions& options_;
@@ -288,15 +411,33 @@ Server::Server(ServerOptions options, Handler handler)
     : limiter_(std::make_shared<Limiter>()),
       options_(std::move(options)),
       handler_(std::move(handler)),
-      acceptor_(asio::make_strand(io_)) {}
+      own_io_(std::make_unique<asio::io_context>()),
+      io_(own_io_.get()),
+      acceptor_(asio::make_strand(*io_)) {}
+
+Server::Server(ServerOptions options, Handler handler, asio::io_context& io)
+    : limiter_(std::make_shared<Limiter>()),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      io_(&io),
+      acceptor_(asio::make_strand(io)) {}
 
 uint64_t Server::connections_rejected() const { return limiter_->rejected.load(); }
 
-Server::~Server() { Stop(); }
+Server::~Server() {
+  // A listener on a shared context is destroyed after that context stopped
+  // running: its acceptor closes itself, and a posted close would outlive it.
+  if (own_io_) Stop();
+}
 
 Status Server::Start() {
   auto ep = ParseEndpoint(options_.listen);
   if (!ep.ok()) return ep.status();
+  if (options_.tls.enabled()) {
+    auto ctx = MakeServerContext(options_.tls);
+    if (!ctx.ok()) return ctx.status();
+    tls_ = std::move(*ctx);
+  }
   beast::error_code ec;
   acceptor_.open(ep->protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -317,7 +458,8 @@ tcp::endpoint Server::local_endpoint() const {
 void Server::Accept() {
   // One io thread needs no strand per connection (it costs an allocation and a
   // dispatch on every operation of short-lived connections).
-  asio::any_io_executor ex = options_.threads > 1 ? asio::any_io_executor(asio::make_strand(io_)) : io_.get_executor();
+  asio::any_io_executor ex =
+      options_.threads > 1 ? asio::any_io_executor(asio::make_strand(*io_)) : io_->get_executor();
   // The peer's address comes with the accept itself: no getpeername per connection.
   acceptor_.async_accept(ex, peer_, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
@@ -332,7 +474,14 @@ void Server::Accept() {
                       options_.max_connections_per_ip);
         socket.close(rec);
       } else {
-        std::make_shared<Session>(std::move(socket), remote, options_, handler_, std::move(slot))->Start();
+        if (tls_) {
+          std::make_shared<Session<TlsStream>>(std::move(socket), remote, options_, handler_, std::move(slot), tls_)
+              ->Start();
+        } else {
+          std::make_shared<Session<beast::tcp_stream>>(std::move(socket), remote, options_, handler_, std::move(slot),
+                                                       nullptr)
+              ->Start();
+        }
       }
     } else {
       spdlog::warn("accept failed: {}", ec.message());
@@ -342,10 +491,10 @@ void Server::Accept() {
 }
 
 void Server::Run() {
-  auto guard = asio::make_work_guard(io_);
+  auto guard = asio::make_work_guard(*io_);
   std::vector<std::thread> extra;
-  for (int i = 1; i < options_.threads; ++i) extra.emplace_back([this] { io_.run(); });
-  io_.run();
+  for (int i = 1; i < options_.threads; ++i) extra.emplace_back([this] { io_->run(); });
+  io_->run();
   for (auto& t : extra) t.join();
 }
 
@@ -354,7 +503,8 @@ void Server::Stop() {
     beast::error_code ec;
     acceptor_.close(ec);
   });
-  io_.stop();
+  // The owner of a shared context decides when it stops.
+  if (own_io_) io_->stop();
 }
 
 // ---- client ----
@@ -362,29 +512,135 @@ void Server::Stop() {
 namespace {
 
 struct Url {
+  bool tls = false;
   std::string host, port, target;
 };
 
 Result<Url> ParseUrl(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.compare(0, scheme.size(), scheme) != 0) return Status::Invalid("only http:// URLs are supported: " + url);
-  std::string rest = url.substr(scheme.size());
+  Url u;
+  std::string rest;
+  if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+  } else if (url.rfind("https://", 0) == 0) {
+    u.tls = true;
+    rest = url.substr(8);
+  } else {
+    return Status::Invalid("bad URL '" + url + "': only http:// and https:// are supported");
+  }
+  const std::string default_port = u.tls ? "443" : "80";
   auto slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
-  Url u;
   u.target = slash == std::string::npos ? "/" : rest.substr(slash);
   if (!hostport.empty() && hostport[0] == '[') {
     auto close = hostport.find(']');
     if (close == std::string::npos) return Status::Invalid("bad URL host: " + url);
     u.host = hostport.substr(1, close - 1);
-    u.port = close + 2 <= hostport.size() ? hostport.substr(close + 2) : "80";
+    u.port = close + 2 <= hostport.size() ? hostport.substr(close + 2) : default_port;
   } else {
     auto colon = hostport.rfind(':');
     u.host = hostport.substr(0, colon);
-    u.port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+    u.port = colon == std::string::npos ? default_port : hostport.substr(colon + 1);
   }
   if (u.host.empty() || u.port.empty()) return Status::Invalid("bad URL: " + url);
   return u;
+}
+
+// One context per call: a CA file replaced on disk (rotation) is read by the
+// next call, and loading one small PEM costs far less than the handshake.
+Result<std::shared_ptr<ssl::context>> MakeClientContext(const std::string& ca_file) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  if (Status s = HardenContext(*ctx); !s.ok()) return s;
+  beast::error_code ec;
+  if (ca_file.empty()) {
+    ctx->set_default_verify_paths(ec);
+    if (ec) return Status::Invalid("cannot load the system's trusted CAs: " + ec.message());
+  } else {
+    if (Status s = CheckReadable("CA file", ca_file); !s.ok()) return s;
+    ctx->load_verify_file(ca_file, ec);
+    if (ec) return Status::Invalid("CA file " + ca_file + " holds no PEM certificate: " + ec.message());
+  }
+  ctx->set_verify_mode(ssl::verify_peer);
+  return ctx;
+}
+
+// Has OpenSSL check the certificate's subjectAltName against the host the URL
+// names: an IP address against its IP entries, a name against its DNS entries.
+Status ExpectHost(SSL* ssl, const std::string& host) {
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  beast::error_code ec;
+  asio::ip::make_address(host, ec);
+  bool ok = !ec ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1
+                : SSL_set1_host(ssl, host.c_str()) == 1 && SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
+  if (!ok) {
+    ERR_clear_error();
+    return Status::Invalid("cannot check a TLS certificate against host '" + host + "'");
+  }
+  return Status::Ok();
+}
+
+// Why a handshake failed, in the operator's terms: an untrusted or
+// mismatched certificate names OpenSSL's verdict and where trust came from.
+std::string HandshakeError(SSL* ssl, const beast::error_code& ec, const std::string& host,
+                           const ClientOptions& options) {
+  long verdict = SSL_get_verify_result(ssl);
+  if (verdict == X509_V_OK) return "TLS handshake failed: " + ec.message();
+  std::string trust = options.ca_file.empty() ? "the system's trusted CAs" : "CA file " + options.ca_file;
+  std::string why = X509_verify_cert_error_string(verdict);
+  if (verdict == X509_V_ERR_IP_ADDRESS_MISMATCH || verdict == X509_V_ERR_HOSTNAME_MISMATCH)
+    return "TLS certificate rejected: " + why + " (the certificate does not name " + host + ")";
+  return "TLS certificate rejected: " + why + " (checked against " + trust + ")";
+}
+
+// Connect, handshake (TLS), write `req`, read the answer into `parser`, all
+// under one deadline. Returns "" or what failed.
+template <class Stream, class Body>
+std::string Exchange(asio::io_context& io, Stream& stream, const tcp::resolver::results_type& endpoints, bool bound,
+                     bhttp::request<Body>& req, bhttp::response_parser<bhttp::string_body>& parser,
+                     const Url& u, const ClientOptions& options) {
+  beast::tcp_stream& conn = beast::get_lowest_layer(stream);
+  beast::flat_buffer buffer;
+  beast::error_code result;
+  bool handshaking = false;
+  conn.expires_after(options.timeout);
+  auto on_read = [&](beast::error_code e, size_t) { result = e; };
+  auto on_write = [&](beast::error_code e, size_t) {
+    if (e) {
+      result = e;
+      return;
+    }
+    bhttp::async_read(stream, buffer, parser, on_read);
+  };
+  auto on_handshake = [&](beast::error_code e) {
+    if (e) {
+      result = e;
+      return;
+    }
+    handshaking = false;
+    bhttp::async_write(stream, req, on_write);
+  };
+  auto on_connect = [&](beast::error_code e) {
+    if (e) {
+      result = e;
+      return;
+    }
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      handshaking = true;
+      stream.async_handshake(ssl::stream_base::client, on_handshake);
+    } else {
+      on_handshake({});
+    }
+  };
+  if (!bound) {
+    conn.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { on_connect(e); });
+  } else {
+    conn.async_connect(*endpoints.begin(), on_connect);
+  }
+  io.run();
+  if (!result) return "";
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    if (handshaking) return HandshakeError(stream.native_handle(), result, u.host, options);
+  }
+  return result.message();
 }
 
 template <class Body, class Fill>
@@ -392,8 +648,22 @@ Result<ClientResult> DoCall(const std::string& method, const std::string& url, c
                             Fill fill) {
   auto u = ParseUrl(url);
   if (!u.ok()) return u.status();
+  std::shared_ptr<ssl::context> tls;
+  if (u->tls) {
+    auto ctx = MakeClientContext(options.ca_file);
+    if (!ctx.ok()) return ctx.status();
+    tls = std::move(*ctx);
+  }
   asio::io_context io;
-  beast::tcp_stream stream(io);
+  std::optional<beast::tcp_stream> plain;
+  std::optional<TlsStream> secure;
+  if (tls) {
+    secure.emplace(io, *tls);
+    if (Status s = ExpectHost(secure->native_handle(), u->host); !s.ok()) return s;
+  } else {
+    plain.emplace(io);
+  }
+  beast::tcp_stream& conn = tls ? beast::get_lowest_layer(*secure) : *plain;
   beast::error_code ec;
   tcp::resolver resolver(io);
   auto endpoints = resolver.resolve(u->host, u->port, ec);
@@ -401,8 +671,8 @@ Result<ClientResult> DoCall(const std::string& method, const std::string& url, c
   if (!options.bind_address.empty()) {
     auto bind = asio::ip::make_address(options.bind_address, ec);
     if (ec) return Status::Invalid("bad bind address " + options.bind_address);
-    stream.socket().open(bind.is_v6() ? tcp::v6() : tcp::v4(), ec);
-    if (!ec) stream.socket().bind(tcp::endpoint(bind, 0), ec);
+    conn.socket().open(bind.is_v6() ? tcp::v6() : tcp::v4(), ec);
+    if (!ec) conn.socket().bind(tcp::endpoint(bind, 0), ec);
     if (ec) return Status::Unavailable("cannot bind " + options.bind_address + ": " + ec.message());
   }
 
@@ -419,36 +689,15 @@ Result<ClientResult> DoCall(const std::string& method, const std::string& url, c
 
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(uint64_t(1) << 30);
-  beast::flat_buffer buffer;
-  beast::error_code result;
-  stream.expires_after(options.timeout);
-  auto on_read = [&](beast::error_code e, size_t) { result = e; };
-  auto on_write = [&](beast::error_code e, size_t) {
-    if (e) {
-      result = e;
-      return;
-    }
-    bhttp::async_read(stream, buffer, parser, on_read);
-  };
-  auto on_connect = [&](beast::error_code e) {
-    if (e) {
-      result = e;
-      return;
-    }
-    bhttp::async_write(stream, req, on_write);
-  };
-  if (options.bind_address.empty()) {
-    stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { on_connect(e); });
-  } else {
-    stream.async_connect(*endpoints.begin(), on_connect);
-  }
-  io.run();
-  if (result) return Status::Unavailable(method + " " + url + ": " + result.message());
+  bool bound = !options.bind_address.empty();
+  std::string failed = tls ? Exchange(io, *secure, endpoints, bound, req, parser, *u, options)
+                           : Exchange(io, *plain, endpoints, bound, req, parser, *u, options);
+  if (!failed.empty()) return Status::Unavailable(method + " " + url + ": " + failed);
   ClientResult r;
   r.status = static_cast<int>(parser.get().result_int());
   r.body = std::move(parser.get().body());
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  conn.socket().shutdown(tcp::socket::shutdown_both, ignored);
   return r;
 }
 

@@ -3,10 +3,16 @@
 // Server: one io_context, N threads. Handlers receive a parsed Request and a
 // Reply callback; they may answer at once or keep the Reply and call it later
 // from any thread (long polls). A handler must call Reply exactly once.
+//
+// TLS: a Server given ServerOptions::tls speaks only TLS (1.2 and 1.3) on its
+// port; Call and SendFile speak TLS to https:// URLs and verify the server's
+// certificate against ClientOptions::ca_file and the URL's host (a DNS name or
+// an IP address, matched against the certificate's subjectAltName).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -52,6 +58,18 @@ struct Response {
 using Reply = std::function<void(Response)>;
 using Handler = std::function<void(Request&&, Reply)>;
 
+// A server's certificate and key, PEM files. Both empty = plain HTTP.
+struct TlsFiles {
+  std::string cert_file;  // the server certificate, then any intermediates
+  std::string key_file;   // its private key, unencrypted
+
+  bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
+  // Both or neither, readable, and the key belongs to the certificate; the
+  // message names the file and what is wrong with it. Invalid on failure, so
+  // a daemon can report it as a configuration error before it binds anything.
+  Status Check() const;
+};
+
 struct ServerOptions {
   // "ADDRESS:PORT"; port 0 picks a free port (read it back with local_endpoint()).
   std::string listen = "127.0.0.1:0";
@@ -72,23 +90,32 @@ struct ServerOptions {
   // Called once the header is read. Return a Response to answer at once (e.g. 401)
   // without reading the body, or set req.body_file to stream the body to that path.
   std::function<std::optional<Response>(Request&)> on_header;
+  // Set: the port speaks only TLS; a plaintext client gets its connection
+  // closed after the failed handshake. The handshake is bounded by idle_timeout.
+  TlsFiles tls;
 };
 
 class Server {
  public:
   Server(ServerOptions options, Handler handler);
+  // A second listener on another server's io_context (e.g. a plain announce
+  // port beside a TLS control port): its handlers run on that context's
+  // threads, so they share state without locks. Run() must not be called;
+  // Stop() only closes the listener. Must be destroyed before `io` is.
+  Server(ServerOptions options, Handler handler, boost::asio::io_context& io);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens. Fails with a clear message if the address is bad or busy.
+  // Binds and listens. Fails with a clear message if the address is bad or
+  // busy, or (Invalid) if the TLS files are unreadable or do not match.
   Status Start();
   boost::asio::ip::tcp::endpoint local_endpoint() const;
   // Runs the io threads until Stop(). Blocks.
   void Run();
   // Thread-safe; makes Run() return.
   void Stop();
-  boost::asio::io_context& io() { return io_; }
+  boost::asio::io_context& io() { return *io_; }
   // Connections closed at accept time for exceeding max_connections_per_ip. Thread-safe.
   uint64_t connections_rejected() const;
 
@@ -99,7 +126,9 @@ class Server {
   std::shared_ptr<Limiter> limiter_;
   ServerOptions options_;
   Handler handler_;
-  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::io_context> own_io_;  // null when sharing another server's
+  boost::asio::io_context* io_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // set by Start() when options_.tls is
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::ip::tcp::endpoint peer_;  // of the accept in progress (one at a time)
 };
@@ -110,6 +139,9 @@ struct ClientOptions {
   std::string bind_address;
   std::chrono::milliseconds timeout{10000};
   Headers headers;
+  // PEM file of the CA(s) that https:// servers' certificates must chain to;
+  // "" = the system's trust store. Unused for http:// URLs.
+  std::string ca_file;
 };
 
 struct ClientResult {

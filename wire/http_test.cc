@@ -187,3 +187,37 @@ TEST_CASE("a client that never finishes its header holds only its own connection
   auto waited = std::chrono::steady_clock::now() - t0;
   CHECK(waited < std::chrono::seconds(4));
 }
+
+TEST_CASE("a second listener on another server's io_context answers on that server's thread") {
+  std::thread::id main_thread, second_thread;
+  Server main(ServerOptions{}, [&](Request&& r, Reply reply) {
+    main_thread = std::this_thread::get_id();
+    reply(Response::Text(200, "main " + r.path));
+  });
+  Server second(ServerOptions{}, [&](Request&& r, Reply reply) {
+    second_thread = std::this_thread::get_id();
+    reply(Response::Text(200, "second " + r.path));
+  }, main.io());
+  REQUIRE(main.Start().ok());
+  REQUIRE(second.Start().ok());
+  CHECK(second.local_endpoint().port() != main.local_endpoint().port());
+  std::thread t([&] { main.Run(); });
+  CHECK(Call("GET", "http://" + FormatEndpoint(main.local_endpoint()) + "/a", "")->body == "main /a");
+  CHECK(Call("GET", "http://" + FormatEndpoint(second.local_endpoint()) + "/b", "")->body == "second /b");
+  CHECK(main_thread == second_thread);
+  // Stopping the second closes only its listener; the shared context runs on.
+  const std::string second_base = "http://" + FormatEndpoint(second.local_endpoint());
+  second.Stop();
+  ClientOptions quick;
+  quick.timeout = std::chrono::milliseconds(1000);
+  Result<ClientResult> after = Status::Unavailable("not tried");
+  for (int i = 0; i < 20; ++i) {  // the close is posted to the io thread
+    after = Call("GET", second_base + "/c", "", quick);
+    if (!after.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK_FALSE(after.ok());
+  CHECK(Call("GET", "http://" + FormatEndpoint(main.local_endpoint()) + "/d", "")->body == "main /d");
+  main.Stop();
+  t.join();
+}

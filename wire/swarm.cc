@@ -8,6 +8,17 @@
 
 namespace spate {
 
+Result<std::string> AnnounceUrlFor(const std::string& tracker_url, const std::string& announce_url) {
+  if (announce_url.empty()) {
+    std::string base = tracker_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    return base + "/announce";
+  }
+  for (const char* scheme : {"http://", "https://", "udp://"})
+    if (announce_url.rfind(scheme, 0) == 0) return announce_url;
+  return Status::Invalid("--announce-url must be an http://, https:// or udp:// URL: " + announce_url);
+}
+
 Status ApplyOverride(lt::settings_pack& s, const std::string& kv) {
   auto eq = kv.find('=');
   if (eq == std::string::npos) return Status::Invalid("libtorrent setting '" + kv + "' is not NAME=VALUE");

@@ -36,6 +36,15 @@ struct SwarmOptions {
   std::vector<std::string> overrides;
 };
 
+// Where a seeder's torrents and a fetcher's announces go: `announce_url` when
+// given (http://, https:// or udp://), else `tracker_url` + "/announce", the
+// tracker's own port. The torrent's announce fields are outside the signed
+// info dict, so a fetcher announces to this URL, never to the torrent's.
+// libtorrent checks an https:// tracker against the system's trusted CAs,
+// not --tls-ca: a tracker with TLS on its control port serves stock clients
+// on its plain --announce-listen, which only --announce-url can name.
+Result<std::string> AnnounceUrlFor(const std::string& tracker_url, const std::string& announce_url);
+
 // Applies "name=value" (int, bool as true/false/1/0, or string) to the pack.
 Status ApplyOverride(lt::settings_pack& s, const std::string& kv);
 

@@ -40,3 +40,13 @@ TEST_CASE("stock settings keep libtorrent's tuning defaults but the host's addre
 
 }  // namespace
 }  // namespace spate
+
+TEST_CASE("the announce URL is the one given, else the tracker's own /announce") {
+  CHECK(*spate::AnnounceUrlFor("http://10.0.0.1:7070/", "") == "http://10.0.0.1:7070/announce");
+  CHECK(*spate::AnnounceUrlFor("https://10.0.0.1:7070", "") == "https://10.0.0.1:7070/announce");
+  CHECK(*spate::AnnounceUrlFor("https://10.0.0.1:7070", "http://10.0.0.1:6969/announce") ==
+        "http://10.0.0.1:6969/announce");
+  CHECK(*spate::AnnounceUrlFor("http://t:1", "udp://10.0.0.1:6969") == "udp://10.0.0.1:6969");
+  auto bad = spate::AnnounceUrlFor("http://t:1", "ftp://x/announce");
+  CHECK(bad.status().message() == "--announce-url must be an http://, https:// or udp:// URL: ftp://x/announce");
+}

@@ -15,27 +15,45 @@ using namespace std::chrono_literals;
 const std::vector<std::string> SpateCluster::kEnv = {"SPATE_ADMIN_TOKEN=test-admin",
                                                      "SPATE_UPLOAD_TOKEN=test-upload"};
 
-SpateCluster::SpateCluster(const TempDir& d) : dir(d) {
+SpateCluster::SpateCluster(const TempDir& d, bool with_tls) : dir(d), tls(with_tls), env(kEnv) {
   std::ofstream(dir / "rackmap.txt") << "127.0.0.0/24 dc1/core/origin\n"
                                         "127.0.1.0/24 dc1/pod1/rack1\n"
                                         "127.0.2.0/24 dc1/pod2/rack2\n"
                                         "127.0.3.0/24 dc1/pod3/rack3\n";
-  StartTracker("127.0.0.1:0");
+  if (tls) {
+    ca = MakeCa(dir, "ca");
+    tracker_cert = MakeServerCert(dir, ca, "tracker", {"127.0.0.1"});
+    seeder_cert = MakeServerCert(dir, ca, "seeder", {"127.0.0.2"});
+    env.push_back("SPATE_TLS_CA=" + ca.cert);
+  }
+  StartTracker("127.0.0.1:0", "127.0.0.1:0");
 }
 
-void SpateCluster::StartTracker(const std::string& listen) {
+void SpateCluster::StartTracker(const std::string& listen, const std::string& announce_listen) {
   fs::remove(dir / "tracker.ready");
-  tracker_proc = std::make_unique<Process>(
-      std::vector<std::string>{SpateBinary(), "tracker", "--listen", listen, "--rackmap", dir / "rackmap.txt",
-                               "--db", dir / "tracker.db", "--ready-file", dir / "tracker.ready",
-                               "--announce-interval", "2s"},
-      dir / "tracker.log", kEnv);
-  tracker = "http://" + WaitReady(*tracker_proc, dir / "tracker.ready")["http"].get<std::string>();
+  std::vector<std::string> argv{SpateBinary(), "tracker", "--listen", listen, "--rackmap", dir / "rackmap.txt",
+                                "--db", dir / "tracker.db", "--ready-file", dir / "tracker.ready",
+                                "--announce-interval", "2s"};
+  if (tls)
+    argv.insert(argv.end(), {"--tls-cert", tracker_cert.cert, "--tls-key", tracker_cert.key, "--announce-listen",
+                             announce_listen});
+  tracker_proc = std::make_unique<Process>(argv, dir / "tracker.log", kEnv);
+  auto ready = WaitReady(*tracker_proc, dir / "tracker.ready");
+  tracker = (tls ? "https://" : "http://") + ready["http"].get<std::string>();
+  if (tls) announce = "http://" + ready["announce"].get<std::string>() + "/announce";
 }
 
 void SpateCluster::RestartTracker() {
   tracker_proc->Kill();
-  StartTracker(tracker.substr(std::string("http://").size()));
+  std::string announce_listen;
+  if (tls) announce_listen = announce.substr(7, announce.size() - 7 - std::string("/announce").size());
+  StartTracker(tracker.substr(tracker.find("://") + 3), announce_listen);
+}
+
+http::ClientOptions SpateCluster::client() const {
+  http::ClientOptions o;
+  if (tls) o.ca_file = ca.cert;
+  return o;
 }
 
 SpateCluster::~SpateCluster() {
@@ -48,11 +66,13 @@ SpateCluster::~SpateCluster() {
 void SpateCluster::StartSeeder(const std::string& announce_url, const std::vector<std::string>& extra) {
   std::vector<std::string> argv{SpateBinary(), "seeder", "--listen", "127.0.0.2:0", "--data-dir", dir / "seeder",
                                 "--tracker", tracker, "--ready-file", dir / "seeder.ready"};
-  if (!announce_url.empty()) argv.insert(argv.end(), {"--announce-url", announce_url});
+  if (!announce_url.empty() || tls) argv.insert(argv.end(), {"--announce-url", announce_url.empty() ? announce : announce_url});
+  if (tls)
+    argv.insert(argv.end(), {"--tls-cert", seeder_cert.cert, "--tls-key", seeder_cert.key, "--tls-ca", ca.cert});
   argv.insert(argv.end(), extra.begin(), extra.end());
   fs::remove(dir / "seeder.ready");
   seeder_proc = std::make_unique<Process>(argv, dir / "seeder.log", kEnv);
-  seeder = "http://" + WaitReady(*seeder_proc, dir / "seeder.ready")["http"].get<std::string>();
+  seeder = (tls ? "https://" : "http://") + WaitReady(*seeder_proc, dir / "seeder.ready")["http"].get<std::string>();
 }
 
 void SpateCluster::StopSeeder() { seeder_proc.reset(); }
@@ -64,8 +84,9 @@ void SpateCluster::StartFetcher(int rack, int host, const std::vector<std::strin
   std::vector<std::string> argv{SpateBinary(), "fetcher", "--host-id", id, "--bind",
                                 "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
                                 "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
-                                dir / "seeder/seeder.pub", "--tracker-key", dir / "tracker.pub", "--ready-file",
+                                dir / "seeder/seeder.pub", "--tracker-key", dir / "tracker.sign.pub", "--ready-file",
                                 home + "/ready", "--seed-time", "5m"};
+  if (tls) argv.insert(argv.end(), {"--tls-ca", ca.cert, "--announce-url", announce});
   argv.insert(argv.end(), extra.begin(), extra.end());
   fs::remove(home + "/ready");
   fetchers.emplace_back(argv, home + "/fetcher.log", kEnv);
@@ -85,10 +106,10 @@ void SpateCluster::RestartFetcher(size_t i) {
 nlohmann::json SpateCluster::Upload(const std::string& path, const std::string& version) {
   auto up = Run({SpateBinary(), "upload", path, "--name", "app", "--version", version, "--filename", "app.bin",
                  "--seeder", seeder},
-                60s, kEnv);
+                60s, env);
   INFO(up.output);
   REQUIRE(up.exit_code == 0);
-  auto m = http::Call("GET", seeder + "/api/v1/artifacts/app/" + version, "");
+  auto m = http::Call("GET", seeder + "/api/v1/artifacts/app/" + version, "", client());
   REQUIRE(m.ok());
   REQUIRE(m->status == 200);
   return nlohmann::json::parse(m->body);
@@ -97,7 +118,7 @@ nlohmann::json SpateCluster::Upload(const std::string& path, const std::string& 
 void SpateCluster::WaitForHosts(size_t n) {
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto r = http::Call("GET", tracker + "/api/v1/hosts", "");
+    auto r = http::Call("GET", tracker + "/api/v1/hosts", "", client());
     if (r.ok() && r->status == 200) {
       auto j = nlohmann::json::parse(r->body, nullptr, false);
       if (!j.is_discarded() && j.contains("hosts") && j["hosts"].size() >= n) return;

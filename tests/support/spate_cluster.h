@@ -1,6 +1,11 @@
 // A Spate cluster of real processes on loopback for tests: tracker on 127.0.0.1,
 // seeder on 127.0.0.2, fetchers on 127.0.R.H (rack R, host H), three racks in the
 // rackmap. Processes stop in reverse order of start.
+//
+// TLS mode: a throwaway CA signs the tracker's and the seeder's certificates;
+// their HTTP ports speak only TLS, every client trusts the CA (--tls-ca, or
+// SPATE_TLS_CA in `env`), and torrents announce to the tracker's plain
+// --announce-listen.
 #pragma once
 
 #include <memory>
@@ -8,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/certs.h"
 #include "tests/support/cluster.h"
+#include "wire/http.h"
 
 namespace spate::testing {
 
@@ -18,7 +25,7 @@ class SpateCluster {
   static const std::vector<std::string> kEnv;
 
   // Starts the tracker (2 s announce interval during pushes).
-  explicit SpateCluster(const TempDir& dir);
+  explicit SpateCluster(const TempDir& dir, bool tls = false);
   ~SpateCluster();
 
   // `announce_url` empty: torrents announce to Spate's own tracker.
@@ -37,8 +44,16 @@ class SpateCluster {
   void WaitForHosts(size_t n);
   // The head of every process's log, for failure messages.
   std::string Logs();
+  // Options for calls to the tracker and the seeder (the CA in TLS mode).
+  http::ClientOptions client() const;
 
   const TempDir& dir;
+  const bool tls;
+  TestCa ca;                            // TLS mode only
+  ServerCert tracker_cert, seeder_cert;  // TLS mode only
+  // kEnv, plus SPATE_TLS_CA in TLS mode: for the CLI commands tests run.
+  std::vector<std::string> env;
+  std::string announce;  // TLS mode: http://ADDR:PORT/announce, the tracker's plain listener
   std::unique_ptr<Process> tracker_proc, seeder_proc;
   std::vector<Process> fetchers;
   std::vector<std::string> installs;
@@ -46,7 +61,7 @@ class SpateCluster {
   std::string tracker, seeder;  // http://ADDR:PORT
 
  private:
-  void StartTracker(const std::string& listen);
+  void StartTracker(const std::string& listen, const std::string& announce_listen);
 };
 
 }  // namespace spate::testing
