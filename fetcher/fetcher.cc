@@ -325,7 +325,7 @@ Status Fetcher::Impl::Start() {
   } else {
     spdlog::warn("no --tracker-key: assignments are acted on unsigned, so whoever answers as the tracker can "
                  "replay an old signed manifest and move current back; pass the tracker's public key "
-                 "(beside its db, .pub)");
+                 "(beside its db, <db>.sign.pub)");
   }
   staging_root = (fs::path(cfg.install_dir) / ".spate" / "staging").string();
   for (const std::string& dir : {cfg.data_dir, cfg.install_dir, staging_root})
