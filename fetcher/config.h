@@ -34,10 +34,16 @@ struct FetcherConfig {
   // Daemon state (created if missing).
   std::string data_dir;
   // Artifacts land in <install_dir>/<name>/<version>/; staging lives under
-  // <install_dir>/.spate/staging so the final hard link/rename stays on one filesystem.
+  // <install_dir>/.spate/staging so the install's reflink (install.h) and final rename stay on one filesystem.
   std::string install_dir;
   // PEM file of the seeder's Ed25519 public key; only manifests it signed are installed.
   std::string trusted_key_file;
+  // PEM file of the tracker's Ed25519 public key (written beside its db as
+  // .pub). With it, only assignments the tracker signed for this host id are
+  // acted on, so whoever answers as the tracker cannot replay an old push
+  // (fetcher/fetcher.cc, VerifyAssignment). Empty: assignments are taken
+  // unsigned, as before, with a warning at start.
+  std::string tracker_key_file;
   // Caps in bytes/s for all peers (0 = unlimited). They hold for 127/8 and 10/8 peers too.
   uint64_t upload_rate = 0;
   uint64_t download_rate = 0;

@@ -186,6 +186,7 @@ struct Fetcher::Impl {
 
   FetcherConfig cfg;
   VerifyKey key;
+  std::optional<VerifyKey> tracker_key;  // --tracker-key: assignments must carry its signature
   std::optional<ControlClient> client;
   std::unique_ptr<lt::session> ses;
   std::optional<CrossRack> cross_rack;
@@ -222,6 +223,8 @@ struct Fetcher::Impl {
   // first activation prunes it).
   std::map<std::string, std::string> kept_staging;
   std::map<int64_t, int> tries;  // push id -> attempts so far, for its reports (absent: 1)
+  // Badly signed assignments already logged (push id, signature): every poll re-delivers them.
+  std::set<std::pair<int64_t, std::string>> refused_logged;
   std::map<std::string, PushOrder> order;  // by artifact name; `newest` mirrors newest_file
   FetcherStats stats;
   Clock::time_point next_publish;
@@ -314,9 +317,23 @@ Status Fetcher::Impl::Start() {
   auto k = VerifyKey::Load(cfg.trusted_key_file);
   if (!k.ok()) return Status::Invalid("cannot load --trusted-key " + cfg.trusted_key_file + ": " + k.status().message());
   key = *k;
+  if (!cfg.tracker_key_file.empty()) {
+    auto tk = VerifyKey::Load(cfg.tracker_key_file);
+    if (!tk.ok())
+      return Status::Invalid("cannot load --tracker-key " + cfg.tracker_key_file + ": " + tk.status().message());
+    tracker_key = *tk;
+  } else {
+    spdlog::warn("no --tracker-key: assignments are acted on unsigned, so whoever answers as the tracker can "
+                 "replay an old signed manifest and move current back; pass the tracker's public key "
+                 "(beside its db, <db>.sign.pub)");
+  }
   staging_root = (fs::path(cfg.install_dir) / ".spate" / "staging").string();
   for (const std::string& dir : {cfg.data_dir, cfg.install_dir, staging_root})
     if (Status s = MakeDirs(dir); !s.ok()) return s;
+  // Downloads are written below staging: a symlink there would send them elsewhere.
+  for (const fs::path& dir : {fs::path(cfg.install_dir) / ".spate", fs::path(staging_root)})
+    if (!IsRealDir(dir.string()))
+      return Status::Invalid(dir.string() + " is not a directory (a symlink?); downloads are written below it");
   // A crash mid-install leaves <name>/.tmp-<version>-* (never renamed into place)
   // or <name>/.current-* (a symlink not yet renamed over current): remove them.
   SweepInstallLeftovers(cfg.install_dir);
@@ -533,6 +550,27 @@ void Fetcher::Impl::DrainInbox() {
 }
 
 void Fetcher::Impl::HandleAssignment(const Assignment& a) {
+  // The seeder's signature on the manifest says what the bytes are, not that
+  // this host should install them now: an old signed manifest is valid
+  // forever. The tracker's signature binds the push id to this host, the
+  // artifact (id and info-hash), activate and kind. That suffices against a
+  // replay: push ids only grow, and push order (push_order.h) keeps the
+  // newest id per name on disk and never lets an older one switch current, so
+  // replaying a genuine old assignment is refused as stale, and a forger
+  // cannot mint a newer id. A version check is not needed and would be wrong:
+  // a rollback is an older version under a newer push id.
+  // Checked before anything else, `seen` included, so a forgery neither acts
+  // nor shadows the genuine assignment of the same push id; and not reported,
+  // since the tracker did not send it and a report would mark the genuine push failed here.
+  if (tracker_key) {
+    if (Status s = VerifyAssignment(a, cfg.host_id, *tracker_key); !s.ok()) {
+      ++stats.assignments_refused;
+      if (refused_logged.size() > 1000) refused_logged.clear();  // bounded: a forger picks the pairs
+      if (refused_logged.emplace(a.push_id, a.signature).second)
+        spdlog::error("push {}: refused assignment of {}: {}; ignored", a.push_id, a.manifest.id(), s.message());
+      return;
+    }
+  }
   auto [seen_it, fresh] = seen.emplace(a.push_id, a.activate);
   if (!fresh) {
     // The same push again: only its activate=false -> true turn means anything.
@@ -897,11 +935,23 @@ void Fetcher::Impl::AddTorrent(const Assignment& a, std::shared_ptr<lt::torrent_
   };
   std::error_code fec;
   bool resuming = fs::exists(fs::path(dir) / m.filename, fec);
+  // Staging entries are the fetcher's own: a symlink there (someone else's)
+  // would have libtorrent write the download, over whatever is there,
+  // wherever it points.
+  std::error_code lec;
+  fs::file_type dk = fs::symlink_status(dir, lec).type();
+  fs::file_type fk = fs::symlink_status(fs::path(dir) / m.filename, lec).type();
+  if ((dk != fs::file_type::not_found && dk != fs::file_type::directory) ||
+      (fk != fs::file_type::not_found && fk != fs::file_type::regular))
+    return refuse("staging " + dir +
+                  " holds a symlink or other entry the fetcher did not make; refusing to download through it");
   if (cfg.min_free) {
-    // Bytes already in staging from an earlier run need no new space.
+    // Bytes already in staging from an earlier run need no new space; the
+    // install's own copy does (install.h: a reflink would not, but whether
+    // the filesystem gives one is known only then).
     uint64_t have = resuming ? fs::file_size(fs::path(dir) / m.filename, fec) : 0;
     if (fec) have = 0;
-    uint64_t need = m.size > have ? m.size - have : 0;
+    uint64_t need = (m.size > have ? m.size - have : 0) + m.size;
     if (Status s = CheckFreeSpace(cfg.install_dir, need, *cfg.min_free); !s.ok()) return refuse(s.message());
   }
   if (Status s = MakeDirs(dir); !s.ok()) return refuse(s.message());
@@ -1234,7 +1284,7 @@ int Fetcher::Impl::TriesOf(int64_t push_id) const {
 }
 
 void Fetcher::Impl::RemoveTorrent(Job& j) {
-  // delete_files unlinks the staging file only; an installed hard link keeps its data.
+  // delete_files unlinks the staging file only; the installed file is a copy of its own (install.h).
   if (j.handle.is_valid()) ses->remove_torrent(j.handle, lt::session::delete_files);
   std::error_code ec;
   fs::remove_all(j.staging_dir, ec);

@@ -44,6 +44,7 @@ int FetcherCommand(int argc, char** argv) {
     ("data-dir", "daemon state directory", cxxopts::value<std::string>())
     ("install-dir", "install root: <dir>/<name>/<version>/, <dir>/<name>/current", cxxopts::value<std::string>())
     ("trusted-key", "seeder's Ed25519 public key (PEM); only manifests it signed are installed", cxxopts::value<std::string>())
+    ("tracker-key", "tracker's Ed25519 public key (PEM, beside its db as .pub); only assignments it signed for this host are acted on (without it: unsigned ones are taken, with a warning)", cxxopts::value<std::string>()->default_value(""))
     ("upload-rate", "upload cap in bytes/s, e.g. 4MiB (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
     ("download-rate", "download cap in bytes/s (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
     ("cross-rack-rate", "cap each way on peers outside this host's rack (its rack-uplink share; 0 = none)", cxxopts::value<std::string>()->default_value("0"))
@@ -91,6 +92,7 @@ int FetcherCommand(int argc, char** argv) {
     c.data_dir = args["data-dir"].as<std::string>();
     c.install_dir = args["install-dir"].as<std::string>();
     c.trusted_key_file = args["trusted-key"].as<std::string>();
+    c.tracker_key_file = args["tracker-key"].as<std::string>();
     c.ready_file = args["ready-file"].as<std::string>();
     c.activate_hook = args["activate-hook"].as<std::string>();
     c.health_check = args["health-check"].as<std::string>();

@@ -29,6 +29,7 @@
 #include "tests/support/cluster.h"
 #include "wire/fs.h"
 #include "wire/http.h"
+#include "wire/metrics.h"
 #include "wire/swarm.h"
 
 namespace fs = std::filesystem;
@@ -135,9 +136,19 @@ class FakeTracker {
 struct Env {
   spate::testing::TempDir t;
   spate::SigningKey seeder_key = *spate::SigningKey::LoadOrCreate(t / "seeder.pem");
+  spate::SigningKey tracker_key = *spate::SigningKey::LoadOrCreate(t / "tracker.key");
   FakeTracker tracker;
 
-  Env() { REQUIRE(spate::WriteFileAtomic(t / "trusted.pem", seeder_key.PublicKeyPem()).ok()); }
+  Env() {
+    REQUIRE(spate::WriteFileAtomic(t / "trusted.pem", seeder_key.PublicKeyPem()).ok());
+    REQUIRE(spate::WriteFileAtomic(t / "tracker.pub", tracker_key.PublicKeyPem()).ok());
+  }
+
+  // `a` signed by the tracker's key for `host`, as push/hosts.cc hands it out.
+  spate::Assignment SignFor(spate::Assignment a, const std::string& host) {
+    a.signature = spate::Base64Encode(*tracker_key.Sign(spate::AssignmentSigningBytes(a, host)));
+    return a;
+  }
 
   spate::FetcherConfig Config() {
     spate::FetcherConfig c;
@@ -252,6 +263,90 @@ TEST_CASE("fetcher refuses a manifest signed by a different key: no download, st
   CHECK_FALSE(fs::exists(fs::path(env.t / "install") / ".spate" / "staging" / art.manifest.info_hash));
   CHECK_FALSE(fs::exists(fs::path(env.t / "install") / "app"));
   CHECK(env.tracker.last_poll_addr() == "127.0.9.12");
+}
+
+// spate_fetcher_assignments_refused_total from the fetcher's /metrics (ready file `ready`).
+double RefusedAssignments(const fs::path& ready) {
+  auto text = spate::ReadFile(ready.string());
+  if (!text.ok()) return -1;
+  auto j = spate::ParseJson(*text);
+  if (!j.ok() || !j->contains("metrics")) return -1;
+  auto r = spate::http::Call("GET", "http://" + (*j)["metrics"].get<std::string>() + "/metrics", "");
+  if (!r.ok()) return -1;
+  auto parsed = spate::ParsePrometheus(r->body);
+  if (!parsed.ok()) return -1;
+  auto v = spate::SampleValue(*parsed, "spate_fetcher_assignments_refused_total", {});
+  return v.ok() ? *v : -1;
+}
+
+TEST_CASE("with a tracker key the fetcher ignores unsigned, altered and other hosts' assignments, then installs a signed one") {
+  Env env;
+  auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "1.0", "app.bin", 200000, 61,
+                                          env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(art, env.t / "origin");
+  spate::Assignment unsigned_one = env.Assign(art, 5, env.seeder_key);
+  spate::Assignment other_host = env.SignFor(env.Assign(art, 6, env.seeder_key), "h2");
+  spate::Assignment new_id = env.SignFor(env.Assign(art, 7, env.seeder_key), "h1");
+  new_id.push_id = 8;  // a replay dressed as a newer push
+  spate::Assignment activated = env.SignFor(env.Assign(art, 9, env.seeder_key, /*activate=*/false), "h1");
+  activated.activate = true;  // skipping its wave
+  spate::Assignment garbage = env.Assign(art, 10, env.seeder_key);
+  garbage.signature = "not base64!";
+  env.tracker.SetAssignments({unsigned_one, other_host, new_id, activated, garbage});
+
+  auto c = env.Config();
+  c.tracker_key_file = env.t / "tracker.pub";
+  c.metrics_listen = "127.0.0.1:0";
+  c.ready_file = env.t / "ready";
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  REQUIRE(WaitUntil([&] { return RefusedAssignments(env.t / "ready") >= 5; }, std::chrono::seconds(10)));
+  fs::path install = env.t / "install";
+  CHECK(f.torrent_count() == 0);
+  CHECK_FALSE(fs::exists(install / "app"));
+  CHECK_FALSE(fs::exists(install / ".spate" / "staging" / art.manifest.info_hash));
+  // Not reported either: the tracker did not send them, and a "failed" would land on the genuine push's row.
+  CHECK(env.tracker.Reports().empty());
+
+  // The genuine assignment of a push id a forgery used first is not shadowed by it.
+  env.tracker.SetAssignments({env.SignFor(env.Assign(art, 8, env.seeder_key), "h1")});
+  REQUIRE(env.tracker.WaitReport(StateIs(8, spate::kStateInstalled), std::chrono::seconds(10)));
+  CHECK(Current(install) == "1.0");
+  for (const auto& r : env.tracker.Reports()) CHECK(r.push_id == 8);
+}
+
+TEST_CASE("with a tracker key a replayed old push cannot move current back, signed or re-numbered") {
+  Env env;
+  auto v1 = spate::testing::MakeArtifact(env.t / "origin1", "app", "1", "app.bin", 200000, 71,
+                                         env.tracker.url() + "/announce");
+  auto v2 = spate::testing::MakeArtifact(env.t / "origin2", "app", "2", "app.bin", 200000, 72,
+                                         env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(v1, env.t / "origin1");
+  Env::Seed(*origin, v2, env.t / "origin2");
+  fs::path install = env.t / "install";
+  auto c = env.Config();
+  c.tracker_key_file = env.t / "tracker.pub";
+  spate::Assignment old = env.SignFor(env.Assign(v1, 4, env.seeder_key), "h1");
+  env.tracker.SetAssignments({old});
+  {
+    spate::Fetcher f(c);
+    REQUIRE(f.Start().ok());
+    REQUIRE(env.tracker.WaitReport(StateIs(4, spate::kStateInstalled), std::chrono::seconds(10)));
+    env.tracker.SetAssignments({env.SignFor(env.Assign(v2, 5, env.seeder_key), "h1")});
+    REQUIRE(env.tracker.WaitReport(StateIs(5, spate::kStateInstalled), std::chrono::seconds(10)));
+    CHECK(Current(install) == "2");
+  }
+  // Whoever answers as the tracker now replays push 4, as it was signed,
+  // and as push 6 to look newer, to a freshly started fetcher.
+  spate::Assignment renumbered = old;
+  renumbered.push_id = 6;
+  env.tracker.SetAssignments({old, renumbered});
+  spate::Fetcher again(c);
+  REQUIRE(again.Start().ok());
+  REQUIRE(env.tracker.WaitReport(FailedWith(4, "superseded by push 5"), std::chrono::seconds(5)));
+  CHECK_FALSE(env.tracker.WaitReport([](const spate::HostReport& r) { return r.push_id == 6; },
+                                     std::chrono::seconds(2)));
+  CHECK(Current(install) == "2");
 }
 
 TEST_CASE("fetcher downloads from a peer, verifies, installs, reports, stops seeding, and reports installed after a restart") {
@@ -448,12 +543,13 @@ TEST_CASE("a full disk fails the push with the reason, frees staging, and a new 
                                           env.tracker.url() + "/announce");
   auto origin = env.StartOrigin(art, env.t / "origin");
   fs::path install = env.t / "install";
-  Tmpfs disk(install.string(), "8m");
+  // Room for the 4 MiB download and the install's copy of it (install.h) once the filler goes.
+  Tmpfs disk(install.string(), "10m");
   {
     // Leaves ~2 MiB: the download fills the disk halfway through.
     std::ofstream filler(install / "filler", std::ios::binary);
     std::string mib(1024 * 1024, 'x');
-    for (int i = 0; i < 6; ++i) filler << mib;
+    for (int i = 0; i < 8; ++i) filler << mib;
     REQUIRE(filler.good());
   }
   auto c = env.Config();
@@ -631,7 +727,8 @@ TEST_CASE("a download that would go below the free-space floor is refused with t
     env.tracker.SetAssignments({env.Assign(vs.v(1), 1, env.seeder_key)});
     REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateFailed), std::chrono::seconds(5)));
     std::string err = ReportError(env.tracker, 1);
-    CHECK(err.rfind("not enough disk space: need 256.0 KiB, ", 0) == 0);
+    // The download and the install's own copy (install.h) of a 256 KiB artifact.
+    CHECK(err.rfind("not enough disk space: need 512.0 KiB, ", 0) == 0);
     for (const auto& r : env.tracker.Reports()) CHECK(r.tries == 1);
     CHECK(err.find(" free, floor ") != std::string::npos);
     CHECK(err.substr(err.size() - install.string().size() - 4) == " at " + install.string());
@@ -1015,4 +1112,23 @@ TEST_CASE("a torrent's announce, announce-list and web seeds are ignored: the fe
   std::this_thread::sleep_for(std::chrono::seconds(2));
   CHECK(env.tracker.announces() > announces_before);
   CHECK(hostile.counts() == before);
+}
+
+TEST_CASE("a staging dir planted as a symlink to elsewhere fails the push and nothing is written where it points") {
+  Env env;
+  auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "1.0", "app.bin", 200000, 81,
+                                          env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(art, env.t / "origin");
+  spate::testing::TempDir elsewhere("spate-elsewhere");
+  fs::path install = env.t / "install";
+  fs::create_directories(install / ".spate" / "staging");
+  fs::create_symlink(elsewhere.path(), install / ".spate" / "staging" / art.manifest.info_hash);
+  env.tracker.SetAssignments({env.Assign(art, 1, env.seeder_key)});
+  spate::Fetcher f(env.Config());
+  REQUIRE(f.Start().ok());
+  REQUIRE(env.tracker.WaitReport(StateIs(1, spate::kStateFailed), std::chrono::seconds(5)));
+  CHECK_THAT(ReportError(env.tracker, 1), Catch::Contains("symlink"));
+  CHECK(f.torrent_count() == 0);
+  CHECK(fs::is_empty(elsewhere.path()));
+  CHECK_FALSE(fs::exists(install / "app"));
 }

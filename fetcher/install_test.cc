@@ -1,9 +1,13 @@
 #include "fetcher/install.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
+#include "fetcher/activate.h"
 #include "tests/support/cluster.h"
 #include "wire/crypto.h"
 
@@ -22,6 +26,12 @@ spate::Manifest ManifestFor(const std::string& file, const std::string& version)
   m.info_hash = std::string(40, 'a');
   m.piece_size = 16384;
   return m;
+}
+
+ino_t Inode(const std::string& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st.st_ino;
 }
 
 std::vector<std::string> TmpLeftovers(const fs::path& dir) {
@@ -49,10 +59,86 @@ TEST_CASE("install puts a verified file in name/version and points current at it
   CHECK(fs::exists(vdir / "manifest.json"));
   CHECK(fs::read_symlink(fs::path(root) / "app" / "current") == "1.0");
   CHECK(spate::IsInstalled(m, root));
-  // Hard link: the staging copy stays for seeding and shares the inode.
+  // The staging copy stays for seeding, with an inode of its own (install.h).
   CHECK(fs::exists(staging));
-  CHECK(fs::hard_link_count(staging) == 2);
+  CHECK(fs::hard_link_count(staging) == 1);
+  CHECK(Inode(staging) != Inode((vdir / "app.bin").string()));
   CHECK(TmpLeftovers(fs::path(root) / "app").empty());
+}
+
+TEST_CASE("after install, writes into the staging file being seeded never reach the installed bytes") {
+  TempDir t;
+  std::string staging = t / "staging.bin";
+  spate::testing::WriteRandomFile(staging, 3 << 20, 11);
+  const std::string original = spate::testing::ReadAll(staging);
+  auto m = ManifestFor(staging, "1.0");
+  std::string root = t / "install";
+  REQUIRE(spate::Install(staging, m, root).ok());
+  std::string installed = (fs::path(root) / "app" / "current" / "app.bin").string();
+
+  // What libtorrent may do to the file it seeds from: rewrite pieces in place
+  // (a recheck, a retry), or truncate and regrow it.
+  {
+    std::fstream f(staging, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(1 << 20);
+    f << std::string(4096, 'X');
+  }
+  CHECK(spate::testing::ReadAll(staging) != original);
+  CHECK(spate::testing::ReadAll(installed) == original);
+  fs::resize_file(staging, 10);
+  CHECK(spate::testing::ReadAll(installed) == original);
+  CHECK(spate::IsInstalled(m, root));
+  CHECK(*spate::Sha256File(installed) == m.sha256);
+}
+
+TEST_CASE("a version dir planted as a symlink to elsewhere is not installed through, counted or activated") {
+  TempDir t, elsewhere("spate-elsewhere");
+  std::string staging = t / "staging.bin";
+  spate::testing::WriteRandomFile(staging, 100000, 12);
+  auto m = ManifestFor(staging, "1.0");
+  std::string root = t / "install";
+  // Someone else's look-alike: the signed manifest (public) and a file of the right size.
+  spate::testing::WriteRandomFile(elsewhere / "app.bin", m.size, 13);
+  std::ofstream(elsewhere / "manifest.json") << spate::ToJson(m).dump(2);
+  fs::create_directories(fs::path(root) / "app");
+  fs::create_symlink(elsewhere.path(), fs::path(root) / "app" / "1.0");
+
+  CHECK_FALSE(spate::IsInstalled(m, root));
+  spate::Status s = spate::Install(staging, m, root);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == spate::Status::Code::kConflict);
+  CHECK_THAT(s.message(), Catch::Contains("symlink"));
+  CHECK_FALSE(fs::exists(fs::symlink_status(fs::path(root) / "app" / "current")));
+  CHECK(TmpLeftovers(fs::path(root) / "app").empty());
+  // Nothing was written where it points.
+  std::vector<std::string> there;
+  for (const auto& e : fs::directory_iterator(elsewhere.path())) there.push_back(e.path().filename().string());
+  std::sort(there.begin(), there.end());
+  CHECK(there == std::vector<std::string>{"app.bin", "manifest.json"});
+  CHECK(spate::testing::ReadAll(elsewhere / "app.bin") != spate::testing::ReadAll(staging));
+
+  // Activation asks IsInstalled first, so `current` never points through it.
+  spate::ActivationConfig cfg;
+  cfg.install_dir = root;
+  cfg.data_dir = t / "data";
+  auto r = spate::Activate(cfg, 1, m);
+  CHECK_FALSE(r.status.ok());
+  CHECK_FALSE(fs::exists(fs::symlink_status(fs::path(root) / "app" / "current")));
+}
+
+TEST_CASE("a name dir planted as a symlink to elsewhere is not installed through") {
+  TempDir t, elsewhere("spate-elsewhere");
+  std::string staging = t / "staging.bin";
+  spate::testing::WriteRandomFile(staging, 100000, 14);
+  auto m = ManifestFor(staging, "1.0");
+  std::string root = t / "install";
+  fs::create_directories(root);
+  fs::create_symlink(elsewhere.path(), fs::path(root) / "app");
+  spate::Status s = spate::Install(staging, m, root);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == spate::Status::Code::kConflict);
+  CHECK(fs::is_empty(elsewhere.path()));  // no version dir, temp dir or `current` there
+  CHECK_FALSE(spate::IsInstalled(m, root));
 }
 
 TEST_CASE("install refuses a file whose sha256 does not match and installs nothing") {

@@ -29,7 +29,10 @@ Metrics FetcherMetrics(const FetcherStats& stats, const TrafficCounters& traffic
       .Counter("spate_fetcher_activation_seconds_total", "Time spent activating: switch, hook, health check.",
                stats.activation_seconds)
       .Counter("spate_fetcher_activations_total", "Activations finished, successful or rolled back.",
-               double(stats.activations));
+               double(stats.activations))
+      .Counter("spate_fetcher_assignments_refused_total",
+               "Assignments ignored for a missing or bad tracker signature (--tracker-key).",
+               double(stats.assignments_refused));
   for (const char* hook : {"activate", "health_check"})
     for (const char* result : {"ok", "failed", "timeout"}) {
       auto it = stats.hooks.find({hook, result});

@@ -34,6 +34,8 @@ struct FetcherStats {
   double activation_seconds = 0;  // switch + hook + health check, summed
   // (hook, result) -> runs; hook "activate" or "health_check", result "ok", "failed" or "timeout".
   std::map<std::pair<std::string, std::string>, uint64_t> hooks;
+  // Assignments ignored for a missing or bad tracker signature (--tracker-key).
+  uint64_t assignments_refused = 0;
 };
 
 // What the engine sees at one moment.

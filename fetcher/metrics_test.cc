@@ -20,6 +20,7 @@ TEST_CASE("fetcher metrics: traffic by rack side, jobs by phase, outcomes and du
   st.outcomes["failed"] = 1;
   st.verifies = 3;
   st.verify_seconds = 1.5;
+  st.assignments_refused = 4;
   TrafficCounters t;
   t.received[TrafficCounters::kSameRack] = 100;
   t.received[TrafficCounters::kCrossRack] = 40;
@@ -37,6 +38,7 @@ TEST_CASE("fetcher metrics: traffic by rack side, jobs by phase, outcomes and du
   CHECK(Get(m, "spate_fetcher_pushes_total", {{"state", "installed"}}) == 2);
   CHECK(Get(m, "spate_fetcher_pushes_total", {{"state", "staged"}}) == 0);
   CHECK(Get(m, "spate_fetcher_verify_seconds_total") == 1.5);
+  CHECK(Get(m, "spate_fetcher_assignments_refused_total") == 4);
   CHECK(Get(m, "spate_fetcher_download_rate_bytes_per_second") == 1024);
   CHECK(Get(m, "spate_fetcher_disk_free_bytes") == double(5u << 20));
 }

@@ -37,6 +37,11 @@ struct ControllerOptions {
   // address is in the rackmap.
   std::string enrol_glob = "*";
   bool enrol_rackmap = false;
+  // Signs the bytes of one host's assignment (AssignmentSigningBytes in
+  // wire/api.h) with the tracker's key: the raw Ed25519 signature, "" on
+  // failure. The key stays with the caller (push/service.h), so the
+  // controller holds no key and no file. Empty: assignments go out unsigned.
+  std::function<std::string(const std::string& bytes)> sign;
 };
 
 // A push as a whole. Strings only at the wire (PushStatusName).
@@ -107,7 +112,8 @@ class Controller : public PushFacts {
   // Counts a refused control request of `kind` (register, push, read) that the caller logged.
   void CountRefused(const std::string& kind) { ++refused_[kind]; }
   Result<nlohmann::json> MoveHost(const std::string& host, const std::string& addr);
-  // The host's assignment list now (the host must exist: checked in).
+  // The host's assignment list now (the host must exist: checked in), each
+  // assignment signed for this host when ControllerOptions::sign is set.
   AssignmentList AssignmentsFor(const std::string& host) const;
   int64_t Generation(const std::string& host) const;
   Result<ReportsAnswer> Reports(const std::string& host, const std::vector<HostReport>& reports);

@@ -6,10 +6,12 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <spdlog/spdlog.h>
 
 #include "push/host_state.h"
+#include "wire/crypto.h"
 
 namespace spate::push {
 namespace {
@@ -36,6 +38,7 @@ struct Fixture {
   int64_t now = 1'700'000'000'000;
   std::unique_ptr<Controller> c;
   std::vector<std::string> hosts;
+  std::function<std::string(const std::string&)> sign;  // ControllerOptions::sign from the next Open()
 
   explicit Fixture(int per_rack = 2) {
     spdlog::set_level(spdlog::level::err);  // the random walk logs thousands of transitions
@@ -61,6 +64,7 @@ struct Fixture {
   void Open() {
     ControllerOptions o;
     o.now_ms = [this] { return now; };
+    o.sign = sign;
     auto store = Store::Open(db.string());
     REQUIRE(store.ok());
     c = std::make_unique<Controller>(o, std::move(*store), rackmap, swarms);
@@ -134,6 +138,52 @@ TEST_CASE("without waves every host activates at once, as before") {
   }
   for (const auto& h : f.hosts) f.Report(h, id, kStateInstalled);
   CHECK(f.P(id).status() == PushStatus::kSucceeded);
+}
+
+TEST_CASE("every assignment is signed for its host over what it asks: push id, artifact, activate and kind") {
+  Fixture f;
+  fs::path keyfile = f.db.string() + ".key";
+  auto key = *SigningKey::LoadOrCreate(keyfile.string());
+  fs::remove(keyfile);
+  auto pub = *VerifyKey::FromPem(key.PublicKeyPem());
+  CHECK(f.Assigned("h11", f.Start("1"))->signature.empty());  // no signer: unsigned, as before
+  f.sign = [&key](const std::string& bytes) { return *key.Sign(bytes); };
+  f.Reopen();
+
+  int64_t id = f.Start("2", "1,100%");
+  std::string canary = f.InWave(id, 0).at(0), later = f.InWave(id, 1).at(0);
+  auto a = f.Assigned(canary, id);
+  REQUIRE(a);
+  CHECK(a->kind == "push");
+  CHECK(a->activate);
+  CHECK(VerifyAssignment(*a, canary, pub).ok());
+  CHECK_FALSE(VerifyAssignment(*a, later, pub).ok());  // one host's assignment is no good to another
+  // The later wave's distribute-only assignment: turning on activate breaks it.
+  auto b = f.Assigned(later, id);
+  REQUIRE(b);
+  CHECK_FALSE(b->activate);
+  CHECK(VerifyAssignment(*b, later, pub).ok());
+  b->activate = true;
+  CHECK_FALSE(VerifyAssignment(*b, later, pub).ok());
+  // Once the canary is healthy the next wave's answer is signed afresh with activate.
+  f.Report(canary, id, kStateInstalled);
+  f.c->Tick();
+  auto c = f.Assigned(later, id);
+  REQUIRE(c);
+  CHECK(c->activate);
+  CHECK(VerifyAssignment(*c, later, pub).ok());
+
+  for (const auto& h : f.hosts) f.Report(h, id, kStateInstalled);
+  RollbackRequest r;
+  r.name = "web";
+  r.to = "1";
+  auto rb = f.c->Rollback(r);
+  REQUIRE(rb.ok());
+  auto back = f.Assigned(canary, rb->id);
+  REQUIRE(back);
+  CHECK(back->kind == "rollback");
+  CHECK(back->manifest.version == "1");
+  CHECK(VerifyAssignment(*back, canary, pub).ok());
 }
 
 TEST_CASE("waves: only the current wave activates, the rest distribute, and the next wave starts when it is healthy") {

@@ -113,6 +113,10 @@ AssignmentList Controller::AssignmentsFor(const std::string& host) const {
     active = active || p->second.open();
     Assignment asg{id, a->second.manifest, a->second.torrent};
     asg.activate = hp.wave <= p->second.rec.plan.wave;
+    asg.kind = p->second.rec.plan.kind;
+    // Signed per host and per answer: activate changes as waves advance, and
+    // the host id in the bytes keeps one host's assignment from being handed to another.
+    if (o_.sign) asg.signature = Base64Encode(o_.sign(AssignmentSigningBytes(asg, host)));
     out.assignments.push_back(std::move(asg));
   }
   out.announce_interval = active ? o_.announce_interval_s : o_.idle_announce_interval_s;

@@ -4,8 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/steady_timer.hpp>
+#include <filesystem>
 
 #include "push/dashboard.h"
+#include "wire/crypto.h"
+#include "wire/fs.h"
 
 namespace spate::push {
 
@@ -98,6 +101,7 @@ struct Service::Impl {
   asio::steady_timer tick;
   std::map<std::string, std::map<uint64_t, Waiter>> waiters;  // by host
   uint64_t next_waiter = 1;
+  std::string public_key_path;
 
   Impl(const ServiceOptions& opts, asio::io_context& i, ControllerOptions co, std::unique_ptr<Store> store,
        const Rackmap& rackmap, Swarms& swarms)
@@ -184,12 +188,27 @@ Result<std::unique_ptr<Service>> Service::Create(const ServiceOptions& o, const 
   if (!s.ok()) return s;
   auto store = Store::Open(o.db_path);
   if (!store.ok()) return store.status();
+  std::string key_path = KeyPathFor(o), pub_path = PublicKeyPathFor(key_path);
+  auto key = SigningKey::LoadOrCreate(key_path);
+  if (!key.ok()) return key.status();  // names the path
+  // Rewritten at every start, so the .pub beside the key always matches it.
+  if (Status w = WriteFileAtomic(pub_path, key->PublicKeyPem()); !w.ok())
+    return Status::Io("writing the tracker's public key: " + w.message());
+  spdlog::info("assignments are signed with {}; fetchers check them with --tracker-key {}", key_path, pub_path);
   ControllerOptions co;
   co.announce_interval_s = o.announce_interval_s;
   co.idle_announce_interval_s = o.idle_announce_interval_s;
   co.enrol_glob = o.enrol_glob;
   co.enrol_rackmap = o.enrol_rackmap;
+  co.sign = [key = *key](const std::string& bytes) {
+    auto sig = key.Sign(bytes);
+    if (sig.ok()) return *sig;
+    // Unsigned, the assignment is refused by fetchers that check: loud, not silent.
+    spdlog::error("signing an assignment failed: {}", sig.status().message());
+    return std::string();
+  };
   auto impl = std::make_unique<Impl>(o, io, co, std::move(*store), rackmap, swarms);
+  impl->public_key_path = pub_path;
   s = impl->controller.Load();
   if (!s.ok()) return s;
   if (o.shared_admin_token)
@@ -206,6 +225,18 @@ Result<std::unique_ptr<Service>> Service::Create(const ServiceOptions& o, const 
   return std::unique_ptr<Service>(new Service(std::move(impl)));
 }
 
+std::string KeyPathFor(const ServiceOptions& o) {
+  if (!o.key_path.empty()) return o.key_path;
+  // Not <db>.key: a TLS key named tracker.key may well sit beside the db.
+  return std::filesystem::path(o.db_path).replace_extension(".sign.key").string();
+}
+
+std::string PublicKeyPathFor(const std::string& key_path) {
+  std::string pub = std::filesystem::path(key_path).replace_extension(".pub").string();
+  // A key named *.pub must not be overwritten by its own public half.
+  return pub == key_path ? key_path + ".pub" : pub;
+}
+
 void Service::Start() { impl_->Tick(); }
 
 std::optional<http::Response> Service::RefuseRead(const http::Request& req) {
@@ -215,6 +246,7 @@ std::optional<http::Response> Service::RefuseRead(const http::Request& req) {
 }
 Status Service::Flush() { return impl_->controller.Flush(); }
 const PushFacts& Service::facts() const { return impl_->controller; }
+const std::string& Service::public_key_path() const { return impl_->public_key_path; }
 Metrics Service::MetricsSnapshot() const { return impl_->controller.MetricsSnapshot(impl_->LongPolls()); }
 json Service::Stats() const { return impl_->controller.Stats(impl_->LongPolls()); }
 
@@ -409,16 +441,10 @@ http::Response Service::Impl::Reports(const std::string& host, const http::Reque
   if (Status s = AuthorizeHost(req, "report", host); !s.ok()) return Err(s);
   auto j = ParseJson(req.body);
   if (!j.ok()) return Err(j.status());
-  if (!j->is_object() || !j->contains("reports") || !(*j)["reports"].is_array())
-    return Err(Status::Invalid("body must be {\"reports\":[...]}"));
-  std::vector<HostReport> reports;
-  for (const auto& rj : (*j)["reports"]) {
-    auto r = HostReportFromJson(rj);
-    if (!r.ok()) return Err(Status::Invalid("report: " + r.status().message()));
-    reports.push_back(std::move(*r));
-  }
+  auto reports = HostReportsFromJson(*j);
+  if (!reports.ok()) return Err(reports.status());
   if (Status s = controller.CheckHostAddress("report", host, SourceAddress(req)); !s.ok()) return Err(s);
-  auto answer = controller.Reports(host, reports);
+  auto answer = controller.Reports(host, *reports);
   WakeChanged();
   if (!answer.ok()) return Err(answer.status());
   return JsonReply(ToJson(*answer));

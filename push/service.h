@@ -37,6 +37,12 @@ struct ServiceOptions {
   // Others get 403, so a stranger cannot fill the host table.
   std::string enrol_glob = "*";
   bool enrol_rackmap = false;
+  // Ed25519 private key (PEM) that signs every assignment for its host, so a
+  // fetcher given the public key (--tracker-key) acts only on what this
+  // tracker asked of it. Created (0600) on first start if missing, never
+  // replaced; the public key is written beside it (PublicKeyPathFor).
+  // "" = beside the db: <db without extension>.sign.key (public: .sign.pub).
+  std::string key_path;
   int announce_interval_s = 5;
   int idle_announce_interval_s = 60;
   // Longest long poll of /hosts/{host}/assignments; longer `wait`s are capped.
@@ -72,6 +78,8 @@ class Service {
   Status Flush();
 
   const PushFacts& facts() const;
+  // Where the public key of the assignment signing key was written.
+  const std::string& public_key_path() const;
   Metrics MetricsSnapshot() const;
   nlohmann::json Stats() const;
 
@@ -81,6 +89,11 @@ class Service {
   explicit Service(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The signing key's path for `o` (key_path, or its default beside the db),
+// and where its public key goes: the same path ending in .pub.
+std::string KeyPathFor(const ServiceOptions& o);
+std::string PublicKeyPathFor(const std::string& key_path);
 
 // The address a request really came from (IPv4-mapped IPv6 as IPv4).
 std::string SourceAddress(const http::Request& req);

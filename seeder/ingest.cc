@@ -13,15 +13,6 @@
 
 namespace spate::seeder {
 
-Status CheckUploadNames(const std::string& name, const std::string& version, const std::string& filename) {
-  Status s = CheckName("name", name);
-  if (s.ok()) s = CheckVersion("version", version);
-  if (s.ok()) s = CheckName("filename", filename);
-  // The file shares its directory with the manifest.
-  if (s.ok() && filename == kManifestFile) s = Status::Invalid("filename must not be " + std::string(kManifestFile));
-  return s;
-}
-
 namespace {
 
 // Everything after the checksum; the caller deletes what is left on failure.

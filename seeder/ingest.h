@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "seeder/routes.h"
 #include "seeder/store.h"
 #include "wire/crypto.h"
 #include "wire/status.h"
@@ -30,8 +31,5 @@ struct IngestResult {
 // is moved or deleted whatever the outcome. Blocks for seconds on multi-GB files:
 // call it off the HTTP io threads. Thread-safe (the store serializes commits).
 Result<IngestResult> Ingest(ArtifactStore& store, const SigningKey& key, const IngestRequest& req);
-
-// Name, version and filename checks shared by the HTTP layer and Ingest.
-Status CheckUploadNames(const std::string& name, const std::string& version, const std::string& filename);
 
 }  // namespace spate::seeder

@@ -1,6 +1,9 @@
 #include "seeder/routes.h"
 
-#include "seeder/ingest.h"
+#include <cctype>
+
+#include "seeder/store.h"
+#include "wire/api.h"
 #include "wire/http.h"
 
 namespace spate::seeder {
@@ -56,6 +59,29 @@ Result<UploadTarget> ParseUploadTarget(const std::string& path, const std::strin
   Status st = CheckUploadNames(t.name, t.version, t.filename);
   if (!st.ok()) return st;
   return t;
+}
+
+Result<UploadRequest> ParseUploadRequest(const std::string& path, const std::string& query,
+                                         const std::map<std::string, std::string>& headers) {
+  auto target = ParseUploadTarget(path, query);
+  if (!target.ok()) return target.status();
+  UploadRequest r;
+  r.target = std::move(*target);
+  if (auto it = headers.find("x-spate-sha256"); it != headers.end()) r.sha256 = it->second;
+  for (auto& c : r.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!r.sha256.empty() &&
+      (r.sha256.size() != 64 || r.sha256.find_first_not_of("0123456789abcdef") != std::string::npos))
+    return Status::Invalid("X-Spate-Sha256 must be 64 hex digits (the SHA-256 of the body)");
+  return r;
+}
+
+Status CheckUploadNames(const std::string& name, const std::string& version, const std::string& filename) {
+  Status s = CheckName("name", name);
+  if (s.ok()) s = CheckVersion("version", version);
+  if (s.ok()) s = CheckName("filename", filename);
+  // The file shares its directory with the manifest.
+  if (s.ok() && filename == kManifestFile) s = Status::Invalid("filename must not be " + std::string(kManifestFile));
+  return s;
 }
 
 }  // namespace spate::seeder

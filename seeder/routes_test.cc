@@ -45,6 +45,27 @@ TEST_CASE("upload target: traversal and bad characters are refused naming the fi
   CHECK_THAT(bad("/api/v1/artifacts/app/1%zz", ""), Catch::Contains("percent"));
 }
 
+TEST_CASE("upload request: the checksum header is lower-cased, optional, and refused unless 64 hex digits") {
+  const std::string hex(64, 'A');
+  auto r = ParseUploadRequest("/api/v1/artifacts/app/1", "", {{"x-spate-sha256", hex}});
+  REQUIRE(r.ok());
+  CHECK(r->sha256 == std::string(64, 'a'));
+  CHECK(r->target.name == "app");
+  auto none = ParseUploadRequest("/api/v1/artifacts/app/1", "", {});
+  REQUIRE(none.ok());
+  CHECK(none->sha256.empty());
+  for (std::string bad : {std::string(63, 'a'), std::string(65, 'a'), std::string(63, 'a') + "g", std::string("abc")}) {
+    auto b = ParseUploadRequest("/api/v1/artifacts/app/1", "", {{"x-spate-sha256", bad}});
+    REQUIRE_FALSE(b.ok());
+    CHECK(b.status().code() == Status::Code::kInvalid);
+    CHECK_THAT(b.status().message(), Catch::Contains("X-Spate-Sha256"));
+  }
+  // The target is checked first, and its refusal is what the client hears.
+  auto both = ParseUploadRequest("/api/v1/artifacts/../1", "", {{"x-spate-sha256", "abc"}});
+  REQUIRE_FALSE(both.ok());
+  CHECK_THAT(both.status().message(), Catch::Contains("name"));
+}
+
 TEST_CASE("upload target: other paths are not found") {
   auto t = ParseUploadTarget("/api/v1/pubkey", "");
   REQUIRE_FALSE(t.ok());

@@ -2,7 +2,6 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
-#include <cctype>
 #include <climits>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -183,19 +182,18 @@ std::optional<http::Response> Seeder::OnHeader(http::Request& req) {
                                      ? Status::Unauthorized("missing or wrong upload token")
                                      : s);
   }
-  auto target = ParseUploadTarget(req.path, req.query);
-  if (!target.ok()) {
+  auto up = ParseUploadRequest(req.path, req.query, req.headers);
+  if (!up.ok()) {
     ++uploads_refused_;
-    return http::Response::Error(target.status());
+    return http::Response::Error(up.status());
   }
-  if (target->check_only) return Preflight(*target, req.header("x-spate-sha256"));
+  if (up->target.check_only) return Preflight(up->target, up->sha256);
   if (stopping_) return http::Response::Error(Status::Unavailable("seeder is shutting down"));
   req.body_file = store_.NewTempPath("upload");
   return std::nullopt;
 }
 
-http::Response Seeder::Preflight(const UploadTarget& t, std::string sha256) {
-  for (auto& c : sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+http::Response Seeder::Preflight(const UploadTarget& t, const std::string& sha256) {
   if (sha256.empty()) return http::Response::Error(Status::Invalid("?check=1 needs the X-Spate-Sha256 header"));
   auto existing = store_.Find(t.name, t.version);
   if (!existing) return http::Response{204, "application/json", "", {}};
@@ -228,17 +226,17 @@ void Seeder::Handle(http::Request&& req, http::Reply reply) {
 }
 
 void Seeder::HandleUpload(http::Request&& req, http::Reply reply) {
-  auto target = ParseUploadTarget(req.path, req.query);
-  if (!target.ok() || req.body_file.empty()) {
+  auto up = ParseUploadRequest(req.path, req.query, req.headers);
+  if (!up.ok() || req.body_file.empty()) {
     if (!req.body_file.empty()) RemoveQuietly(req.body_file);
-    return reply(http::Response::Error(target.ok() ? Status::Invalid("no body") : target.status()));
+    return reply(http::Response::Error(up.ok() ? Status::Invalid("no body") : up.status()));
   }
   IngestRequest in;
-  in.name = target->name;
-  in.version = target->version;
-  in.filename = target->filename;
+  in.name = up->target.name;
+  in.version = up->target.version;
+  in.filename = up->target.filename;
   in.upload_path = req.body_file;
-  in.expected_sha256 = req.header("x-spate-sha256");
+  in.expected_sha256 = up->sha256;
   in.announce_url = config_.announce_url;
   std::string remote = req.remote.to_string();
   // Hashing and piece hashing take seconds for multi-GB files: keep them off the io threads.

@@ -88,7 +88,7 @@ class Seeder {
   Status Authorize(const http::Request& req, auth::Role need);
   void Handle(http::Request&& req, http::Reply reply);
   void HandleUpload(http::Request&& req, http::Reply reply);
-  http::Response Preflight(const UploadTarget& t, std::string sha256);
+  http::Response Preflight(const UploadTarget& t, const std::string& sha256);
   http::Response HandleGet(const http::Request& req);
   http::Response StatusJson();
   // Thread-safe: the io threads, the ingest pool and the Graphite sender call it.

@@ -47,6 +47,7 @@ int TrackerCommand(int argc, char** argv) {
     ("announce-listen", "plain HTTP address serving only /announce and /scrape (for BitTorrent clients); --listen then stops serving them", cxxopts::value<std::string>()->default_value(""))
     ("rackmap", "rackmap file (CIDR dc/pod/rack lines); without it every host is 'unknown'", cxxopts::value<std::string>()->default_value(""))
     ("db", "SQLite database for artifacts, pushes and hosts", cxxopts::value<std::string>()->default_value("./tracker.db"))
+    ("key", "Ed25519 key (PEM) that signs assignments, created if missing; its public key goes beside it as .pub for fetchers' --tracker-key (default: the --db path ending in .sign.key)", cxxopts::value<std::string>()->default_value(""))
     ("admin-token", "one bearer token for both registering artifacts and pushing (default: $SPATE_ADMIN_TOKEN); --token-file splits the roles", cxxopts::value<std::string>()->default_value(""))
     ("token-file", "file (mode 600) of 'ROLE TOKEN' lines for register, push and read, and 'host-secret SECRET'; replaces --admin-token", cxxopts::value<std::string>()->default_value(""))
     ("open-reads", "serve reads (pushes, fleet, hosts, artifacts, /stats, /metrics) without a token, on purpose (no read token)")
@@ -66,7 +67,7 @@ int TrackerCommand(int argc, char** argv) {
     ("trust-ip-param", "believe the announce's ip parameter instead of the source address (trusted networks only)")
     ("max-connections-per-ip", "concurrent HTTP connections per client address; excess ones are closed at once", cxxopts::value<int>()->default_value("64"))
     ("header-timeout", "close an HTTP connection that has not sent a whole request header in this time", cxxopts::value<std::string>()->default_value("15s"))
-    ("ready-file", "write {\"http\":\"ADDR:PORT\",\"udp\":..,\"announce\":..} here once listening (udp, announce with their flags)", cxxopts::value<std::string>()->default_value(""))
+    ("ready-file", "write {\"http\":\"ADDR:PORT\",\"udp\":..,\"announce\":..,\"tracker_key\":\"PUB\"} here once listening (udp, announce with their flags)", cxxopts::value<std::string>()->default_value(""))
     ("graphite", "send metrics every 10 s to carbon's plaintext port IP:PORT (off by default)", cxxopts::value<std::string>()->default_value(""))
     ("graphite-prefix", "Graphite path prefix (default spate.tracker.<listen address>)", cxxopts::value<std::string>()->default_value(""))
     ("graphite-interval", "how often to send to Graphite", cxxopts::value<std::string>()->default_value("10s"))
@@ -90,6 +91,7 @@ int TrackerCommand(int argc, char** argv) {
     c.announce_listen = r["announce-listen"].as<std::string>();
     c.rackmap_path = r["rackmap"].as<std::string>();
     pc.db_path = r["db"].as<std::string>();
+    pc.key_path = r["key"].as<std::string>();
     std::string admin_token = r["admin-token"].as<std::string>();
     const std::string token_file = r["token-file"].as<std::string>();
     // Read the environment here, not as the flag's default, so --help never prints the secret.
@@ -267,7 +269,7 @@ int TrackerCommand(int argc, char** argv) {
     return kExitFailure;
   }
   std::string addr = http::FormatEndpoint(server.local_endpoint());
-  nlohmann::json ready{{"http", addr}};
+  nlohmann::json ready{{"http", addr}, {"tracker_key", service->public_key_path()}};
   if (announce_server) {
     ready["announce"] = http::FormatEndpoint(announce_server->local_endpoint());
     spdlog::info("announces and scrapes on http://{} only", ready["announce"].get<std::string>());

@@ -1,5 +1,8 @@
 #include "wire/api.h"
 
+#include <limits>
+#include <type_traits>
+
 namespace spate {
 
 using nlohmann::json;
@@ -25,6 +28,49 @@ Status CheckVersion(const std::string& what, const std::string& value) {
 
 namespace {
 
+template <typename T>
+struct IsVector : std::false_type {};
+template <typename T>
+struct IsVector<std::vector<T>> : std::true_type {};
+
+// json::get converts any number to any arithmetic type with a static_cast:
+// 1.5 became 1, -1 a huge uint64_t, and 1e300 into an integer is undefined
+// behaviour (found by control_api_fuzz). So integers must be JSON integers
+// that fit; other types go through get, which throws on a wrong type.
+template <typename T>
+bool Convert(const json& v, T& out) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (v.is_number_unsigned()) {
+      uint64_t u = v.get<uint64_t>();
+      if (u > uint64_t(std::numeric_limits<T>::max())) return false;
+      out = static_cast<T>(u);
+      return true;
+    }
+    if (!v.is_number_integer()) return false;
+    // Signed storage (what the parser gives negative numbers, and C++ code any int).
+    int64_t i = v.get<int64_t>();
+    bool fits = i < 0 ? std::is_signed_v<T> && i >= int64_t(std::numeric_limits<T>::min())
+                      : uint64_t(i) <= uint64_t(std::numeric_limits<T>::max());
+    if (!fits) return false;
+    out = static_cast<T>(i);
+    return true;
+  } else if constexpr (IsVector<T>::value) {
+    if (!v.is_array()) return false;
+    T items;
+    for (const auto& e : v)
+      if (!Convert(e, items.emplace_back())) return false;
+    out = std::move(items);
+    return true;
+  } else {
+    try {
+      out = v.get<T>();
+    } catch (const json::exception&) {
+      return false;
+    }
+    return true;
+  }
+}
+
 // Reads a required field of type T, or records why not.
 template <typename T>
 bool Get(const json& j, const char* key, T& out, Status& err) {
@@ -38,10 +84,8 @@ bool Get(const json& j, const char* key, T& out, Status& err) {
     err = Status::Invalid(std::string("missing field '") + key + "'");
     return false;
   }
-  try {
-    out = it->get<T>();
-  } catch (const json::exception&) {
-    err = Status::Invalid(std::string("field '") + key + "' has the wrong type");
+  if (!Convert(*it, out)) {
+    err = Status::Invalid(std::string("field '") + key + "' has the wrong type or is out of range");
     return false;
   }
   return true;
@@ -111,6 +155,8 @@ Result<Manifest> ManifestFromJson(const json& j) {
     Status s = v == &m.version ? CheckVersion(what, *v) : CheckName(what, *v);
     if (!s.ok()) return Status::Invalid("manifest: " + s.message());
   }
+  // The install layout keeps the manifest beside the file (fetcher/install.h).
+  if (m.filename == "manifest.json") return Status::Invalid("manifest: filename must not be manifest.json");
   if (!IsHex(m.sha256, 64)) return Status::Invalid("manifest: sha256 is not 64 lower-case hex digits");
   if (!IsHex(m.info_hash, 40)) return Status::Invalid("manifest: info_hash is not 40 lower-case hex digits");
   return m;
@@ -146,13 +192,36 @@ Result<ArtifactRegistration> RegistrationFromJson(const json& j) {
   return r;
 }
 
+std::string AssignmentSigningBytes(const Assignment& a, const std::string& host) {
+  return json{{"type", "spate-assignment-v1"},
+              {"push_id", a.push_id},
+              {"host", host},
+              {"manifest", a.manifest.id()},
+              {"info_hash", a.manifest.info_hash},
+              {"activate", a.activate},
+              {"kind", a.kind}}
+      .dump();
+}
+
+Status VerifyAssignment(const Assignment& a, const std::string& host, const VerifyKey& key) {
+  if (a.signature.empty()) return Status::Forbidden("assignment is not signed by the tracker");
+  auto sig = Base64Decode(a.signature);
+  if (!sig.ok() || !key.Verify(AssignmentSigningBytes(a, host), *sig))
+    return Status::Forbidden("assignment has no valid signature from the trusted tracker key for host " + host);
+  return Status::Ok();
+}
+
 json ToJson(const AssignmentList& a) {
   json list = json::array();
-  for (const auto& x : a.assignments)
-    list.push_back({{"push_id", x.push_id},
-                    {"manifest", ToJson(x.manifest)},
-                    {"torrent", Base64Encode(x.torrent)},
-                    {"activate", x.activate}});
+  for (const auto& x : a.assignments) {
+    json item{{"push_id", x.push_id},
+              {"manifest", ToJson(x.manifest)},
+              {"torrent", Base64Encode(x.torrent)},
+              {"activate", x.activate},
+              {"kind", x.kind}};
+    if (!x.signature.empty()) item["signature"] = x.signature;
+    list.push_back(std::move(item));
+  }
   json ranges = json::array();
   for (const auto& r : a.rack_ranges) ranges.push_back({{"cidr", r.cidr}, {"local", r.local}});
   return json{{"generation", a.generation},
@@ -176,6 +245,8 @@ Result<AssignmentList> AssignmentListFromJson(const json& j) {
     Get(item, "push_id", x.push_id, err);
     Get(item, "manifest", mj, err);
     GetOptional(item, "activate", x.activate, err);
+    GetOptional(item, "kind", x.kind, err);
+    GetOptional(item, "signature", x.signature, err);
     if (!err.ok()) return err;
     auto m = ManifestFromJson(mj);
     if (!m.ok()) return m.status();
@@ -257,6 +328,18 @@ Result<HostReport> HostReportFromJson(const json& j) {
   for (const char* s : {kStatePending, kStateDownloading, kStateVerifying, kStateStaged, kStateInstalled, kStateFailed})
     if (r.state == s) return r;
   return Status::Invalid("unknown host state '" + r.state + "'");
+}
+
+Result<std::vector<HostReport>> HostReportsFromJson(const json& j) {
+  if (!j.is_object() || !j.contains("reports") || !j["reports"].is_array())
+    return Status::Invalid("body must be {\"reports\":[...]}");
+  std::vector<HostReport> reports;
+  for (const auto& rj : j["reports"]) {
+    auto r = HostReportFromJson(rj);
+    if (!r.ok()) return Status::Invalid("report: " + r.status().message());
+    reports.push_back(std::move(*r));
+  }
+  return reports;
 }
 
 namespace {

@@ -136,7 +136,23 @@ struct Assignment {
   // False: distribute only (download, verify, stage; report "staged"). True:
   // also make it live. Optional on the wire (default true) for older trackers.
   bool activate = true;
+  // "push" or "rollback" (the push's kind); informational, but signed.
+  // Optional on the wire (default "push").
+  std::string kind = "push";
+  // Base64 Ed25519 signature by the tracker's key over
+  // AssignmentSigningBytes(*this, host). Optional on the wire: "" = unsigned
+  // (a tracker without a key, or an older one). The manifest's own signature
+  // says the seeder built these bytes; this one says the tracker asked this
+  // host to act on this push now, which is what a replay would forge.
+  std::string signature{};  // (an initializer, so {push_id, manifest, torrent} stays warning-free)
 };
+
+// Canonical bytes the tracker signs for one host's assignment: push id, host
+// id, manifest id and info_hash, activate and kind (keys sorted, with a type
+// tag so they can never be mistaken for another signed message).
+std::string AssignmentSigningBytes(const Assignment& a, const std::string& host);
+// Ok when `a.signature` is `key`'s signature over AssignmentSigningBytes(a, host).
+Status VerifyAssignment(const Assignment& a, const std::string& host, const VerifyKey& key);
 
 // One rule of a host's rack scope: addresses in `cidr` are in the host's rack
 // (local) or not. Rules come shortest prefix first; a later, longer rule
@@ -172,6 +188,9 @@ struct HostReport {
 };
 nlohmann::json ToJson(const HostReport& r);
 Result<HostReport> HostReportFromJson(const nlohmann::json& j);
+// A host's {"reports":[HostReport...]} body (POST /hosts/{host}/reports):
+// every report valid, or the first one that is not, named.
+Result<std::vector<HostReport>> HostReportsFromJson(const nlohmann::json& j);
 
 // Part of the tracker's answer to reports: this host is a gateway of its rack
 // (handed the origin) in the reported push's swarm. It fetches from peers

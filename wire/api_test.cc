@@ -1,6 +1,9 @@
 #include "wire/api.h"
 
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <functional>
+#include <unistd.h>
 
 using namespace spate;
 
@@ -146,4 +149,103 @@ TEST_CASE("gateway roles round-trip and reject slots out of range") {
   CHECK_FALSE(GatewayRoleFromJson(ToJson(GatewayRole{7, -1, 5})).ok());
   CHECK_FALSE(GatewayRoleFromJson(ToJson(GatewayRole{7, 0, 0})).ok());
   CHECK_FALSE(GatewayRoleFromJson(nlohmann::json{{"push_id", 7}}).ok());
+}
+
+TEST_CASE("integer fields take only JSON integers that fit, never floats or negatives for sizes") {
+  auto report = [](const std::string& field, nlohmann::json v) {
+    nlohmann::json j{{"push_id", 1}, {"state", "pending"}};
+    j[field] = v;
+    return HostReportFromJson(j);
+  };
+  CHECK(report("bytes_done", 5).ok());
+  CHECK(report("rate", 5).ok());  // a double field takes an integer
+  CHECK(report("rate", 1.5).ok());
+  // Each of these was a silent static_cast, and 1e300 into an integer undefined behaviour.
+  CHECK_FALSE(report("push_id", 1e300).ok());
+  CHECK_FALSE(report("push_id", 1.5).ok());
+  CHECK_FALSE(report("bytes_done", -1).ok());
+  CHECK_FALSE(report("peers", 4294967296LL).ok());
+  CHECK_FALSE(report("peers", "3").ok());
+  CHECK_THAT(report("tries", 2.0).status().message(), Catch::Contains("'tries'"));
+  PushProgress p;
+  p.id = 1;
+  p.artifact = "web@1";
+  p.state = "active";
+  auto j = ToJson(p);
+  j["waves"] = {1, 2.5};
+  CHECK_FALSE(PushProgressFromJson(j).ok());
+  j["waves"] = {1, 2};
+  CHECK(PushProgressFromJson(j).ok());
+}
+
+TEST_CASE("host report lists parse whole or name the bad report") {
+  auto ok = HostReportsFromJson(nlohmann::json::parse(R"({"reports":[{"push_id":1,"state":"staged"}]})"));
+  REQUIRE(ok.ok());
+  CHECK(ok->size() == 1);
+  CHECK_FALSE(HostReportsFromJson(nlohmann::json::parse(R"({"reports":{}})")).ok());
+  CHECK_FALSE(HostReportsFromJson(nlohmann::json::parse("[]")).ok());
+  auto bad =
+      HostReportsFromJson(nlohmann::json::parse(R"({"reports":[{"push_id":1,"state":"staged"},{"push_id":2}]})"));
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::StartsWith("report: "));
+}
+
+TEST_CASE("a manifest may not name its file manifest.json, which the install layout keeps beside it") {
+  auto j = ToJson(Sample());
+  j["filename"] = "manifest.json";
+  CHECK_FALSE(ManifestFromJson(j).ok());
+}
+
+TEST_CASE("an assignment's tracker signature covers push id, host, artifact, activate and kind") {
+  auto t = std::filesystem::temp_directory_path() / ("spate-api-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(t);
+  auto key = *SigningKey::LoadOrCreate(t / "tracker.key");
+  auto pub = *VerifyKey::FromPem(key.PublicKeyPem());
+  Assignment a{42, Sample(), "torrent bytes"};
+  a.kind = "rollback";
+  a.activate = false;
+  CHECK_FALSE(VerifyAssignment(a, "h1", pub).ok());  // unsigned
+  a.signature = Base64Encode(*key.Sign(AssignmentSigningBytes(a, "h1")));
+  CHECK(VerifyAssignment(a, "h1", pub).ok());
+  CHECK_FALSE(VerifyAssignment(a, "h2", pub).ok());  // another host's
+
+  // Through the wire and back, signature and kind included.
+  AssignmentList list;
+  list.assignments = {a};
+  auto back = AssignmentListFromJson(nlohmann::json::parse(ToJson(list).dump()));
+  REQUIRE(back.ok());
+  CHECK(back->assignments.at(0).kind == "rollback");
+  CHECK(VerifyAssignment(back->assignments.at(0), "h1", pub).ok());
+
+  std::vector<std::function<void(Assignment&)>> changes = {
+      [](Assignment& x) { x.push_id = 43; },
+      [](Assignment& x) { x.activate = true; },
+      [](Assignment& x) { x.kind = "push"; },
+      [](Assignment& x) { x.manifest.version = "1.2.2"; },
+      [](Assignment& x) { x.manifest.name = "api"; },
+      [](Assignment& x) { x.manifest.info_hash = std::string(40, 'c'); },
+      [](Assignment& x) { x.signature = "!!!!"; },
+      [](Assignment& x) { x.signature = Base64Encode(std::string(64, '\0')); },
+  };
+  for (size_t i = 0; i < changes.size(); ++i) {
+    Assignment x = a;
+    changes[i](x);
+    INFO("change " << i);
+    CHECK_FALSE(VerifyAssignment(x, "h1", pub).ok());
+  }
+  auto other = *SigningKey::LoadOrCreate(t / "other.key");
+  CHECK_FALSE(VerifyAssignment(a, "h1", *VerifyKey::FromPem(other.PublicKeyPem())).ok());
+  std::filesystem::remove_all(t);
+}
+
+TEST_CASE("an assignment without kind or signature is an unsigned push, as from older trackers") {
+  AssignmentList list;
+  list.assignments.push_back({42, Sample(), "t"});
+  auto j = ToJson(list);
+  CHECK_FALSE(j["assignments"][0].contains("signature"));
+  j["assignments"][0].erase("kind");
+  auto back = AssignmentListFromJson(j);
+  REQUIRE(back.ok());
+  CHECK(back->assignments.at(0).kind == "push");
+  CHECK(back->assignments.at(0).signature.empty());
 }

@@ -23,11 +23,26 @@ std::shared_ptr<void> Wrap(EVP_PKEY* k) {
 
 }  // namespace
 
+Sha256Stream::Sha256Stream()
+    : ctx_(EVP_MD_CTX_new(), [](void* p) { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(p)); }) {
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_.get()), EVP_sha256(), nullptr);
+}
+
+void Sha256Stream::Update(std::string_view bytes) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_.get()), bytes.data(), bytes.size());
+}
+
+std::string Sha256Stream::HexDigest() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_.get()), md, &len);
+  return HexEncode(std::string_view(reinterpret_cast<char*>(md), len));
+}
+
 Result<std::string> Sha256File(const std::string& path, const std::function<void(uint64_t)>& progress) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::Io("cannot open " + path + ": " + std::strerror(errno));
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  Sha256Stream sha;
   std::vector<char> buf(1 << 20);
   uint64_t total = 0;
   for (;;) {
@@ -39,15 +54,12 @@ Result<std::string> Sha256File(const std::string& path, const std::function<void
       return Status::Io("cannot read " + path + ": " + std::strerror(e));
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+    sha.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
     total += static_cast<uint64_t>(n);
     if (progress) progress(total);
   }
   ::close(fd);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &len);
-  return HexEncode(std::string_view(reinterpret_cast<char*>(md), len));
+  return sha.HexDigest();
 }
 
 std::string Sha256Hex(std::string_view data) {

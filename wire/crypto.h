@@ -16,6 +16,17 @@ namespace spate {
 Result<std::string> Sha256File(const std::string& path, const std::function<void(uint64_t)>& progress = {});
 std::string Sha256Hex(std::string_view data);
 
+// SHA-256 fed piece by piece, e.g. with bytes as they are copied.
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  void Update(std::string_view bytes);
+  std::string HexDigest();  // lower-case hex of everything fed; call once
+
+ private:
+  std::shared_ptr<void> ctx_;  // EVP_MD_CTX
+};
+
 std::string HexEncode(std::string_view bytes);
 Result<std::string> HexDecode(std::string_view hex);
 std::string Base64Encode(std::string_view bytes);

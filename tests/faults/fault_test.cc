@@ -377,8 +377,8 @@ TEST_CASE("fault: a peer serving corrupt pieces does not stop the others from in
 TEST_CASE("fault: fetcher killed mid-install (verifying) finishes after restart with nothing partial",
           "[faults]") {
   // Installing a few MiB takes milliseconds. A bigger artifact, uncapped, makes
-  // the install (sha256 of the staging file, link, fsync, rename) last long
-  // enough to poll for r1h1's "verifying" report and kill it inside that window.
+  // the install (copy of the staging file with its sha256, fsync, rename) last
+  // long enough to poll for r1h1's "verifying" report and kill it inside that window.
   constexpr uint64_t kBig = 96u << 20;
   TempDir dir("spate-fault-install");
   SpateCluster c(dir);
@@ -388,9 +388,9 @@ TEST_CASE("fault: fetcher killed mid-install (verifying) finishes after restart 
   PushRun push(c, "app@1.0", "150s");
   size_t victim = HostIndex(1, 1);
   REQUIRE(WaitPush(c, 1, [](const nlohmann::json& p) { return HostState(p, "r1h1").first == "verifying"; }, 60s));
-  // It hashes the staging file, then builds app/.tmp-1.0-* (link, fsync) and
-  // renames it into place. Aim for the temp dir (the harder case: something on
-  // disk to clean up); if it never shows, kill anyway while still unswitched.
+  // It copies the staging file into app/.tmp-1.0-*, hashing as it goes, fsyncs
+  // and renames it into place. Aim for the temp dir (the harder case: something
+  // on disk to clean up); if it never shows, kill anyway while still unswitched.
   fs::path app = fs::path(c.installs[victim]) / "app";
   auto has_tmp = [&] {
     std::error_code ec;
@@ -412,7 +412,7 @@ TEST_CASE("fault: fetcher killed mid-install (verifying) finishes after restart 
   CHECK(code == 0);
   std::string want = ReadAll(file);
   for (const auto& install : c.installs) CheckHost(install, "1.0", want);
-  WARN("kill landed " << (tmp_dir ? "after the temp version dir was made" : "while hashing (no temp dir yet)"));
+  WARN("kill landed " << (tmp_dir ? "after the temp version dir was made" : "before the temp version dir was made"));
   if (tmp_dir) CHECK(c.fetchers[victim].Log().find("left by an interrupted install") != std::string::npos);
 }
 
@@ -450,8 +450,9 @@ TEST_CASE("fault: disk full on one host fails it with the reason, nothing partia
     else
       CheckHost(c.installs[i], "1.0", want);
 
-  // Space comes back; a new push of the same version completes everywhere.
-  disk.Resize(kSize * 2);
+  // Space comes back (for staging and the install's copy of it, fetcher/install.h);
+  // a new push of the same version completes everywhere.
+  disk.Resize(kSize * 3);
   PushRun retry(c, "app@1.0", "150s");
   int retry_code = retry.Wait();
   INFO(retry.Output());

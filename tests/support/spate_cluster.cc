@@ -107,8 +107,8 @@ void SpateCluster::StartFetcher(int rack, int host, const std::vector<std::strin
   std::vector<std::string> argv{SpateBinary(), "fetcher", "--host-id", id, "--bind",
                                 "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
                                 "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
-                                dir / "seeder/seeder.pub", "--ready-file", home + "/ready", "--seed-time", "5m",
-                                "--host-token-file", home + "/host.token"};
+                                dir / "seeder/seeder.pub", "--tracker-key", dir / "tracker.sign.pub", "--ready-file",
+                                home + "/ready", "--seed-time", "5m", "--host-token-file", home + "/host.token"};
   if (tls) argv.insert(argv.end(), {"--tls-ca", ca.cert, "--announce-url", announce});
   argv.insert(argv.end(), extra.begin(), extra.end());
   fs::remove(home + "/ready");
