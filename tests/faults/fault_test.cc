@@ -342,12 +342,14 @@ TEST_CASE("fault: a peer serving corrupt pieces does not stop the others from in
     for (int host = rack == 1 ? 2 : 1; host <= 4; ++host) c.StartFetcher(rack, host, {"--log-level", "debug"});
   c.WaitForHosts(8);
   std::string file = Artifact(dir, 7);
-  c.Upload(file);
+  auto manifest = c.Upload(file);
   PushRun first(c, "app@1.0", "60s", "r1h1");
   REQUIRE(first.Wait() == 0);
-  // Its staging file (which it seeds from) and install share an inode: overwrite
-  // every other 64 KiB block in place, as a failing disk would.
-  std::string staged = c.installs[0] + "/app/1.0/app.bin";
+  // The staging file it seeds from (the install is a copy with its own inode):
+  // overwrite every other 64 KiB block in place, as a failing disk would.
+  std::string staged =
+      c.installs[0] + "/.spate/staging/" + manifest["info_hash"].get<std::string>() + "/app.bin";
+  REQUIRE(fs::exists(staged));
   {
     std::fstream f(staged, std::ios::in | std::ios::out | std::ios::binary);
     REQUIRE(f.good());
