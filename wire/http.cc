@@ -107,8 +107,7 @@ Result<std::shared_ptr<ssl::context>> MakeServerContext(const TlsFiles& f) {
   ctx->use_private_key_file(f.key_file, ssl::context::pem, ec);
   if (ec && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH)
     return Status::Invalid("TLS key " + f.key_file + " does not match the certificate " + f.cert_file);
-  if (ec)
-    return Status::Invalid("TLS key " + f.key_file + " is not an unencrypted PEM private key: " + ec.message());
+  if (ec) return Status::Invalid("TLS key " + f.key_file + " is not an unencrypted PEM private key: " + ec.message());
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
     ERR_clear_error();
     return Status::Invalid("TLS key " + f.key_file + " does not match the certificate " + f.cert_file);
@@ -239,10 +238,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return Send(Response::Json(400, "{\"error\":\"malformed HTTP request: " + ec.message() + "\"}\n"));
     }
     // A TLS client that closes without close_notify (most do, between requests) is an ordinary end too.
-    if (ec)
-      return Close(ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == ssl::error::stream_truncated
-                       ? beast::error_code{}
-                       : ec);
+    bool ordinary_end =
+        ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == ssl::error::stream_truncated;
+    if (ec) return Close(ordinary_end ? beast::error_code{} : ec);
     auto& h = header_parser_->get();
     req_ = Request{};
     req_.method = std::string(h.method_string());
@@ -297,7 +295,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void ReadFileChunk() {
     if (file_parser_->is_done()) return OnBody({});  // an empty body, or one that came with the header
     Tcp().expires_after(options_.upload_idle_timeout);
-    bhttp::async_read_some(stream_, buffer_, *file_parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+    auto self = this->shared_from_this();
+    bhttp::async_read_some(stream_, buffer_, *file_parser_, [self](beast::error_code ec, size_t) {
       if (ec == beast::error::timeout)
         spdlog::warn("{} {} from {}: no body bytes for {} s, connection closed", self->req_.method, self->req_.path,
                      self->remote_.to_string(), self->options_.upload_idle_timeout.count());
@@ -407,9 +406,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   static Response TooLarge(uint64_t limit) {
-    return Response::Json(
-        413, nlohmann::json{{"error", "request body too large: the limit is " + std::to_string(limit) + " bytes"}}.dump() +
-                 "\n");
+    std::string why = "request body too large: the limit is " + std::to_string(limit) + " bytes";
+    return Response::Json(413, nlohmann::json{{"error", why}}.dump() + "\n");
   }
 
   void Close(beast::error_code ec) {
@@ -653,8 +651,8 @@ std::string HandshakeError(SSL* ssl, const beast::error_code& ec, const std::str
 // under one deadline. Returns "" or what failed.
 template <class Stream, class Body>
 std::string Exchange(asio::io_context& io, Stream& stream, const tcp::resolver::results_type& endpoints, bool bound,
-                     bhttp::request<Body>& req, bhttp::response_parser<bhttp::string_body>& parser,
-                     const Url& u, const ClientOptions& options) {
+                     bhttp::request<Body>& req, bhttp::response_parser<bhttp::string_body>& parser, const Url& u,
+                     const ClientOptions& options) {
   beast::tcp_stream& conn = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   beast::error_code result;

@@ -197,10 +197,11 @@ TEST_CASE("a second listener on another server's io_context answers on that serv
     main_thread = std::this_thread::get_id();
     reply(Response::Text(200, "main " + r.path));
   });
-  Server second(ServerOptions{}, [&](Request&& r, Reply reply) {
+  Handler second_handler = [&](Request&& r, Reply reply) {
     second_thread = std::this_thread::get_id();
     reply(Response::Text(200, "second " + r.path));
-  }, main.io());
+  };
+  Server second(ServerOptions{}, second_handler, main.io());
   REQUIRE(main.Start().ok());
   REQUIRE(second.Start().ok());
   CHECK(second.local_endpoint().port() != main.local_endpoint().port());
@@ -233,7 +234,8 @@ TEST_CASE("server closes connections over the total limit at once and counts the
   CHECK(rs.server.max_connections() == 3);
   boost::asio::io_context io;
   std::vector<boost::asio::ip::tcp::socket> held;
-  for (int i = 1; i <= 3; ++i) held.push_back(RawConnect(io, "127.0.6." + std::to_string(i), rs.server.local_endpoint()));
+  for (int i = 1; i <= 3; ++i)
+    held.push_back(RawConnect(io, "127.0.6." + std::to_string(i), rs.server.local_endpoint()));
   auto extra = RawConnect(io, "127.0.6.4", rs.server.local_endpoint());  // a fresh address: the total is what is full
   CHECK(ReadSome(extra).empty());
   CHECK(rs.server.connections_rejected() == 1);
