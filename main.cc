@@ -16,6 +16,9 @@ int FleetCommand(int argc, char** argv);
 int SeederCommand(int argc, char** argv);
 int UploadCommand(int argc, char** argv);
 int FetcherCommand(int argc, char** argv);
+// From build_info.cc, written at build time (cmake/build_info.cmake).
+extern const char kVersion[];
+extern const char kBuild[];
 }  // namespace spate
 
 namespace {
@@ -39,7 +42,8 @@ const Subcommand kSubcommands[] = {
 };
 
 void Usage(FILE* out) {
-  std::fprintf(out, "usage: spate COMMAND [options]   (spate COMMAND --help for details)\n\ncommands:\n");
+  std::fprintf(out, "usage: spate COMMAND [options]   (spate COMMAND --help for details)\n");
+  std::fprintf(out, "       spate --version\n\ncommands:\n");
   for (const auto& c : kSubcommands) std::fprintf(out, "  %-9s %s\n", c.name, c.help);
 }
 
@@ -53,6 +57,10 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     Usage(stdout);
+    return spate::kExitOk;
+  }
+  if (cmd == "--version" || cmd == "version") {
+    std::printf("spate %s (build %s)\n", spate::kVersion, spate::kBuild);
     return spate::kExitOk;
   }
   for (const auto& c : kSubcommands)

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "fetcher/fetcher.h"
+#include "wire/config.h"
 #include "wire/daemon.h"
 #include "wire/swarm.h"
 #include "wire/units.h"
@@ -65,7 +66,7 @@ int FetcherCommand(int argc, char** argv) {
   // clang-format on
   cxxopts::ParseResult args;
   try {
-    args = opts.parse(argc, argv);
+    args = ParseWithConfig(opts, argc, argv);
   } catch (const std::exception& e) {
     return Usage(e.what());
   }

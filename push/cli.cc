@@ -50,20 +50,29 @@ void AddWaveOptions(cxxopts::Options& options) {
   // clang-format on
 }
 
-Result<WaveFlags> WaveFlagsFrom(const cxxopts::ParseResult& args) {
-  WaveFlags f;
-  if (args.count("waves")) f.waves = args["waves"].as<std::string>();
-  f.max_failures = args["max-failures"].as<std::string>();
+Status WaveFlagsInto(const cxxopts::ParseResult& args, WaveRequest* out) {
+  if (args.count("waves")) out->waves = args["waves"].as<std::string>();
+  out->max_failures = args["max-failures"].as<std::string>();
   auto pause = ParseDuration(args["wave-pause"].as<std::string>());
   if (!pause.ok()) return Status::Invalid("--wave-pause: " + pause.status().message());
-  f.wave_pause_ms = pause->count();
-  if (f.max_failures.empty()) return Status::Invalid("--max-failures is empty: want N or P%, e.g. 2 or 5%");
+  out->wave_pause_ms = pause->count();
+  if (out->max_failures.empty()) return Status::Invalid("--max-failures is empty: want N or P%, e.g. 2 or 5%");
   // The syntax is checked here, before anything is sent; the tracker applies
   // both to the targets it finds (the same parsers, push/waves.h).
-  if (auto w = ParseWaveSpec(f.waves); !w.ok()) return Status::Invalid("--waves: " + w.status().message());
-  if (auto m = ParseMaxFailures(f.max_failures, 1); !m.ok())
+  if (auto w = ParseWaveSpec(out->waves); !w.ok()) return Status::Invalid("--waves: " + w.status().message());
+  if (auto m = ParseMaxFailures(out->max_failures, 1); !m.ok())
     return Status::Invalid("--max-failures: " + m.status().message());
-  return f;
+  out->started_by = StartedBy();
+  return Status::Ok();
+}
+
+int StartAndWatch(const std::string& command, const TrackerClient& tracker, const std::string& path,
+                  const nlohmann::json& body, const WatchOptions& watch) {
+  auto created = tracker.CallForPush("POST", path, body);
+  if (!created.ok()) return Fail(command, "cannot start it: " + created.status().message(), kExitFailure);
+  if (watch.style != WatchStyle::kJson) std::printf("%s\n", RenderStart(*created).c_str());
+  std::fflush(stdout);
+  return ExitCodeFor(WatchLive(tracker, std::move(*created), watch));
 }
 
 void AddWatchOptions(cxxopts::Options& options) {

@@ -21,20 +21,20 @@ namespace spate::cli {
 void AddTrackerOptions(cxxopts::Options& options);
 TrackerClient TrackerFrom(const cxxopts::ParseResult& args);
 
-// --waves SPEC, --wave-pause DUR, --max-failures N|P%: syntax checked here,
-// applied to the targets by the tracker.
-struct WaveFlags {
-  std::string waves;
-  int64_t wave_pause_ms = 0;
-  std::string max_failures = "0";
-};
+// --waves SPEC, --wave-pause DUR, --max-failures N|P%, and who asks: syntax
+// checked here, applied to the targets by the tracker.
 void AddWaveOptions(cxxopts::Options& options);
-Result<WaveFlags> WaveFlagsFrom(const cxxopts::ParseResult& args);
+Status WaveFlagsInto(const cxxopts::ParseResult& args, WaveRequest* out);
 
 // --timeout DUR, --interval DUR, --json; the style is a terminal block when
 // stdout is one.
 void AddWatchOptions(cxxopts::Options& options);
 Result<WatchOptions> WatchOptionsFrom(const cxxopts::ParseResult& args, const std::string& command);
+
+// POSTs `body` to `path` (a push or a rollback), prints its start line and
+// watches it like a push; returns the exit code.
+int StartAndWatch(const std::string& command, const TrackerClient& tracker, const std::string& path,
+                  const nlohmann::json& body, const WatchOptions& watch);
 
 // The positional "id" as a push id (a positive integer).
 Result<int64_t> PushIdFrom(const cxxopts::ParseResult& args);

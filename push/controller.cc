@@ -29,8 +29,10 @@ void Push::Index() {
   by_addr.clear();
   rack_targets.clear();
   installed = failed = superseded = cancelled = staged = 0;
+  open_in_wave.assign(size_t(waves()), 0);
   for (size_t i = 0; i < rec.hosts.size(); ++i) {
     const HostProgress& h = rec.hosts[i];
+    if (!TerminalState(h.state) && h.wave >= 0 && h.wave < waves()) ++open_in_wave[size_t(h.wave)];
     index[h.host] = i;
     if (!h.addr.empty()) by_addr.emplace(h.addr, i);
     ++rack_targets[h.location];
@@ -44,6 +46,9 @@ void Push::Index() {
 
 void Push::SetState(size_t i, const std::string& state) {
   std::string& cur = rec.hosts[i].state;
+  const int w = rec.hosts[i].wave;
+  if (w >= 0 && w < int(open_in_wave.size()))
+    open_in_wave[size_t(w)] += int(TerminalState(cur)) - int(TerminalState(state));
   auto moved = [&](const char* s) { return int(state == s) - int(cur == s); };
   installed += moved(kStateInstalled);
   failed += moved(kStateFailed);
@@ -346,8 +351,8 @@ void Controller::AdvanceWaves(Push& p) {
     return;
   }
   if (!more_waves) return;
-  for (const auto& h : p.rec.hosts)
-    if (h.wave <= plan.wave && !TerminalState(h.state)) return;  // the wave is not done
+  for (int w = 0; w <= plan.wave; ++w)
+    if (p.open_in_wave[size_t(w)] > 0) return;  // the wave is not done
   const int64_t now = Now();
   if (plan.next_wave_at == 0) {
     plan.next_wave_at = now + plan.wave_pause_ms;

@@ -6,6 +6,7 @@
 // Not thread-safe: the daemon calls it from its one io thread.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -45,6 +46,9 @@ struct Push {
   std::unordered_multimap<std::string, size_t> by_addr;   // host address -> row
   std::set<size_t> dirty;                                 // rows not yet flushed
   int installed = 0, failed = 0, superseded = 0, cancelled = 0, staged = 0;
+  // Rows not yet terminal, by wave: a wave is done when it and every earlier
+  // one hold none, checked on every report without walking the rows.
+  std::vector<int> open_in_wave;
 
   void Index();
   void SetState(size_t i, const std::string& state);

@@ -524,6 +524,7 @@ TEST_CASE("controller invariants hold over random event sequences") {
         CHECK(copy.superseded == p.superseded);
         CHECK(copy.cancelled == p.cancelled);
         CHECK(copy.staged == p.staged);
+        CHECK(copy.open_in_wave == p.open_in_wave);
         CHECK(p.rec.plan.wave < p.waves());
         if (p.rec.plan.cancelled) CHECK(p.status() == PushStatus::kCancelled);
         for (const auto& row : p.rec.hosts)

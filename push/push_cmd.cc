@@ -55,23 +55,12 @@ int PushCommand(int argc, char** argv) {
   PushRequest req;
   req.artifact = (*args)["artifact"].as<std::string>();
   req.hosts_glob = (*args)["hosts"].as<std::string>();
-  req.started_by = StartedBy();
   auto id = ParseArtifactId(req.artifact);
   if (!id.ok()) return cli::Fail(cmd, id.status().message(), kExitUsage);
-  auto waves = cli::WaveFlagsFrom(*args);
-  if (!waves.ok()) return cli::Fail(cmd, waves.status().message(), kExitUsage);
-  req.waves = waves->waves;
-  req.wave_pause_ms = waves->wave_pause_ms;
-  req.max_failures = waves->max_failures;
+  if (Status s = cli::WaveFlagsInto(*args, &req); !s.ok()) return cli::Fail(cmd, s.message(), kExitUsage);
   auto watch = cli::WatchOptionsFrom(*args, cmd);
   if (!watch.ok()) return cli::Fail(cmd, watch.status().message(), kExitUsage);
-
-  TrackerClient tracker = cli::TrackerFrom(*args);
-  auto created = tracker.CallForPush("POST", "/pushes", ToJson(req));
-  if (!created.ok()) return cli::Fail(cmd, "cannot start the push: " + created.status().message(), kExitFailure);
-  if (watch->style != WatchStyle::kJson) std::printf("%s\n", RenderStart(*created).c_str());
-  std::fflush(stdout);
-  return ExitCodeFor(WatchLive(tracker, std::move(*created), *watch));
+  return cli::StartAndWatch(cmd, cli::TrackerFrom(*args), "/pushes", ToJson(req), *watch);
 }
 
 }  // namespace spate

@@ -40,26 +40,15 @@ int RollbackCommand(int argc, char** argv) {
   req.name = (*args)["name"].as<std::string>();
   if (args->count("to")) req.to = (*args)["to"].as<std::string>();
   req.hosts_glob = (*args)["hosts"].as<std::string>();
-  req.started_by = StartedBy();
   if (req.name.find('@') != std::string::npos)
     return cli::Fail(cmd, "NAME '" + req.name + "' has a version; use --to VERSION", kExitUsage);
   if (Status s = CheckName("name", req.name); !s.ok()) return cli::Fail(cmd, s.message(), kExitUsage);
   if (!req.to.empty())
     if (Status s = CheckVersion("--to", req.to); !s.ok()) return cli::Fail(cmd, s.message(), kExitUsage);
-  auto waves = cli::WaveFlagsFrom(*args);
-  if (!waves.ok()) return cli::Fail(cmd, waves.status().message(), kExitUsage);
-  req.waves = waves->waves;
-  req.wave_pause_ms = waves->wave_pause_ms;
-  req.max_failures = waves->max_failures;
+  if (Status s = cli::WaveFlagsInto(*args, &req); !s.ok()) return cli::Fail(cmd, s.message(), kExitUsage);
   auto watch = cli::WatchOptionsFrom(*args, cmd);
   if (!watch.ok()) return cli::Fail(cmd, watch.status().message(), kExitUsage);
-
-  TrackerClient tracker = cli::TrackerFrom(*args);
-  auto created = tracker.CallForPush("POST", "/rollbacks", ToJson(req));
-  if (!created.ok()) return cli::Fail(cmd, "cannot start the rollback: " + created.status().message(), kExitFailure);
-  if (watch->style != WatchStyle::kJson) std::printf("%s\n", RenderStart(*created).c_str());
-  std::fflush(stdout);
-  return ExitCodeFor(WatchLive(tracker, std::move(*created), *watch));
+  return cli::StartAndWatch(cmd, cli::TrackerFrom(*args), "/rollbacks", ToJson(req), *watch);
 }
 
 }  // namespace spate

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "seeder/seeder.h"
+#include "wire/config.h"
 #include "wire/daemon.h"
 #include "wire/units.h"
 
@@ -44,7 +45,7 @@ int SeederCommand(int argc, char** argv) {
   seeder::SeederConfig cfg;
   std::string log_level;
   try {
-    auto r = opts.parse(argc, argv);
+    auto r = ParseWithConfig(opts, argc, argv);
     if (r.count("help")) {
       std::printf("%s\n", opts.help().c_str());
       return kExitOk;

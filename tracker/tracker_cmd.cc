@@ -14,6 +14,7 @@
 #include "push/service.h"
 #include "tracker/tracker.h"
 #include "tracker/whitelist.h"
+#include "wire/config.h"
 #include "wire/daemon.h"
 #include "wire/graphite.h"
 #include "wire/units.h"
@@ -74,7 +75,7 @@ int TrackerCommand(int argc, char** argv) {
   int max_per_ip = 64;
   std::chrono::seconds header_timeout{15};
   try {
-    auto r = opts.parse(argc, argv);
+    auto r = ParseWithConfig(opts, argc, argv);
     if (r.count("help")) {
       std::printf("%s\n", opts.help().c_str());
       return kExitOk;

@@ -259,28 +259,34 @@ Result<HostReport> HostReportFromJson(const json& j) {
   return Status::Invalid("unknown host state '" + r.state + "'");
 }
 
-json ToJson(const PushRequest& r) {
-  json j{{"artifact", r.artifact},         {"hosts_glob", r.hosts_glob},     {"waves", r.waves},
-         {"wave_pause_ms", r.wave_pause_ms}, {"max_failures", r.max_failures}, {"started_by", r.started_by}};
-  if (!r.hosts.empty()) j["hosts"] = r.hosts;
-  return j;
-}
-
 namespace {
 
-// The wave fields push and rollback requests share; their syntax is checked
-// where they are planned (push/waves.h), against the targets.
-void GetWaveFields(const json& j, std::string& waves, int64_t& pause, std::string& max_failures,
-                   std::string& started_by, Status& err) {
-  GetOptional(j, "waves", waves, err);
-  GetOptional(j, "wave_pause_ms", pause, err);
-  GetOptional(j, "max_failures", max_failures, err);
-  GetOptional(j, "started_by", started_by, err);
-  if (err.ok() && pause < 0) err = Status::Invalid("wave_pause_ms must not be negative");
-  if (err.ok() && started_by.size() > 256) err = Status::Invalid("started_by is longer than 256 bytes");
+json WaveFields(const WaveRequest& r) {
+  return json{{"waves", r.waves},
+              {"wave_pause_ms", r.wave_pause_ms},
+              {"max_failures", r.max_failures},
+              {"started_by", r.started_by}};
+}
+
+// Their syntax is checked where they are planned (push/waves.h), against the targets.
+void GetWaveFields(const json& j, WaveRequest& r, Status& err) {
+  GetOptional(j, "waves", r.waves, err);
+  GetOptional(j, "wave_pause_ms", r.wave_pause_ms, err);
+  GetOptional(j, "max_failures", r.max_failures, err);
+  GetOptional(j, "started_by", r.started_by, err);
+  if (err.ok() && r.wave_pause_ms < 0) err = Status::Invalid("wave_pause_ms must not be negative");
+  if (err.ok() && r.started_by.size() > 256) err = Status::Invalid("started_by is longer than 256 bytes");
 }
 
 }  // namespace
+
+json ToJson(const PushRequest& r) {
+  json j = WaveFields(r);
+  j["artifact"] = r.artifact;
+  j["hosts_glob"] = r.hosts_glob;
+  if (!r.hosts.empty()) j["hosts"] = r.hosts;
+  return j;
+}
 
 Result<PushRequest> PushRequestFromJson(const json& j) {
   PushRequest r;
@@ -288,7 +294,7 @@ Result<PushRequest> PushRequestFromJson(const json& j) {
   Get(j, "artifact", r.artifact, err);
   GetOptional(j, "hosts", r.hosts, err);
   GetOptional(j, "hosts_glob", r.hosts_glob, err);
-  GetWaveFields(j, r.waves, r.wave_pause_ms, r.max_failures, r.started_by, err);
+  GetWaveFields(j, r, err);
   if (!err.ok()) return err;
   auto id = ParseArtifactId(r.artifact);
   if (!id.ok()) return id.status();
@@ -296,10 +302,11 @@ Result<PushRequest> PushRequestFromJson(const json& j) {
 }
 
 json ToJson(const RollbackRequest& r) {
-  return json{{"name", r.name},   {"to", r.to},
-              {"hosts_glob", r.hosts_glob}, {"waves", r.waves},
-              {"wave_pause_ms", r.wave_pause_ms}, {"max_failures", r.max_failures},
-              {"started_by", r.started_by}};
+  json j = WaveFields(r);
+  j["name"] = r.name;
+  j["to"] = r.to;
+  j["hosts_glob"] = r.hosts_glob;
+  return j;
 }
 
 Result<RollbackRequest> RollbackRequestFromJson(const json& j) {
@@ -308,7 +315,7 @@ Result<RollbackRequest> RollbackRequestFromJson(const json& j) {
   Get(j, "name", r.name, err);
   GetOptional(j, "to", r.to, err);
   GetOptional(j, "hosts_glob", r.hosts_glob, err);
-  GetWaveFields(j, r.waves, r.wave_pause_ms, r.max_failures, r.started_by, err);
+  GetWaveFields(j, r, err);
   if (!err.ok()) return err;
   if (Status s = CheckName("name", r.name); !s.ok()) return s;
   if (!r.to.empty())

@@ -192,30 +192,30 @@ nlohmann::json ToJson(const ReportsAnswer& a);
 // missing lists are empty (an older tracker sends no "refused").
 ReportsAnswer ReportsAnswerFromJson(const nlohmann::json& j);
 
-struct PushRequest {
-  std::string artifact;            // name@version
-  std::vector<std::string> hosts;  // explicit host ids; empty = use glob
-  std::string hosts_glob = "*";    // fnmatch over checked-in hosts, used when `hosts` is empty
+// How a push or a rollback activates, and who asked.
+struct WaveRequest {
   // Activation waves: hosts per wave, counts or percentages of the targets,
   // e.g. "1,5%,25%,100%" (see push/waves.h). "" = one wave, every host at once.
   std::string waves;
   int64_t wave_pause_ms = 0;  // wait after a wave is healthy before the next starts
   // Activation pauses once more hosts failed than this: "N" or "P%" of targets.
   std::string max_failures = "0";
-  std::string started_by;     // who asked, as the client says (the token is the authority)
+  std::string started_by;  // who asked, as the client says (the token is the authority)
+};
+
+struct PushRequest : WaveRequest {
+  std::string artifact;            // name@version
+  std::vector<std::string> hosts;  // explicit host ids; empty = use glob
+  std::string hosts_glob = "*";    // fnmatch over checked-in hosts, used when `hosts` is empty
 };
 nlohmann::json ToJson(const PushRequest& r);
 Result<PushRequest> PushRequestFromJson(const nlohmann::json& j);
 
 // POST /rollbacks: a push of an earlier version of `name`, run like any push.
-struct RollbackRequest {
+struct RollbackRequest : WaveRequest {
   std::string name;
   std::string to;  // version; "" = the version before the newest one pushed
   std::string hosts_glob = "*";
-  std::string waves;
-  int64_t wave_pause_ms = 0;
-  std::string max_failures = "0";
-  std::string started_by;
 };
 nlohmann::json ToJson(const RollbackRequest& r);
 Result<RollbackRequest> RollbackRequestFromJson(const nlohmann::json& j);
