@@ -2,6 +2,8 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
+#include <cctype>
+#include <charconv>
 #include <climits>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -11,6 +13,7 @@
 #include "wire/daemon.h"
 #include "wire/fs.h"
 #include "wire/swarm.h"
+#include "wire/units.h"
 
 namespace spate::seeder {
 
@@ -20,6 +23,12 @@ namespace {
 // Largest body of a non-upload request (they are all small JSON or empty).
 // tmp/ entries untouched this long belong to uploads whose client vanished.
 constexpr std::chrono::seconds kAbandonedUploadAge{3600};
+
+// A header's decimal size; false for anything else (the body parser judges those).
+bool ParseUint(const std::string& s, uint64_t* out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
 }  // namespace
 
 Status SeederConfig::Validate() {
@@ -54,6 +63,8 @@ Status SeederConfig::Validate() {
   if (upload_token == read_token || upload_token == tracker_token)
     return Status::Invalid(std::string("the upload token is the same as the ") +
                            (upload_token == read_token ? "read" : "register") + " token; give each role its own");
+  if (max_upload_size == 0) return Status::Invalid("--max-upload-size must be more than 0");
+  if (upload_idle_timeout.count() < 1) return Status::Invalid("upload idle timeout must be at least 1s");
   return Status::Ok();
 }
 
@@ -143,6 +154,8 @@ Status Seeder::Start() {
   ho.threads = config_.http_threads;
   ho.on_header = [this](http::Request& req) { return OnHeader(req); };
   ho.tls = config_.tls;
+  ho.max_file_body = config_.max_upload_size;
+  ho.upload_idle_timeout = config_.upload_idle_timeout;
   {
     // Stop() may run concurrently from the signal thread.
     std::lock_guard<std::mutex> lock(server_mu_);
@@ -186,6 +199,19 @@ std::optional<http::Response> Seeder::OnHeader(http::Request& req) {
   if (!up.ok()) {
     ++uploads_refused_;
     return http::Response::Error(up.status());
+  }
+  // The dry run carries the size the upload will have (X-Spate-Size), so a
+  // client learns the reason before it sends gigabytes.
+  std::string size_text = req.header(up->target.check_only ? "x-spate-size" : "content-length");
+  uint64_t size = 0;
+  if (!size_text.empty() && ParseUint(size_text, &size) && size > config_.max_upload_size) {
+    ++uploads_refused_;
+    return http::Response::Json(413, json{{"error", up->target.name + "@" + up->target.version + " is " +
+                                                        FormatBytes(double(size)) + ", over this seeder's " +
+                                                        "--max-upload-size of " +
+                                                        FormatBytes(double(config_.max_upload_size))}}
+                                             .dump() +
+                                         "\n");
   }
   if (up->target.check_only) return Preflight(up->target, up->sha256);
   if (stopping_) return http::Response::Error(Status::Unavailable("seeder is shutting down"));

@@ -55,6 +55,12 @@ struct SeederConfig {
   std::string ready_file;                 // {"http":..., "peer":...} once serving
   // io threads; reads and small GETs only, since ingest runs on its own pool.
   int http_threads = 4;
+  // Largest artifact accepted: a bigger upload is refused (413) by the dry
+  // run or from its Content-Length, before a byte of it is written to disk.
+  uint64_t max_upload_size = uint64_t(64) << 30;
+  // An upload that sends nothing for this long is dropped (its temp file is
+  // swept with the abandoned ones).
+  std::chrono::seconds upload_idle_timeout{60};
   // Concurrent ingests (hashing is disk/CPU bound; more than cores only thrashes).
   int ingest_threads = 2;
   std::chrono::milliseconds register_retry{3000};

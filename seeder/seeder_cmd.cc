@@ -34,6 +34,7 @@ int SeederCommand(int argc, char** argv) {
       ("peer-address", "BitTorrent bind IP (default: the --listen IP)", cxxopts::value<std::string>())
       ("peer-port", "BitTorrent port (0 = ephemeral)", cxxopts::value<int>()->default_value("0"))
       ("upload-rate", "upload cap for all peers, e.g. 8MiB (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
+      ("max-upload-size", "refuse artifacts larger than this (413, before any byte is stored)", cxxopts::value<std::string>()->default_value("64GiB"))
       ("ready-file", "write {\"http\":..,\"peer\":..} here once serving", cxxopts::value<std::string>()->default_value(""))
       ("graphite", "send metrics every 10 s to carbon's plaintext port IP:PORT (off by default)", cxxopts::value<std::string>())
       ("graphite-prefix", "Graphite path prefix (default spate.seeder.<peer address>)", cxxopts::value<std::string>())
@@ -84,6 +85,12 @@ int SeederCommand(int argc, char** argv) {
       return kExitUsage;
     }
     cfg.upload_rate = *rate;
+    auto max_upload = ParseBytes(r["max-upload-size"].as<std::string>());
+    if (!max_upload.ok()) {
+      std::fprintf(stderr, "spate seeder: --max-upload-size: %s\n", max_upload.status().message().c_str());
+      return kExitUsage;
+    }
+    cfg.max_upload_size = *max_upload;
     cfg.ready_file = r["ready-file"].as<std::string>();
     if (r.count("graphite")) cfg.graphite.address = r["graphite"].as<std::string>();
     if (r.count("graphite-prefix")) cfg.graphite.prefix = r["graphite-prefix"].as<std::string>();

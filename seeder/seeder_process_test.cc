@@ -57,12 +57,15 @@ struct SeederProc {
   std::string peer;  // 127.0.0.1:PORT of its BitTorrent listener
 };
 
-SeederProc StartSeeder(const TempDir& dir, const std::string& tracker, const std::string& tag) {
+SeederProc StartSeeder(const TempDir& dir, const std::string& tracker, const std::string& tag,
+                       const std::vector<std::string>& extra = {}) {
   std::string ready = dir / ("ready-" + tag + ".json");
   fs::remove(ready);
-  Process p({SpateBinary(), "seeder", "--listen", "127.0.0.1:0", "--data-dir", dir / "data", "--tracker", tracker,
-             "--upload-token", kToken, "--tracker-token", "admin-secret", "--ready-file", ready, "--log-level", "debug"},
-            dir / ("seeder-" + tag + ".log"));
+  std::vector<std::string> argv{SpateBinary(), "seeder", "--listen", "127.0.0.1:0", "--data-dir", dir / "data",
+                                "--tracker", tracker, "--upload-token", kToken, "--tracker-token", "admin-secret",
+                                "--ready-file", ready, "--log-level", "debug"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  Process p(argv, dir / ("seeder-" + tag + ".log"));
   auto j = spate::testing::WaitReady(p, ready, 15s);
   REQUIRE(j.contains("peer"));
   return SeederProc{std::move(p), "http://" + j["http"].get<std::string>(), j["peer"].get<std::string>()};
@@ -134,6 +137,34 @@ TEST_CASE("seeder process: wrong token is 401 and bad names are 400, with nothin
                     10s);
   CHECK(nofile.exit_code == 2);
   CHECK(CountEntries(dir / "data/artifacts") == 0);
+}
+
+TEST_CASE("seeder process: an artifact over --max-upload-size is refused with the limit before a byte is stored") {
+  TempDir dir("spate-seeder-proc");
+  auto s = StartSeeder(dir, "http://127.0.0.1:" + std::to_string(ClosedPort()), "a", {"--max-upload-size", "1MiB"});
+  const std::string why = "app@1 is 2.0 MiB, over this seeder's --max-upload-size of 1.0 MiB";
+  spate::testing::WriteRandomFile(dir / "big.bin", 2 << 20, 3);
+  // spate upload learns it from the dry run, before sending the body.
+  auto up = Run(Upload(dir, s, dir / "big.bin", "1"), 30s);
+  INFO(up.output);
+  CHECK(up.exit_code == 1);
+  CHECK_THAT(up.output, Catch::Contains("upload refused: 413 " + why));
+  // A client that skips the dry run hears the same from its Content-Length.
+  auto direct = Put(s.base + "/api/v1/artifacts/app/1?filename=app.bin", std::string(2 << 20, 'x'), kToken);
+  REQUIRE(direct.ok());
+  CHECK(direct->status == 413);
+  CHECK_THAT(direct->body, Catch::Contains(why));
+  CHECK(CountEntries(dir / "data/tmp") == 0);
+  CHECK(CountEntries(dir / "data/artifacts") == 0);
+
+  spate::testing::WriteRandomFile(dir / "small.bin", 1 << 20, 4);  // exactly the limit
+  auto ok = Run(Upload(dir, s, dir / "small.bin", "2"), 30s);
+  INFO(ok.output);
+  CHECK(ok.exit_code == 0);
+  CHECK(Run({SpateBinary(), "seeder", "--data-dir", dir / "x", "--tracker", "http://127.0.0.1:1", "--upload-token", "t",
+             "--max-upload-size", "lots"},
+            10s)
+            .exit_code == 2);
 }
 
 TEST_CASE("seeder process: upload, verify, idempotent retry, conflict, restart") {

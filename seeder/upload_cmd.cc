@@ -120,7 +120,7 @@ int UploadCommand(int argc, char** argv) {
   http::ClientOptions co;
   co.timeout = timeout;
   co.ca_file = tls_ca;
-  co.headers = {{"Authorization", "Bearer " + token}, {"X-Spate-Sha256", *sha}};
+  co.headers = {{"Authorization", "Bearer " + token}, {"X-Spate-Sha256", *sha}, {"X-Spate-Size", std::to_string(size)}};
   std::string url = seeder_url + "/api/v1/artifacts/" + http::UrlEncode(name) + "/" + http::UrlEncode(version) +
                     "?filename=" + http::UrlEncode(filename);
   auto t0 = std::chrono::steady_clock::now();

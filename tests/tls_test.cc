@@ -73,7 +73,8 @@ TEST_CASE("with TLS on the tracker and the seeder a push reaches 4 hosts in 2 ra
   CHECK(fleet.output.find("r2h2") != std::string::npos);
 }
 
-TEST_CASE("a plaintext request to a TLS control port gets no HTTP answer, and announces live on the plain listener only") {
+TEST_CASE(
+    "a plaintext request to a TLS control port gets no HTTP answer, and announces live on the plain listener only") {
   TempDir dir("spate-tls-plain");
   SpateCluster c(dir, /*tls=*/true);
   const std::string control = c.tracker.substr(std::string("https://").size());
@@ -128,8 +129,8 @@ TEST_CASE("clients given the wrong CA refuse the tracker and the seeder and say 
   const std::string why = "TLS certificate rejected: unable to get local issuer certificate (checked against CA file " +
                           stranger.cert + ")";
 
-  auto pushes = Run({SpateBinary(), "pushes", "--tracker", c.tracker, "--tls-ca", stranger.cert}, 30s,
-                    SpateCluster::kEnv);
+  auto pushes =
+      Run({SpateBinary(), "pushes", "--tracker", c.tracker, "--tls-ca", stranger.cert}, 30s, SpateCluster::kEnv);
   INFO(pushes.output);
   CHECK(pushes.exit_code != 0);
   CHECK(pushes.output.find("cannot reach the tracker") != std::string::npos);
@@ -176,10 +177,10 @@ TEST_CASE("daemons refuse TLS files that cannot serve, with exit 2 and the reaso
                       30s, SpateCluster::kEnv);
   CHECK(mismatch.exit_code == 2);
   CHECK(mismatch.output.find("TLS key " + b.key + " does not match the certificate " + a.cert) != std::string::npos);
-  auto missing = Run({SpateBinary(), "seeder", "--listen", "127.0.0.2:0", "--data-dir", dir / "s", "--tracker",
-                      "https://127.0.0.1:1", "--announce-url", "http://127.0.0.1:2/announce", "--tls-cert",
-                      dir / "gone.pem", "--tls-key", a.key},
-                     30s, SpateCluster::kEnv);
+  auto missing = Run(
+      {SpateBinary(), "seeder", "--listen", "127.0.0.2:0", "--data-dir", dir / "s", "--tracker", "https://127.0.0.1:1",
+       "--announce-url", "http://127.0.0.1:2/announce", "--tls-cert", dir / "gone.pem", "--tls-key", a.key},
+      30s, SpateCluster::kEnv);
   CHECK(missing.exit_code == 2);
   CHECK(missing.output.find("cannot read TLS certificate " + (dir / "gone.pem") + ": No such file or directory") !=
         std::string::npos);
@@ -202,12 +203,12 @@ TEST_CASE("aria2c, a stock client, downloads through the plain announce listener
   std::ofstream(dir / "app.torrent", std::ios::binary) << torrent->body;
 
   const std::string out_dir = dir / "aria2";
-  auto r = Run({aria2c, "--no-conf", "--interface=127.0.3.1", "--listen-port=" + std::to_string(FreePort("127.0.3.1")),
-                "--dir=" + out_dir, "--seed-time=0", "--enable-dht=false", "--enable-dht6=false",
-                "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--disable-ipv6=true",
-                "--file-allocation=none", "--summary-interval=0", "--console-log-level=notice",
-                "--bt-stop-timeout=60", "--stop=90", dir / "app.torrent"},
-               120s);
+  auto r =
+      Run({aria2c, "--no-conf", "--interface=127.0.3.1", "--listen-port=" + std::to_string(FreePort("127.0.3.1")),
+           "--dir=" + out_dir, "--seed-time=0", "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
+           "--enable-peer-exchange=false", "--disable-ipv6=true", "--file-allocation=none", "--summary-interval=0",
+           "--console-log-level=notice", "--bt-stop-timeout=60", "--stop=90", dir / "app.torrent"},
+          120s);
   INFO("aria2c output:\n" << r.output);
   INFO(c.Logs());
   REQUIRE(r.exit_code == 0);

@@ -24,7 +24,8 @@ spate::Metrics TrackerMetricsOf(const TrackerMetrics& m) {
                double(m.failures_udp + m.udp.malformed + m.udp.bad_connection_id), {{"protocol", "udp"}})
       .Gauge("spate_tracker_announces_per_second", "Announces per second over the last rate window.",
              m.announces_per_second)
-      .Counter("spate_http_connections_rejected_total", "HTTP connections closed at once: over the per-address limit.",
+      .Counter("spate_http_connections_rejected_total",
+               "HTTP connections closed at once: over the per-address or the total limit.",
                double(m.http_connections_rejected));
   w.Counter("spate_tracker_grants_revoked_total", "Origin grants taken from gateways that stopped making progress.",
                double(m.grants_revoked));

@@ -18,7 +18,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <mutex>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <type_traits>
 #include <nlohmann/json.hpp>
@@ -105,8 +107,7 @@ Result<std::shared_ptr<ssl::context>> MakeServerContext(const TlsFiles& f) {
   ctx->use_private_key_file(f.key_file, ssl::context::pem, ec);
   if (ec && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH)
     return Status::Invalid("TLS key " + f.key_file + " does not match the certificate " + f.cert_file);
-  if (ec)
-    return Status::Invalid("TLS key " + f.key_file + " is not an unencrypted PEM private key: " + ec.message());
+  if (ec) return Status::Invalid("TLS key " + f.key_file + " is not an unencrypted PEM private key: " + ec.message());
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
     ERR_clear_error();
     return Status::Invalid("TLS key " + f.key_file + " does not match the certificate " + f.cert_file);
@@ -130,17 +131,23 @@ struct Server::Limiter {
   std::atomic<uint64_t> rejected{0};
 
   // A slot for `a`, or null when `a` is at `max`.
-  std::shared_ptr<void> Acquire(const std::shared_ptr<Limiter>& self, const asio::ip::address& a, int max) {
+  int total = 0;  // every address
+
+  // A slot for `a`, or null when `a` is at `max_per_ip` or everyone at `max_total` (0 = no limit).
+  std::shared_ptr<void> Acquire(const std::shared_ptr<Limiter>& self, const asio::ip::address& a, int max_per_ip,
+                                int max_total) {
     std::lock_guard<std::mutex> lock(mu);
     int& n = open[a];
-    if (max > 0 && n >= max) {
+    if ((max_per_ip > 0 && n >= max_per_ip) || (max_total > 0 && total >= max_total)) {
       if (n == 0) open.erase(a);
       ++rejected;
       return nullptr;
     }
     ++n;
+    ++total;
     return std::shared_ptr<void>(static_cast<void*>(self.get()), [self, a](void*) {
       std::lock_guard<std::mutex> lock(self->mu);
+      --self->total;
       auto it = self->open.find(a);
       if (it != self->open.end() && --it->second <= 0) self->open.erase(it);
     });
@@ -204,9 +211,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void ReadHeader() {
     header_parser_.emplace();
-    // Beast checks Content-Length against this while reading the header, before
-    // on_header picks a body type; the real limit is set per body type below.
-    header_parser_->body_limit(std::max<uint64_t>(options_.max_body, options_.max_file_body));
+    // No limit while reading the header: on_header sees an oversized request
+    // first (and may refuse it with its own reason), then the limit of the
+    // body type it picks applies, to Content-Length at once and to chunked
+    // bodies as they arrive.
+    // (Not boost::none: Beast 1.74 compares a Content-Length with the
+    // optional itself, and any length is "greater" than none.)
+    header_parser_->body_limit(std::numeric_limits<uint64_t>::max());
     header_parser_->header_limit(16 * 1024);
     Tcp().expires_after(options_.idle_timeout);
     bhttp::async_read_header(stream_, buffer_, *header_parser_,
@@ -227,10 +238,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return Send(Response::Json(400, "{\"error\":\"malformed HTTP request: " + ec.message() + "\"}\n"));
     }
     // A TLS client that closes without close_notify (most do, between requests) is an ordinary end too.
-    if (ec)
-      return Close(ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == ssl::error::stream_truncated
-                       ? beast::error_code{}
-                       : ec);
+    bool ordinary_end =
+        ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == ssl::error::stream_truncated;
+    if (ec) return Close(ordinary_end ? beast::error_code{} : ec);
     auto& h = header_parser_->get();
     req_ = Request{};
     req_.method = std::string(h.method_string());
@@ -250,6 +260,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       }
     }
     if (!req_.body_file.empty()) {
+      if (h.has_content_length() && *header_parser_->content_length() > options_.max_file_body) {
+        keep_alive_ = false;
+        linger_ = true;
+        return Send(TooLarge(options_.max_file_body));
+      }
       file_parser_.emplace(std::move(*header_parser_));
       file_parser_->body_limit(options_.max_file_body);
       beast::error_code fec;
@@ -258,14 +273,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         keep_alive_ = false;
         return Send(Response::Error(Status::Io("cannot write " + req_.body_file + ": " + fec.message())));
       }
-      Tcp().expires_never();  // large uploads: rely on TCP keepalive rather than a fixed deadline
-      bhttp::async_read(stream_, buffer_, *file_parser_,
-                        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+      ReadFileChunk();
     } else {
       if (h.has_content_length() && *header_parser_->content_length() > options_.max_body) {
         keep_alive_ = false;
         linger_ = true;
-        return Send(TooLarge());
+        return Send(TooLarge(options_.max_body));
       }
       string_parser_.emplace(std::move(*header_parser_));
       string_parser_->body_limit(options_.max_body);
@@ -277,7 +290,23 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
+  // A large upload has no fixed deadline, only one per read: it may take
+  // hours, but never stall for longer than upload_idle_timeout.
+  void ReadFileChunk() {
+    if (file_parser_->is_done()) return OnBody({});  // an empty body, or one that came with the header
+    Tcp().expires_after(options_.upload_idle_timeout);
+    auto self = this->shared_from_this();
+    bhttp::async_read_some(stream_, buffer_, *file_parser_, [self](beast::error_code ec, size_t) {
+      if (ec == beast::error::timeout)
+        spdlog::warn("{} {} from {}: no body bytes for {} s, connection closed", self->req_.method, self->req_.path,
+                     self->remote_.to_string(), self->options_.upload_idle_timeout.count());
+      if (ec) return self->OnBody(ec);
+      self->ReadFileChunk();
+    });
+  }
+
   void OnBody(beast::error_code ec) {
+    const uint64_t limit = file_parser_ ? options_.max_file_body : options_.max_body;
     if (file_parser_) {
       file_parser_->get().body().close();
       file_parser_.reset();
@@ -286,7 +315,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (ec == bhttp::error::body_limit) {
         keep_alive_ = false;
         linger_ = true;
-        return Send(TooLarge());
+        return Send(TooLarge(limit));
       }
       return Close(ec);
     }
@@ -376,7 +405,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     });
   }
 
-  static Response TooLarge() { return Response::Json(413, "{\"error\":\"request body too large\"}\n"); }
+  static Response TooLarge(uint64_t limit) {
+    std::string why = "request body too large: the limit is " + std::to_string(limit) + " bytes";
+    return Response::Json(413, nlohmann::json{{"error", why}}.dump() + "\n");
+  }
 
   void Close(beast::error_code ec) {
     if (ec && ec != asio::error::operation_aborted && ec != beast::errc::not_connected)
@@ -413,14 +445,16 @@ Server::Server(ServerOptions options, Handler handler)
       handler_(std::move(handler)),
       own_io_(std::make_unique<asio::io_context>()),
       io_(own_io_.get()),
-      acceptor_(asio::make_strand(*io_)) {}
+      acceptor_(asio::make_strand(*io_)),
+      accept_retry_(acceptor_.get_executor()) {}
 
 Server::Server(ServerOptions options, Handler handler, asio::io_context& io)
     : limiter_(std::make_shared<Limiter>()),
       options_(std::move(options)),
       handler_(std::move(handler)),
       io_(&io),
-      acceptor_(asio::make_strand(io)) {}
+      acceptor_(asio::make_strand(io)),
+      accept_retry_(acceptor_.get_executor()) {}
 
 uint64_t Server::connections_rejected() const { return limiter_->rejected.load(); }
 
@@ -437,6 +471,13 @@ Status Server::Start() {
     auto ctx = MakeServerContext(options_.tls);
     if (!ctx.ok()) return ctx.status();
     tls_ = std::move(*ctx);
+  }
+  max_connections_ = options_.max_connections;
+  if (max_connections_ < 0) {
+    rlimit nofile{};
+    max_connections_ = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY
+                           ? int(std::min<rlim_t>(nofile.rlim_cur / 2, INT32_MAX))
+                           : 0;
   }
   beast::error_code ec;
   acceptor_.open(ep->protocol(), ec);
@@ -464,14 +505,16 @@ void Server::Accept() {
   acceptor_.async_accept(ex, peer_, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
+      if (accept_failing_) spdlog::info("accepting connections again");
+      accept_failing_ = false;
       beast::error_code rec;
       auto remote = peer_.address();
-      auto slot = limiter_->Acquire(limiter_, remote, options_.max_connections_per_ip);
+      auto slot = limiter_->Acquire(limiter_, remote, options_.max_connections_per_ip, max_connections_);
       if (!slot) {
-        // Over the limit: close at once, before reading anything, so one
-        // address cannot exhaust descriptors or memory.
-        spdlog::debug("closing connection from {}: over {} connections", remote.to_string(),
-                      options_.max_connections_per_ip);
+        // Over a limit: close at once, before reading anything, so one
+        // address (or a crowd) cannot exhaust descriptors or memory.
+        spdlog::debug("closing connection from {}: over {} connections from it or {} in all", remote.to_string(),
+                      options_.max_connections_per_ip, max_connections_);
         socket.close(rec);
       } else {
         if (tls_) {
@@ -483,6 +526,18 @@ void Server::Accept() {
               ->Start();
         }
       }
+    } else if (ec == asio::error::no_descriptors || ec == beast::errc::too_many_files_open_in_system ||
+               ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
+      // The connection stays queued and the listening socket stays readable,
+      // so accepting again at once fails again at once: a hot loop on the io
+      // thread that starves every open connection. Wait for a close instead.
+      if (!accept_failing_) spdlog::warn("accept failed: {}; retrying every 100 ms until it works", ec.message());
+      accept_failing_ = true;
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](beast::error_code tec) {
+        if (!tec && acceptor_.is_open()) Accept();
+      });
+      return;
     } else {
       spdlog::warn("accept failed: {}", ec.message());
     }
@@ -502,6 +557,7 @@ void Server::Stop() {
   asio::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
     acceptor_.close(ec);
+    accept_retry_.cancel();
   });
   // The owner of a shared context decides when it stops.
   if (own_io_) io_->stop();
@@ -595,8 +651,8 @@ std::string HandshakeError(SSL* ssl, const beast::error_code& ec, const std::str
 // under one deadline. Returns "" or what failed.
 template <class Stream, class Body>
 std::string Exchange(asio::io_context& io, Stream& stream, const tcp::resolver::results_type& endpoints, bool bound,
-                     bhttp::request<Body>& req, bhttp::response_parser<bhttp::string_body>& parser,
-                     const Url& u, const ClientOptions& options) {
+                     bhttp::request<Body>& req, bhttp::response_parser<bhttp::string_body>& parser, const Url& u,
+                     const ClientOptions& options) {
   beast::tcp_stream& conn = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   beast::error_code result;

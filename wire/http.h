@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -79,6 +80,10 @@ struct ServerOptions {
   size_t max_body = 1 << 20;
   // Largest body streamed to a file.
   uint64_t max_file_body = uint64_t(1) << 40;
+  // A body streamed to a file must make progress this often (each read is
+  // bounded, not the whole upload): a stalled client cannot hold a
+  // connection and a half-written file for ever, however large its upload.
+  std::chrono::seconds upload_idle_timeout{60};
   // A connection idle this long is closed; also bounds reading one request
   // (header and in-memory body), so a slow client only ever holds its own
   // connection, never an io thread.
@@ -86,6 +91,12 @@ struct ServerOptions {
   // Concurrent connections from one client address; further ones are closed
   // as soon as they are accepted (counted in connections_rejected()). 0 = no limit.
   int max_connections_per_ip = 64;
+  // Concurrent connections in all; further ones are closed as soon as they are
+  // accepted (counted in connections_rejected()), so the process keeps
+  // descriptors for its files and other sockets. 0 = no limit; -1 = half the
+  // open-file limit (RLIMIT_NOFILE, soft) at Start(), which follows an
+  // operator's LimitNOFILE.
+  int max_connections = -1;
   int listen_backlog = 1024;
   // Called once the header is read. Return a Response to answer at once (e.g. 401)
   // without reading the body, or set req.body_file to stream the body to that path.
@@ -116,8 +127,11 @@ class Server {
   // Thread-safe; makes Run() return.
   void Stop();
   boost::asio::io_context& io() { return *io_; }
-  // Connections closed at accept time for exceeding max_connections_per_ip. Thread-safe.
+  // Connections closed at accept time for exceeding max_connections_per_ip or
+  // max_connections. Thread-safe.
   uint64_t connections_rejected() const;
+  // The max_connections in force (after Start() resolved -1); 0 = no limit.
+  int max_connections() const { return max_connections_; }
 
   struct Limiter;
 
@@ -131,6 +145,10 @@ class Server {
   std::shared_ptr<boost::asio::ssl::context> tls_;  // set by Start() when options_.tls is
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::ip::tcp::endpoint peer_;  // of the accept in progress (one at a time)
+  // Waits out a failed accept (out of descriptors), on the acceptor's strand.
+  boost::asio::steady_timer accept_retry_;
+  bool accept_failing_ = false;  // logged once per episode, not ten times a second; on the strand
+  int max_connections_ = 0;
 };
 
 struct ClientOptions {

@@ -5,7 +5,10 @@
 #include <fstream>
 #include <unistd.h>
 #include <thread>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <ctime>
 #include <boost/asio/write.hpp>
 
 using namespace spate;
@@ -194,10 +197,11 @@ TEST_CASE("a second listener on another server's io_context answers on that serv
     main_thread = std::this_thread::get_id();
     reply(Response::Text(200, "main " + r.path));
   });
-  Server second(ServerOptions{}, [&](Request&& r, Reply reply) {
+  Handler second_handler = [&](Request&& r, Reply reply) {
     second_thread = std::this_thread::get_id();
     reply(Response::Text(200, "second " + r.path));
-  }, main.io());
+  };
+  Server second(ServerOptions{}, second_handler, main.io());
   REQUIRE(main.Start().ok());
   REQUIRE(second.Start().ok());
   CHECK(second.local_endpoint().port() != main.local_endpoint().port());
@@ -220,4 +224,139 @@ TEST_CASE("a second listener on another server's io_context answers on that serv
   CHECK(Call("GET", "http://" + FormatEndpoint(main.local_endpoint()) + "/d", "")->body == "main /d");
   main.Stop();
   t.join();
+}
+
+TEST_CASE("server closes connections over the total limit at once and counts them") {
+  ServerOptions o;
+  o.max_connections = 3;
+  o.max_connections_per_ip = 0;
+  RunningServer rs(o);
+  CHECK(rs.server.max_connections() == 3);
+  boost::asio::io_context io;
+  std::vector<boost::asio::ip::tcp::socket> held;
+  for (int i = 1; i <= 3; ++i)
+    held.push_back(RawConnect(io, "127.0.6." + std::to_string(i), rs.server.local_endpoint()));
+  auto extra = RawConnect(io, "127.0.6.4", rs.server.local_endpoint());  // a fresh address: the total is what is full
+  CHECK(ReadSome(extra).empty());
+  CHECK(rs.server.connections_rejected() == 1);
+
+  held.pop_back();  // one slot frees
+  Result<ClientResult> again = Status::Unavailable("not tried");
+  for (int i = 0; i < 50 && !(again.ok() && again->status == 200); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    again = Call("GET", rs.base() + "/z", "");
+  }
+  REQUIRE(again.ok());
+  CHECK(again->body == "hello /z");
+}
+
+TEST_CASE("the default total limit is half the open-file limit") {
+  rlimit nofile{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &nofile) == 0);
+  RunningServer rs(ServerOptions{});
+  if (nofile.rlim_cur == RLIM_INFINITY)
+    CHECK(rs.server.max_connections() == 0);
+  else
+    CHECK(rs.server.max_connections() == int(std::min<rlim_t>(nofile.rlim_cur / 2, INT32_MAX)));
+}
+
+namespace {
+
+std::chrono::nanoseconds ProcessCpu() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+// Takes every free descriptor below a lowered open-file limit; gives them
+// and the old limit back on destruction, whatever the test's outcome.
+class ExhaustDescriptors {
+ public:
+  ExhaustDescriptors() {
+    ::getrlimit(RLIMIT_NOFILE, &old_);
+    rlimit low = old_;
+    low.rlim_cur = 256;  // few to fill, far above what the test binary holds
+    ::setrlimit(RLIMIT_NOFILE, &low);
+    for (;;) {
+      int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        errno_ = errno;
+        break;
+      }
+      fds_.push_back(fd);
+    }
+  }
+  ~ExhaustDescriptors() { Release(); }
+  void Release() {
+    for (int fd : fds_) ::close(fd);
+    fds_.clear();
+    ::setrlimit(RLIMIT_NOFILE, &old_);
+  }
+  int error() const { return errno_; }
+
+ private:
+  rlimit old_{};
+  std::vector<int> fds_;
+  int errno_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a server out of descriptors backs off instead of spinning, and serves the waiting client once one frees") {
+  ServerOptions o;
+  o.max_connections = 0;  // nothing stops accepting short of the kernel
+  RunningServer rs(o);
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket client(io);
+  client.open(boost::asio::ip::tcp::v4());  // its descriptor, before they run out
+  ExhaustDescriptors exhausted;
+  REQUIRE(exhausted.error() == EMFILE);
+  // The kernel completes the handshake from its backlog; the server's accept fails.
+  client.connect(rs.server.local_endpoint());
+  boost::asio::write(client, boost::asio::buffer(std::string("GET /late HTTP/1.1\r\nHost: x\r\n\r\n")));
+  auto cpu0 = ProcessCpu();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  auto spent = ProcessCpu() - cpu0;
+  exhausted.Release();
+  // Retrying at once would keep the io thread busy the whole second.
+  CHECK(spent < std::chrono::milliseconds(250));
+  CHECK(ReadSome(client).rfind("HTTP/1.1 200", 0) == 0);
+}
+
+TEST_CASE("a streamed upload that stalls is closed at the idle deadline, a slow one that keeps sending completes") {
+  auto dir = std::filesystem::temp_directory_path() / ("spate-http-idle-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ServerOptions o;
+  o.upload_idle_timeout = std::chrono::seconds(1);
+  o.on_header = [&](Request& r) -> std::optional<Response> {
+    r.body_file = (dir / r.remote.to_string()).string();
+    return std::nullopt;
+  };
+  Server server(o, [](Request&& r, Reply reply) {
+    reply(Response::Text(201, std::to_string(std::filesystem::file_size(r.body_file))));
+  });
+  REQUIRE(server.Start().ok());
+  std::thread t([&] { server.Run(); });
+  boost::asio::io_context io;
+  const std::string head = "PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nConnection: close\r\n\r\n";
+
+  auto stalled = RawConnect(io, "127.0.7.1", server.local_endpoint());
+  boost::asio::write(stalled, boost::asio::buffer(head + std::string(10, 's')));
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(ReadSome(stalled, std::chrono::milliseconds(5000)).empty());  // closed without an answer
+  auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(waited > std::chrono::milliseconds(800));
+  CHECK(waited < std::chrono::seconds(3));
+
+  // 2.4 s in all, more than the deadline, but never 1 s without a byte.
+  auto slow = RawConnect(io, "127.0.7.2", server.local_endpoint());
+  boost::asio::write(slow, boost::asio::buffer(head));
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    boost::asio::write(slow, boost::asio::buffer(std::string(10, 'o')));
+  }
+  CHECK(ReadSome(slow).find("\r\n\r\n40") != std::string::npos);
+  server.Stop();
+  t.join();
+  std::filesystem::remove_all(dir);
 }

@@ -80,8 +80,7 @@ TEST_CASE("a TLS server answers https calls, takes a streamed upload, and gives 
     return std::nullopt;
   };
   TlsServer ts(o, [&](Request&& r, Reply reply) {
-    if (r.path == "/upload")
-      return reply(Response::Text(201, std::to_string(std::filesystem::file_size(r.body_file))));
+    if (r.path == "/upload") return reply(Response::Text(201, std::to_string(std::filesystem::file_size(r.body_file))));
     reply(Response::Text(200, r.method + " " + r.path + " " + r.body));
   });
   const std::string base = "https://127.0.0.1:" + std::to_string(ts.port());
@@ -162,11 +161,13 @@ TEST_CASE("TLS files that cannot serve are refused before listening, naming the 
 
   CHECK(TlsFiles{dir / "none.pem", a.key}.Check().message() ==
         "cannot read TLS certificate " + (dir / "none.pem") + ": No such file or directory");
-  CHECK(TlsFiles{a.cert, ""}.Check().message() == "TLS needs both a certificate and its key; only the certificate was given");
+  CHECK(TlsFiles{a.cert, ""}.Check().message() ==
+        "TLS needs both a certificate and its key; only the certificate was given");
   CHECK(TlsFiles{"", a.key}.Check().message() == "TLS needs both a certificate and its key; only the key was given");
   // A key where the certificate goes, and a certificate where the key goes.
   CHECK(TlsFiles{a.key, a.key}.Check().message().find("TLS certificate " + a.key + " is not a PEM certificate") == 0);
-  CHECK(TlsFiles{a.cert, a.cert}.Check().message().find("TLS key " + a.cert + " is not an unencrypted PEM private key") == 0);
+  CHECK(TlsFiles{a.cert, a.cert}.Check().message().find("TLS key " + a.cert +
+                                                        " is not an unencrypted PEM private key") == 0);
 
   // An encrypted key fails to load rather than prompting for a passphrase.
   const std::string locked = dir / "locked.key";
@@ -195,8 +196,14 @@ TEST_CASE("a TLS server takes TLS 1.2 with an AEAD suite and 1.3, and refuses CB
   // without it the client offers them, so the refusal is the server's.
   const std::vector<std::string> env{"OPENSSL_CONF=/dev/null"};
   auto client = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv{openssl, "s_client", "-connect", "127.0.0.1:" + std::to_string(ts.port()),
-                                  "-CAfile", ca.cert, "-verify_return_error", "-brief"};
+    std::vector<std::string> argv{openssl,
+                                  "s_client",
+                                  "-connect",
+                                  "127.0.0.1:" + std::to_string(ts.port()),
+                                  "-CAfile",
+                                  ca.cert,
+                                  "-verify_return_error",
+                                  "-brief"};
     argv.insert(argv.end(), args.begin(), args.end());
     return testing::Run(argv, std::chrono::seconds(20), env);
   };

@@ -57,8 +57,8 @@ void SpateCluster::StartTracker(const std::string& listen, const std::string& an
                                 "--db", dir / "tracker.db", "--ready-file", dir / "tracker.ready",
                                 "--announce-interval", "2s", "--token-file", dir / "tracker.tokens"};
   if (tls)
-    argv.insert(argv.end(), {"--tls-cert", tracker_cert.cert, "--tls-key", tracker_cert.key, "--announce-listen",
-                             announce_listen});
+    argv.insert(argv.end(),
+                {"--tls-cert", tracker_cert.cert, "--tls-key", tracker_cert.key, "--announce-listen", announce_listen});
   tracker_proc = std::make_unique<Process>(argv, dir / "tracker.log", kEnv);
   auto ready = WaitReady(*tracker_proc, dir / "tracker.ready");
   tracker = (tls ? "https://" : "http://") + ready["http"].get<std::string>();
@@ -88,9 +88,9 @@ SpateCluster::~SpateCluster() {
 void SpateCluster::StartSeeder(const std::string& announce_url, const std::vector<std::string>& extra) {
   std::vector<std::string> argv{SpateBinary(), "seeder", "--listen", "127.0.0.2:0", "--data-dir", dir / "seeder",
                                 "--tracker", tracker, "--ready-file", dir / "seeder.ready"};
-  if (!announce_url.empty() || tls) argv.insert(argv.end(), {"--announce-url", announce_url.empty() ? announce : announce_url});
-  if (tls)
-    argv.insert(argv.end(), {"--tls-cert", seeder_cert.cert, "--tls-key", seeder_cert.key, "--tls-ca", ca.cert});
+  if (!announce_url.empty() || tls)
+    argv.insert(argv.end(), {"--announce-url", announce_url.empty() ? announce : announce_url});
+  if (tls) argv.insert(argv.end(), {"--tls-cert", seeder_cert.cert, "--tls-key", seeder_cert.key, "--tls-ca", ca.cert});
   argv.insert(argv.end(), extra.begin(), extra.end());
   fs::remove(dir / "seeder.ready");
   seeder_proc = std::make_unique<Process>(argv, dir / "seeder.log", kEnv);
