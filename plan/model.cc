@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -45,7 +43,7 @@ namespace {
 
 constexpr int kInitialRandomChunks = 4;  // libtorrent's initial_picker_threshold: random pieces first
 constexpr int kRarestSamples = 4;        // rarest of this many random candidates
-constexpr int kFillRounds = 4;           // progressive-filling rounds per step
+constexpr int kFillRounds = 2;           // progressive-filling rounds per step
 // End game: once every missing piece is on its way, a host also asks other
 // peers for pieces in flight (libtorrent's end game), up to this many at once.
 constexpr uint8_t kEndGameCopies = 2;
@@ -83,13 +81,17 @@ struct Flow {
   uint32_t u, d;        // uploader, downloader
   uint32_t eu, ed;      // the edge in u's list (serving) and in d's (recv)
   int32_t res[4];       // capped resources it uses, -1 = none
-  int32_t chunk;
+  int32_t chunk;        // kRepick: another peer delivered it first
   double got;           // bytes of chunk delivered
   double rate;
+  float recv;           // bytes moved since the last FlushRecv
+  int32_t out_rack;     // u's rack when the flow leaves it, else -1
+  int32_t in_rack;      // d's rack when the flow enters it from outside, else -1
+  bool from_origin;
   bool local;           // holds one of u's slots
-  bool cross;           // enters d's rack from outside
   bool frozen;
 };
+constexpr int32_t kRepick = -2;
 
 struct Rack {
   std::string name;
@@ -130,6 +132,9 @@ class Sim {
   void Announce(uint32_t n, double now);
   void Gain(uint32_t d, int c, double now);
   void Allocate();
+  void FlushRecv() {
+    for (Flow& f : flows_) nodes_[f.d].edges[f.ed].recv += f.recv, f.recv = 0;
+  }
   void Advance(double now, double dt);
 
   PlanOptions o_;
@@ -158,7 +163,7 @@ class Sim {
   double cross_bytes_ = 0, origin_bytes_ = 0;
   std::vector<double> rack_out_bytes_, rack_in_bytes_;
   bool track_uplinks_ = false;
-  double dbg_bytes_ = 0, dbg_rot_ = 0, dbg_dup_ = 0;
+  std::vector<double> step_dt_;  // per step, with rack_step_bytes_
   double now_ = 0;
   std::vector<std::vector<double>> rack_step_bytes_;  // per step: out then in per rack (only when capped)
   int gateways_ = 0;
@@ -276,10 +281,12 @@ bool Sim::Serve(uint32_t u, uint32_t ei, int hint) {
   const int nn = int(nodes_.size());
   if (!std::isinf(un.up)) f.res[n++] = int32_t(u);
   if (!std::isinf(dn.down)) f.res[n++] = int32_t(nn + d);
-  f.cross = dn.rack >= 0 && un.rack != dn.rack;
-  if (un.rack >= 0 && un.rack != dn.rack && !std::isinf(racks_[un.rack].out_cap))
-    f.res[n++] = int32_t(2 * nn + 2 * un.rack);
-  if (f.cross && !std::isinf(racks_[dn.rack].in_cap)) f.res[n++] = int32_t(2 * nn + 2 * dn.rack + 1);
+  f.out_rack = un.rack >= 0 && un.rack != dn.rack ? un.rack : -1;
+  f.in_rack = dn.rack >= 0 && un.rack != dn.rack ? dn.rack : -1;
+  f.from_origin = un.origin;
+  f.recv = 0;
+  if (f.out_rack >= 0 && !std::isinf(racks_[f.out_rack].out_cap)) f.res[n++] = int32_t(2 * nn + 2 * f.out_rack);
+  if (f.in_rack >= 0 && !std::isinf(racks_[f.in_rack].in_cap)) f.res[n++] = int32_t(2 * nn + 2 * f.in_rack + 1);
   for (; n < 4; ++n) f.res[n] = -1;
   e.flow = uint32_t(flows_.size());
   flows_.push_back(f);
@@ -293,7 +300,8 @@ bool Sim::Serve(uint32_t u, uint32_t ei, int hint) {
 // Ends flow i; an undelivered chunk goes back to d's wanted set.
 void Sim::EndFlow(size_t i, bool delivered) {
   Flow& f = flows_[i];
-  if (!delivered && f.chunk >= 0) Drop(f.d, f.chunk), dbg_rot_ += f.got;
+  if (!delivered && f.chunk >= 0) Drop(f.d, f.chunk);
+  nodes_[f.d].edges[f.ed].recv += f.recv;
   Node& un = nodes_[f.u];
   un.edges[f.eu].serving = false;
   if (f.local) {
@@ -422,6 +430,15 @@ void Sim::Gain(uint32_t d, int c, double now) {
   Node& dn = nodes_[d];
   Set(Have(d), c);
   Drop(d, c);
+  if (carried_[size_t(d) * chunks_ + c] > 0) {
+    // End game: other peers still carry c to d; they take another piece.
+    for (const Edge& e : dn.edges) {
+      const Edge& back = nodes_[e.peer].edges[e.rev];
+      if (!back.serving || flows_[back.flow].chunk != c) continue;
+      Drop(d, c);
+      flows_[back.flow].chunk = kRepick;
+    }
+  }
   ++dn.count;
   ++avail_[c];
   if (dn.rack >= 0) ++rack_avail_[size_t(dn.rack) * chunks_ + c];
@@ -502,12 +519,10 @@ void Sim::Advance(double now, double dt) {
   }
   // Flows started during the step have rate 0 and move from the next one.
   for (size_t i = 0; i < flows_.size();) {
-    {
-      // Another peer delivered this piece first (end game): drop it, take another.
+    if (flows_[i].chunk == kRepick) {
+      // Another peer delivered this piece first (end game): take another.
       Flow& f = flows_[i];
-      if (Bit(Have(f.d), f.chunk)) {
-        dbg_dup_ += f.got;
-        Drop(f.d, f.chunk);
+      {
         int next = Done(nodes_[f.d]) ? -1 : Pick(f.u, f.d);
         f.chunk = next;
         f.got = 0;
@@ -546,20 +561,19 @@ void Sim::Advance(double now, double dt) {
       flows_[i].got = 0;
       Carry(d, next);
     }
-    const Flow& f = flows_[i];
-    const Node& un = nodes_[f.u];
-    const Node& dn = nodes_[f.d];
-    nodes_[f.d].edges[f.ed].recv += float(spent);
-    dbg_bytes_ += spent;
-    if (f.cross) cross_bytes_ += spent;
-    if (un.origin) origin_bytes_ += spent;
-    if (un.rack >= 0 && un.rack != dn.rack) {
-      rack_out_bytes_[un.rack] += spent;
-      if (step_bytes) (*step_bytes)[2 * un.rack] += spent;
+    // Accounting reads only the flow: touching both hosts' records for
+    // every transfer at every step was most of a large plan's time.
+    Flow& f = flows_[i];
+    f.recv += float(spent);
+    if (f.from_origin) origin_bytes_ += spent;
+    if (f.out_rack >= 0) {
+      rack_out_bytes_[f.out_rack] += spent;
+      if (step_bytes) (*step_bytes)[2 * f.out_rack] += spent;
     }
-    if (f.cross) {
-      rack_in_bytes_[dn.rack] += spent;
-      if (step_bytes) (*step_bytes)[2 * dn.rack + 1] += spent;
+    if (f.in_rack >= 0) {
+      cross_bytes_ += spent;
+      rack_in_bytes_[f.in_rack] += spent;
+      if (step_bytes) (*step_bytes)[2 * f.in_rack + 1] += spent;
     }
     if (ended) {
       EndFlow(i, true);  // the last flow moves into i
@@ -647,7 +661,15 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
   double sum_up = o_.nic_up * n_hosts;
   PlanResult res;
   res.bound_s = std::max({F / o_.origin_up, F / o_.nic_down, n_hosts * F / (o_.origin_up + sum_up)});
-  double dt = o_.step_s > 0 ? o_.step_s : std::max(1e-4, res.bound_s / 600);
+  // The step: fine while few transfers run, coarser with many (a 5,000-host
+  // random swarm runs a million at once), so a plan costs about the same
+  // whatever the fleet; never coarser than the bound / 60.
+  auto step = [&] {
+    if (o_.step_s > 0) return o_.step_s;
+    double per_bound = std::clamp(2.5e6 / double(std::max<size_t>(1, flows_.size())), 60.0, 600.0);
+    return std::max(1e-4, res.bound_s / per_bound);
+  };
+  double dt = step(), dt_sum = 0;
   std::uniform_real_distribution<double> spread(0.0, 1.0);
   for (int i = 0; i < n_hosts; ++i) {
     nodes_[i].start = o_.startup_s + o_.startup_spread_s * spread(rng_);
@@ -664,6 +686,7 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
   int64_t steps = 0;
   while (finished < n_hosts && now < limit) {
     now_ = now;
+    bool flushed = false;
     for (uint32_t i = 0; i < nn; ++i) {
       Node& n = nodes_[i];
       if (n.next_announce <= now) {
@@ -673,23 +696,15 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
         }
         Announce(i, now);
       }
-      if (n.next_unchoke <= now) Rotate(i, now);
-    }
-    Allocate();
-    if (getenv("PLAN_DEBUG") && steps % 60 == 0) {
-      double in = 0; int active = 0;
-      std::vector<double> per(nn, 0);
-      int of = 0; double orate = 0;
-      for (auto& f : flows_) { per[f.d] += f.rate; if (f.u == origin_) ++of, orate += f.rate; }
-      fprintf(stderr, "origin flows %d rate %.2f MiB/s ", of, orate / 1048576);
-      if (now > 6) {
-        fprintf(stderr, "\n host0 count %d inflight %d:", nodes_[0].count, nodes_[0].inflight);
-        for (auto& f : flows_) if (f.d == 0) fprintf(stderr, " [u%u c%d %.3f got %.0f fr%d]", f.u, f.chunk, f.rate / 1048576, f.got, f.frozen);
-        fprintf(stderr, "\n");
+      if (n.next_unchoke <= now) {
+        if (!flushed) FlushRecv(), flushed = true;  // reciprocation ranks by what each peer sent
+        Rotate(i, now);
       }
-      for (int i = 0; i < n_hosts; ++i) if (nodes_[i].started && !Done(nodes_[i])) { in += per[i]; ++active; }
-      fprintf(stderr, "t=%.2f flows=%zu active=%d in/active=%.3f MiB/s done=%d\n", now, flows_.size(), active, active ? in / active / 1048576 : 0, finished);
     }
+    dt = step();
+    dt_sum += dt;
+    if (track_uplinks_) step_dt_.push_back(dt);
+    Allocate();
     Advance(now, dt);
     now += dt;
     ++steps;
@@ -706,13 +721,12 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
     for (int i = 0; i < n_hosts; ++i) finished += Done(nodes_[i]);
   }
 
-  if (getenv("PLAN_DEBUG")) fprintf(stderr, "bytes %.3f x N F, choked-away %.3f, dup %.3f\n", dbg_bytes_ / (F * n_hosts), dbg_rot_ / (F * n_hosts), dbg_dup_ / (F * n_hosts));
   res.hosts = n_hosts;
   res.racks = int(racks_.size());
   res.size = o_.size;
   res.piece_size = piece;
   res.chunks = chunks_;
-  res.step_s = dt;
+  res.step_s = steps ? dt_sum / double(steps) : dt;
   res.steps = steps;
   res.gateways = gateways_;
   const double tail = o_.finish_s + F / o_.verify_rate;
@@ -744,13 +758,16 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
       if (std::isinf(cap) || end <= 0) continue;
       double bytes = dir == 0 ? rack_out_bytes_[r] : rack_in_bytes_[r];
       double mean = bytes / (cap * end);
-      double peak = 0;
-      size_t win = std::max<size_t>(1, size_t(end / 20 / dt));
-      double acc = 0;
-      for (size_t s = 0; s < rack_step_bytes_.size(); ++s) {
+      double peak = 0, acc = 0, span = 0;
+      const double win = end / 20;
+      for (size_t s = 0, first = 0; s < rack_step_bytes_.size(); ++s) {
         acc += rack_step_bytes_[s][2 * r + dir];
-        if (s >= win) acc -= rack_step_bytes_[s - win][2 * r + dir];
-        if (s + 1 >= win) peak = std::max(peak, acc / (cap * win * dt));
+        span += step_dt_[s];
+        while (first < s && span - step_dt_[first] >= win) {
+          acc -= rack_step_bytes_[first][2 * r + dir];
+          span -= step_dt_[first++];
+        }
+        if (span >= win) peak = std::max(peak, acc / (cap * span));
       }
       if (mean > res.uplink_util_mean) {
         res.uplink_util_mean = mean;
