@@ -35,6 +35,7 @@ Status PlanOptions::Validate() const {
   if (startup_s < 0 || startup_spread_s < 0 || finish_s < 0) return Status::Invalid("latencies must be >= 0");
   if (!positive(verify_rate)) return Status::Invalid("verify rate must be positive");
   if (!(efficiency > 0 && efficiency <= 1)) return Status::Invalid("efficiency must be in (0, 1]");
+  if (shared_cpus < 0) return Status::Invalid("shared cpus must be >= 0");
   if (step_s < 0) return Status::Invalid("step must be >= 0");
   return policy.Validate();
 }
@@ -53,6 +54,9 @@ struct Edge {
   uint32_t peer = 0;
   uint32_t rev = 0;           // this connection's index in peer's list
   uint32_t flow = 0;          // with serving: the flow in Sim::flows_
+  // The far peer's bitfield when the connection opened, or -1: the far filter
+  // keeps bitfields whole, so those pieces stay visible outside the share.
+  int32_t bitfield = -1;
   float recv = 0;             // bytes received from peer this unchoke interval (reciprocation)
   double last_unchoked = -1;  // when this end last unchoked peer (round robin for seeds)
   bool serving = false;       // this end uploads to peer now
@@ -116,8 +120,13 @@ class Sim {
   const uint64_t* Mask(uint32_t u, uint32_t d);
   bool SlotLimited(uint32_t u, uint32_t x) const;
   int SlotsOf(uint32_t u) const { return nodes_[u].origin ? o_.origin_slots : o_.slots; }
-  int Candidates(uint32_t u, uint32_t d, uint64_t* out);
-  int Pick(uint32_t u, uint32_t d);
+  // What d may ask u for; `ed` is d's edge to u (its bitfield snapshot).
+  int Candidates(uint32_t u, uint32_t d, uint32_t ed, uint64_t* out);
+  int Pick(uint32_t u, uint32_t d, uint32_t ed);
+  const uint64_t* Seen(uint32_t d, uint32_t ed) const {
+    int32_t b = nodes_[d].edges[ed].bitfield;
+    return b < 0 ? nullptr : &bitfields_[size_t(b) * words_];
+  }
   bool Serve(uint32_t u, uint32_t ei, int hint);
   void Carry(uint32_t d, int c) {
     if (carried_[size_t(d) * chunks_ + c]++ == 0) Set(Inflight(d), c), ++nodes_[d].inflight;
@@ -145,7 +154,8 @@ class Sim {
   uint32_t origin_ = 0;
   std::vector<Rack> racks_;
   std::vector<uint64_t> have_, inflight_;
-  std::vector<uint8_t> carried_;  // [node * chunks + c]: flows carrying c to node
+  std::vector<uint8_t> carried_;
+  std::vector<uint64_t> bitfields_;  // Edge::bitfield snapshots  // [node * chunks + c]: flows carrying c to node
   std::vector<uint32_t> rack_avail_;  // [rack * chunks + c]: copies in the rack
   std::vector<uint32_t> avail_;       // copies in the fleet
   std::map<std::pair<int, int>, std::vector<uint64_t>> masks_;
@@ -205,14 +215,15 @@ bool Sim::SlotLimited(uint32_t u, uint32_t x) const {
   return nodes_[x].rack == un.rack;
 }
 
-int Sim::Candidates(uint32_t u, uint32_t d, uint64_t* out) {
+int Sim::Candidates(uint32_t u, uint32_t d, uint32_t ed, uint64_t* out) {
   const uint64_t* hu = Have(u);
   const uint64_t* hd = Have(d);
   const uint64_t* fd = Inflight(d);
   const uint64_t* m = Mask(u, d);
+  const uint64_t* seen = m ? Seen(d, ed) : nullptr;
   int total = 0;
   for (int w = 0; w < words_; ++w) {
-    out[w] = hu[w] & ~hd[w] & ~fd[w] & (m ? m[w] : ~uint64_t(0));
+    out[w] = hu[w] & ~hd[w] & ~fd[w] & (m ? m[w] | (seen ? seen[w] : 0) : ~uint64_t(0));
     total += __builtin_popcountll(out[w]);
   }
   return total;
@@ -220,16 +231,17 @@ int Sim::Candidates(uint32_t u, uint32_t d, uint64_t* out) {
 
 // Rarest first among a few random candidates, counting copies where the
 // downloader's peers are: its rack under the rack policy, the fleet otherwise.
-int Sim::Pick(uint32_t u, uint32_t d) {
+int Sim::Pick(uint32_t u, uint32_t d, uint32_t ed) {
   uint64_t cand[1024];
-  int total = Candidates(u, d, cand);
+  int total = Candidates(u, d, ed, cand);
   const Node& dn = nodes_[d];
   if (total == 0 && dn.count + dn.inflight == chunks_ && dn.count < chunks_) {
     const uint64_t* hu = Have(u);
     const uint64_t* hd = Have(d);
     const uint64_t* m = Mask(u, d);
+    const uint64_t* seen = m ? Seen(d, ed) : nullptr;
     for (int w = 0; w < words_; ++w) {
-      uint64_t bits = hu[w] & ~hd[w] & (m ? m[w] : ~uint64_t(0));
+      uint64_t bits = hu[w] & ~hd[w] & (m ? m[w] | (seen ? seen[w] : 0) : ~uint64_t(0));
       for (; bits; bits &= bits - 1) {
         int c = w * 64 + __builtin_ctzll(bits);
         if (carried_[size_t(d) * chunks_ + c] < kEndGameCopies) return c;
@@ -271,9 +283,10 @@ bool Sim::Serve(uint32_t u, uint32_t ei, int hint) {
   int c = hint;
   if (c >= 0) {
     const uint64_t* m = Mask(u, d);
-    if (Bit(Have(d), c) || Bit(Inflight(d), c) || (m && !Bit(m, c))) c = -1;
+    const uint64_t* seen = m ? Seen(d, e.rev) : nullptr;
+    if (Bit(Have(d), c) || Bit(Inflight(d), c) || (m && !Bit(m, c) && !(seen && Bit(seen, c)))) c = -1;
   }
-  if (c < 0) c = Pick(u, d);
+  if (c < 0) c = Pick(u, d, e.rev);
   if (c < 0) return false;
   Flow f{};
   f.u = u, f.d = d, f.eu = ei, f.ed = e.rev, f.chunk = c, f.got = 0, f.rate = 0, f.local = local;
@@ -343,7 +356,7 @@ void Sim::Rotate(uint32_t u, double now) {
     Edge& e = un.edges[ei];
     const Node& x = nodes_[e.peer];
     if (!SlotLimited(u, e.peer) || x.origin || !x.started || Done(x)) continue;
-    if (!e.serving && Candidates(u, e.peer, scratch) == 0) continue;
+    if (!e.serving && Candidates(u, e.peer, e.rev, scratch) == 0) continue;
     cands.push_back(Cand{seed ? e.last_unchoked : -double(e.recv), rng_(), ei});
   }
   for (Edge& e : un.edges) e.recv = 0;
@@ -374,6 +387,18 @@ void Sim::Connect(uint32_t a, uint32_t b) {
   Edge ea, eb;
   ea.peer = b, ea.rev = uint32_t(nodes_[b].edges.size());
   eb.peer = a, eb.rev = uint32_t(nodes_[a].edges.size());
+  // Far peers exchange whole bitfields as the connection opens (only a far
+  // filter cares, and only the rack policy hands out gateway shares).
+  auto snapshot = [&](Edge& e, uint32_t peer) {
+    if (nodes_[peer].count == 0) return;
+    e.bitfield = int32_t(bitfields_.size() / words_);
+    bitfields_.insert(bitfields_.end(), Have(peer), Have(peer) + words_);
+  };
+  const Node &na = nodes_[a], &nb = nodes_[b];
+  if (o_.policy.policy == Policy::kRack && !na.origin && !nb.origin && na.rack != nb.rack) {
+    if (na.rack >= 0) snapshot(ea, b);
+    if (nb.rack >= 0) snapshot(eb, a);
+  }
   nodes_[a].edges.push_back(ea);
   nodes_[b].edges.push_back(eb);
   nodes_[a].fill_blocked = nodes_[b].fill_blocked = false;
@@ -523,7 +548,7 @@ void Sim::Advance(double now, double dt) {
       // Another peer delivered this piece first (end game): take another.
       Flow& f = flows_[i];
       {
-        int next = Done(nodes_[f.d]) ? -1 : Pick(f.u, f.d);
+        int next = Done(nodes_[f.d]) ? -1 : Pick(f.u, f.d, f.ed);
         f.chunk = next;
         f.got = 0;
         if (next < 0) {
@@ -547,12 +572,12 @@ void Sim::Advance(double now, double dt) {
       bytes -= need;
       spent += need;
       // Chunk delivered: d has it at this point within the step.
-      const uint32_t d = f.d, u = f.u;
+      const uint32_t d = f.d, u = f.u, ed = f.ed;
       const int c = f.chunk;
       const double at = now + spent / f.rate;
       f.chunk = -1;
       Gain(d, c, at);  // may start flows (flows_ may move)
-      int next = Done(nodes_[d]) ? -1 : Pick(u, d);
+      int next = Done(nodes_[d]) ? -1 : Pick(u, d, ed);
       if (next < 0) {
         ended = true;
         break;
@@ -730,11 +755,44 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
   res.steps = steps;
   res.gateways = gateways_;
   const double tail = o_.finish_s + F / o_.verify_rate;
+  std::vector<double> done;
   for (int i = 0; i < n_hosts; ++i) {
     if (Done(nodes_[i]))
-      res.finish_s.push_back(nodes_[i].done_at + tail);
+      done.push_back(nodes_[i].done_at);
     else
       ++res.unfinished;
+  }
+  std::sort(done.begin(), done.end());
+  if (o_.shared_cpus > 0 && !std::isinf(o_.verify_rate)) {
+    // Hashes share the cores: each active one runs at min(1, cpus / active)
+    // core. Event by event: the next arrival or the next hash to finish.
+    const double work = F / o_.verify_rate;  // core-seconds per host
+    std::vector<double> left;                // work left of active hashes
+    size_t next = 0;
+    double t = done.empty() ? 0 : done[0];
+    while (next < done.size() || !left.empty()) {
+      double speed = left.empty() ? 0 : std::min(1.0, double(o_.shared_cpus) / double(left.size()));
+      double first_end = left.empty() ? kUnlimited : t + *std::min_element(left.begin(), left.end()) / speed;
+      double arrive = next < done.size() ? done[next] : kUnlimited;
+      double until = std::min(first_end, arrive);
+      for (double& w : left) w -= (until - t) * speed;
+      t = until;
+      if (arrive <= first_end) {
+        left.push_back(work);
+        ++next;
+      } else {
+        for (size_t k = 0; k < left.size();)
+          if (left[k] <= work * 1e-9) {
+            res.finish_s.push_back(t + o_.finish_s);
+            left[k] = left.back();
+            left.pop_back();
+          } else {
+            ++k;
+          }
+      }
+    }
+  } else {
+    for (double d : done) res.finish_s.push_back(d + tail);
   }
   std::sort(res.finish_s.begin(), res.finish_s.end());
   auto pct = [&](double q) {
@@ -751,7 +809,7 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
   res.origin_bytes = origin_bytes_;
   res.origin_per_f = origin_bytes_ / F;
   // Busiest uplink direction: mean over the push and peak over windows.
-  double end = res.max_s > 0 ? res.max_s - tail : now;
+  double end = done.empty() ? now : done.back();
   for (size_t r = 0; r < racks_.size(); ++r) {
     for (int dir = 0; dir < 2; ++dir) {
       double cap = dir == 0 ? racks_[r].out_cap : racks_[r].in_cap;
@@ -806,7 +864,8 @@ std::string Assumptions() {
          "    fleet under random), one piece per peer at a time, no end game; a choked transfer loses\n"
          "    its partial piece;\n"
          "  - a gateway sees far peers' pieces only in its share (the far filter), the origin's all;\n"
-         "  - after the last byte, a host reports installed --finish plus size / --verify-rate later.\n";
+         "  - after the last byte, a host reports installed --finish plus size / --verify-rate later\n"
+         "    (--shared-cpus N: the hashes of all hosts share N cores, as on one test machine).\n";
 }
 
 }  // namespace spate::plan

@@ -95,6 +95,10 @@ struct PlanOptions {
   // staged file, copy it into the version dir, report).
   double finish_s = 0;
   double verify_rate = kUnlimited;
+  // 0: every host hashes on its own CPU. N: all hosts share N cores for it
+  // (scripts/bench-swarm's loopback hosts share one machine), each hash
+  // taking at most one core, processor sharing among those hashing at once.
+  int shared_cpus = 0;
   // Fraction of a cap that payload gets (protocol and TCP/IP overhead the
   // rate limiters count, request gaps). 1 = the caps are payload.
   double efficiency = 1;

@@ -95,11 +95,12 @@ int PlanCommand(int argc, char** argv) {
     ("numwant", "peers a fetcher asks for per announce", cxxopts::value<int>()->default_value("200"))
     ("connections", "connections per fetcher (libtorrent connections_limit)", cxxopts::value<int>()->default_value("200"))
     ("unchoke-interval", "how often slots are rechosen", cxxopts::value<std::string>()->default_value("5s"))
-    ("startup", "push created -> a host's first announce", cxxopts::value<std::string>()->default_value("1000ms"))
-    ("startup-spread", "first announces spread over this much more", cxxopts::value<std::string>()->default_value("500ms"))
-    ("finish", "last byte -> install reported, besides hashing and copying", cxxopts::value<std::string>()->default_value("500ms"))
-    ("verify-rate", "hash + copy rate after the last byte (or unlimited)", cxxopts::value<std::string>()->default_value("400M"))
-    ("efficiency", "fraction of each cap payload gets", cxxopts::value<double>()->default_value("0.95"))
+    ("startup", "push created -> a host's first announce", cxxopts::value<std::string>()->default_value("30ms"))
+    ("startup-spread", "first announces spread over this much more", cxxopts::value<std::string>()->default_value("90ms"))
+    ("finish", "last byte -> install reported, besides hashing and copying", cxxopts::value<std::string>()->default_value("30ms"))
+    ("verify-rate", "hash + copy rate after the last byte, one core (or unlimited)", cxxopts::value<std::string>()->default_value("240M"))
+    ("efficiency", "fraction of each cap payload gets", cxxopts::value<double>()->default_value("0.85"))
+    ("shared-cpus", "all hosts hash on N shared cores (a test machine; 0 = a CPU each)", cxxopts::value<int>()->default_value("0"))
     ("piece-size", "piece size (default: the seeder's choice)", cxxopts::value<std::string>())
     ("max-chunks", "simulate pieces in groups so there are at most this many", cxxopts::value<int>()->default_value("1024"))
     ("step", "time step (default: the bound / 600)", cxxopts::value<std::string>())
@@ -169,6 +170,7 @@ int PlanCommand(int argc, char** argv) {
     if (!verify.ok()) return Fail(verify.status().message());
     o.verify_rate = *verify;
     o.efficiency = args["efficiency"].as<double>();
+    o.shared_cpus = args["shared-cpus"].as<int>();
     if (args.count("piece-size")) {
       auto p = ParseBytes(args["piece-size"].as<std::string>());
       if (!p.ok()) return Fail("--piece-size: " + p.status().message());
