@@ -763,6 +763,10 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
       ++res.unfinished;
   }
   std::sort(done.begin(), done.end());
+  if (!done.empty()) {
+    res.last_byte_p50_s = done[size_t(std::llround(0.5 * double(done.size() - 1)))];
+    res.last_byte_max_s = done.back();
+  }
   if (o_.shared_cpus > 0 && !std::isinf(o_.verify_rate)) {
     // Hashes share the cores: each active one runs at min(1, cpus / active)
     // core. Event by event: the next arrival or the next hash to finish.

@@ -120,6 +120,8 @@ struct PlanResult {
   // Push creation -> each host's install report, sorted.
   std::vector<double> finish_s;
   double p50_s = 0, p99_s = 0, max_s = 0;
+  // Push creation -> last byte (before hashing and reporting): p50 and max.
+  double last_byte_p50_s = 0, last_byte_max_s = 0;
   double cross_bytes = 0;   // bytes entering racks from outside (origin included)
   double cross_per_rf = 0;  // cross_bytes / (racks x F); 1.0 = each rack gets F once
   double origin_bytes = 0;

@@ -226,6 +226,8 @@ int PlanCommand(int argc, char** argv) {
                           {"p99_s", r.p99_s},
                           {"max_s", r.max_s},
                           {"max_per_bound", r.max_s / r.bound_s},
+                          {"last_byte_p50_s", r.last_byte_p50_s},
+                          {"last_byte_max_s", r.last_byte_max_s},
                           {"cross_bytes", r.cross_bytes},
                           {"cross_per_rf", r.cross_per_rf},
                           {"origin_bytes", r.origin_bytes},
@@ -258,6 +260,8 @@ int PlanCommand(int argc, char** argv) {
                 Secs(term_d).c_str(), Secs(term_n).c_str(), Secs(r.bound_s).c_str());
     std::printf("%-26s %10s %8s\n", "predicted", "time", "/bound");
     for (auto [name, v] : {std::pair{"p50 install", r.p50_s}, {"p99 install", r.p99_s}, {"max install", r.max_s}})
+      std::printf("%-26s %10s %8.2f\n", name, Secs(v).c_str(), v / r.bound_s);
+    for (auto [name, v] : {std::pair{"p50 last byte", r.last_byte_p50_s}, {"max last byte", r.last_byte_max_s}})
       std::printf("%-26s %10s %8.2f\n", name, Secs(v).c_str(), v / r.bound_s);
     std::printf("%-26s %10.2f\n", "cross-rack / (racks x F)", r.cross_per_rf);
     std::printf("%-26s %10.2f\n", "origin egress / F", r.origin_per_f);
