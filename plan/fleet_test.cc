@@ -16,13 +16,9 @@ TEST_CASE("a synthetic fleet deals hosts over racks like bench-swarm") {
 }
 
 TEST_CASE("a hosts file is located with the rackmap") {
-  auto map =
-      Rackmap::Parse("10.1.0.0/24 dc1/p1/r1\n10.1.1.0/24 dc1/p1/r2\n", "rm");
+  auto map = Rackmap::Parse("10.1.0.0/24 dc1/p1/r1\n10.1.1.0/24 dc1/p1/r2\n", "rm");
   REQUIRE(map.ok());
-  auto f = FleetFromHosts(
-      *map,
-      "# fleet\nweb-1 10.1.0.5\n10.1.1.7   # no name\n\nweb-9 192.0.2.1\n",
-      "hosts.txt");
+  auto f = FleetFromHosts(*map, "# fleet\nweb-1 10.1.0.5\n10.1.1.7   # no name\n\nweb-9 192.0.2.1\n", "hosts.txt");
   REQUIRE(f.ok());
   REQUIRE(f->hosts.size() == 3);
   CHECK(f->hosts[0].address == "10.1.0.5");
@@ -36,22 +32,18 @@ TEST_CASE("a bad hosts file is refused naming file and line") {
   REQUIRE(map.ok());
   auto none = FleetFromHosts(*map, "10.1.0.1\nweb-2 web-2.example\n", "h");
   REQUIRE(!none.ok());
-  CHECK(none.status().message() ==
-        "h:2: no IP address in 'web-2 web-2.example'");
+  CHECK(none.status().message() == "h:2: no IP address in 'web-2 web-2.example'");
   auto twice = FleetFromHosts(*map, "10.1.0.1\na 10.1.0.1\n", "h");
   CHECK(twice.status().message() == "h:2: address 10.1.0.1 listed twice");
   auto many = FleetFromHosts(*map, "a b 10.1.0.1\n", "h");
-  CHECK(many.status().message().rfind("h:1: want ADDRESS or NAME ADDRESS", 0) ==
-        0);
+  CHECK(many.status().message().rfind("h:1: want ADDRESS or NAME ADDRESS", 0) == 0);
   CHECK(!FleetFromHosts(*map, "# nothing\n", "h").ok());
 }
 
 TEST_CASE("a real fleet plans with hosts outside the rackmap") {
-  auto map =
-      Rackmap::Parse("10.1.0.0/24 dc1/p1/r1\n10.1.1.0/24 dc1/p1/r2\n", "rm");
+  auto map = Rackmap::Parse("10.1.0.0/24 dc1/p1/r1\n10.1.1.0/24 dc1/p1/r2\n", "rm");
   REQUIRE(map.ok());
-  auto f = FleetFromHosts(
-      *map, "10.1.0.1\n10.1.0.2\n10.1.1.1\n10.1.1.2\n10.9.0.1\n", "h");
+  auto f = FleetFromHosts(*map, "10.1.0.1\n10.1.0.2\n10.1.1.1\n10.1.1.2\n10.9.0.1\n", "h");
   REQUIRE(f.ok());
   PlanOptions o;
   o.size = 4 << 20;
@@ -64,5 +56,5 @@ TEST_CASE("a real fleet plans with hosts outside the rackmap") {
   CHECK(r->hosts == 5);
 }
 
-} // namespace
-} // namespace spate::plan
+}  // namespace
+}  // namespace spate::plan

@@ -18,19 +18,17 @@ namespace spate {
 
 namespace {
 
-int Fail(const std::string &msg, int code = kExitUsage) {
+int Fail(const std::string& msg, int code = kExitUsage) {
   std::fprintf(stderr, "spate plan: %s\n", msg.c_str());
   return code;
 }
 
 // Rates in bytes/s like every Spate flag ("10G" = 10 GiB/s), or bits/s with a
 // "bit" suffix ("10Gbit"); "unlimited" where a cap may be absent.
-Result<double> ParseRate(const std::string &flag, std::string s,
-                         bool unlimited_ok) {
-  if (unlimited_ok && (s == "unlimited" || s == "inf"))
-    return plan::kUnlimited;
+Result<double> ParseRate(const std::string& flag, std::string s, bool unlimited_ok) {
+  if (unlimited_ok && (s == "unlimited" || s == "inf")) return plan::kUnlimited;
   double scale = 1;
-  for (const char *suffix : {"bit", "bps"}) {
+  for (const char* suffix : {"bit", "bps"}) {
     size_t n = std::strlen(suffix);
     if (s.size() > n && s.compare(s.size() - n, n, suffix) == 0) {
       s.resize(s.size() - n);
@@ -38,21 +36,17 @@ Result<double> ParseRate(const std::string &flag, std::string s,
     }
   }
   auto b = ParseBytes(s);
-  if (!b.ok())
-    return Status::Invalid("--" + flag + ": " + b.status().message());
+  if (!b.ok()) return Status::Invalid("--" + flag + ": " + b.status().message());
   return double(*b) * scale;
 }
 
-Result<double> ParseSeconds(const std::string &flag, const std::string &s) {
+Result<double> ParseSeconds(const std::string& flag, const std::string& s) {
   auto d = ParseDuration(s);
-  if (!d.ok())
-    return Status::Invalid("--" + flag + ": " + d.status().message());
+  if (!d.ok()) return Status::Invalid("--" + flag + ": " + d.status().message());
   return double(d->count()) / 1000;
 }
 
-std::string Rate(double r) {
-  return std::isinf(r) ? "unlimited" : FormatBytes(r) + "/s";
-}
+std::string Rate(double r) { return std::isinf(r) ? "unlimited" : FormatBytes(r) + "/s"; }
 
 std::string Secs(double s) {
   char b[32];
@@ -60,26 +54,22 @@ std::string Secs(double s) {
   return b;
 }
 
-Result<std::string> ReadFile(const std::string &path) {
+Result<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return Status::Io("cannot read " + path);
+  if (!in) return Status::Io("cannot read " + path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
 
-} // namespace
+}  // namespace
 
-int PlanCommand(int argc, char **argv) {
+int PlanCommand(int argc, char** argv) {
   cxxopts::Options options("spate plan",
-                           "Predict how long a push takes and what it does to "
-                           "rack uplinks, before it starts.\n"
-                           "Rates are bytes/s like every spate flag (10G = 10 "
-                           "GiB/s; 10Gbit = bits/s).\n\n" +
+                           "Predict how long a push takes and what it does to rack uplinks, before it starts.\n"
+                           "Rates are bytes/s like every spate flag (10G = 10 GiB/s; 10Gbit = bits/s).\n\n" +
                                plan::Assumptions());
-  // Defaults of the latencies: measured on scripts/bench-swarm runs (README,
-  // "Planning a push").
+  // Defaults of the latencies: measured on scripts/bench-swarm runs (README, "Planning a push").
   // clang-format off
   options.add_options()
     ("hosts", "hosts the push targets (a synthetic fleet, dealt round-robin over --racks)", cxxopts::value<int>())
@@ -121,7 +111,7 @@ int PlanCommand(int argc, char **argv) {
   cxxopts::ParseResult args;
   try {
     args = options.parse(argc, argv);
-  } catch (const std::exception &e) {
+  } catch (const std::exception& e) {
     return Fail(std::string(e.what()) + " (see --help)");
   }
   if (args.count("help")) {
@@ -130,41 +120,30 @@ int PlanCommand(int argc, char **argv) {
   }
   try {
     plan::PlanOptions o;
-    if (!args.count("size"))
-      return Fail("--size is required");
+    if (!args.count("size")) return Fail("--size is required");
     auto size = ParseBytes(args["size"].as<std::string>());
-    if (!size.ok())
-      return Fail("--size: " + size.status().message());
+    if (!size.ok()) return Fail("--size: " + size.status().message());
     o.size = *size;
     if (!args.count("nic") && !(args.count("nic-up") && args.count("nic-down")))
       return Fail("--nic (or --nic-up and --nic-down) is required");
-    if (!args.count("origin"))
-      return Fail("--origin is required (a rate or unlimited)");
-    for (auto [flag, out] :
-         {std::pair{"nic-up", &o.nic_up}, {"nic-down", &o.nic_down}}) {
-      auto r = ParseRate(
-          args.count(flag) ? flag : "nic",
-          args[args.count(flag) ? flag : "nic"].as<std::string>(), false);
-      if (!r.ok())
-        return Fail(r.status().message());
+    if (!args.count("origin")) return Fail("--origin is required (a rate or unlimited)");
+    for (auto [flag, out] : {std::pair{"nic-up", &o.nic_up}, {"nic-down", &o.nic_down}}) {
+      auto r = ParseRate(args.count(flag) ? flag : "nic", args[args.count(flag) ? flag : "nic"].as<std::string>(), false);
+      if (!r.ok()) return Fail(r.status().message());
       *out = *r;
     }
     auto origin = ParseRate("origin", args["origin"].as<std::string>(), true);
-    if (!origin.ok())
-      return Fail(origin.status().message());
+    if (!origin.ok()) return Fail(origin.status().message());
     o.origin_up = *origin;
     if (args.count("uplink")) {
       auto r = ParseRate("uplink", args["uplink"].as<std::string>(), true);
-      if (!r.ok())
-        return Fail(r.status().message());
+      if (!r.ok()) return Fail(r.status().message());
       o.uplink = std::isinf(*r) ? 0 : *r;
     }
-    if (args.count("oversub"))
-      o.oversub = args["oversub"].as<double>();
+    if (args.count("oversub")) o.oversub = args["oversub"].as<double>();
     o.uplink_egress_only = args.count("uplink-egress-only") > 0;
     auto policy = ParsePolicy(args["policy"].as<std::string>());
-    if (!policy.ok())
-      return Fail("--policy: " + policy.status().message());
+    if (!policy.ok()) return Fail("--policy: " + policy.status().message());
     o.policy.policy = *policy;
     o.policy.origin_per_rack = args["origin-per-rack"].as<int>();
     o.policy.bridges = args["bridges"].as<int>();
@@ -173,85 +152,63 @@ int PlanCommand(int argc, char **argv) {
     o.origin_slots = args["origin-slots"].as<int>();
     o.numwant = args["numwant"].as<int>();
     o.connections_limit = args["connections"].as<int>();
-    for (auto [flag, out] :
-         {std::pair{"announce-interval", &o.announce_interval_s},
-          {"unchoke-interval", &o.unchoke_interval_s},
-          {"startup", &o.startup_s},
-          {"startup-spread", &o.startup_spread_s},
-          {"finish", &o.finish_s}}) {
+    for (auto [flag, out] : {std::pair{"announce-interval", &o.announce_interval_s},
+                             {"unchoke-interval", &o.unchoke_interval_s},
+                             {"startup", &o.startup_s},
+                             {"startup-spread", &o.startup_spread_s},
+                             {"finish", &o.finish_s}}) {
       auto s = ParseSeconds(flag, args[flag].as<std::string>());
-      if (!s.ok())
-        return Fail(s.status().message());
+      if (!s.ok()) return Fail(s.status().message());
       *out = *s;
     }
     if (args.count("step")) {
       auto s = ParseSeconds("step", args["step"].as<std::string>());
-      if (!s.ok())
-        return Fail(s.status().message());
+      if (!s.ok()) return Fail(s.status().message());
       o.step_s = *s;
     }
-    auto verify =
-        ParseRate("verify-rate", args["verify-rate"].as<std::string>(), true);
-    if (!verify.ok())
-      return Fail(verify.status().message());
+    auto verify = ParseRate("verify-rate", args["verify-rate"].as<std::string>(), true);
+    if (!verify.ok()) return Fail(verify.status().message());
     o.verify_rate = *verify;
     o.efficiency = args["efficiency"].as<double>();
     o.shared_cpus = args["shared-cpus"].as<int>();
     if (args.count("piece-size")) {
       auto p = ParseBytes(args["piece-size"].as<std::string>());
-      if (!p.ok())
-        return Fail("--piece-size: " + p.status().message());
+      if (!p.ok()) return Fail("--piece-size: " + p.status().message());
       o.piece_size = *p;
     }
     o.max_chunks = args["max-chunks"].as<int>();
     o.seed = args["seed"].as<uint64_t>();
     Status valid = o.Validate();
-    if (!valid.ok())
-      return Fail(valid.message());
+    if (!valid.ok()) return Fail(valid.message());
 
     plan::Fleet fleet;
     if (args.count("rackmap") || args.count("hosts-file")) {
-      if (!args.count("rackmap") || !args.count("hosts-file"))
-        return Fail("--rackmap and --hosts-file go together");
-      if (args.count("hosts"))
-        return Fail("--hosts is for a synthetic fleet; a real one comes from "
-                    "--hosts-file");
+      if (!args.count("rackmap") || !args.count("hosts-file")) return Fail("--rackmap and --hosts-file go together");
+      if (args.count("hosts")) return Fail("--hosts is for a synthetic fleet; a real one comes from --hosts-file");
       auto map = Rackmap::Load(args["rackmap"].as<std::string>());
-      if (!map.ok())
-        return Fail(map.status().message());
+      if (!map.ok()) return Fail(map.status().message());
       const std::string path = args["hosts-file"].as<std::string>();
       auto text = ReadFile(path);
-      if (!text.ok())
-        return Fail(text.status().message());
+      if (!text.ok()) return Fail(text.status().message());
       auto f = plan::FleetFromHosts(*map, *text, path);
-      if (!f.ok())
-        return Fail(f.status().message());
+      if (!f.ok()) return Fail(f.status().message());
       fleet = std::move(*f);
-      if (args.count("origin-addr"))
-        fleet.origin_location =
-            map->Lookup(args["origin-addr"].as<std::string>());
+      if (args.count("origin-addr")) fleet.origin_location = map->Lookup(args["origin-addr"].as<std::string>());
     } else {
-      if (!args.count("hosts"))
-        return Fail("--hosts (or --rackmap with --hosts-file) is required");
+      if (!args.count("hosts")) return Fail("--hosts (or --rackmap with --hosts-file) is required");
       int hosts = args["hosts"].as<int>(), racks = args["racks"].as<int>();
-      if (hosts < 1 || hosts > 1000000)
-        return Fail("--hosts must be 1 to 1000000");
-      if (racks < 1 || racks > hosts)
-        return Fail("--racks must be 1 to --hosts");
+      if (hosts < 1 || hosts > 1000000) return Fail("--hosts must be 1 to 1000000");
+      if (racks < 1 || racks > hosts) return Fail("--racks must be 1 to --hosts");
       fleet = plan::SyntheticFleet(hosts, racks);
     }
     int unknown = 0;
-    for (const auto &h : fleet.hosts)
-      unknown += !h.location.known();
+    for (const auto& h : fleet.hosts) unknown += !h.location.known();
 
     auto t0 = std::chrono::steady_clock::now();
     auto res = plan::RunPlan(fleet, o);
-    if (!res.ok())
-      return Fail(res.status().message());
-    double wall =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-            .count();
-    const plan::PlanResult &r = *res;
+    if (!res.ok()) return Fail(res.status().message());
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const plan::PlanResult& r = *res;
     const double F = double(o.size);
     const double term_seed = F / o.origin_up, term_d = F / o.nic_down,
                  term_n = r.hosts * F / (o.origin_up + o.nic_up * r.hosts);
@@ -287,55 +244,38 @@ int PlanCommand(int argc, char **argv) {
       std::cout << j.dump() << std::endl;
       return r.unfinished ? kExitFailure : kExitOk;
     }
-    std::printf(
-        "plan: %d hosts in %d racks%s, %s in %d pieces of %s, policy %s\n",
-        r.hosts, r.racks,
-        unknown ? (" (+" + std::to_string(unknown) + " outside the rackmap)")
-                      .c_str()
-                : "",
-        FormatBytes(F).c_str(), int((o.size + r.piece_size - 1) / r.piece_size),
-        FormatBytes(double(r.piece_size)).c_str(), PolicyName(o.policy.policy));
+    std::printf("plan: %d hosts in %d racks%s, %s in %d pieces of %s, policy %s\n", r.hosts, r.racks,
+                unknown ? (" (+" + std::to_string(unknown) + " outside the rackmap)").c_str() : "",
+                FormatBytes(F).c_str(), int((o.size + r.piece_size - 1) / r.piece_size),
+                FormatBytes(double(r.piece_size)).c_str(), PolicyName(o.policy.policy));
     std::string uplink = "unlimited";
     if (o.uplink > 0)
       uplink = Rate(o.uplink) + " each";
     else if (o.oversub > 0)
-      uplink =
-          "hosts x NIC / " + std::to_string(o.oversub).substr(
-                                 0, std::to_string(o.oversub).find('.') + 2);
-    std::printf("caps: NIC %s up, %s down; origin %s; rack uplinks %s%s\n",
-                Rate(o.nic_up).c_str(), Rate(o.nic_down).c_str(),
-                Rate(o.origin_up).c_str(), uplink.c_str(),
+      uplink = "hosts x NIC / " + std::to_string(o.oversub).substr(0, std::to_string(o.oversub).find('.') + 2);
+    std::printf("caps: NIC %s up, %s down; origin %s; rack uplinks %s%s\n", Rate(o.nic_up).c_str(),
+                Rate(o.nic_down).c_str(), Rate(o.origin_up).c_str(), uplink.c_str(),
                 o.uplink_egress_only ? " (out only)" : "");
-    std::printf("bound T_min = max(F/u_seed %s, F/d %s, N*F/(u_seed+sum u) %s) "
-                "= %s\n\n",
-                Secs(term_seed).c_str(), Secs(term_d).c_str(),
-                Secs(term_n).c_str(), Secs(r.bound_s).c_str());
+    std::printf("bound T_min = max(F/u_seed %s, F/d %s, N*F/(u_seed+sum u) %s) = %s\n\n", Secs(term_seed).c_str(),
+                Secs(term_d).c_str(), Secs(term_n).c_str(), Secs(r.bound_s).c_str());
     std::printf("%-26s %10s %8s\n", "predicted", "time", "/bound");
-    for (auto [name, v] : {std::pair{"p50 install", r.p50_s},
-                           {"p99 install", r.p99_s},
-                           {"max install", r.max_s}})
+    for (auto [name, v] : {std::pair{"p50 install", r.p50_s}, {"p99 install", r.p99_s}, {"max install", r.max_s}})
       std::printf("%-26s %10s %8.2f\n", name, Secs(v).c_str(), v / r.bound_s);
-    for (auto [name, v] : {std::pair{"p50 last byte", r.last_byte_p50_s},
-                           {"max last byte", r.last_byte_max_s}})
+    for (auto [name, v] : {std::pair{"p50 last byte", r.last_byte_p50_s}, {"max last byte", r.last_byte_max_s}})
       std::printf("%-26s %10s %8.2f\n", name, Secs(v).c_str(), v / r.bound_s);
     std::printf("%-26s %10.2f\n", "cross-rack / (racks x F)", r.cross_per_rf);
     std::printf("%-26s %10.2f\n", "origin egress / F", r.origin_per_f);
     if (!r.busiest_uplink.empty())
-      std::printf("%-26s %9.0f%% mean, %.0f%% peak of %s (%s)\n",
-                  "busiest uplink", 100 * r.uplink_util_mean,
-                  100 * r.uplink_util_peak, Rate(r.uplink_cap).c_str(),
-                  r.busiest_uplink.c_str());
+      std::printf("%-26s %9.0f%% mean, %.0f%% peak of %s (%s)\n", "busiest uplink", 100 * r.uplink_util_mean,
+                  100 * r.uplink_util_peak, Rate(r.uplink_cap).c_str(), r.busiest_uplink.c_str());
     std::printf("%-26s %10d\n", "gateways (origin grants)", r.gateways);
-    if (r.unfinished)
-      std::printf("UNFINISHED: %d hosts never got every piece in the model\n",
-                  r.unfinished);
-    std::printf("\nmodel: %d chunks, step %.2f ms, %lld steps, %.1f s to "
-                "compute; assumptions: spate plan --help\n",
+    if (r.unfinished) std::printf("UNFINISHED: %d hosts never got every piece in the model\n", r.unfinished);
+    std::printf("\nmodel: %d chunks, step %.2f ms, %lld steps, %.1f s to compute; assumptions: spate plan --help\n",
                 r.chunks, r.step_s * 1000, (long long)r.steps, wall);
     return r.unfinished ? kExitFailure : kExitOk;
-  } catch (const std::exception &e) {
+  } catch (const std::exception& e) {
     return Fail(e.what());
   }
 }
 
-} // namespace spate
+}  // namespace spate

@@ -18,14 +18,11 @@ namespace spate {
 // share count. The count is the smaller of origin_per_rack and the hosts the
 // push targets in the rack (`rack_targets`), fixed for a push, so shares do
 // not change as a rack's hosts arrive.
-inline std::optional<GatewayShare>
-GatewayShareOf(const PeerRecord &rec, int origin_per_rack, int rack_targets) {
-  if (!rec.granted || rec.seed())
-    return std::nullopt;
+inline std::optional<GatewayShare> GatewayShareOf(const PeerRecord& rec, int origin_per_rack, int rack_targets) {
+  if (!rec.granted || rec.seed()) return std::nullopt;
   int slots = std::min(origin_per_rack, rack_targets);
-  if (int(rec.gateway_slot) >= slots)
-    return std::nullopt;
+  if (int(rec.gateway_slot) >= slots) return std::nullopt;
   return GatewayShare{int(rec.gateway_slot), slots};
 }
 
-} // namespace spate
+}  // namespace spate
