@@ -18,7 +18,8 @@ Fleet SyntheticFleet(int hosts, int racks) {
     // Addresses only need to be unique; IPv6 leaves room for any rack size.
     char addr[48];
     std::snprintf(addr, sizeof addr, "fd00:%x:%x::%x", unsigned(r >> 16), unsigned(r & 0xffff), unsigned(i + 1));
-    f.hosts.push_back(FleetHost{addr, Location{"dc1", "pod" + std::to_string((r + 1) / 2), "rack" + std::to_string(r)}});
+    f.hosts.push_back(
+        FleetHost{addr, Location{"dc1", "pod" + std::to_string((r + 1) / 2), "rack" + std::to_string(r)}});
   }
   return f;
 }
@@ -36,7 +37,8 @@ Result<Fleet> FleetFromHosts(const Rackmap& rackmap, const std::string& hosts_te
     for (std::string w; fields >> w;) words.push_back(w);
     if (words.empty()) continue;
     auto where = [&] { return filename + ":" + std::to_string(no) + ": "; };
-    if (words.size() > 2) return Status::Invalid(where() + "want ADDRESS or NAME ADDRESS, got " + std::to_string(words.size()) + " fields");
+    if (words.size() > 2)
+      return Status::Invalid(where() + "want ADDRESS or NAME ADDRESS, got " + std::to_string(words.size()) + " fields");
     std::string addr;
     for (const auto& w : words) {
       boost::system::error_code ec;

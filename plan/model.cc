@@ -52,8 +52,8 @@ constexpr uint8_t kEndGameCopies = 2;
 // One connection as seen from one end.
 struct Edge {
   uint32_t peer = 0;
-  uint32_t rev = 0;           // this connection's index in peer's list
-  uint32_t flow = 0;          // with serving: the flow in Sim::flows_
+  uint32_t rev = 0;   // this connection's index in peer's list
+  uint32_t flow = 0;  // with serving: the flow in Sim::flows_
   // The far peer's bitfield when the connection opened, or -1: the far filter
   // keeps bitfields whole, so those pieces stay visible outside the share.
   int32_t bitfield = -1;
@@ -71,28 +71,28 @@ struct Node {
   bool origin = false;
   bool started = false;
   double start = 0, next_announce = kUnlimited, next_unchoke = kUnlimited;
-  int count = 0;           // chunks held
-  int inflight = 0;        // chunks on their way (each counted once)
-  double done_at = -1;     // last byte
-  int local_flows = 0;     // uploads that hold a slot
-  bool fill_blocked = false;  // last scan found nobody to fill a slot with
-  size_t cursor = 0;       // where the next slot scan starts (round robin)
+  int count = 0;                        // chunks held
+  int inflight = 0;                     // chunks on their way (each counted once)
+  double done_at = -1;                  // last byte
+  int local_flows = 0;                  // uploads that hold a slot
+  bool fill_blocked = false;            // last scan found nobody to fill a slot with
+  size_t cursor = 0;                    // where the next slot scan starts (round robin)
   int share_slot = 0, share_slots = 0;  // gateway share (far filter); slots 0 = none
   std::vector<Edge> edges;
 };
 
 struct Flow {
-  uint32_t u, d;        // uploader, downloader
-  uint32_t eu, ed;      // the edge in u's list (serving) and in d's (recv)
-  int32_t res[4];       // capped resources it uses, -1 = none
-  int32_t chunk;        // kRepick: another peer delivered it first
-  double got;           // bytes of chunk delivered
+  uint32_t u, d;    // uploader, downloader
+  uint32_t eu, ed;  // the edge in u's list (serving) and in d's (recv)
+  int32_t res[4];   // capped resources it uses, -1 = none
+  int32_t chunk;    // kRepick: another peer delivered it first
+  double got;       // bytes of chunk delivered
   double rate;
-  float recv;           // bytes moved since the last FlushRecv
-  int32_t out_rack;     // u's rack when the flow leaves it, else -1
-  int32_t in_rack;      // d's rack when the flow enters it from outside, else -1
+  float recv;        // bytes moved since the last FlushRecv
+  int32_t out_rack;  // u's rack when the flow leaves it, else -1
+  int32_t in_rack;   // d's rack when the flow enters it from outside, else -1
   bool from_origin;
-  bool local;           // holds one of u's slots
+  bool local;  // holds one of u's slots
   bool frozen;
 };
 constexpr int32_t kRepick = -2;
@@ -114,7 +114,9 @@ class Sim {
   static bool Bit(const uint64_t* b, int c) { return (b[c >> 6] >> (c & 63)) & 1; }
   static void Set(uint64_t* b, int c) { b[c >> 6] |= uint64_t(1) << (c & 63); }
   static void Clear(uint64_t* b, int c) { b[c >> 6] &= ~(uint64_t(1) << (c & 63)); }
-  double ChunkBytes(int c) const { return c == chunks_ - 1 ? double(o_.size) - double(chunk_) * (chunks_ - 1) : double(chunk_); }
+  double ChunkBytes(int c) const {
+    return c == chunks_ - 1 ? double(o_.size) - double(chunk_) * (chunks_ - 1) : double(chunk_);
+  }
   bool Done(const Node& n) const { return n.done_at >= 0; }
   // d keeps far HAVEs only for its share: what it can ask u for.
   const uint64_t* Mask(uint32_t u, uint32_t d);
@@ -155,7 +157,7 @@ class Sim {
   std::vector<Rack> racks_;
   std::vector<uint64_t> have_, inflight_;
   std::vector<uint8_t> carried_;
-  std::vector<uint64_t> bitfields_;  // Edge::bitfield snapshots  // [node * chunks + c]: flows carrying c to node
+  std::vector<uint64_t> bitfields_;   // Edge::bitfield snapshots  // [node * chunks + c]: flows carrying c to node
   std::vector<uint32_t> rack_avail_;  // [rack * chunks + c]: copies in the rack
   std::vector<uint32_t> avail_;       // copies in the fleet
   std::map<std::pair<int, int>, std::vector<uint64_t>> masks_;
@@ -675,7 +677,8 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
   const size_t nn = nodes_.size();
   cap_.assign(2 * nn + 2 * racks_.size(), kUnlimited);
   for (size_t i = 0; i < nn; ++i) cap_[i] = nodes_[i].up, cap_[nn + i] = nodes_[i].down;
-  for (size_t r = 0; r < racks_.size(); ++r) cap_[2 * nn + 2 * r] = racks_[r].out_cap, cap_[2 * nn + 2 * r + 1] = racks_[r].in_cap;
+  for (size_t r = 0; r < racks_.size(); ++r)
+    cap_[2 * nn + 2 * r] = racks_[r].out_cap, cap_[2 * nn + 2 * r + 1] = racks_[r].in_cap;
   level_.assign(cap_.size(), 0);
   frozen_load_.assign(cap_.size(), 0);
   load_.assign(cap_.size(), 0);
@@ -704,8 +707,8 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
   Announce(origin_, 0);
   org.next_unchoke = o_.unchoke_interval_s;
 
-  const double limit = 50 * (res.bound_s / o_.efficiency) + 10 * (o_.startup_s + o_.startup_spread_s) +
-                       4 * o_.announce_interval_s + 60;
+  const double limit =
+      50 * (res.bound_s / o_.efficiency) + 10 * (o_.startup_s + o_.startup_spread_s) + 4 * o_.announce_interval_s + 60;
   int finished = 0;
   double now = 0;
   int64_t steps = 0;
@@ -865,11 +868,14 @@ std::string Assumptions() {
          "    frees; peers in other racks skip the slots (the fetcher's cross-rack class);\n"
          "  - pieces are simulated in groups of at most --max-chunks; a host asks a peer for the rarest\n"
          "    of a few random pieces it lacks (copies counted in its rack under the rack policy, in the\n"
-         "    fleet under random), one piece per peer at a time, no end game; a choked transfer loses\n"
-         "    its partial piece;\n"
-         "  - a gateway sees far peers' pieces only in its share (the far filter), the origin's all;\n"
+         "    fleet under random), one piece per peer at a time; once every missing piece is on its way\n"
+         "    a second peer may carry one too (end game); a choked transfer loses its partial piece;\n"
+         "  - a gateway sees far peers' pieces only in its share (the far filter) or in the bitfield\n"
+         "    they sent when the connection opened; the origin's all;\n"
          "  - after the last byte, a host reports installed --finish plus size / --verify-rate later\n"
-         "    (--shared-cpus N: the hashes of all hosts share N cores, as on one test machine).\n";
+         "    (--shared-cpus N: the hashes of all hosts share N cores, as on one test machine).\n"
+         "Defaults of --startup, --startup-spread, --finish, --efficiency and --verify-rate were measured\n"
+         "on a 30-host scripts/bench-swarm run (README, \"Planning a push\").\n";
 }
 
 }  // namespace spate::plan

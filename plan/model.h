@@ -75,7 +75,7 @@ struct PlanOptions {
   // origin -> rack and rack ingress are unshaped there). A real uplink caps both.
   bool uplink_egress_only = false;
 
-  PolicyOptions policy;  // the tracker's (--policy, --origin-per-rack, --bridges, ...)
+  PolicyOptions policy;         // the tracker's (--policy, --origin-per-rack, --bridges, ...)
   int numwant = 200;            // peers asked for per announce (libtorrent's num_want)
   int connections_limit = 200;  // per fetcher (libtorrent's connections_limit)
   int origin_connections = 8000;

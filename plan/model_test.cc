@@ -116,8 +116,8 @@ TEST_CASE("the model never predicts faster than the bound") {
     if (rng() % 2) o.oversub = pick(0.5, 8);
     o.uplink_egress_only = rng() % 2;
     o.seed = rng();
-    INFO("config " << i << ": " << hosts << " hosts, " << racks << " racks, F " << F << ", up " << o.nic_up
-                   << ", down " << o.nic_down << ", origin " << o.origin_up << ", oversub " << o.oversub);
+    INFO("config " << i << ": " << hosts << " hosts, " << racks << " racks, F " << F << ", up " << o.nic_up << ", down "
+                   << o.nic_down << ", origin " << o.origin_up << ", oversub " << o.oversub);
     PlanResult r = Plan(SyntheticFleet(hosts, racks), o);
     CHECK(r.max_s >= r.bound_s * (1 - 1e-9));
     CHECK(r.origin_per_f >= 1 - 1e-6);  // every piece leaves the origin at least once

@@ -128,7 +128,8 @@ int PlanCommand(int argc, char** argv) {
       return Fail("--nic (or --nic-up and --nic-down) is required");
     if (!args.count("origin")) return Fail("--origin is required (a rate or unlimited)");
     for (auto [flag, out] : {std::pair{"nic-up", &o.nic_up}, {"nic-down", &o.nic_down}}) {
-      auto r = ParseRate(args.count(flag) ? flag : "nic", args[args.count(flag) ? flag : "nic"].as<std::string>(), false);
+      auto r =
+          ParseRate(args.count(flag) ? flag : "nic", args[args.count(flag) ? flag : "nic"].as<std::string>(), false);
       if (!r.ok()) return Fail(r.status().message());
       *out = *r;
     }
