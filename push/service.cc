@@ -162,7 +162,10 @@ struct Service::Impl {
   // the long polls of hosts whose assignments that changed.
   void FollowChanges() {
     Status s = controller.FollowChanges();
-    if (!s.ok()) spdlog::error("following other control-plane processes: {}", s.message());
+    // Unavailable: the database is away and reconnecting is spaced out; the
+    // failed attempt itself was logged.
+    if (!s.ok() && s.code() != Status::Code::kUnavailable)
+      spdlog::error("following other control-plane processes: {}", s.message());
     WakeChanged();
   }
 

@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -158,7 +159,7 @@ PushRecord PushFrom(PGresult* r, int i) {
 PGconn* Connect(const std::string& url) {
   // connect_timeout comes first so that one in the URL overrides it.
   const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* values[] = {"10", "spate-tracker", url.c_str(), nullptr};
+  const char* values[] = {"5", "spate-tracker", url.c_str(), nullptr};
   return PQconnectdbParams(keys, values, /*expand_dbname=*/1);
 }
 
@@ -329,7 +330,7 @@ class PostgresStore : public Store {
   Result<std::optional<ArtifactRecord>> LoadArtifact(const std::string& id) override {
     Params p;
     p.Add(id);
-    Res r = Query("SELECT manifest, torrent, origin, registered_at FROM artifacts WHERE id = $1", p);
+    Res r = Read("SELECT manifest, torrent, origin, registered_at FROM artifacts WHERE id = $1", p);
     if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return Check(r.get(), "load artifact " + id);
     if (PQntuples(r.get()) == 0) return std::optional<ArtifactRecord>();
     auto a = ArtifactFrom(r.get(), 0);
@@ -340,7 +341,7 @@ class PostgresStore : public Store {
   Result<std::optional<HostRecord>> LoadHost(const std::string& host) override {
     Params p;
     p.Add(host);
-    Res r = Query("SELECT host, addr, location, last_seen FROM hosts WHERE host = $1", p);
+    Res r = Read("SELECT host, addr, location, last_seen FROM hosts WHERE host = $1", p);
     if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return Check(r.get(), "load host " + host);
     if (PQntuples(r.get()) == 0) return std::optional<HostRecord>();
     return std::optional<HostRecord>(
@@ -352,7 +353,12 @@ class PostgresStore : public Store {
   Result<std::vector<StoreChange>> Changes() override {
     std::vector<StoreChange> out;
     if (PQstatus(listen_) != CONNECTION_OK || PQconsumeInput(listen_) == 0) {
-      // Lost: whatever was sent meanwhile is gone, so the caller reads everything back.
+      // Lost: whatever was sent meanwhile is gone, so the caller reads
+      // everything back. Reconnecting blocks (up to connect_timeout), so it
+      // is tried at most every few seconds while the server is away.
+      const auto now = std::chrono::steady_clock::now();
+      if (now < next_listen_attempt_) return Status::Unavailable("listening for changes: reconnecting");
+      next_listen_attempt_ = now + std::chrono::seconds(3);
       PQreset(listen_);
       if (PQstatus(listen_) != CONNECTION_OK) return Status::Io("listening for changes: " + ConnError(listen_));
       if (Status s = Listen(); !s.ok()) return s;
@@ -369,6 +375,22 @@ class PostgresStore : public Store {
   }
 
  private:
+  // After a failure: true when the connection was lost and is back (the
+  // server restarted, say), so a statement that cannot have taken effect may
+  // be sent again.
+  bool Reconnected() {
+    if (PQstatus(conn_) == CONNECTION_OK) return false;
+    PQreset(conn_);
+    return PQstatus(conn_) == CONNECTION_OK;
+  }
+
+  // A read outside a transaction, sent again once if the connection was lost.
+  Res Read(const std::string& sql, const Params& p) {
+    Res r = Query(sql, p);
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK && Reconnected()) r = Query(sql, p);
+    return r;
+  }
+
   Res Query(const std::string& sql, const Params& p) {
     if (PQstatus(conn_) != CONNECTION_OK) PQreset(conn_);
     auto values = p.Values();
@@ -396,7 +418,9 @@ class PostgresStore : public Store {
   // commit whose answer was lost may have happened, and a retry would then
   // write twice (two pushes for one request).
   Status Tx(const std::string& what, const std::function<Status()>& body) {
-    if (Status s = Script("BEGIN", "begin"); !s.ok()) return Status::Io(what + ": " + s.message());
+    Status begun = Script("BEGIN", "begin");
+    if (!begun.ok() && Reconnected()) begun = Script("BEGIN", "begin");  // nothing was sent yet: safe to retry
+    if (!begun.ok()) return Status::Io(what + ": " + begun.message());
     Status s = body();
     if (s.ok()) s = Script("COMMIT", "commit");
     if (!s.ok()) {
@@ -482,6 +506,7 @@ class PostgresStore : public Store {
   std::string url_;
   PGconn* conn_;
   PGconn* listen_;
+  std::chrono::steady_clock::time_point next_listen_attempt_{};
 };
 
 }  // namespace

@@ -307,5 +307,36 @@ TEST_CASE("control-plane restart mid-push on PostgreSQL: no report is lost, wave
   CHECK(Occurrences(logs, "push " + std::to_string(second) + ": wave 3/3 activating") == 1);
 }
 
+TEST_CASE("two trackers ride out a PostgreSQL restart: they reconnect, write again and follow each other again") {
+  testing::PostgresServer pg;
+  const std::string db = pg.CreateDatabase("outage");
+  TempDir dir("shared-db");
+  Tracker a = StartTracker(dir, "a", db), b = StartTracker(dir, "b", db);
+  Register(a, "1");
+  const Host h1{"h1", "127.0.1.1"};
+  Poll(b, h1);
+  pg.Stop();
+  std::this_thread::sleep_for(1500ms);  // both notice: their listeners see the connection close
+  pg.Start();
+  // The first write after the restart reconnects and succeeds.
+  const int64_t id = CreatePush(a, {{"artifact", "web@1"}, {"hosts", {"h1"}}});
+  // B's listener reconnects (at most every 3 s), reads everything back and serves the push.
+  auto start = std::chrono::steady_clock::now();
+  bool served = false;
+  while (!served && std::chrono::steady_clock::now() - start < 10s) {
+    for (const auto& asg : Poll(b, h1).assignments) served = served || asg.push_id == id;
+    if (!served) std::this_thread::sleep_for(100ms);
+  }
+  WARN("B served the push made after the restart "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+       << " ms after it was created");
+  CHECK(served);
+  // And notices flow again: a report on B reaches A.
+  Report(b, h1, id, kStateInstalled);
+  auto on_a = WaitFor(a.api + "/pushes/" + std::to_string(id), [](const json& j) { return j["state"] == "succeeded"; }, 5s);
+  CHECK(on_a["state"] == "succeeded");
+  CHECK(b.proc->Log().find("reading all push state back") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace spate
