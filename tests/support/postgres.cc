@@ -89,18 +89,28 @@ std::vector<std::string> PostgresServer::AsServerUser(std::vector<std::string> a
 void PostgresServer::Start() {
   if (server_) return;
   const std::string data = *dir_ / "data";
-  if (port_ == 0) port_ = FreePort("127.0.0.1");
-  server_ = std::make_unique<Process>(
-      AsServerUser({Bin("postgres"), "-D", data, "-p", std::to_string(port_), "-c", "listen_addresses=127.0.0.1",
-                    "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c",
-                    "full_page_writes=off", "-c", "max_connections=200", "-c", "dynamic_shared_memory_type=mmap"}),
-      *dir_ / "postgres.log");
-  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=spate";
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (PQping(conninfo.c_str()) != PQPING_OK) {
-    if (!server_->Running()) FAIL("PostgreSQL exited while starting:\n" << Log());
-    if (std::chrono::steady_clock::now() > deadline) FAIL("PostgreSQL not ready in 30 s:\n" << Log());
-    std::this_thread::sleep_for(50ms);
+  // A port free a moment ago may be taken by the time the server binds it
+  // (tests run in parallel): then another, on the first start only.
+  const bool pick = port_ == 0;
+  for (int attempt = 0;; ++attempt) {
+    if (pick) port_ = FreePort("127.0.0.1");
+    if (attempt > 0) std::filesystem::remove(*dir_ / "postgres.log");  // only the failed try's
+    server_ = std::make_unique<Process>(
+        AsServerUser({Bin("postgres"), "-D", data, "-p", std::to_string(port_), "-c", "listen_addresses=127.0.0.1",
+                      "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c",
+                      "full_page_writes=off", "-c", "max_connections=200", "-c", "dynamic_shared_memory_type=mmap"}),
+        *dir_ / "postgres.log");
+    const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=postgres user=spate";
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (PQping(conninfo.c_str()) != PQPING_OK) {
+      if (!server_->Running()) break;
+      if (std::chrono::steady_clock::now() > deadline) FAIL("PostgreSQL not ready in 30 s:\n" << Log());
+      std::this_thread::sleep_for(50ms);
+    }
+    if (server_->Running()) return;
+    server_.reset();
+    if (!pick || attempt == 2 || Log().find("could not bind") == std::string::npos)
+      FAIL("PostgreSQL exited while starting:\n" << Log());
   }
 }
 
