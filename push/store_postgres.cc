@@ -50,11 +50,11 @@ COMMIT;
 
 const char* kRowColumns =
     "push_id, host, addr, location, state, bytes_done, total, rate, error, updated_at, wave, peers, tries, progress_at";
-// Explicit types: in a multi-row VALUES list PostgreSQL would take untyped parameters as text.
+// The columns' types, for the arrays UpsertRows sends them in.
 const char* kRowTypes[] = {"bigint", "text",   "text",   "text",    "text",    "bigint", "bigint",
                            "float8", "text",   "bigint", "integer", "integer", "integer", "bigint"};
 constexpr int kRowParams = 14;
-constexpr size_t kRowsPerStatement = 500;  // 7,000 parameters, well under libpq's 65,535
+constexpr size_t kRowsPerStatement = 5000;  // bounds one statement's size (about 1 MB)
 
 struct ResultDeleter {
   void operator()(PGresult* r) const { PQclear(r); }
@@ -219,8 +219,7 @@ class PostgresStore : public Store {
       std::vector<std::pair<int64_t, HostProgress>> rows;
       for (const auto& h : hosts) rows.emplace_back(id, h);
       // Same transaction: a push never exists without its hosts.
-      if (Status u = UpsertRows(rows); !u.ok()) return u;
-      return Notify(StoreChange{StoreChange::Kind::kPush, id, {}});
+      return UpsertRows(Unique(rows), ChangePayloads(StoreChange{StoreChange::Kind::kPush, id, {}}));
     });
     if (!s.ok()) return s;
     return id;
@@ -245,18 +244,22 @@ class PostgresStore : public Store {
     return plan;
   }
 
-  Status SavePushHosts(const std::vector<std::pair<int64_t, HostProgress>>& rows) override {
-    if (rows.empty()) return Status::Ok();
-    return Tx("store push host states", [&]() -> Status {
-      if (Status s = UpsertRows(rows); !s.ok()) return s;
-      std::map<int64_t, std::set<std::string>> by_push;
-      for (const auto& [id, h] : rows) by_push[id].insert(h.host);
-      for (const auto& [id, hosts] : by_push) {
-        Status s = Notify(StoreChange{StoreChange::Kind::kRows, id, {hosts.begin(), hosts.end()}});
-        if (!s.ok()) return s;
-      }
-      return Status::Ok();
-    });
+  Status SavePushHosts(const std::vector<std::pair<int64_t, HostProgress>>& in) override {
+    if (in.empty()) return Status::Ok();
+    auto rows = Unique(in);
+    std::map<int64_t, std::set<std::string>> by_push;
+    for (const auto* r : rows) by_push[r->first].insert(r->second.host);
+    std::vector<std::string> notices;
+    for (const auto& [id, hosts] : by_push)
+      for (auto& n : ChangePayloads(StoreChange{StoreChange::Kind::kRows, id, {hosts.begin(), hosts.end()}}))
+        notices.push_back(std::move(n));
+    // Up to one statement's worth (a host's outcome, a second's progress) is
+    // one round trip: a statement is its own transaction, notices included.
+    if (rows.size() <= kRowsPerStatement) {
+      Status s = UpsertRows(rows, notices);
+      return s.ok() ? s : Status::Io("store push host states: " + s.message());
+    }
+    return Tx("store push host states", [&]() -> Status { return UpsertRows(rows, notices); });
   }
 
   Status SaveHosts(const std::vector<HostRecord>& rows) override {
@@ -440,39 +443,60 @@ class PostgresStore : public Store {
     return Status::Ok();
   }
 
-  Status UpsertRows(const std::vector<std::pair<int64_t, HostProgress>>& in) {
-    // One statement may not touch a row twice: the last state given for a row wins.
-    std::vector<const std::pair<int64_t, HostProgress>*> rows;
-    {
-      std::map<std::pair<int64_t, std::string>, size_t> last;
-      for (size_t i = 0; i < in.size(); ++i) last[{in[i].first, in[i].second.host}] = i;
-      std::vector<size_t> keep;
-      for (const auto& [k, i] : last) keep.push_back(i);
-      std::sort(keep.begin(), keep.end());
-      for (size_t i : keep) rows.push_back(&in[i]);
-    }
+  using RowRef = const std::pair<int64_t, HostProgress>*;
+
+  // One statement may not touch a row twice: the last state given for a row wins.
+  static std::vector<RowRef> Unique(const std::vector<std::pair<int64_t, HostProgress>>& in) {
+    std::map<std::pair<int64_t, std::string>, size_t> last;
+    for (size_t i = 0; i < in.size(); ++i) last[{in[i].first, in[i].second.host}] = i;
+    std::vector<size_t> keep;
+    for (const auto& [k, i] : last) keep.push_back(i);
+    std::sort(keep.begin(), keep.end());
+    std::vector<RowRef> rows;
+    for (size_t i : keep) rows.push_back(&in[i]);
+    return rows;
+  }
+
+  // Upserts `rows` (Unique), and sends `notices` in the same statement as the last of them.
+  Status UpsertRows(const std::vector<RowRef>& rows, const std::vector<std::string>& notices) {
+    // One array per column, unnested into rows: 14 parameters whatever the
+    // row count, so a 10,000-row flush is one short statement to parse.
     for (size_t from = 0; from < rows.size(); from += kRowsPerStatement) {
-      size_t to = std::min(rows.size(), from + kRowsPerStatement);
-      std::string sql = std::string("INSERT INTO push_hosts (") + kRowColumns + ") VALUES ";
-      Params p;
+      const size_t to = std::min(rows.size(), from + kRowsPerStatement);
+      std::vector<std::vector<std::string>> cols(kRowParams);
+      for (auto& c : cols) c.reserve(to - from);
+      char buf[32];
       for (size_t i = from; i < to; ++i) {
-        sql += i == from ? "(" : ",(";
-        for (int c = 0; c < kRowParams; ++c) {
-          sql += (c ? ",$" : "$") + std::to_string(p.size() + c + 1) + "::" + kRowTypes[c];
-        }
-        sql += ")";
         const auto& [id, h] = *rows[i];
-        p.Add(id).Add(h.host).Add(h.addr).Add(h.location).Add(h.state).Add(int64_t(h.bytes_done));
-        p.Add(int64_t(h.total)).Add(h.rate).Add(h.error).Add(h.updated_at).Add(int64_t(h.wave));
-        p.Add(int64_t(h.peers)).Add(int64_t(h.tries)).Add(h.progress_at);
+        std::snprintf(buf, sizeof buf, "%.17g", h.rate);
+        const std::string v[kRowParams] = {std::to_string(id), h.host, h.addr, h.location, h.state,
+                                           std::to_string(h.bytes_done), std::to_string(h.total), buf, h.error,
+                                           std::to_string(h.updated_at), std::to_string(h.wave),
+                                           std::to_string(h.peers), std::to_string(h.tries),
+                                           std::to_string(h.progress_at)};
+        for (int c = 0; c < kRowParams; ++c) cols[size_t(c)].push_back(v[c]);
+      }
+      const bool last = to == rows.size();
+      std::string sql = std::string(last && !notices.empty() ? "WITH up AS (" : "") + "INSERT INTO push_hosts (" +
+                        kRowColumns + ") SELECT * FROM unnest(";
+      Params p;
+      for (int c = 0; c < kRowParams; ++c) {
+        sql += (c ? ",$" : "$") + std::to_string(c + 1) + "::" + kRowTypes[c] + "[]";
+        p.Add(TextArray(cols[size_t(c)]));
       }
       sql += std::string(
-                 " ON CONFLICT (push_id, host) DO UPDATE SET addr = excluded.addr, location = excluded.location, "
+                 ") ON CONFLICT (push_id, host) DO UPDATE SET addr = excluded.addr, location = excluded.location, "
                  "state = excluded.state, bytes_done = excluded.bytes_done, total = excluded.total, "
                  "rate = excluded.rate, error = excluded.error, updated_at = excluded.updated_at, "
                  "wave = excluded.wave, peers = excluded.peers, tries = excluded.tries, "
                  "progress_at = excluded.progress_at WHERE ") +
              kRowUpsertGuard;
+      if (last && !notices.empty()) {
+        // A data-modifying WITH runs to completion whether or not it is read.
+        sql += std::string(") SELECT pg_notify('") + kChannel + "', n) FROM unnest($" + std::to_string(p.size() + 1) +
+               "::text[]) n";
+        p.Add(TextArray(notices));
+      }
       if (Status s = Run(sql, p); !s.ok()) return s;
     }
     return Status::Ok();
