@@ -67,14 +67,14 @@ bool WaitFor(Pred pred, std::chrono::milliseconds limit) {
   return true;
 }
 
-struct RunResult {
+struct PushFigures {
   double seconds = 0;      // push created -> every host installed
   double cross_bytes = 0;  // payload bytes hosts received from outside their rack (the origin included)
   double same_bytes = 0;
 };
 
 // One push on a fresh cluster; kills the swarm's owner mid-download when `kill`.
-RunResult RunPush(bool kill) {
+PushFigures RunPush(bool kill) {
   TempDir dir(kill ? "spate-failover-kill" : "spate-failover-base");
   ClusterOptions o;
   o.trackers = 3;
@@ -142,7 +142,7 @@ RunResult RunPush(bool kill) {
     c.KillTracker(owner);
   }
   int code = push.Wait(150s);
-  RunResult out;
+  PushFigures out;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   INFO(push.Log());
   CHECK(code == 0);
@@ -167,8 +167,8 @@ RunResult RunPush(bool kill) {
 }  // namespace
 
 TEST_CASE("tracker failover: the swarm's owner is killed mid-download and the push completes on every host") {
-  RunResult base = RunPush(false);
-  RunResult killed = RunPush(true);
+  PushFigures base = RunPush(false);
+  PushFigures killed = RunPush(true);
   const double rf = double(kRacks) * double(kSize);
   std::printf(
       "failover (%s): push %.1f s without the kill, %.1f s with it (+%.1f s); cross-rack bytes %.2f x racks*F "

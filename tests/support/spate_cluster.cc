@@ -35,7 +35,11 @@ http::ClientOptions SpateCluster::As(const std::string& token) {
 
 std::string SpateCluster::Page(const std::string& path) const { return tracker + path + "#token=" + kReadToken; }
 
-SpateCluster::SpateCluster(const TempDir& d, bool with_tls) : SpateCluster(d, ClusterOptions{with_tls}) {}
+SpateCluster::SpateCluster(const TempDir& d, bool with_tls) : SpateCluster(d, [with_tls] {
+      ClusterOptions o;
+      o.tls = with_tls;
+      return o;
+    }()) {}
 
 SpateCluster::SpateCluster(const TempDir& d, ClusterOptions o) : dir(d), tls(o.tls), env(kEnv), options_(std::move(o)) {
   std::ofstream(dir / "rackmap.txt") << "127.0.0.0/24 dc1/core/origin\n"
