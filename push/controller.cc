@@ -325,55 +325,83 @@ void Controller::LogStatusChange(const Push& p, PushStatus before) const {
                p.rec.hosts.size());
 }
 
-void Controller::SavePlan(Push& p) {
-  Status s = store_->SavePlan(p.rec.id, p.rec.plan);
-  if (!s.ok()) spdlog::error("push {}: storing its plan: {}", p.rec.id, s.message());
+bool Controller::ChangePlan(Push& p, const std::function<bool(PushPlan&)>& change) {
+  auto plan = store_->UpdatePlan(p.rec.id, change);
+  if (!plan.ok()) {
+    spdlog::error("push {}: storing its plan: {}", p.rec.id, plan.status().message());
+    return false;
+  }
+  SetPlan(p, *plan);
+  return true;
 }
 
+void Controller::SetPlan(Push& p, const PushPlan& plan) {
+  const int before = p.rec.plan.wave;
+  p.rec.plan = plan;
+  if (plan.wave == before) return;
+  const int lo = std::min(before, plan.wave), hi = std::max(before, plan.wave);
+  for (const auto& h : p.rec.hosts)
+    if (h.wave > lo && h.wave <= hi) {
+      auto it = hosts_.find(h.host);
+      if (it != hosts_.end()) Recompute(it->second);
+    }
+}
+
+// Each decision is taken on the stored plan, under the store's lock: another
+// control-plane process sharing the database may have paused, resumed or
+// advanced the push since this one last read it, and a wave must open once.
 void Controller::AdvanceWaves(Push& p) {
-  PushPlan& plan = p.rec.plan;
+  const PushPlan& plan = p.rec.plan;
   if (plan.cancelled || plan.paused || !p.open()) return;
   const PushStatus before = p.status();
   const bool more_waves = plan.wave + 1 < p.waves();
+  const int wave = plan.wave;
   // In the last wave there is nothing left to hold back: the push ends failed.
   if (more_waves && p.failed - plan.accepted_failures > plan.max_failures) {
-    plan.paused = true;
-    plan.next_wave_at = 0;
     std::string who;
     int named = 0;
     for (const auto& h : p.rec.hosts)
       if (h.state == kStateFailed && named++ < 3) who += (who.empty() ? "" : "; ") + h.host + ": " + h.error;
-    plan.reason = std::to_string(p.failed - plan.accepted_failures) + " failed, over the budget of " +
-                  std::to_string(plan.max_failures) + " (" + who + (p.failed > 3 ? "; ..." : "") + ")";
-    spdlog::warn("push {}: activation paused in wave {}/{}: {}", p.rec.id, plan.wave + 1, p.waves(), plan.reason);
-    SavePlan(p);
+    const int failed = p.failed;
+    bool paused = false;
+    ChangePlan(p, [&](PushPlan& s) {
+      if (s.cancelled || s.paused || s.wave != wave || failed - s.accepted_failures <= s.max_failures) return false;
+      s.paused = true;
+      s.next_wave_at = 0;
+      s.reason = std::to_string(failed - s.accepted_failures) + " failed, over the budget of " +
+                 std::to_string(s.max_failures) + " (" + who + (failed > 3 ? "; ..." : "") + ")";
+      return paused = true;
+    });
+    if (paused)
+      spdlog::warn("push {}: activation paused in wave {}/{}: {}", p.rec.id, wave + 1, p.waves(), p.rec.plan.reason);
     LogStatusChange(p, before);
     return;
   }
   if (!more_waves) return;
-  for (int w = 0; w <= plan.wave; ++w)
+  for (int w = 0; w <= wave; ++w)
     if (p.open_in_wave[size_t(w)] > 0) return;  // the wave is not done
   const int64_t now = Now();
-  if (plan.next_wave_at == 0) {
-    plan.next_wave_at = now + plan.wave_pause_ms;
-    if (plan.wave_pause_ms > 0) {
-      spdlog::info("push {}: wave {}/{} done; next wave in {} ms", p.rec.id, plan.wave + 1, p.waves(),
-                   plan.wave_pause_ms);
-      SavePlan(p);
+  if (plan.next_wave_at != 0 && now < plan.next_wave_at) return;  // scheduled and not due: nothing to write
+  bool scheduled = false, advanced = false;
+  ChangePlan(p, [&](PushPlan& s) {
+    if (s.cancelled || s.paused || s.wave != wave) return false;
+    bool changed = false;
+    if (s.next_wave_at == 0) {
+      s.next_wave_at = now + s.wave_pause_ms;
+      changed = scheduled = s.wave_pause_ms > 0;
     }
-  }
-  if (now < plan.next_wave_at) return;
-  ++plan.wave;
-  plan.next_wave_at = 0;
-  SavePlan(p);
+    if (now < s.next_wave_at) return changed;
+    ++s.wave;
+    s.next_wave_at = 0;
+    return advanced = true;
+  });
+  if (scheduled)
+    spdlog::info("push {}: wave {}/{} done; next wave in {} ms", p.rec.id, wave + 1, p.waves(),
+                 p.rec.plan.wave_pause_ms);
+  if (!advanced) return;
   int n = 0;
-  for (const auto& h : p.rec.hosts)
-    if (h.wave == plan.wave) {
-      ++n;
-      auto it = hosts_.find(h.host);
-      if (it != hosts_.end()) Recompute(it->second);
-    }
-  spdlog::info("push {}: wave {}/{} activating on {} hosts", p.rec.id, plan.wave + 1, p.waves(), n);
+  for (const auto& h : p.rec.hosts) n += h.wave == wave + 1;
+  spdlog::info("push {}: wave {}/{} activating on {} hosts", p.rec.id, wave + 2, p.waves(), n);
 }
 
 // Also catches waves that ended without a report (rows superseded by another
@@ -389,10 +417,19 @@ Result<PushProgress> Controller::Resume(int64_t id, const std::string& by) {
   Push& p = it->second;
   if (p.status() != PushStatus::kPaused)
     return Status::Conflict("push " + std::to_string(id) + " is " + PushStatusName(p.status()) + ", not paused");
-  p.rec.plan.paused = false;
-  p.rec.plan.accepted_failures = p.failed;
-  p.rec.plan.reason.clear();
-  SavePlan(p);
+  const int failed = p.failed;
+  bool resumed = false;
+  auto plan = store_->UpdatePlan(id, [&](PushPlan& s) {
+    if (!s.paused || s.cancelled) return false;  // resumed or cancelled elsewhere meanwhile
+    s.paused = false;
+    s.accepted_failures = failed;
+    s.reason.clear();
+    return resumed = true;
+  });
+  if (!plan.ok()) return plan.status();
+  SetPlan(p, *plan);
+  if (!resumed)
+    return Status::Conflict("push " + std::to_string(id) + " is " + PushStatusName(p.status()) + ", not paused");
   spdlog::info("push {}: resumed{}; {} failures accepted", id, by.empty() ? "" : " by " + by, p.failed);
   AdvanceWaves(p);
   return Progress(p);
@@ -407,11 +444,16 @@ Result<PushProgress> Controller::Cancel(int64_t id, bool rollback, const std::st
     return Status::Conflict("push " + std::to_string(id) + " already ended " + PushStatusName(p.status()) +
                             (rollback ? "; roll back with spate rollback" : ""));
   const PushStatus before = p.status();
-  p.rec.plan.cancelled = true;
-  p.rec.plan.paused = false;
-  p.rec.plan.next_wave_at = 0;
-  p.rec.plan.reason = "cancelled" + (by.empty() ? std::string() : " by " + by);
-  SavePlan(p);
+  auto plan = store_->UpdatePlan(id, [&](PushPlan& s) {
+    if (s.cancelled) return false;  // cancelled elsewhere: that reason stands
+    s.cancelled = true;
+    s.paused = false;
+    s.next_wave_at = 0;
+    s.reason = "cancelled" + (by.empty() ? std::string() : " by " + by);
+    return true;
+  });
+  if (!plan.ok()) return plan.status();
+  SetPlan(p, *plan);
   const int64_t now = Now();
   std::vector<std::pair<int64_t, HostProgress>> rows;
   for (size_t i = 0; i < p.rec.hosts.size(); ++i) {
@@ -536,6 +578,12 @@ Result<ReportsAnswer> Controller::Reports(const std::string& host, const std::ve
   std::vector<std::pair<int64_t, HostProgress>> terminal_rows;
   for (const auto& r : reports) {
     auto pit = pushes_.find(r.push_id);
+    if (pit == pushes_.end() && store_->shared()) {
+      // Created elsewhere a moment ago, its notice not yet followed.
+      auto loaded = store_->LoadPush(r.push_id, nullptr);
+      if (loaded.ok() && *loaded) ApplyPush(std::move(**loaded));
+      pit = pushes_.find(r.push_id);
+    }
     if (pit == pushes_.end()) {
       refuse(r.push_id, "unknown push " + std::to_string(r.push_id));
       continue;

@@ -120,6 +120,13 @@ class Controller : public PushFacts {
 
   // Time-driven rules (wave pauses); call about once a second.
   void Tick();
+  // Several control-plane processes on one database (push/store.h): whether
+  // others may write, the descriptor that turns readable when they did (-1:
+  // none now), and reading back what they changed. Hosts whose assignments
+  // changed by it are in TakeChangedHosts.
+  bool shared() const { return store_->shared(); }
+  int ChangeFd() const { return store_->ChangeFd(); }
+  Status FollowChanges();
   // Writes dirty rows and hosts (terminal rows are written at once).
   Status Flush();
   // Hosts whose assignments changed since the last call: wake their long polls.
@@ -148,9 +155,24 @@ class Controller : public PushFacts {
                     std::vector<std::pair<int64_t, HostProgress>>* rows);
   // Starts the next wave, or pauses the push, when its rules say so.
   void AdvanceWaves(Push& p);
-  void SavePlan(Push& p);
+  // Applies `change` to the stored plan (Store::UpdatePlan) and takes what is
+  // stored: false when the store failed (logged).
+  bool ChangePlan(Push& p, const std::function<bool(PushPlan&)>& change);
+  // Takes `plan` as the push's plan; hosts of the waves it opened or closed
+  // get their assignments recomputed.
+  void SetPlan(Push& p, const PushPlan& plan);
   void Recompute(Host& h);
   Status Bind(Host& h, const std::string& addr);
+  // Points the host and every push row naming it at addr/location; with
+  // `dirty` the moved rows are written at the next Flush.
+  void PointHostAt(Host& h, const std::string& addr, const std::string& location, bool dirty);
+  // What another process wrote (FollowChanges), taken into memory.
+  void ApplyArtifact(ArtifactRecord a);
+  void ApplyHost(const HostRecord& rec);
+  void ApplyPush(PushRecord rec);
+  void AddPush(PushRecord rec);
+  void ApplyRow(Push& p, const HostProgress& row);
+  Status FollowAll();
   // The version each host ran before push `id` activated `name` there.
   std::map<std::string, std::string> PreviousVersions(const Push& p) const;
   void LogStatusChange(const Push& p, PushStatus before) const;

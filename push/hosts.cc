@@ -24,6 +24,12 @@ Status Controller::Refuse(const std::string& kind, const std::string& host, cons
 
 Status Controller::CheckHostAddress(const std::string& kind, const std::string& host, const std::string& from) {
   auto it = hosts_.find(host);
+  if ((it == hosts_.end() || it->second.rec.addr.empty()) && store_->shared()) {
+    // Bound on another control-plane process a moment ago, its notice not yet followed.
+    auto stored = store_->LoadHost(host);
+    if (stored.ok() && *stored && !(*stored)->addr.empty()) ApplyHost(**stored);
+    it = hosts_.find(host);
+  }
   if (it == hosts_.end() || it->second.rec.addr.empty()) {
     if (kind != "poll") return Refuse(kind, host, from, "host " + host + " has not checked in; poll its assignments first");
     // The first check-in binds the id for good, so it is the one that must be admitted.
@@ -44,7 +50,11 @@ Status Controller::CheckHostAddress(const std::string& kind, const std::string& 
 // Points the host and every push row naming it at `addr`, and writes it at
 // once: a binding lost to a crash would let the next caller take the host.
 Status Controller::Bind(Host& h, const std::string& addr) {
-  std::string location = rackmap_.Lookup(addr).ToString();
+  PointHostAt(h, addr, rackmap_.Lookup(addr).ToString(), /*dirty=*/true);
+  return store_->BindHost(h.rec);
+}
+
+void Controller::PointHostAt(Host& h, const std::string& addr, const std::string& location, bool dirty) {
   h.rec.addr = addr;
   h.rec.location = location;
   for (auto& [pid, p] : pushes_) {
@@ -53,10 +63,10 @@ Status Controller::Bind(Host& h, const std::string& addr) {
     auto& row = p.rec.hosts[hp->second];
     if (row.addr == addr && row.location == location) continue;
     p.MoveRow(hp->second, addr, location);
+    if (!dirty) continue;
     p.dirty.insert(hp->second);
     dirty_pushes_.insert(pid);
   }
-  return store_->SaveHosts({h.rec});
 }
 
 // The caller checked the binding (CheckHostAddress): `addr` is the host's own

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 
@@ -65,6 +66,10 @@ Status ServiceOptions::Validate() const {
     return Status::Invalid("--open-reads contradicts the read token in the token file: drop one");
   if (enrol_glob.empty()) return Status::Invalid("--enrol must not be empty ('*' admits every host id)");
   if (db_path.empty()) return Status::Invalid("--db must not be empty");
+  if (IsPostgresUrl(db_path) && key_path.empty())
+    return Status::Invalid("--db " + Store::Redacted(db_path) +
+                           " needs --key FILE: the assignment signing key cannot go beside a database URL (give "
+                           "every tracker sharing the database the same key, so fetchers trust them all)");
   if (max_wait.count() < 1) return Status::Invalid("max wait must be at least 1s");
   if (flush_interval.count() < 1) return Status::Invalid("flush interval must be positive");
   return Status::Ok();
@@ -102,6 +107,10 @@ struct Service::Impl {
   std::map<std::string, std::map<uint64_t, Waiter>> waiters;  // by host
   uint64_t next_waiter = 1;
   std::string public_key_path;
+  // The store's change descriptor (a libpq socket, owned by libpq: released,
+  // never closed, here), watched so that writes by other control-plane
+  // processes wake this one at once.
+  std::unique_ptr<asio::posix::stream_descriptor> changes;
 
   Impl(const ServiceOptions& opts, asio::io_context& i, ControllerOptions co, std::unique_ptr<Store> store,
        const Rackmap& rackmap, Swarms& swarms)
@@ -149,7 +158,42 @@ struct Service::Impl {
     }
   }
 
+  // Reads back what other processes sharing the database wrote, then wakes
+  // the long polls of hosts whose assignments that changed.
+  void FollowChanges() {
+    Status s = controller.FollowChanges();
+    // Unavailable: the database is away and reconnecting is spaced out; the
+    // failed attempt itself was logged.
+    if (!s.ok() && s.code() != Status::Code::kUnavailable)
+      spdlog::error("following other control-plane processes: {}", s.message());
+    WakeChanged();
+  }
+
+  // The descriptor is taken anew each time: after a reconnect libpq's socket
+  // may be another one under the same number.
+  void WatchChanges() {
+    if (changes) {
+      changes->cancel();
+      changes->release();
+    }
+    changes.reset();
+    const int fd = controller.ChangeFd();
+    if (fd < 0) return;  // none now (SQLite, or reconnecting: the tick retries)
+    changes = std::make_unique<asio::posix::stream_descriptor>(io, fd);
+    changes->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+      if (ec) return;
+      FollowChanges();
+      WatchChanges();
+    });
+  }
+
   void Tick() {
+    if (controller.shared()) {
+      // Only reads what the socket already holds (no query) and reconnects a
+      // lost listener, whose new socket is then watched.
+      FollowChanges();
+      WatchChanges();
+    }
     controller.Tick();
     WakeChanged();
     Status s = controller.Flush();
@@ -178,6 +222,10 @@ struct Service::Impl {
 Service::Service(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Service::~Service() {
   impl_->tick.cancel();
+  if (impl_->changes) {
+    impl_->changes->cancel();
+    impl_->changes->release();
+  }
   for (auto& [h, ws] : impl_->waiters)
     for (auto& [id, w] : ws) w.timer->cancel();
 }
@@ -188,6 +236,9 @@ Result<std::unique_ptr<Service>> Service::Create(const ServiceOptions& o, const 
   if (!s.ok()) return s;
   auto store = Store::Open(o.db_path);
   if (!store.ok()) return store.status();
+  if ((*store)->shared())
+    spdlog::info("push state in {} ({}), shared with every control-plane process on it", Store::Redacted(o.db_path),
+                 (*store)->backend());
   std::string key_path = KeyPathFor(o), pub_path = PublicKeyPathFor(key_path);
   auto key = SigningKey::LoadOrCreate(key_path);
   if (!key.ok()) return key.status();  // names the path

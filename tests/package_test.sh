@@ -57,7 +57,7 @@ version=$(dpkg-deb -f "$deb" Version)
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Version: $version"
 echo "Depends: $depends"
-for p in adduser libtorrent-rasterbar2.0 libssl3 libsqlite3-0; do
+for p in adduser libtorrent-rasterbar2.0 libssl3 libsqlite3-0 libpq5; do
   [[ ",$depends," =~ [,\ ]${p}[\ ,] ]] || fail "Depends lacks $p"
 done
 dpkg-deb -e "$deb" "$tmp/control"

@@ -46,7 +46,7 @@ int TrackerCommand(int argc, char** argv) {
     ("tls-key", "PEM private key of --tls-cert (unencrypted)", cxxopts::value<std::string>()->default_value(""))
     ("announce-listen", "plain HTTP address serving only /announce and /scrape (for BitTorrent clients); --listen then stops serving them", cxxopts::value<std::string>()->default_value(""))
     ("rackmap", "rackmap file (CIDR dc/pod/rack lines); without it every host is 'unknown'", cxxopts::value<std::string>()->default_value(""))
-    ("db", "SQLite database for artifacts, pushes and hosts", cxxopts::value<std::string>()->default_value("./tracker.db"))
+    ("db", "where artifacts, pushes and hosts are kept: a SQLite file, or postgresql://USER@HOST:PORT/DB to share one PostgreSQL database between several trackers (then --key is required)", cxxopts::value<std::string>()->default_value("./tracker.db"))
     ("key", "Ed25519 key (PEM) that signs assignments, created if missing; its public key goes beside it as .pub for fetchers' --tracker-key (default: the --db path ending in .sign.key)", cxxopts::value<std::string>()->default_value(""))
     ("admin-token", "one bearer token for both registering artifacts and pushing (default: $SPATE_ADMIN_TOKEN); --token-file splits the roles", cxxopts::value<std::string>()->default_value(""))
     ("token-file", "file (mode 600) of 'ROLE TOKEN' lines for register, push and read, and 'host-secret SECRET'; replaces --admin-token", cxxopts::value<std::string>()->default_value(""))
