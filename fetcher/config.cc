@@ -19,7 +19,8 @@ Status FetcherConfig::Validate() const {
       return Status::Invalid("--tracker must be an http:// or https:// URL: '" + t + "'");
   if (!announce_urls.empty() && announce_urls.size() != tracker_urls.size())
     return Status::Invalid("--announce-url lists " + std::to_string(announce_urls.size()) + " URLs for " +
-                           std::to_string(tracker_urls.size()) + " trackers: give one per --tracker, in the same order");
+                           std::to_string(tracker_urls.size()) +
+                           " trackers: give one per --tracker, in the same order");
   for (const auto& a : announce_urls)
     if (auto u = AnnounceUrlFor("", a); !u.ok()) return u.status();
   auto announces = AnnounceUrls();

@@ -66,8 +66,8 @@ Result<T> ControlClient::WithFailover(const char* what,
       size_t expected = start;
       if (shared_->current.compare_exchange_strong(expected, i)) {
         ++shared_->failovers;
-        spdlog::warn("control plane: {} failed {} ({}); moved to {}", bases_[start], what,
-                     first->status().message(), bases_[i]);
+        spdlog::warn("control plane: {} failed {} ({}); moved to {}", bases_[start], what, first->status().message(),
+                     bases_[i]);
       }
     }
     return r;
@@ -86,8 +86,8 @@ http::ClientOptions ControlClient::Options(std::chrono::milliseconds timeout) co
 }
 
 Result<AssignmentList> ControlClient::PollAssignments(int64_t generation, int wait_seconds) const {
-  return WithFailover<AssignmentList>(
-      "a poll", [&](const std::string& base) { return PollOne(base, generation, wait_seconds); });
+  return WithFailover<AssignmentList>("a poll",
+                                      [&](const std::string& base) { return PollOne(base, generation, wait_seconds); });
 }
 
 Result<AssignmentList> ControlClient::PollOne(const std::string& base, int64_t generation, int wait_seconds) const {

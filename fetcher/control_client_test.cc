@@ -25,7 +25,8 @@ class ReportSink {
           std::lock_guard<std::mutex> lock(mu_);
           authorization_ = req.header("authorization");
           if (status != 200) return reply(spate::http::Response::Json(status, R"({"error":"not today"})"));
-          if (req.method == "GET") return reply(spate::http::Response::Json(200, R"({"generation":7,"assignments":[]})"));
+          if (req.method == "GET")
+            return reply(spate::http::Response::Json(200, R"({"generation":7,"assignments":[]})"));
           reply(spate::http::Response::Json(200, answer_));
         }) {
     REQUIRE(server_.Start().ok());

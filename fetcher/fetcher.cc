@@ -400,9 +400,10 @@ Status Fetcher::Impl::Start() {
   client.emplace(cfg.TrackerBases(), cfg.host_id, cfg.bind_address, cfg.host_token, cfg.tls_ca);
   for (const auto& announce : cfg.AnnounceUrls())
     if (announce.rfind("https://", 0) == 0)
-      spdlog::warn("announcing to {}: libtorrent checks it against the system's trusted CAs, not --tls-ca; "
-                   "point --announce-url at the tracker's plain --announce-listen",
-                   announce);
+      spdlog::warn(
+          "announcing to {}: libtorrent checks it against the system's trusted CAs, not --tls-ca; "
+          "point --announce-url at the tracker's plain --announce-listen",
+          announce);
   // Check in once before announcing readiness, so a push right after start sees this host.
   int64_t generation = -1;
   auto first = client->PollAssignments(generation, 0);
@@ -424,8 +425,8 @@ Status Fetcher::Impl::Start() {
   poll_thread = std::thread(PollLoop, inbox, *client, cfg.poll_wait_seconds, generation);
 
   spdlog::info("fetcher {} running: peer {}, tracker {}, announce {}, install dir {}, caps up {} down {}, seed time {}",
-               cfg.host_id, peer, fmt::join(cfg.TrackerBases(), ","), fmt::join(cfg.AnnounceUrls(), ","), cfg.install_dir,
-               cfg.upload_rate ? FormatBytes(double(cfg.upload_rate)) + "/s" : "unlimited",
+               cfg.host_id, peer, fmt::join(cfg.TrackerBases(), ","), fmt::join(cfg.AnnounceUrls(), ","),
+               cfg.install_dir, cfg.upload_rate ? FormatBytes(double(cfg.upload_rate)) + "/s" : "unlimited",
                cfg.download_rate ? FormatBytes(double(cfg.download_rate)) + "/s" : "unlimited",
                FormatDuration(cfg.seed_time));
   nlohmann::json ready{{"host", cfg.host_id}, {"peer", peer}};

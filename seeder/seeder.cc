@@ -37,7 +37,8 @@ Status SeederConfig::Validate() {
   if (tracker_urls.empty()) return Status::Invalid("--tracker is required (e.g. http://127.0.0.1:7070)");
   if (!announce_urls.empty() && announce_urls.size() != tracker_urls.size())
     return Status::Invalid("--announce-url lists " + std::to_string(announce_urls.size()) + " URLs for " +
-                           std::to_string(tracker_urls.size()) + " trackers: give one per --tracker, in the same order");
+                           std::to_string(tracker_urls.size()) +
+                           " trackers: give one per --tracker, in the same order");
   std::vector<std::string> announces;
   for (size_t i = 0; i < tracker_urls.size(); ++i) {
     std::string& t = tracker_urls[i];
@@ -140,9 +141,10 @@ Status Seeder::Start() {
       spdlog::warn("announce URL {} does not have a /announce path; libtorrent ignores such local trackers",
                    announce_url);
     if (announce_url.rfind("https://", 0) == 0)
-      spdlog::warn("torrents announce to {}: BitTorrent clients check it against their system's trusted CAs; "
-                   "give the tracker an --announce-listen and the seeder an --announce-url for plain announces",
-                   announce_url);
+      spdlog::warn(
+          "torrents announce to {}: BitTorrent clients check it against their system's trusted CAs; "
+          "give the tracker an --announce-listen and the seeder an --announce-url for plain announces",
+          announce_url);
   }
   if (ro.tracker_token.empty())
     spdlog::warn("no register token (--register-token-file, SPATE_REGISTER_TOKEN or SPATE_ADMIN_TOKEN); the tracker "
@@ -407,9 +409,12 @@ http::Response Seeder::StatusJson() {
                {"upload_rate", t.upload_rate},
                {"total_uploaded", t.total_uploaded},
                {"upload_rate_limit", config_.upload_rate}};
-  return http::Response::Json(200, json{{"artifacts", artifacts}, {"session", session}, {"tracker", config_.tracker_urls.front()},
-                                   {"trackers", config_.tracker_urls}}
-                                           .dump(2) + "\n");
+  return http::Response::Json(200, json{{"artifacts", artifacts},
+                                        {"session", session},
+                                        {"tracker", config_.tracker_urls.front()},
+                                        {"trackers", config_.tracker_urls}}
+                                           .dump(2) +
+                                       "\n");
 }
 
 }  // namespace spate::seeder

@@ -97,8 +97,7 @@ PushFigures RunPush(PostgresServer& pg, Fault fault) {
   for (int rack = 1; rack <= kRacks; ++rack)
     for (int host = 1; host <= kHostsPerRack; ++host) {
       std::string addr = "127.0." + std::to_string(rack) + "." + std::to_string(host);
-      c.StartFetcher(rack, host,
-                     {"--download-rate", "4MiB", "--upload-rate", "4MiB", "--metrics-listen", addr + ":0"});
+      c.StartFetcher(rack, host, {"--download-rate", "4MiB", "--upload-rate", "4MiB", "--metrics-listen", addr + ":0"});
       auto ready = nlohmann::json::parse(
           ReadAll(dir / ("hosts/r" + std::to_string(rack) + "h" + std::to_string(host) + "/ready")));
       metrics.push_back("http://" + ready["metrics"].get<std::string>());
@@ -118,9 +117,9 @@ PushFigures RunPush(PostgresServer& pg, Fault fault) {
   INFO("swarm " << info_hash << " owned by tracker " << owner << ", then " << next);
 
   auto t0 = std::chrono::steady_clock::now();
-  Process push({SpateBinary(), "push", "app@" + version, "--tracker", control, "--timeout", "150s", "--interval",
-                "500ms"},
-               dir / "push.log", c.env);
+  Process push(
+      {SpateBinary(), "push", "app@" + version, "--tracker", control, "--timeout", "150s", "--interval", "500ms"},
+      dir / "push.log", c.env);
   // Mid-download: some host has a sixteenth of the bytes, none has all.
   nlohmann::json p;
   bool mid = false;
@@ -190,7 +189,8 @@ PushFigures RunPush(PostgresServer& pg, Fault fault) {
 
 }  // namespace
 
-TEST_CASE("tracker failover: the swarm's owner is killed (or hangs) mid-download and the push completes on every host") {
+TEST_CASE(
+    "tracker failover: the swarm's owner is killed (or hangs) mid-download and the push completes on every host") {
   PostgresServer pg;
   PushFigures base = RunPush(pg, Fault::kNone);
   PushFigures killed = RunPush(pg, Fault::kKill);
@@ -199,9 +199,8 @@ TEST_CASE("tracker failover: the swarm's owner is killed (or hangs) mid-download
       "failover: push %.1f s without the kill, %.1f s with it (+%.1f s; owner killed at %.1f s, every host on the "
       "next tracker %.1f s later, %d origin grants there); cross-rack bytes %.2f x racks*F without, %.2f with "
       "(ratio %.2f)\n",
-      base.seconds,
-      killed.seconds, killed.seconds - base.seconds, killed.kill_at, killed.rebuilt, killed.grants, base.cross_bytes / rf, killed.cross_bytes / rf,
-      killed.cross_bytes / base.cross_bytes);
+      base.seconds, killed.seconds, killed.seconds - base.seconds, killed.kill_at, killed.rebuilt, killed.grants,
+      base.cross_bytes / rf, killed.cross_bytes / rf, killed.cross_bytes / base.cross_bytes);
   CHECK(killed.cross_bytes <= 1.5 * base.cross_bytes);
 
   // A hung owner (SIGSTOP) fails only on time-outs (wire/swarm.cc: 5 s for an announce).

@@ -25,7 +25,7 @@
 namespace spate::testing {
 
 struct ClusterOptions {
-  bool tls = false;
+  bool tls = false;  // with one tracker only (`announce` names one listener)
   // Trackers on 127.0.0.1, 127.0.0.3, 127.0.0.4, ... (127.0.0.2 is the
   // seeder), started one after another, all signing with one key
   // (tracker.sign.key) and one token file. The seeder and every fetcher are
@@ -94,7 +94,7 @@ class SpateCluster {
   std::vector<std::string> installs;
   std::vector<std::vector<std::string>> fetcher_argv;  // by fetchers index
   std::string tracker, seeder;  // http://ADDR:PORT
-  std::vector<std::string> trackers;  // every tracker's URL; trackers[0] == tracker
+  std::vector<std::string> trackers;                    // every tracker's URL; trackers[0] == tracker
   std::vector<std::unique_ptr<Process>> more_trackers;  // trackers[1..]'s processes
 
  private:
