@@ -13,9 +13,20 @@ Status FetcherConfig::Validate() const {
   boost::asio::ip::make_address(bind_address, ec);
   if (ec) return Status::Invalid("--bind '" + bind_address + "' is not an IP address");
   if (peer_port < 0 || peer_port > 65535) return Status::Invalid("--peer-port must be 0..65535");
-  if (tracker_url.rfind("http://", 0) != 0 && tracker_url.rfind("https://", 0) != 0)
-    return Status::Invalid("--tracker must be an http:// or https:// URL");
-  if (auto a = AnnounceUrlFor(tracker_url, announce_url); !a.ok()) return a.status();
+  if (tracker_urls.empty()) return Status::Invalid("--tracker is required");
+  for (const auto& t : tracker_urls)
+    if (t.rfind("http://", 0) != 0 && t.rfind("https://", 0) != 0)
+      return Status::Invalid("--tracker must be an http:// or https:// URL: '" + t + "'");
+  if (!announce_urls.empty() && announce_urls.size() != tracker_urls.size())
+    return Status::Invalid("--announce-url lists " + std::to_string(announce_urls.size()) + " URLs for " +
+                           std::to_string(tracker_urls.size()) +
+                           " trackers: give one per --tracker, in the same order");
+  for (const auto& a : announce_urls)
+    if (auto u = AnnounceUrlFor("", a); !u.ok()) return u.status();
+  auto announces = AnnounceUrls();
+  for (size_t i = 0; i < announces.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (announces[i] == announces[j]) return Status::Invalid("tracker " + announces[i] + " is listed twice");
   if (install_dir.empty()) return Status::Invalid("--install-dir is required");
   if (data_dir.empty()) return Status::Invalid("--data-dir is required");
   if (trusted_key_file.empty())
@@ -35,15 +46,22 @@ Status FetcherConfig::Validate() const {
   return Status::Ok();
 }
 
-std::string FetcherConfig::AnnounceUrl() const {
-  auto a = AnnounceUrlFor(tracker_url, announce_url);
-  return a.ok() ? *a : "";
+std::vector<std::string> FetcherConfig::AnnounceUrls() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < tracker_urls.size(); ++i) {
+    auto a = AnnounceUrlFor(tracker_urls[i], i < announce_urls.size() ? announce_urls[i] : "");
+    out.push_back(a.ok() ? *a : "");
+  }
+  return out;
 }
 
-std::string FetcherConfig::TrackerBase() const {
-  std::string u = tracker_url;
-  while (!u.empty() && u.back() == '/') u.pop_back();
-  return u;
+std::vector<std::string> FetcherConfig::TrackerBases() const {
+  std::vector<std::string> out;
+  for (std::string u : tracker_urls) {
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    out.push_back(u);
+  }
+  return out;
 }
 
 }  // namespace spate

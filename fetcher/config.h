@@ -20,14 +20,18 @@ struct FetcherConfig {
   std::string bind_address = "127.0.0.1";
   // BitTorrent listen port; 0 picks a free one (see Fetcher::peer_endpoint()).
   int peer_port = 0;
-  // Control API base URL, e.g. http://127.0.0.1:7070 or https://... (no trailing /api/v1).
-  std::string tracker_url;
+  // Control API base URLs, e.g. http://127.0.0.1:7070 or https://... (no
+  // trailing /api/v1): every tracker, sharing one database. Polls and reports
+  // go to the first that answers (ControlClient); each torrent announces to
+  // all of them, one per tier, in wire/tracker_order.h's order for its info-hash.
+  std::vector<std::string> tracker_urls;
   // CA file an https:// tracker's certificate must chain to; "" = the system's trusted CAs.
   std::string tls_ca;
   // Where every torrent announces, whatever its own announce and
-  // announce-list say (they are outside the signed info dict); "" = the
-  // tracker's /announce. See AnnounceUrlFor in wire/swarm.h.
-  std::string announce_url;
+  // announce-list say (they are outside the signed info dict): one per
+  // tracker, in tracker_urls' order; empty = each tracker's /announce. See
+  // AnnounceUrlFor in wire/swarm.h.
+  std::vector<std::string> announce_urls;
   // This host's token (spate host-token), sent as the bearer of its polls
   // and reports; "" sends none (a tracker without a host secret).
   std::string host_token;
@@ -90,10 +94,10 @@ struct FetcherConfig {
   std::string ready_file;
 
   Status Validate() const;
-  // Tracker URL without a trailing slash.
-  std::string TrackerBase() const;
-  // announce_url, or the default derived from the tracker URL. After Validate().
-  std::string AnnounceUrl() const;
+  // Tracker URLs without a trailing slash.
+  std::vector<std::string> TrackerBases() const;
+  // announce_urls, or the defaults derived from the tracker URLs. After Validate().
+  std::vector<std::string> AnnounceUrls() const;
 };
 
 }  // namespace spate

@@ -1,5 +1,9 @@
 #include "fetcher/control_client.h"
 
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
 #include "wire/http.h"
 
 namespace spate {
@@ -21,15 +25,56 @@ Status FromHttp(int status, const std::string& body, const std::string& what) {
 
 }  // namespace
 
-ControlClient::ControlClient(std::string base, std::string host_id, std::string bind_address, std::string host_token,
-                             std::string ca_file)
-    : base_(std::move(base)),
+ControlClient::ControlClient(std::vector<std::string> bases, std::string host_id, std::string bind_address,
+                             std::string host_token, std::string ca_file)
+    : bases_(std::move(bases)),
       host_id_(std::move(host_id)),
       bind_address_(std::move(bind_address)),
       host_token_(std::move(host_token)),
-      ca_file_(std::move(ca_file)) {}
+      ca_file_(std::move(ca_file)),
+      shared_(std::make_shared<Shared>()) {
+  for (auto& b : bases_)
+    while (!b.empty() && b.back() == '/') b.pop_back();
+  if (bases_.empty()) bases_.push_back("");  // every call then fails with a clear "bad URL"
+}
 
-std::string ControlClient::HostUrl() const { return base_ + "/api/v1/hosts/" + http::UrlEncode(host_id_); }
+std::string ControlClient::HostUrl(const std::string& base) const {
+  return base + "/api/v1/hosts/" + http::UrlEncode(host_id_);
+}
+
+std::string ControlClient::current() const { return bases_[current_index()]; }
+
+size_t ControlClient::current_index() const { return shared_->current.load() % bases_.size(); }
+
+uint64_t ControlClient::failovers() const { return shared_->failovers.load(); }
+
+template <typename T>
+Result<T> ControlClient::WithFailover(const char* what,
+                                      const std::function<Result<T>(const std::string& base)>& call) const {
+  const size_t n = bases_.size();
+  const size_t start = shared_->current.load() % n;
+  std::optional<Result<T>> first;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (start + k) % n;
+    Result<T> r = call(bases_[i]);
+    if (!r.ok() && r.status().code() == Status::Code::kUnavailable) {
+      if (!first) first = std::move(r);
+      continue;
+    }
+    if (k > 0) {
+      // Another thread may have moved meanwhile; the last mover wins, both answer.
+      size_t expected = start;
+      if (shared_->current.compare_exchange_strong(expected, i)) {
+        ++shared_->failovers;
+        spdlog::warn("control plane: {} failed {} ({}); moved to {}", bases_[start], what, first->status().message(),
+                     bases_[i]);
+      }
+    }
+    return r;
+  }
+  if (n == 1) return std::move(*first);
+  return Status::Unavailable("all " + std::to_string(n) + " trackers failed; first: " + first->status().message());
+}
 
 http::ClientOptions ControlClient::Options(std::chrono::milliseconds timeout) const {
   http::ClientOptions o;
@@ -41,9 +86,14 @@ http::ClientOptions ControlClient::Options(std::chrono::milliseconds timeout) co
 }
 
 Result<AssignmentList> ControlClient::PollAssignments(int64_t generation, int wait_seconds) const {
+  return WithFailover<AssignmentList>("a poll",
+                                      [&](const std::string& base) { return PollOne(base, generation, wait_seconds); });
+}
+
+Result<AssignmentList> ControlClient::PollOne(const std::string& base, int64_t generation, int wait_seconds) const {
   // The tracker holds the request for `wait` seconds; give it room beyond that.
   http::ClientOptions o = Options(std::chrono::seconds(wait_seconds + 10));
-  std::string url = HostUrl() + "/assignments?addr=" + http::UrlEncode(bind_address_) +
+  std::string url = HostUrl(base) + "/assignments?addr=" + http::UrlEncode(bind_address_) +
                     "&generation=" + std::to_string(generation) + "&wait=" + std::to_string(wait_seconds);
   auto r = http::Call("GET", url, "", o);
   if (!r.ok()) return Status::Unavailable(r.status().message());  // already names the URL
@@ -59,8 +109,22 @@ Result<ReportsAnswer> ControlClient::PostReports(const std::vector<HostReport>& 
                                                  std::chrono::milliseconds timeout) const {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& r : reports) arr.push_back(ToJson(r));
+  const std::string body = nlohmann::json{{"reports", arr}}.dump();
+  return WithFailover<ReportsAnswer>("a report", [&](const std::string& base) { return PostOne(base, body, timeout); });
+}
+
+Result<ReportsAnswer> ControlClient::PostReportsTo(size_t index, const std::vector<HostReport>& reports,
+                                                   std::chrono::milliseconds timeout) const {
+  if (index >= bases_.size()) return Status::Invalid("no tracker " + std::to_string(index));
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& r : reports) arr.push_back(ToJson(r));
+  return PostOne(bases_[index], nlohmann::json{{"reports", arr}}.dump(), timeout);
+}
+
+Result<ReportsAnswer> ControlClient::PostOne(const std::string& base, const std::string& body,
+                                             std::chrono::milliseconds timeout) const {
   http::ClientOptions o = Options(timeout);
-  auto r = http::Call("POST", HostUrl() + "/reports", nlohmann::json{{"reports", arr}}.dump(), o);
+  auto r = http::Call("POST", HostUrl(base) + "/reports", body, o);
   if (!r.ok()) return Status::Unavailable("post reports: " + r.status().message());
   if (Status s = FromHttp(r->status, r->body, "post reports"); !s.ok()) return s;
   // Roles are advice: a tracker without them, or with bad ones, still took the reports.

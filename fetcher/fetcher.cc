@@ -6,6 +6,7 @@
 #include <libtorrent/torrent_flags.hpp>
 #include <libtorrent/torrent_handle.hpp>
 #include <libtorrent/torrent_status.hpp>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -37,6 +38,7 @@
 #include "wire/graphite.h"
 #include "wire/http.h"
 #include "wire/swarm.h"
+#include "wire/tracker_order.h"
 #include "wire/units.h"
 
 namespace spate {
@@ -107,6 +109,9 @@ struct Job {
   std::thread worker;
   std::atomic<bool> worker_done{false};
   Status worker_status;
+  // The tracker that last answered an announce: the swarm's home now. A
+  // change is a swarm failover (or its return), logged.
+  std::string swarm_tracker;
 };
 
 // One activation in flight. Its hooks run for seconds, so a worker thread runs
@@ -231,6 +236,9 @@ struct Fetcher::Impl {
   std::string newest_file;
   bool report_now = false;
   int report_failures = 0;
+  // Pushes whose swarm's tracker refused their reports (it does not share the
+  // push's database): their reports go to the control plane in use only.
+  std::set<int64_t> unroutable;
 
   Status Start();
   void EngineLoop();
@@ -262,7 +270,12 @@ struct Fetcher::Impl {
   void RemoveTorrent(Job& j);
   void QueueTerminal(int64_t push_id, const std::string& state, uint64_t total, const std::string& error);
   void SendReports(milliseconds timeout);
-  void ApplyRoles(const std::vector<GatewayRole>& roles);
+  // Sets the gateway roles of the downloads of `answered` pushes (the others'
+  // reports got no answer this round): `roles`, or none.
+  void ApplyRoles(const std::vector<GatewayRole>& roles, const std::set<int64_t>& answered);
+  // The index of the tracker (in cfg's lists) j's swarm is on, when its
+  // reports should go there rather than to the control plane in use.
+  std::optional<size_t> SwarmControl(const Job& j) const;
   void LogStatus();
   void PublishMetrics();
   Status StartMetrics();
@@ -384,11 +397,13 @@ Status Fetcher::Impl::Start() {
     return Status::Unavailable("libtorrent did not start listening on " + cfg.bind_address);
   peer = cfg.bind_address + ":" + std::to_string(ses->listen_port());
 
-  client.emplace(cfg.TrackerBase(), cfg.host_id, cfg.bind_address, cfg.host_token, cfg.tls_ca);
-  if (cfg.AnnounceUrl().rfind("https://", 0) == 0)
-    spdlog::warn("announcing to {}: libtorrent checks it against the system's trusted CAs, not --tls-ca; "
-                 "point --announce-url at the tracker's plain --announce-listen",
-                 cfg.AnnounceUrl());
+  client.emplace(cfg.TrackerBases(), cfg.host_id, cfg.bind_address, cfg.host_token, cfg.tls_ca);
+  for (const auto& announce : cfg.AnnounceUrls())
+    if (announce.rfind("https://", 0) == 0)
+      spdlog::warn(
+          "announcing to {}: libtorrent checks it against the system's trusted CAs, not --tls-ca; "
+          "point --announce-url at the tracker's plain --announce-listen",
+          announce);
   // Check in once before announcing readiness, so a push right after start sees this host.
   int64_t generation = -1;
   auto first = client->PollAssignments(generation, 0);
@@ -410,8 +425,8 @@ Status Fetcher::Impl::Start() {
   poll_thread = std::thread(PollLoop, inbox, *client, cfg.poll_wait_seconds, generation);
 
   spdlog::info("fetcher {} running: peer {}, tracker {}, announce {}, install dir {}, caps up {} down {}, seed time {}",
-               cfg.host_id, peer, cfg.TrackerBase(), cfg.AnnounceUrl(), cfg.install_dir,
-               cfg.upload_rate ? FormatBytes(double(cfg.upload_rate)) + "/s" : "unlimited",
+               cfg.host_id, peer, fmt::join(cfg.TrackerBases(), ","), fmt::join(cfg.AnnounceUrls(), ","),
+               cfg.install_dir, cfg.upload_rate ? FormatBytes(double(cfg.upload_rate)) + "/s" : "unlimited",
                cfg.download_rate ? FormatBytes(double(cfg.download_rate)) + "/s" : "unlimited",
                FormatDuration(cfg.seed_time));
   nlohmann::json ready{{"host", cfg.host_id}, {"peer", peer}};
@@ -456,6 +471,7 @@ void Fetcher::Impl::PublishMetrics() {
   g.jobs["activating"] = int(activations.size());
   struct statvfs fsinfo {};
   if (::statvfs(cfg.install_dir.c_str(), &fsinfo) == 0) g.disk_free = uint64_t(fsinfo.f_bavail) * fsinfo.f_frsize;
+  stats.control_failovers = client ? client->failovers() : 0;
   board.Publish(FetcherMetrics(stats, *traffic, g));
 }
 
@@ -979,7 +995,12 @@ Status Fetcher::Impl::StartTorrent(Job& j) {
   ti->clear_trackers();
   ti->set_web_seeds({});
   p.ti = std::move(ti);
-  p.trackers = {cfg.AnnounceUrl()};
+  // Every tracker, one per tier, in the swarm's own order (the seeder's too):
+  // libtorrent announces to the first that works, so the swarm meets on its
+  // owner and, when that one dies, on the same next tracker.
+  p.trackers = OrderTrackers(j.manifest.info_hash, cfg.AnnounceUrls());
+  p.tracker_tiers.resize(p.trackers.size());
+  for (size_t i = 0; i < p.tracker_tiers.size(); ++i) p.tracker_tiers[i] = int(i);
   std::shared_ptr<FarFilter> far_filter;
   if (!cfg.stock_libtorrent) {
     auto f = FarFilter::Make(rack_ranges, traffic);
@@ -1080,6 +1101,14 @@ void Fetcher::Impl::HandleAlert(lt::alert* a) {
     } else if (j->phase == Phase::kSeeding) {
       spdlog::warn("{}: ending seeding of {} after error", Pushes(j->push_ids), j->manifest.id());
       j->seed_until = Clock::now();
+    }
+  } else if (auto* r = lt::alert_cast<lt::tracker_reply_alert>(a)) {
+    Job* j = FindJob(r->handle);
+    if (j && j->swarm_tracker != r->tracker_url()) {
+      if (!j->swarm_tracker.empty())
+        spdlog::warn("{}: swarm of {} moved from tracker {} to {}", Pushes(j->push_ids), j->manifest.id(),
+                     j->swarm_tracker, r->tracker_url());
+      j->swarm_tracker = r->tracker_url();
     }
   } else if (auto* t = lt::alert_cast<lt::tracker_error_alert>(a)) {
     if (t->times_in_row <= 1)
@@ -1305,10 +1334,27 @@ void Fetcher::Impl::QueueTerminal(int64_t push_id, const std::string& state, uin
   report_now = true;
 }
 
+std::optional<size_t> Fetcher::Impl::SwarmControl(const Job& j) const {
+  if (j.swarm_tracker.empty() || j.phase != Phase::kDownloading) return std::nullopt;
+  for (int64_t id : j.push_ids)
+    if (unroutable.count(id)) return std::nullopt;
+  const auto announces = cfg.AnnounceUrls();
+  for (size_t i = 0; i < announces.size(); ++i)
+    if (announces[i] == j.swarm_tracker && i != client->current_index()) return i;
+  return std::nullopt;
+}
+
+// A download's reports go to the tracker its swarm is on, when that is not
+// the control plane in use: only the tracker holding the swarm knows which
+// hosts it granted the origin, so only its answer carries this host's gateway
+// share. Everything else, and whatever that tracker does not take, goes to
+// the control plane in use (with failover).
 void Fetcher::Impl::SendReports(milliseconds timeout) {
   std::vector<HostReport> reports;
+  std::map<size_t, std::vector<HostReport>> routed;  // by tracker index
   for (auto& [ih, j] : jobs) {
     if (j->phase == Phase::kSeeding || j->phase == Phase::kStaged) continue;  // staged goes out once, via `terminal`
+    const std::optional<size_t> to = SwarmControl(*j);
     for (int64_t id : j->push_ids) {
       HostReport r;
       r.push_id = id;
@@ -1320,11 +1366,38 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
       r.peers = j->peers;
       r.tries = TriesOf(id);
       if (j->phase == Phase::kRetryWait) r.error = "retrying after: " + j->retry_reason;
-      reports.push_back(r);
+      (to ? routed[*to] : reports).push_back(r);
     }
   }
   for (auto& [id, r] : terminal) reports.push_back(r);
-  if (reports.empty()) return;
+  std::vector<GatewayRole> roles;
+  std::set<int64_t> answered;
+  for (auto& [to, batch] : routed) {
+    auto a = client->PostReportsTo(to, batch, timeout);
+    std::set<int64_t> refused;
+    if (a.ok()) {
+      for (const auto& r : a->refused) refused.insert(r.push_id);
+      roles.insert(roles.end(), a->gateways.begin(), a->gateways.end());
+    }
+    for (const auto& r : batch) {
+      if (a.ok() && !refused.count(r.push_id)) {
+        answered.insert(r.push_id);
+        continue;
+      }
+      if (!a.ok() && a.status().code() == Status::Code::kUnavailable) {
+        reports.push_back(r);  // that tracker is failing: this round only
+        continue;
+      }
+      if (unroutable.insert(r.push_id).second)
+        spdlog::info("push {}: the tracker of its swarm does not take its reports ({}); reporting to {} only",
+                     r.push_id, a.ok() ? "refused" : a.status().message(), client->current());
+      reports.push_back(r);
+    }
+  }
+  if (reports.empty()) {
+    if (!routed.empty()) ApplyRoles(roles, answered);
+    return;
+  }
   auto answer = client->PostReports(reports, timeout);
   if (answer.ok()) {
     if (report_failures > 0) spdlog::info("reports accepted again after {} failures", report_failures);
@@ -1333,9 +1406,12 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
     // taken later either: dropped with the accepted ones.
     for (const auto& r : answer->refused) spdlog::warn("push {}: tracker refused report: {}", r.push_id, r.error);
     terminal.clear();
-    ApplyRoles(answer->gateways);
+    for (const auto& r : reports) answered.insert(r.push_id);
+    roles.insert(roles.end(), answer->gateways.begin(), answer->gateways.end());
+    ApplyRoles(roles, answered);
     return;
   }
+  if (!routed.empty()) ApplyRoles(roles, answered);
   const Status& s = answer.status();
   if (s.code() == Status::Code::kUnavailable) {
     // Terminal states stay queued and go out with the next report.
@@ -1355,9 +1431,11 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
   }
 }
 
-void Fetcher::Impl::ApplyRoles(const std::vector<GatewayRole>& roles) {
+void Fetcher::Impl::ApplyRoles(const std::vector<GatewayRole>& roles, const std::set<int64_t>& answered) {
   for (auto& [ih, j] : jobs) {
     if (j->phase != Phase::kDownloading || !j->far_filter) continue;
+    if (std::none_of(j->push_ids.begin(), j->push_ids.end(), [&](int64_t id) { return answered.count(id) > 0; }))
+      continue;
     const GatewayRole* role = nullptr;
     for (const auto& r : roles)
       if (std::count(j->push_ids.begin(), j->push_ids.end(), r.push_id)) role = &r;

@@ -11,6 +11,7 @@
 #include "wire/config.h"
 #include "wire/daemon.h"
 #include "wire/swarm.h"
+#include "wire/tracker_order.h"
 #include "wire/units.h"
 
 namespace spate {
@@ -37,9 +38,9 @@ int FetcherCommand(int argc, char** argv) {
     ("host-id", "host id to check in as", cxxopts::value<std::string>()->default_value(Hostname()))
     ("bind", "this host's IP address (peer listen/outgoing address and tracker client address)", cxxopts::value<std::string>())
     ("peer-port", "BitTorrent listen port (0 = any free port)", cxxopts::value<int>()->default_value("0"))
-    ("tracker", "tracker control API base URL, e.g. http://127.0.0.1:7070 or https://...", cxxopts::value<std::string>())
+    ("tracker", "tracker control API base URL, e.g. http://127.0.0.1:7070 or https://...; several trackers sharing one database: a comma-separated list or the flag repeated (polls and reports move to the next when one fails)", cxxopts::value<std::vector<std::string>>())
     ("tls-ca", "PEM CA file an https:// tracker must chain to (default: the system's trusted CAs)", cxxopts::value<std::string>()->default_value(""))
-    ("announce-url", "where torrents announce, whatever the torrent says (default TRACKER/announce; with an https:// tracker, its plain --announce-listen)", cxxopts::value<std::string>()->default_value(""))
+    ("announce-url", "where torrents announce, whatever the torrent says (default TRACKER/announce; with an https:// tracker, its plain --announce-listen); one per --tracker, same order", cxxopts::value<std::vector<std::string>>())
     ("host-token-file", "file (mode 600) holding this host's token from spate host-token (default: env SPATE_HOST_TOKEN)", cxxopts::value<std::string>()->default_value(""))
     ("data-dir", "daemon state directory", cxxopts::value<std::string>())
     ("install-dir", "install root: <dir>/<name>/<version>/, <dir>/<name>/current", cxxopts::value<std::string>())
@@ -86,9 +87,9 @@ int FetcherCommand(int argc, char** argv) {
     c.host_id = args["host-id"].as<std::string>();
     c.bind_address = args["bind"].as<std::string>();
     c.peer_port = args["peer-port"].as<int>();
-    c.tracker_url = args["tracker"].as<std::string>();
+    c.tracker_urls = SplitList(args["tracker"].as<std::vector<std::string>>());
     c.tls_ca = args["tls-ca"].as<std::string>();
-    c.announce_url = args["announce-url"].as<std::string>();
+    if (args.count("announce-url")) c.announce_urls = SplitList(args["announce-url"].as<std::vector<std::string>>());
     c.data_dir = args["data-dir"].as<std::string>();
     c.install_dir = args["install-dir"].as<std::string>();
     c.trusted_key_file = args["trusted-key"].as<std::string>();

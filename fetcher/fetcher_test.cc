@@ -154,7 +154,7 @@ struct Env {
     spate::FetcherConfig c;
     c.host_id = "h1";
     c.bind_address = "127.0.9.12";
-    c.tracker_url = tracker.url();
+    c.tracker_urls = {tracker.url()};
     c.data_dir = t / "data";
     c.install_dir = t / "install";
     c.trusted_key_file = t / "trusted.pem";

@@ -32,7 +32,10 @@ Metrics FetcherMetrics(const FetcherStats& stats, const TrafficCounters& traffic
                double(stats.activations))
       .Counter("spate_fetcher_assignments_refused_total",
                "Assignments ignored for a missing or bad tracker signature (--tracker-key).",
-               double(stats.assignments_refused));
+               double(stats.assignments_refused))
+      .Counter("spate_fetcher_control_failovers_total",
+               "Times polls and reports moved to the next --tracker after one failed (refused, timed out, 5xx).",
+               double(stats.control_failovers));
   for (const char* hook : {"activate", "health_check"})
     for (const char* result : {"ok", "failed", "timeout"}) {
       auto it = stats.hooks.find({hook, result});

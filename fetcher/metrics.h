@@ -36,6 +36,8 @@ struct FetcherStats {
   std::map<std::pair<std::string, std::string>, uint64_t> hooks;
   // Assignments ignored for a missing or bad tracker signature (--tracker-key).
   uint64_t assignments_refused = 0;
+  // Times polls and reports moved to another --tracker (ControlClient::failovers).
+  uint64_t control_failovers = 0;
 };
 
 // What the engine sees at one moment.

@@ -21,6 +21,7 @@ TEST_CASE("fetcher metrics: traffic by rack side, jobs by phase, outcomes and du
   st.verifies = 3;
   st.verify_seconds = 1.5;
   st.assignments_refused = 4;
+  st.control_failovers = 2;
   TrafficCounters t;
   t.received[TrafficCounters::kSameRack] = 100;
   t.received[TrafficCounters::kCrossRack] = 40;
@@ -39,6 +40,7 @@ TEST_CASE("fetcher metrics: traffic by rack side, jobs by phase, outcomes and du
   CHECK(Get(m, "spate_fetcher_pushes_total", {{"state", "staged"}}) == 0);
   CHECK(Get(m, "spate_fetcher_verify_seconds_total") == 1.5);
   CHECK(Get(m, "spate_fetcher_assignments_refused_total") == 4);
+  CHECK(Get(m, "spate_fetcher_control_failovers_total") == 2);
   CHECK(Get(m, "spate_fetcher_download_rate_bytes_per_second") == 1024);
   CHECK(Get(m, "spate_fetcher_disk_free_bytes") == double(5u << 20));
 }

@@ -25,7 +25,7 @@ Result<IngestResult> Build(ArtifactStore& store, const SigningKey& key, const In
     return Status::Io("rename " + req.upload_path + " -> " + file + ": " + std::strerror(errno));
 
   auto t0 = std::chrono::steady_clock::now();
-  auto torrent = MakeTorrent(staging, req.filename, req.announce_url);
+  auto torrent = MakeTorrent(staging, req.filename, req.announce_urls);
   if (!torrent.ok()) return torrent.status();
   Manifest m;
   m.name = req.name;

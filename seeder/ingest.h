@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "seeder/routes.h"
 #include "seeder/store.h"
@@ -17,7 +18,7 @@ struct IngestRequest {
   std::string filename;
   std::string upload_path;      // the received body, under the store's tmp/; consumed
   std::string expected_sha256;  // from X-Spate-Sha256; empty = no check
-  std::string announce_url;     // tracker announce URL written into the torrent
+  std::vector<std::string> announce_urls;  // every tracker, written into the torrent (MakeTorrent orders them)
 };
 
 struct IngestResult {

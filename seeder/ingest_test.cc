@@ -43,7 +43,7 @@ struct Fixture {
     r.version = version;
     r.filename = filename;
     r.upload_path = store.NewTempPath("upload");
-    r.announce_url = "http://127.0.0.1:9/announce";
+    r.announce_urls = {"http://127.0.0.1:9/announce"};
     WriteRandomFile(r.upload_path, size, seed);
     return r;
   }

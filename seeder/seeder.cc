@@ -6,6 +6,7 @@
 #include <charconv>
 #include <climits>
 #include <nlohmann/json.hpp>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "seeder/ingest.h"
@@ -33,13 +34,26 @@ bool ParseUint(const std::string& s, uint64_t* out) {
 
 Status SeederConfig::Validate() {
   if (data_dir.empty()) return Status::Invalid("--data-dir is required");
-  if (tracker_url.empty()) return Status::Invalid("--tracker is required (e.g. http://127.0.0.1:7070)");
-  if (tracker_url.rfind("http://", 0) != 0 && tracker_url.rfind("https://", 0) != 0)
-    return Status::Invalid("--tracker must be an http:// or https:// URL: " + tracker_url);
-  while (!tracker_url.empty() && tracker_url.back() == '/') tracker_url.pop_back();
-  auto announce = AnnounceUrlFor(tracker_url, announce_url);
-  if (!announce.ok()) return announce.status();
-  announce_url = *announce;
+  if (tracker_urls.empty()) return Status::Invalid("--tracker is required (e.g. http://127.0.0.1:7070)");
+  if (!announce_urls.empty() && announce_urls.size() != tracker_urls.size())
+    return Status::Invalid("--announce-url lists " + std::to_string(announce_urls.size()) + " URLs for " +
+                           std::to_string(tracker_urls.size()) +
+                           " trackers: give one per --tracker, in the same order");
+  std::vector<std::string> announces;
+  for (size_t i = 0; i < tracker_urls.size(); ++i) {
+    std::string& t = tracker_urls[i];
+    if (t.rfind("http://", 0) != 0 && t.rfind("https://", 0) != 0)
+      return Status::Invalid("--tracker must be an http:// or https:// URL: " + t);
+    while (!t.empty() && t.back() == '/') t.pop_back();
+    auto announce = AnnounceUrlFor(t, announce_urls.empty() ? "" : announce_urls[i]);
+    if (!announce.ok()) return announce.status();
+    announces.push_back(*announce);
+  }
+  for (size_t i = 0; i < announces.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (announces[i] == announces[j] || tracker_urls[i] == tracker_urls[j])
+        return Status::Invalid("tracker " + tracker_urls[i] + " (announce " + announces[i] + ") is listed twice");
+  announce_urls = announces;
   if (Status s = tls.Check(); !s.ok()) return s;
   if (upload_token.empty())
     return Status::Invalid("no upload token: pass --upload-token or set SPATE_UPLOAD_TOKEN (uploads must be authenticated)");
@@ -80,7 +94,7 @@ Seeder::~Seeder() {
   if (graphite_) graphite_->Stop();
   Stop();
   ingest_pool_.join();
-  if (registrar_) registrar_->Stop();
+  for (auto& r : registrars_) r->Stop();
   if (seeding_) seeding_->Stop();
 }
 
@@ -99,12 +113,11 @@ Status Seeder::Start() {
   so.port = config_.peer_port;
   so.upload_rate = static_cast<int>(config_.upload_rate);
   so.origin = true;
-  seeding_ = std::make_unique<Seeding>(so);
+  seeding_ = std::make_unique<Seeding>(so, config_.announce_urls);
   s = seeding_->Start();
   if (!s.ok()) return s;
 
   RegistrarOptions ro;
-  ro.tracker_url = config_.tracker_url;
   ro.ca_file = config_.tls_ca;
   ro.tracker_token = config_.tracker_token;
   ro.origin = config_.peer_address;
@@ -119,25 +132,32 @@ Status Seeder::Start() {
     if (!st.ok()) spdlog::error("cannot seed {}: {}", id, st.message());
     seeding_->Reannounce(id);  // already seeding (tracker restarted): tell it now
   };
-  // libtorrent's SSRF mitigation drops announces to local trackers unless the path starts with /announce.
-  auto path_at = config_.announce_url.find("://");
-  path_at = path_at == std::string::npos ? path_at : config_.announce_url.find('/', path_at + 3);
-  if (config_.announce_url.rfind("udp://", 0) != 0 &&
-      (path_at == std::string::npos || config_.announce_url.compare(path_at, 9, "/announce") != 0))
-    spdlog::warn("announce URL {} does not have a /announce path; libtorrent ignores such local trackers",
-                 config_.announce_url);
-  if (config_.announce_url.rfind("https://", 0) == 0)
-    spdlog::warn("torrents announce to {}: BitTorrent clients check it against their system's trusted CAs; "
-                 "give the tracker an --announce-listen and the seeder an --announce-url for plain announces",
-                 config_.announce_url);
+  for (const std::string& announce_url : config_.announce_urls) {
+    // libtorrent's SSRF mitigation drops announces to local trackers unless the path starts with /announce.
+    auto path_at = announce_url.find("://");
+    path_at = path_at == std::string::npos ? path_at : announce_url.find('/', path_at + 3);
+    if (announce_url.rfind("udp://", 0) != 0 &&
+        (path_at == std::string::npos || announce_url.compare(path_at, 9, "/announce") != 0))
+      spdlog::warn("announce URL {} does not have a /announce path; libtorrent ignores such local trackers",
+                   announce_url);
+    if (announce_url.rfind("https://", 0) == 0)
+      spdlog::warn(
+          "torrents announce to {}: BitTorrent clients check it against their system's trusted CAs; "
+          "give the tracker an --announce-listen and the seeder an --announce-url for plain announces",
+          announce_url);
+  }
   if (ro.tracker_token.empty())
     spdlog::warn("no register token (--register-token-file, SPATE_REGISTER_TOKEN or SPATE_ADMIN_TOKEN); the tracker "
                  "will refuse registrations");
   if (config_.read_token.empty() && !config_.open_reads)
     spdlog::warn("reads (artifacts, torrents, /status, /metrics) are open to anyone who can connect: set a read "
                  "token (--read-token-file or SPATE_READ_TOKEN), or pass --open-reads to say that is intended");
-  registrar_ = std::make_unique<Registrar>(ro);
-  registrar_->Start();
+  // Every tracker gets every artifact: any of them may come to own its swarm.
+  for (const std::string& t : config_.tracker_urls) {
+    ro.tracker_url = t;
+    registrars_.push_back(std::make_unique<Registrar>(ro));
+    registrars_.back()->Start();
+  }
 
   if (!config_.graphite.address.empty()) {
     if (config_.graphite.prefix.empty()) config_.graphite.prefix = DefaultGraphitePrefix("seeder", config_.peer_address);
@@ -167,7 +187,7 @@ Status Seeder::Start() {
     if (!s.ok()) return s;
   }
   spdlog::info("seeder http on {}, peer {}, tracker {}, announce {}", http_endpoint(), seeding_->peer_endpoint(),
-               config_.tracker_url, config_.announce_url);
+               fmt::join(config_.tracker_urls, ","), fmt::join(config_.announce_urls, ","));
   return WriteReadyFile(config_.ready_file,
                         json{{"http", http_endpoint()}, {"peer", seeding_->peer_endpoint()}}.dump());
 }
@@ -184,7 +204,20 @@ void Seeder::Stop() {
 
 std::string Seeder::http_endpoint() const { return server_ ? http::FormatEndpoint(server_->local_endpoint()) : ""; }
 
-void Seeder::Publish(const StoredArtifact& a) { registrar_->Add(a.manifest, a.torrent); }
+void Seeder::Publish(const StoredArtifact& a) {
+  for (auto& r : registrars_) r->Add(a.manifest, a.torrent);
+}
+
+Registration Seeder::RegistrationOf(const std::string& id) const {
+  Registration all = registrars_.front()->Get(id);
+  for (size_t i = 0; i < registrars_.size(); ++i) {
+    Registration r = registrars_[i]->Get(id);
+    if (r.state == Registration::State::kRegistered) continue;
+    if (registrars_.size() > 1 && !r.error.empty()) r.error = config_.tracker_urls[i] + ": " + r.error;
+    return r;
+  }
+  return all;
+}
 
 std::optional<http::Response> Seeder::OnHeader(http::Request& req) {
   if (req.method != "PUT") return std::nullopt;  // small bodies; wire enforces max_body
@@ -263,7 +296,7 @@ void Seeder::HandleUpload(http::Request&& req, http::Reply reply) {
   in.filename = up->target.filename;
   in.upload_path = req.body_file;
   in.expected_sha256 = up->sha256;
-  in.announce_url = config_.announce_url;
+  in.announce_urls = config_.announce_urls;
   std::string remote = req.remote.to_string();
   // Hashing and piece hashing take seconds for multi-GB files: keep them off the io threads.
   boost::asio::post(ingest_pool_, [this, in, remote, reply = std::move(reply)] {
@@ -331,7 +364,7 @@ Metrics Seeder::Snapshot() {
   std::map<std::string, int> registration;
   for (const auto& m : list) {
     stored_bytes += m.size;
-    ++registration[ToString(registrar_->Get(m.id()).state)];
+    ++registration[ToString(RegistrationOf(m.id()).state)];
   }
   m.Gauge("spate_seeder_artifacts", "Artifacts stored.", double(list.size()))
       .Gauge("spate_seeder_artifact_bytes", "Bytes of all stored artifacts.", double(stored_bytes));
@@ -355,8 +388,8 @@ http::Response Seeder::StatusJson() {
            {"size", m.size},
            {"sha256", m.sha256},
            {"info_hash", m.info_hash},
-           {"registered", registrar_->Registered(m.id())}};
-    Registration reg = registrar_->Get(m.id());
+           {"registered", RegistrationOf(m.id()).state == Registration::State::kRegistered}};
+    Registration reg = RegistrationOf(m.id());
     j["registration"] = {{"state", ToString(reg.state)}, {"attempts", reg.attempts}, {"error", reg.error}};
     auto it = stats.find(m.id());
     if (it != stats.end()) {
@@ -376,8 +409,12 @@ http::Response Seeder::StatusJson() {
                {"upload_rate", t.upload_rate},
                {"total_uploaded", t.total_uploaded},
                {"upload_rate_limit", config_.upload_rate}};
-  return http::Response::Json(200, json{{"artifacts", artifacts}, {"session", session}, {"tracker", config_.tracker_url}}
-                                           .dump(2) + "\n");
+  return http::Response::Json(200, json{{"artifacts", artifacts},
+                                        {"session", session},
+                                        {"tracker", config_.tracker_urls.front()},
+                                        {"trackers", config_.tracker_urls}}
+                                           .dump(2) +
+                                       "\n");
 }
 
 }  // namespace spate::seeder

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "seeder/registrar.h"
 #include "seeder/routes.h"
@@ -39,8 +40,13 @@ namespace spate::seeder {
 struct SeederConfig {
   std::string listen = "127.0.0.1:7080";  // HTTP address
   std::string data_dir;                   // required; see store.h for the layout
-  std::string tracker_url;                // required, http://HOST:PORT or https://HOST:PORT
-  std::string announce_url;               // written into torrents; "" = tracker_url + "/announce"
+  // Required: every tracker, http://HOST:PORT or https://HOST:PORT. Each
+  // artifact is registered with all of them, and its torrent lists them all
+  // (one per tier, in wire/tracker_order.h's order for its info-hash).
+  std::vector<std::string> tracker_urls;
+  // Written into torrents, one per tracker in the same order; empty = each
+  // tracker's /announce. Validate() fills it.
+  std::vector<std::string> announce_urls;
   http::TlsFiles tls;                     // set: the HTTP listener speaks only TLS
   std::string tls_ca;                     // CA file for an https:// tracker; "" = the system's
   std::string tracker_token;              // register token, sent with registrations to the tracker
@@ -105,7 +111,10 @@ class Seeder {
   ArtifactStore store_;
   std::optional<SigningKey> key_;
   std::unique_ptr<Seeding> seeding_;
-  std::unique_ptr<Registrar> registrar_;
+  std::vector<std::unique_ptr<Registrar>> registrars_;  // one per tracker, as tracker_urls
+  // Over every tracker: registered once all took it; else the state (and
+  // error) of the first that has not, named by its URL.
+  Registration RegistrationOf(const std::string& id) const;
   std::mutex server_mu_;  // orders Start()'s creation of server_ against Stop()
   std::unique_ptr<http::Server> server_;
   boost::asio::thread_pool ingest_pool_;

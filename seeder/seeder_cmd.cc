@@ -11,6 +11,7 @@
 #include "wire/auth.h"
 #include "wire/config.h"
 #include "wire/daemon.h"
+#include "wire/tracker_order.h"
 #include "wire/units.h"
 
 namespace spate {
@@ -20,8 +21,8 @@ int SeederCommand(int argc, char** argv) {
   opts.add_options()
       ("listen", "HTTP address ADDR:PORT (port 0 = any free port)", cxxopts::value<std::string>()->default_value("127.0.0.1:7080"))
       ("data-dir", "directory for stored artifacts, the signing key and temp files (required)", cxxopts::value<std::string>())
-      ("tracker", "tracker base URL, e.g. http://127.0.0.1:7070 or https://... (required)", cxxopts::value<std::string>())
-      ("announce-url", "announce URL written into torrents (default TRACKER/announce; with an https:// tracker, its plain --announce-listen)", cxxopts::value<std::string>())
+      ("tracker", "tracker base URL, e.g. http://127.0.0.1:7070 or https://... (required); several trackers: a comma-separated list or the flag repeated (each artifact is registered with all, its torrent lists all)", cxxopts::value<std::vector<std::string>>())
+      ("announce-url", "announce URL written into torrents (default TRACKER/announce; with an https:// tracker, its plain --announce-listen); with several trackers, one per --tracker in the same order", cxxopts::value<std::vector<std::string>>())
       ("tls-cert", "serve HTTPS only, with this PEM certificate (chain); needs --tls-key", cxxopts::value<std::string>()->default_value(""))
       ("tls-key", "PEM private key of --tls-cert (unencrypted)", cxxopts::value<std::string>()->default_value(""))
       ("tls-ca", "PEM CA file an https:// --tracker must chain to (default: the system's trusted CAs)", cxxopts::value<std::string>()->default_value(""))
@@ -56,8 +57,8 @@ int SeederCommand(int argc, char** argv) {
     }
     cfg.listen = r["listen"].as<std::string>();
     if (r.count("data-dir")) cfg.data_dir = r["data-dir"].as<std::string>();
-    if (r.count("tracker")) cfg.tracker_url = r["tracker"].as<std::string>();
-    if (r.count("announce-url")) cfg.announce_url = r["announce-url"].as<std::string>();
+    if (r.count("tracker")) cfg.tracker_urls = SplitList(r["tracker"].as<std::vector<std::string>>());
+    if (r.count("announce-url")) cfg.announce_urls = SplitList(r["announce-url"].as<std::vector<std::string>>());
     cfg.tls = {r["tls-cert"].as<std::string>(), r["tls-key"].as<std::string>()};
     cfg.tls_ca = r["tls-ca"].as<std::string>();
     // Each secret: the flag holding it, else its file, else the environment.

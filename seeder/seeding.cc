@@ -10,10 +10,14 @@
 #include <chrono>
 
 #include "seeder/torrent.h"
+#include "wire/tracker_order.h"
 
 namespace spate::seeder {
 
-Seeding::Seeding(SwarmOptions options) : options_(std::move(options)) { options_.origin = true; }
+Seeding::Seeding(SwarmOptions options, std::vector<std::string> announce_urls)
+    : options_(std::move(options)), announce_urls_(std::move(announce_urls)) {
+  options_.origin = true;
+}
 
 Seeding::~Seeding() { Stop(); }
 
@@ -65,12 +69,18 @@ Status Seeding::Add(const std::string& id, const std::string& torrent, const std
   p.ti = std::make_shared<lt::torrent_info>(torrent.data(), static_cast<int>(torrent.size()), ec);
   if (ec) return Status::Corrupt(id + ": bad .torrent: " + ec.message());
   p.save_path = save_path;
+  auto ih = InfoHashOf(torrent);
+  if (!announce_urls_.empty() && ih.ok()) {
+    p.ti->clear_trackers();
+    p.trackers = OrderTrackers(*ih, announce_urls_);
+    p.tracker_tiers.resize(p.trackers.size());
+    for (size_t i = 0; i < p.tracker_tiers.size(); ++i) p.tracker_tiers[i] = int(i);
+  }
   // Not auto-managed and not paused: a paused, unmanaged torrent would never start.
   p.flags |= lt::torrent_flags::seed_mode;
   p.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
   lt::torrent_handle h = session_->add_torrent(std::move(p), ec);
   if (ec) return Status::Io(id + ": cannot add torrent: " + ec.message());
-  auto ih = InfoHashOf(torrent);
   std::lock_guard<std::mutex> lock(mu_);
   torrents_[id] = h;
   info_hashes_[id] = ih.ok() ? *ih : "";

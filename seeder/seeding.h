@@ -38,7 +38,10 @@ struct SessionTotals {
 // that drains alerts. Thread-safe.
 class Seeding {
  public:
-  explicit Seeding(SwarmOptions options);
+  // `announce_urls` (every tracker): each torrent announces to them, one per
+  // tier in wire/tracker_order.h's order, whatever the stored torrent lists
+  // (it may predate a change of trackers). Empty: the torrent's own list.
+  explicit Seeding(SwarmOptions options, std::vector<std::string> announce_urls = {});
   ~Seeding();
   Seeding(const Seeding&) = delete;
   Seeding& operator=(const Seeding&) = delete;
@@ -71,6 +74,7 @@ class Seeding {
   void OnStateUpdate(const std::vector<lt::torrent_status>& statuses);
 
   SwarmOptions options_;
+  std::vector<std::string> announce_urls_;
   std::unique_ptr<lt::session> session_;
   mutable std::mutex mu_;
   std::map<std::string, lt::torrent_handle> torrents_;  // by id; guarded by mu_

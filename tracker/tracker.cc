@@ -238,8 +238,15 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
   }
   SwarmState& sw = sit->second;
   int64_t now = NowMs();
-  int interval = IntervalFor(sw.artifact);
   const PeerAddress addr = PeerAddress::From(remote);
+  // The origin announces at the short interval even when no push is open:
+  // with several trackers, the one that takes a swarm over (its owner died)
+  // learns where the origin is only from its announces, and with the idle
+  // interval an origin that last announced before the push began stayed away
+  // up to a minute, so the new tracker had no origin to grant. One announce
+  // per artifact every --announce-interval is cheap.
+  const bool from_origin = sw.origin_addr && addr == *sw.origin_addr;
+  int interval = from_origin ? int(config.announce_interval.count()) : IntervalFor(sw.artifact);
   const PeerId id = MakePeerId(a.peer_id);
 
   uint32_t slot = sw.peers.Find(id);

@@ -92,6 +92,14 @@ lt::settings_pack SwarmSettings(const SwarmOptions& o) {
   s.set_int(lt::settings_pack::min_announce_interval, o.min_announce_interval);
   // Fail fast and retry soon when the tracker restarts.
   s.set_int(lt::settings_pack::tracker_backoff, 50);
+  // Several trackers (wire/tracker_order.h): a torrent lists them one per
+  // tier and libtorrent moves to the next tier once an announce fails. A
+  // killed tracker refuses the connection and the move is at once; a tracker
+  // whose machine is gone (or hangs) fails only on these time-outs, 30 s to
+  // complete and 10 s of silence by default, during which the announce round
+  // waits. Our trackers answer in milliseconds, so 5 s of either is a failure.
+  s.set_int(lt::settings_pack::tracker_completion_timeout, 5);
+  s.set_int(lt::settings_pack::tracker_receive_timeout, 5);
   s.set_int(lt::settings_pack::aio_threads, o.aio_threads);
   s.set_int(lt::settings_pack::hashing_threads, 1);
   // Every torrent we hold is meant to be active; no queueing.

@@ -35,7 +35,13 @@ http::ClientOptions SpateCluster::As(const std::string& token) {
 
 std::string SpateCluster::Page(const std::string& path) const { return tracker + path + "#token=" + kReadToken; }
 
-SpateCluster::SpateCluster(const TempDir& d, bool with_tls) : dir(d), tls(with_tls), env(kEnv) {
+SpateCluster::SpateCluster(const TempDir& d, bool with_tls) : SpateCluster(d, [with_tls] {
+      ClusterOptions o;
+      o.tls = with_tls;
+      return o;
+    }()) {}
+
+SpateCluster::SpateCluster(const TempDir& d, ClusterOptions o) : dir(d), tls(o.tls), env(kEnv), options_(std::move(o)) {
   std::ofstream(dir / "rackmap.txt") << "127.0.0.0/24 dc1/core/origin\n"
                                         "127.0.1.0/24 dc1/pod1/rack1\n"
                                         "127.0.2.0/24 dc1/pod2/rack2\n"
@@ -44,26 +50,54 @@ SpateCluster::SpateCluster(const TempDir& d, bool with_tls) : dir(d), tls(with_t
                                            kReadToken + "\nhost-secret " + kHostSecret + "\n");
   if (tls) {
     ca = MakeCa(dir, "ca");
-    tracker_cert = MakeServerCert(dir, ca, "tracker", {"127.0.0.1"});
+    tracker_cert = MakeServerCert(dir, ca, "tracker", {"127.0.0.1", "127.0.0.3", "127.0.0.4", "127.0.0.5"});
     seeder_cert = MakeServerCert(dir, ca, "seeder", {"127.0.0.2"});
     env.push_back("SPATE_TLS_CA=" + ca.cert);
   }
-  StartTracker("127.0.0.1:0", "127.0.0.1:0");
+  trackers.resize(std::max(1, options_.trackers));
+  more_trackers.resize(trackers.size() - 1);
+  for (size_t i = 0; i < trackers.size(); ++i) {
+    std::string ip = i == 0 ? "127.0.0.1" : "127.0.0." + std::to_string(i + 2);
+    StartTracker(ip + ":0", ip + ":0", i);
+  }
 }
 
-void SpateCluster::StartTracker(const std::string& listen, const std::string& announce_listen) {
-  fs::remove(dir / "tracker.ready");
+void SpateCluster::StartTracker(const std::string& listen, const std::string& announce_listen, size_t i) {
+  // Tracker 0 keeps the names single-tracker tests know (tracker.db, tracker.log).
+  std::string name = i == 0 ? "tracker" : "tracker" + std::to_string(i + 1);
+  fs::remove(dir / (name + ".ready"));
+  std::string db = options_.db.empty() ? dir / (name + ".db") : options_.db;
   std::vector<std::string> argv{SpateBinary(), "tracker", "--listen", listen, "--rackmap", dir / "rackmap.txt",
-                                "--db", dir / "tracker.db", "--ready-file", dir / "tracker.ready",
+                                "--db", db, "--ready-file", dir / (name + ".ready"),
                                 "--announce-interval", "2s", "--token-file", dir / "tracker.tokens"};
+  // One key for all, so fetchers' --tracker-key holds whichever tracker answers.
+  if (trackers.size() > 1 || !options_.db.empty()) argv.insert(argv.end(), {"--key", dir / "tracker.sign.key"});
   if (tls)
     argv.insert(argv.end(),
                 {"--tls-cert", tracker_cert.cert, "--tls-key", tracker_cert.key, "--announce-listen", announce_listen});
-  tracker_proc = std::make_unique<Process>(argv, dir / "tracker.log", kEnv);
-  auto ready = WaitReady(*tracker_proc, dir / "tracker.ready");
-  tracker = (tls ? "https://" : "http://") + ready["http"].get<std::string>();
-  if (tls) announce = "http://" + ready["announce"].get<std::string>() + "/announce";
+  argv.insert(argv.end(), options_.tracker_args.begin(), options_.tracker_args.end());
+  auto proc = std::make_unique<Process>(argv, dir / (name + ".log"), kEnv);
+  auto ready = WaitReady(*proc, dir / (name + ".ready"));
+  std::string url = (tls ? "https://" : "http://") + ready["http"].get<std::string>();
+  if (i == 0) {
+    tracker_proc = std::move(proc);
+    tracker = url;
+    if (tls) announce = "http://" + ready["announce"].get<std::string>() + "/announce";
+  } else {
+    more_trackers[i - 1] = std::move(proc);
+  }
+  trackers[i] = url;
 }
+
+std::string SpateCluster::TrackerList() const {
+  std::string out;
+  for (const auto& t : trackers) out += (out.empty() ? "" : ",") + t;
+  return out;
+}
+
+void SpateCluster::KillTracker(size_t i) { TrackerProcess(i).Kill(); }
+
+Process& SpateCluster::TrackerProcess(size_t i) { return i == 0 ? *tracker_proc : *more_trackers.at(i - 1); }
 
 void SpateCluster::RestartTracker() {
   tracker_proc->Kill();
@@ -87,7 +121,7 @@ SpateCluster::~SpateCluster() {
 
 void SpateCluster::StartSeeder(const std::string& announce_url, const std::vector<std::string>& extra) {
   std::vector<std::string> argv{SpateBinary(), "seeder", "--listen", "127.0.0.2:0", "--data-dir", dir / "seeder",
-                                "--tracker", tracker, "--ready-file", dir / "seeder.ready"};
+                                "--tracker", TrackerList(), "--ready-file", dir / "seeder.ready"};
   if (!announce_url.empty() || tls)
     argv.insert(argv.end(), {"--announce-url", announce_url.empty() ? announce : announce_url});
   if (tls) argv.insert(argv.end(), {"--tls-cert", seeder_cert.cert, "--tls-key", seeder_cert.key, "--tls-ca", ca.cert});
@@ -105,7 +139,7 @@ void SpateCluster::StartFetcher(int rack, int host, const std::vector<std::strin
   fs::create_directories(home);
   WritePrivate(home + "/host.token", auth::HostToken(kHostSecret, id) + "\n");
   std::vector<std::string> argv{SpateBinary(), "fetcher", "--host-id", id, "--bind",
-                                "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", tracker,
+                                "127.0." + std::to_string(rack) + "." + std::to_string(host), "--tracker", TrackerList(),
                                 "--data-dir", home + "/data", "--install-dir", home + "/install", "--trusted-key",
                                 dir / "seeder/seeder.pub", "--tracker-key", dir / "tracker.sign.pub", "--ready-file",
                                 home + "/ready", "--seed-time", "5m", "--host-token-file", home + "/host.token"};
@@ -153,6 +187,8 @@ void SpateCluster::WaitForHosts(size_t n) {
 
 std::string SpateCluster::Logs() {
   std::string all = tracker_proc->Log().substr(0, 20000);
+  for (auto& t : more_trackers)
+    if (t) all += t->Log().substr(0, 20000);
   if (seeder_proc) all += seeder_proc->Log().substr(0, 20000);
   for (auto& p : fetchers) all += p.Log().substr(0, 10000);
   return all;

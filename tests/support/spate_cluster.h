@@ -24,6 +24,20 @@
 
 namespace spate::testing {
 
+struct ClusterOptions {
+  bool tls = false;  // with one tracker only (`announce` names one listener)
+  // Trackers on 127.0.0.1, 127.0.0.3, 127.0.0.4, ... (127.0.0.2 is the
+  // seeder), started one after another, all signing with one key
+  // (tracker.sign.key) and one token file. The seeder and every fetcher are
+  // given them all, in this order.
+  int trackers = 1;
+  // "" = each tracker its own SQLite file (tracker.db, tracker2.db, ...);
+  // else every tracker's --db (e.g. postgresql://...), shared.
+  std::string db;
+  // Appended to every tracker's flags.
+  std::vector<std::string> tracker_args;
+};
+
 class SpateCluster {
  public:
   static constexpr const char* kRegisterToken = "test-register";
@@ -42,13 +56,18 @@ class SpateCluster {
 
   // Starts the tracker (2 s announce interval during pushes).
   explicit SpateCluster(const TempDir& dir, bool tls = false);
+  SpateCluster(const TempDir& dir, ClusterOptions options);
   ~SpateCluster();
 
   // `announce_url` empty: torrents announce to Spate's own tracker.
   void StartSeeder(const std::string& announce_url = "", const std::vector<std::string>& extra = {});
   void StopSeeder();
-  // kill -9, then a start on the same database and address.
+  // kill -9, then a start on the same database and address (tracker 0).
   void RestartTracker();
+  // kill -9 of trackers[i], for good.
+  void KillTracker(size_t i);
+  // The process of trackers[i].
+  Process& TrackerProcess(size_t i);
   // Starts a fetcher as host "r<R>h<H>" on 127.0.R.H and records its install dir.
   // `extra` flags are appended (e.g. rate caps); RestartFetcher reuses them.
   void StartFetcher(int rack, int host, const std::vector<std::string>& extra = {});
@@ -75,9 +94,14 @@ class SpateCluster {
   std::vector<std::string> installs;
   std::vector<std::vector<std::string>> fetcher_argv;  // by fetchers index
   std::string tracker, seeder;  // http://ADDR:PORT
+  std::vector<std::string> trackers;                    // every tracker's URL; trackers[0] == tracker
+  std::vector<std::unique_ptr<Process>> more_trackers;  // trackers[1..]'s processes
 
  private:
-  void StartTracker(const std::string& listen, const std::string& announce_listen);
+  // Tracker i (0 = `tracker`, `tracker_proc`).
+  void StartTracker(const std::string& listen, const std::string& announce_listen, size_t i = 0);
+  std::string TrackerList() const;  // "URL1,URL2,..."
+  ClusterOptions options_;
 };
 
 }  // namespace spate::testing
