@@ -137,7 +137,7 @@ Status Controller::Load() {
   }
   for (auto& [name, h] : hosts_) Recompute(h);
   changed_hosts_.clear();
-  Status saved = store_->SavePushHosts(superseded);
+  Status saved = SavePushHosts(superseded);
   if (!saved.ok()) return saved;
   spdlog::info("loaded {} artifacts, {} pushes, {} hosts", artifacts_.size(), pushes_.size(), hosts_.size());
   return Status::Ok();
@@ -153,6 +153,7 @@ Status Controller::RegisterArtifact(const ArtifactRegistration& reg) {
   if (!s.ok()) return s;
   ArtifactRecord rec{m, reg.torrent, reg.origin, Now()};
   s = store_->PutArtifact(rec);
+  CountWrite(1);
   if (!s.ok()) return s;
   bool again = existing != artifacts_.end();
   artifacts_[m.id()] = std::move(rec);
@@ -219,6 +220,7 @@ Result<PushProgress> Controller::CreatePush(const PushRequest& req, const std::s
   plan.max_failures = *budget;
 
   auto id = store_->CreatePush(req.artifact, now, rows, plan);
+  CountWrite(rows.size() + 1);
   if (!id.ok()) return id.status();
   Push p;
   p.rec = PushRecord{*id, req.artifact, now, std::move(rows), std::move(plan)};
@@ -236,7 +238,7 @@ Result<PushProgress> Controller::CreatePush(const PushRequest& req, const std::s
     Supersede(t, req.artifact, *id, &superseded);
     Recompute(hosts_[t]);
   }
-  Status s = store_->SavePushHosts(superseded);  // outcomes are written at once, like reported ones
+  Status s = SavePushHosts(superseded);  // outcomes are written at once, like reported ones
   if (!s.ok()) spdlog::error("push {}: storing superseded rows: {}", *id, s.message());
   return Progress(stored);
 }
@@ -327,6 +329,7 @@ void Controller::LogStatusChange(const Push& p, PushStatus before) const {
 
 void Controller::SavePlan(Push& p) {
   Status s = store_->SavePlan(p.rec.id, p.rec.plan);
+  CountWrite(1);
   if (!s.ok()) spdlog::error("push {}: storing its plan: {}", p.rec.id, s.message());
 }
 
@@ -426,7 +429,7 @@ Result<PushProgress> Controller::Cancel(int64_t id, bool rollback, const std::st
     auto h = hosts_.find(row.host);
     if (h != hosts_.end()) Recompute(h->second);
   }
-  Status s = store_->SavePushHosts(rows);
+  Status s = SavePushHosts(rows);
   if (!s.ok()) return s;
   spdlog::warn("push {} ({}): cancelled{}: {} hosts stopped, {} stay activated", id, p.rec.artifact,
                by.empty() ? "" : " by " + by, rows.size(), p.installed);
@@ -547,6 +550,7 @@ Result<ReportsAnswer> Controller::Reports(const std::string& host, const std::ve
       continue;
     }
     HostProgress& row = p.rec.hosts[hp->second];
+    ++reports_taken_;  // taken, even when its state is kept
     const std::string before = row.state;
     if (!MovesForward(before, r.state)) {
       // A late or replayed report; the outcome already stands.
@@ -582,7 +586,7 @@ Result<ReportsAnswer> Controller::Reports(const std::string& host, const std::ve
     touched.insert(p.rec.id);
     LogStatusChange(p, before_push);
   }
-  Status s = store_->SavePushHosts(terminal_rows);
+  Status s = SavePushHosts(terminal_rows);
   if (!s.ok()) return s;
   for (int64_t id : touched) AdvanceWaves(pushes_.at(id));
   for (int64_t id : downloading) {
@@ -643,9 +647,21 @@ Status Controller::Flush() {
     if (it != hosts_.end()) hrows.push_back(it->second.rec);
   }
   dirty_hosts_.clear();
-  Status a = store_->SavePushHosts(rows);
-  Status b = store_->SaveHosts(hrows);
+  Status a = SavePushHosts(rows);
+  Status b = SaveHosts(hrows);
   return a.ok() ? b : a;
+}
+
+Status Controller::SavePushHosts(const std::vector<std::pair<int64_t, HostProgress>>& rows) {
+  if (rows.empty()) return Status::Ok();  // the store opens no transaction for none
+  CountWrite(rows.size());
+  return store_->SavePushHosts(rows);
+}
+
+Status Controller::SaveHosts(const std::vector<HostRecord>& rows) {
+  if (rows.empty()) return Status::Ok();
+  CountWrite(rows.size());
+  return store_->SaveHosts(rows);
 }
 
 const Push* Controller::FindPush(int64_t id) const {

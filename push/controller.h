@@ -154,6 +154,14 @@ class Controller : public PushFacts {
   // The version each host ran before push `id` activated `name` there.
   std::map<std::string, std::string> PreviousVersions(const Push& p) const;
   void LogStatusChange(const Push& p, PushStatus before) const;
+  // Every write to the store goes through these or CountWrite, so /metrics
+  // shows the database's load (spate_tracker_store_transactions_total, _rows_total).
+  Status SavePushHosts(const std::vector<std::pair<int64_t, HostProgress>>& rows);
+  Status SaveHosts(const std::vector<HostRecord>& rows);
+  void CountWrite(size_t rows) {
+    ++store_transactions_;
+    store_rows_ += rows;
+  }
 
   ControllerOptions o_;
   std::unique_ptr<Store> store_;
@@ -170,6 +178,8 @@ class Controller : public PushFacts {
   std::set<std::string> changed_hosts_;
   std::map<std::string, uint64_t> refused_;  // by kind: poll, report, report_entry, register, push, read
   uint64_t reports_backward_ = 0;
+  uint64_t reports_taken_ = 0;  // report entries applied (not refused)
+  uint64_t store_transactions_ = 0, store_rows_ = 0;
 };
 
 }  // namespace spate::push

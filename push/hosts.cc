@@ -56,7 +56,7 @@ Status Controller::Bind(Host& h, const std::string& addr) {
     p.dirty.insert(hp->second);
     dirty_pushes_.insert(pid);
   }
-  return store_->SaveHosts({h.rec});
+  return SaveHosts({h.rec});
 }
 
 // The caller checked the binding (CheckHostAddress): `addr` is the host's own

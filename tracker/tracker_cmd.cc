@@ -146,6 +146,8 @@ int TrackerCommand(int argc, char** argv) {
   if (!s.ok()) return Fail(s);
   s = InitLogging("tracker", c.log_level);
   if (!s.ok()) return Fail(s);
+  // A descriptor per host's long poll: up to the hard limit, before the server sizes its cap from it.
+  const uint64_t files = RaiseFileLimit();
 
   Rackmap rackmap;
   if (!c.rackmap_path.empty()) {
@@ -304,6 +306,8 @@ int TrackerCommand(int argc, char** argv) {
   service->Start();
   spdlog::info("tracker listening on {}{} (policy {}, interval {}s active / {}s idle)", addr, c.tls.enabled() ? " (TLS)" : "",
                PolicyName(c.policy.policy), c.announce_interval.count(), c.idle_announce_interval.count());
+  spdlog::info("open-file limit {}: up to {} HTTP connections, one per host's long poll (raise LimitNOFILE for more)",
+               files, server.max_connections());
   server.Run();
   if (graphite_sender) graphite_sender->Stop();
   s = service->Flush();
