@@ -152,8 +152,7 @@ Status Controller::RegisterArtifact(const ArtifactRegistration& reg) {
   Status s = swarms_.Serve(m.id(), m.info_hash, m.size, reg.origin);
   if (!s.ok()) return s;
   ArtifactRecord rec{m, reg.torrent, reg.origin, Now()};
-  s = store_->PutArtifact(rec);
-  CountWrite(1);
+  s = Write(1, [&] { return store_->PutArtifact(rec); });
   if (!s.ok()) return s;
   bool again = existing != artifacts_.end();
   artifacts_[m.id()] = std::move(rec);
@@ -219,8 +218,7 @@ Result<PushProgress> Controller::CreatePush(const PushRequest& req, const std::s
   plan.wave_pause_ms = req.wave_pause_ms;
   plan.max_failures = *budget;
 
-  auto id = store_->CreatePush(req.artifact, now, rows, plan);
-  CountWrite(rows.size() + 1);
+  auto id = Write(rows.size() + 1, [&] { return store_->CreatePush(req.artifact, now, rows, plan); });
   if (!id.ok()) return id.status();
   Push p;
   p.rec = PushRecord{*id, req.artifact, now, std::move(rows), std::move(plan)};
@@ -328,8 +326,7 @@ void Controller::LogStatusChange(const Push& p, PushStatus before) const {
 }
 
 void Controller::SavePlan(Push& p) {
-  Status s = store_->SavePlan(p.rec.id, p.rec.plan);
-  CountWrite(1);
+  Status s = Write(1, [&] { return store_->SavePlan(p.rec.id, p.rec.plan); });
   if (!s.ok()) spdlog::error("push {}: storing its plan: {}", p.rec.id, s.message());
 }
 
@@ -654,14 +651,12 @@ Status Controller::Flush() {
 
 Status Controller::SavePushHosts(const std::vector<std::pair<int64_t, HostProgress>>& rows) {
   if (rows.empty()) return Status::Ok();  // the store opens no transaction for none
-  CountWrite(rows.size());
-  return store_->SavePushHosts(rows);
+  return Write(rows.size(), [&] { return store_->SavePushHosts(rows); });
 }
 
 Status Controller::SaveHosts(const std::vector<HostRecord>& rows) {
   if (rows.empty()) return Status::Ok();
-  CountWrite(rows.size());
-  return store_->SaveHosts(rows);
+  return Write(rows.size(), [&] { return store_->SaveHosts(rows); });
 }
 
 const Push* Controller::FindPush(int64_t id) const {

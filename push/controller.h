@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -154,13 +155,19 @@ class Controller : public PushFacts {
   // The version each host ran before push `id` activated `name` there.
   std::map<std::string, std::string> PreviousVersions(const Push& p) const;
   void LogStatusChange(const Push& p, PushStatus before) const;
-  // Every write to the store goes through these or CountWrite, so /metrics
-  // shows the database's load (spate_tracker_store_transactions_total, _rows_total).
+  // Every write to the store goes through Write (these two included), so
+  // /metrics shows the database's load and the io thread's time waiting for
+  // it (spate_tracker_store_transactions_total, _rows_total, _seconds_total).
   Status SavePushHosts(const std::vector<std::pair<int64_t, HostProgress>>& rows);
   Status SaveHosts(const std::vector<HostRecord>& rows);
-  void CountWrite(size_t rows) {
+  template <class F>
+  auto Write(size_t rows, F&& write) {
+    auto started = std::chrono::steady_clock::now();
+    auto result = write();
+    store_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     ++store_transactions_;
     store_rows_ += rows;
+    return result;
   }
 
   ControllerOptions o_;
@@ -180,6 +187,7 @@ class Controller : public PushFacts {
   uint64_t reports_backward_ = 0;
   uint64_t reports_taken_ = 0;  // report entries applied (not refused)
   uint64_t store_transactions_ = 0, store_rows_ = 0;
+  double store_seconds_ = 0;
 };
 
 }  // namespace spate::push

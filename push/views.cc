@@ -184,6 +184,9 @@ Metrics Controller::MetricsSnapshot(size_t long_polls) const {
             double(store_transactions_));
   w.Counter("spate_tracker_store_rows_total", "Rows written to the push database (push hosts, hosts, pushes, plans, artifacts).",
             double(store_rows_));
+  w.Counter("spate_tracker_store_seconds_total",
+            "Time the tracker's io thread spent writing to the push database (it serves nothing meanwhile).",
+            store_seconds_);
   return w;
 }
 

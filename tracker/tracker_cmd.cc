@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -178,6 +180,13 @@ int TrackerCommand(int argc, char** argv) {
   so.listen = c.listen;
   so.threads = 1;  // all tracker state lives on this one io thread
   so.max_connections_per_ip = max_per_ip;
+  // Nearly every descriptor of a tracker is a host's connection (its long
+  // poll held open, a report, an announce); its own (the database and its
+  // WAL, the log, the UDP socket, listeners) are a few dozen. So the cap is
+  // the open-file limit less a reserve, not wire/http's default of half of
+  // it, which left 10,000 hosts short of long polls on a limit of 20,000.
+  if (files == UINT64_MAX) so.max_connections = 0;
+  else if (files >= 1024) so.max_connections = int(std::min<uint64_t>(files - 256, INT32_MAX));
   so.idle_timeout = header_timeout;  // bounds reading each request: a slow client only holds its own connection
   http::ServerOptions announce_options = so;  // plain: stock BitTorrent clients announce here
   announce_options.listen = c.announce_listen;

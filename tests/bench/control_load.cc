@@ -34,10 +34,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -218,7 +220,9 @@ struct Shared {
 };
 
 struct Stats {
-  std::vector<double> notify_ms, report_ms, announce_ms, poll_ms;
+  // lag_ms: how late the generator's own 10 ms beat fired. When it is large
+  // the latencies above include waiting for this process's CPU, not the tracker.
+  std::vector<double> notify_ms, report_ms, announce_ms, lag_ms;
   uint64_t polls = 0, poll_errors = 0, reports = 0, report_entries_ok = 0, report_errors = 0, report_refused = 0,
            announces = 0, announce_errors = 0;
   std::vector<std::string> samples;  // a few error texts
@@ -397,6 +401,20 @@ struct Worker {
     });
   }
 
+  // The beat that measures this thread's own scheduling lag.
+  std::unique_ptr<asio::steady_timer> beat;
+  Clock::time_point beat_due;
+  void Beat() {
+    if (!beat) beat = std::make_unique<asio::steady_timer>(io);
+    auto now = Clock::now();
+    if (beat_due != Clock::time_point{}) stats.lag_ms.push_back(Ms(now - beat_due));
+    beat_due = now + milliseconds(10);
+    beat->expires_at(beat_due);
+    beat->async_wait([this](boost::system::error_code ec) {
+      if (!ec && !sh->stopping) Beat();
+    });
+  }
+
   template <class F>
   void After(asio::steady_timer& t, Clock::duration d, F f) {
     t.expires_after(d);
@@ -463,6 +481,22 @@ int64_t LongPolls(const Args& a) {
   return j.is_object() && j.contains("long_polls") ? j["long_polls"].get<int64_t>() : -1;
 }
 
+// The tracker's own counters (/metrics), summed over labels.
+std::map<std::string, double> Counters(const Args& a) {
+  std::map<std::string, double> out;
+  auto r = Admin(a, "GET", "/metrics", "");
+  if (!r.ok() || r->status != 200) return out;
+  std::istringstream in(r->body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    auto name_end = line.find_first_of(" {");
+    auto value_at = line.rfind(' ');
+    if (name_end == std::string::npos || value_at == std::string::npos) continue;
+    out[line.substr(0, name_end)] += std::strtod(line.c_str() + value_at + 1, nullptr);
+  }
+  return out;
+}
+
 int64_t NewestPush(const Args& a) {
   auto r = Admin(a, "GET", "/api/v1/pushes?limit=1", "");
   if (!r.ok() || r->status != 200) Die("listing pushes: " + (r.ok() ? r->body : r.status().message()));
@@ -521,10 +555,13 @@ int Run(const Args& a) {
   for (auto& w : workers)
     threads.emplace_back([w = w.get()] {
       auto guard = asio::make_work_guard(w->io);
+      w->Beat();
       w->io.run();
     });
 
+  std::map<std::string, double> before;  // the tracker's counters when the push was created
   auto finish = [&](int rc, const std::string& why) {
+    auto ended = std::chrono::system_clock::now().time_since_epoch();
     sh.stopping = true;
     for (auto& w : workers) w->io.stop();
     for (auto& t : threads) t.join();
@@ -534,6 +571,7 @@ int Run(const Args& a) {
       all.notify_ms.insert(all.notify_ms.end(), s.notify_ms.begin(), s.notify_ms.end());
       all.report_ms.insert(all.report_ms.end(), s.report_ms.begin(), s.report_ms.end());
       all.announce_ms.insert(all.announce_ms.end(), s.announce_ms.begin(), s.announce_ms.end());
+      all.lag_ms.insert(all.lag_ms.end(), s.lag_ms.begin(), s.lag_ms.end());
       all.polls += s.polls;
       all.poll_errors += s.poll_errors;
       all.reports += s.reports;
@@ -553,6 +591,7 @@ int Run(const Args& a) {
                        {"notify_ms", Summary(all.notify_ms)},
                        {"report_ms", Summary(all.report_ms)},
                        {"announce_ms", Summary(all.announce_ms)},
+                       {"load_lag_ms", Summary(all.lag_ms)},
                        {"polls", all.polls},
                        {"poll_errors", all.poll_errors},
                        {"reports", all.reports},
@@ -572,8 +611,16 @@ int Run(const Args& a) {
       out["tracker_installed"] = installed;
       out["tracker_state"] = j.is_object() ? j.value("state", "?") : "?";
     }
-    auto wall = std::chrono::system_clock::now().time_since_epoch();
-    out["finished_unix_ms"] = std::chrono::duration_cast<milliseconds>(wall).count();
+    // The tracker's counters over the push (creation to the last install, or the deadline).
+    if (!before.empty()) {
+      auto after = Counters(a);
+      nlohmann::json d = nlohmann::json::object();
+      for (const char* k : {"spate_tracker_store_transactions_total", "spate_tracker_store_rows_total",
+                            "spate_tracker_store_seconds_total", "spate_tracker_reports_total"})
+        d[k] = after[k] - before[k];
+      out["tracker_during_push"] = d;
+    }
+    out["finished_unix_ms"] = std::chrono::duration_cast<milliseconds>(ended).count();
     std::printf("%s\n", out.dump().c_str());
     return rc;
   };
@@ -589,6 +636,7 @@ int Run(const Args& a) {
   }
   std::fprintf(stderr, "spate-control-load: %d hosts checked in, %d long polls held; pushing\n", a.hosts, a.hosts);
 
+  before = Counters(a);
   nlohmann::json push{{"artifact", a.artifact}, {"hosts_glob", "host-*"}, {"started_by", "spate-control-load"}};
   auto wall = std::chrono::system_clock::now().time_since_epoch();
   int64_t created_unix_ms = std::chrono::duration_cast<milliseconds>(wall).count();
