@@ -76,6 +76,7 @@ struct Host {
   std::map<std::string, int64_t> latest;  // artifact name -> newest push id targeting this host
   // Changes whenever the host's assignments change (see Generation()).
   int64_t generation = 0;
+  int64_t stored_last_seen = 0;  // rec.last_seen as last written (Controller::Seen)
 };
 
 class Controller : public PushFacts {
@@ -117,11 +118,20 @@ class Controller : public PushFacts {
   // assignment signed for this host when ControllerOptions::sign is set.
   AssignmentList AssignmentsFor(const std::string& host) const;
   int64_t Generation(const std::string& host) const;
+  // Applies a host's reports. Outcomes (rows reaching a terminal state) are
+  // not written yet: they wait in OutcomesPending() for WriteOutcomes(), one
+  // transaction for all of them, which the caller must run before it
+  // acknowledges any report, so an acknowledged outcome is durable
+  // (push/service.cc holds the answers until then). Progress rows are
+  // written by Flush().
   Result<ReportsAnswer> Reports(const std::string& host, const std::vector<HostReport>& reports);
+  size_t OutcomesPending() const { return outcomes_.size(); }
+  // Writes the pending outcomes in one transaction; on failure they stay pending.
+  Status WriteOutcomes();
 
   // Time-driven rules (wave pauses); call about once a second.
   void Tick();
-  // Writes dirty rows and hosts (terminal rows are written at once).
+  // Writes pending outcomes, dirty rows and hosts.
   Status Flush();
   // Hosts whose assignments changed since the last call: wake their long polls.
   std::vector<std::string> TakeChangedHosts();
@@ -151,6 +161,8 @@ class Controller : public PushFacts {
   void AdvanceWaves(Push& p);
   void SavePlan(Push& p);
   void Recompute(Host& h);
+  void Seen(Host& h, int64_t now);
+  static constexpr int64_t kLastSeenWriteMs = 60'000;
   Status Bind(Host& h, const std::string& addr);
   // The version each host ran before push `id` activated `name` there.
   std::map<std::string, std::string> PreviousVersions(const Push& p) const;
@@ -183,6 +195,7 @@ class Controller : public PushFacts {
   std::set<std::string> dirty_hosts_;
   std::set<int64_t> dirty_pushes_;
   std::set<std::string> changed_hosts_;
+  std::vector<std::pair<int64_t, size_t>> outcomes_;  // (push id, row) reported terminal, not yet written
   std::map<std::string, uint64_t> refused_;  // by kind: poll, report, report_entry, register, push, read
   uint64_t reports_backward_ = 0;
   uint64_t reports_taken_ = 0;  // report entries applied (not refused)

@@ -56,6 +56,7 @@ Status Controller::Bind(Host& h, const std::string& addr) {
     p.dirty.insert(hp->second);
     dirty_pushes_.insert(pid);
   }
+  h.stored_last_seen = h.rec.last_seen;
   return SaveHosts({h.rec});
 }
 
@@ -73,8 +74,7 @@ Status Controller::CheckIn(const std::string& host, const std::string& addr) {
     if (!s.ok()) return Status::Io("binding host " + host + " to " + addr + ": " + s.message());
     spdlog::info("host {} checked in from {} ({}){}", host, addr, location, first ? ", bound to that address" : "");
   }
-  h.rec.last_seen = Now();
-  dirty_hosts_.insert(host);
+  Seen(h, Now());
   return Status::Ok();
 }
 

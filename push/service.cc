@@ -102,6 +102,9 @@ struct Service::Impl {
   std::map<std::string, std::map<uint64_t, Waiter>> waiters;  // by host
   uint64_t next_waiter = 1;
   std::string public_key_path;
+  // Report answers waiting for the outcomes' group commit (CommitOutcomes).
+  std::vector<std::pair<http::Reply, http::Response>> held_reports;
+  bool commit_posted = false;
 
   Impl(const ServiceOptions& opts, asio::io_context& i, ControllerOptions co, std::unique_ptr<Store> store,
        const Rackmap& rackmap, Swarms& swarms)
@@ -149,6 +152,29 @@ struct Service::Impl {
     }
   }
 
+  // Group commit: a report that moved a row to its outcome is answered only
+  // once that outcome is written, and every report answered meanwhile waits
+  // with it, so no 200 ever goes out while an outcome is unwritten. The
+  // commit is posted behind the requests the io thread already has in hand,
+  // so a burst of finishing hosts shares one transaction, and an idle
+  // tracker commits at once. A failed write answers 503 (the fetcher sends
+  // again; its report was never acknowledged) and keeps the outcomes pending.
+  void HoldReport(http::Reply reply, http::Response answer) {
+    held_reports.emplace_back(std::move(reply), std::move(answer));
+    if (commit_posted) return;
+    commit_posted = true;
+    asio::post(io, [this] { CommitOutcomes(); });
+  }
+  void CommitOutcomes() {
+    commit_posted = false;
+    Status s = controller.WriteOutcomes();
+    if (!s.ok()) spdlog::error("storing {} reported outcomes: {}", controller.OutcomesPending(), s.message());
+    auto held = std::move(held_reports);
+    held_reports.clear();
+    for (auto& [reply, answer] : held)
+      reply(s.ok() ? std::move(answer) : Err(Status::Unavailable("storing the report failed: " + s.message())));
+  }
+
   void Tick() {
     controller.Tick();
     WakeChanged();
@@ -171,7 +197,7 @@ struct Service::Impl {
 
   void Route(http::Request& req, http::Reply& reply);
   void Assignments(const std::string& host, const http::Request& req, http::Reply reply);
-  http::Response Reports(const std::string& host, const http::Request& req);
+  void Reports(const std::string& host, const http::Request& req, http::Reply reply);
   http::Response Admin(const http::Request& req, const std::vector<std::string>& parts);
 };
 
@@ -317,7 +343,7 @@ void Service::Impl::Route(http::Request& req, http::Reply& reply) {
     Status s = CheckName("host", parts[1]);
     if (!s.ok()) return reply(Err(s));
     if (parts[2] == "assignments" && m == "GET") return Assignments(parts[1], req, std::move(reply));
-    if (parts[2] == "reports" && m == "POST") return reply(Reports(parts[1], req));
+    if (parts[2] == "reports" && m == "POST") return Reports(parts[1], req, std::move(reply));
     if (parts[2] == "assignments" || parts[2] == "reports" || parts[2] == "move") return bad_method();
   }
   reply(Err(Status::NotFound("no such endpoint: " + m + " " + req.path)));
@@ -437,17 +463,18 @@ void Service::Impl::Assignments(const std::string& host, const http::Request& re
 
 // Each report stands alone: a bad one is refused in the answer, the others
 // are applied, so one stale push id cannot cost a host its gateway roles.
-http::Response Service::Impl::Reports(const std::string& host, const http::Request& req) {
-  if (Status s = AuthorizeHost(req, "report", host); !s.ok()) return Err(s);
+void Service::Impl::Reports(const std::string& host, const http::Request& req, http::Reply reply) {
+  if (Status s = AuthorizeHost(req, "report", host); !s.ok()) return reply(Err(s));
   auto j = ParseJson(req.body);
-  if (!j.ok()) return Err(j.status());
+  if (!j.ok()) return reply(Err(j.status()));
   auto reports = HostReportsFromJson(*j);
-  if (!reports.ok()) return Err(reports.status());
-  if (Status s = controller.CheckHostAddress("report", host, SourceAddress(req)); !s.ok()) return Err(s);
+  if (!reports.ok()) return reply(Err(reports.status()));
+  if (Status s = controller.CheckHostAddress("report", host, SourceAddress(req)); !s.ok()) return reply(Err(s));
   auto answer = controller.Reports(host, *reports);
   WakeChanged();
-  if (!answer.ok()) return Err(answer.status());
-  return JsonReply(ToJson(*answer));
+  if (!answer.ok()) return reply(Err(answer.status()));
+  if (controller.OutcomesPending() > 0) return HoldReport(std::move(reply), JsonReply(ToJson(*answer)));
+  reply(JsonReply(ToJson(*answer)));
 }
 
 }  // namespace spate::push

@@ -185,6 +185,11 @@ int TrackerCommand(int argc, char** argv) {
   // WAL, the log, the UDP socket, listeners) are a few dozen. So the cap is
   // the open-file limit less a reserve, not wire/http's default of half of
   // it, which left 10,000 hosts short of long polls on a limit of 20,000.
+  // Thousands of hosts connect within the same second (a push wakes every
+  // long poll, and each answer brings an announce and a new poll): a short
+  // accept queue drops SYNs, which clients resend only after 1 s, then 3 s.
+  // The kernel caps this at net.core.somaxconn.
+  so.listen_backlog = 65535;
   if (files == UINT64_MAX) so.max_connections = 0;
   else if (files >= 1024) so.max_connections = int(std::min<uint64_t>(files - 256, INT32_MAX));
   so.idle_timeout = header_timeout;  // bounds reading each request: a slow client only holds its own connection
