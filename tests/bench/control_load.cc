@@ -34,6 +34,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -95,12 +96,15 @@ Args Parse(int argc, char** argv) {
   return a;
 }
 
-// A descriptor per held long poll, and one more per report or announce in flight.
-void RaiseFileLimit() {
+// A descriptor per held long poll, and one more per report or announce in
+// flight. Returns the soft limit now in force.
+size_t RaiseFileLimit() {
   rlimit r{};
-  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 1024;
   r.rlim_cur = r.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &r);
+  ::getrlimit(RLIMIT_NOFILE, &r);
+  return r.rlim_cur == RLIM_INFINITY ? size_t(1) << 20 : size_t(r.rlim_cur);
 }
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -123,8 +127,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       : socket_(io), timer_(io), src_(src), server_(server), request_(std::move(request)), done_(std::move(done)),
         timeout_(timeout) {}
 
+  // When the request was wanted: latencies count from here.
+  void Stamp() { started_ = Clock::now(); }
   void Start() {
-    started_ = Clock::now();
     boost::system::error_code ec;
     socket_.open(tcp::v4(), ec);
     if (ec) return Finish("socket: " + ec.message());
@@ -267,8 +272,28 @@ struct Worker {
     return r;
   }
 
+  // Connections open at once stay within this worker's share of the
+  // open-file limit; beyond it requests wait their turn, and the wait counts
+  // in their latency (it is the generator's, so lag_ms says when it happens).
+  size_t open_budget = 1000, open_now = 0;
+  std::deque<std::shared_ptr<Exchange>> queued;
+
   void Send(Host& h, std::string request, Clock::duration timeout, Exchange::Done done) {
-    std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout, std::move(done))->Start();
+    auto x = std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout,
+                                        [this, done = std::move(done)](Answer a) {
+                                          --open_now;
+                                          if (!queued.empty() && !sh->stopping) {
+                                            auto next = std::move(queued.front());
+                                            queued.pop_front();
+                                            ++open_now;
+                                            next->Start();
+                                          }
+                                          done(std::move(a));
+                                        });
+    x->Stamp();
+    if (open_now >= open_budget) return queued.push_back(std::move(x));
+    ++open_now;
+    x->Start();
   }
 
   void Poll(Host& h, int wait) {
@@ -508,7 +533,7 @@ int64_t NewestPush(const Args& a) {
 }
 
 int Run(const Args& a) {
-  RaiseFileLimit();
+  const size_t files = RaiseFileLimit();
   Shared sh;
   sh.args = a;
   auto colon = a.tracker.rfind(':');
@@ -524,6 +549,7 @@ int Run(const Args& a) {
   for (int t = 0; t < a.threads; ++t) {
     workers.push_back(std::make_unique<Worker>());
     workers.back()->sh = &sh;
+    workers.back()->open_budget = std::max<size_t>(64, (files - std::min<size_t>(files / 2, 256)) / size_t(a.threads));
   }
   std::vector<std::unique_ptr<Host>> hosts;
   for (int i = 0; i < a.hosts; ++i) {
