@@ -182,6 +182,17 @@ struct Service::Impl {
       reply(s.ok() ? std::move(answer) : Err(Status::Unavailable("storing the report failed: " + s.message())));
   }
 
+  // A waiter whose client hung up: the server closed the connection already.
+  void ForgetWaiter(const std::string& host, uint64_t wid) {
+    auto it = waiters.find(host);
+    if (it == waiters.end()) return;
+    auto wt = it->second.find(wid);
+    if (wt == it->second.end()) return;
+    wt->second.timer->cancel();
+    it->second.erase(wt);
+    if (it->second.empty()) waiters.erase(it);
+  }
+
   void Tick() {
     controller.Tick();
     WakeChanged();
@@ -456,6 +467,7 @@ void Service::Impl::Assignments(const std::string& host, const http::Request& re
   uint64_t wid = next_waiter++;
   auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(wait));
   waiters[host][wid] = Waiter{std::move(reply), timer};
+  if (req.on_hangup) *req.on_hangup = [this, host, wid] { ForgetWaiter(host, wid); };
   timer->async_wait([this, host, wid](boost::system::error_code ec) {
     if (ec) return;  // cancelled: WakeChanged already answered
     auto it = waiters.find(host);

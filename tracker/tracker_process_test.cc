@@ -493,5 +493,33 @@ TEST_CASE("tracker process: --graphite sends the /metrics figures, taken on the 
   CHECK(t.proc->Wait(1s) == 0);  // stops cleanly with the sender running
 }
 
+TEST_CASE("a long poll whose host gives up is dropped at once, not held until its wait ends") {
+  TempDir dir("tracker-hangup");
+  auto t = StartTracker(dir, "a", {});
+  const std::string api = t.base + "/api/v1";
+  http::ClientOptions h1;
+  h1.bind_address = "127.0.1.5";
+  auto first = Body(http::Call("GET", api + "/hosts/h1/assignments?generation=-1&wait=0", "", h1));
+  int64_t gen = first["generation"];
+  auto long_polls = [&] {
+    auto m = http::Call("GET", t.base + "/metrics", "");
+    REQUIRE(m.ok());
+    return m->body.find("\nspate_tracker_long_polls 1\n") != std::string::npos ? 1 : 0;
+  };
+  h1.timeout = 1s;  // gives up long before the 30 s wait
+  auto poll = std::async(std::launch::async, [&] {
+    return http::Call("GET", api + "/hosts/h1/assignments?generation=" + std::to_string(gen) + "&wait=30", "", h1);
+  });
+  std::this_thread::sleep_for(300ms);
+  CHECK(long_polls() == 1);
+  CHECK_FALSE(poll.get().ok());
+  int held = 1;
+  for (int i = 0; i < 50 && held; ++i) {
+    std::this_thread::sleep_for(50ms);
+    held = long_polls();
+  }
+  CHECK(held == 0);
+}
+
 }  // namespace
 }  // namespace spate

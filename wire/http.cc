@@ -20,6 +20,7 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <type_traits>
@@ -327,17 +328,55 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     Tcp().expires_never();  // the handler may hold the request (long poll)
     auto self = this->shared_from_this();
-    auto replied = std::make_shared<std::atomic<bool>>(false);
-    Reply reply = [self, replied](Response r) {
+    replied_ = std::make_shared<std::atomic<bool>>(false);
+    Reply reply = [self, replied = replied_](Response r) {
       if (replied->exchange(true)) return;
-      asio::dispatch(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->Send(std::move(r)); });
+      asio::dispatch(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
+        if (!self->hung_up_) self->Send(std::move(r));
+      });
     };
+    on_hangup_ = std::make_shared<std::function<void()>>();
+    req_.on_hangup = on_hangup_;
     try {
       handler_(std::move(req_), std::move(reply));
     } catch (const std::exception& e) {
       spdlog::error("http handler threw: {}", e.what());
-      if (!replied->exchange(true)) Send(Response::Error(Status::Io(std::string("internal error: ") + e.what())));
+      if (!replied_->exchange(true)) Send(Response::Error(Status::Io(std::string("internal error: ") + e.what())));
     }
+    if (!replied_->load()) WatchHangup();
+  }
+
+  // While a handler holds the reply, the client may give up (a fetcher
+  // restarting, a dashboard tab closed). Without a watch its descriptor and
+  // its place in the connection limits stay taken until the reply: with
+  // thousands of long polls that is how a server runs out. Clients send
+  // nothing while they wait, so readability means end of stream, or TLS's
+  // close_notify just before it; POLLRDHUP tells the two apart from bytes a
+  // client might pipeline, which stay unread for the next request.
+  void WatchHangup() {
+    auto self = this->shared_from_this();
+    auto waiting = [self, flag = replied_] { return flag == self->replied_ && !flag->load(); };
+    Tcp().socket().async_wait(tcp::socket::wait_read, [self, waiting](beast::error_code ec) {
+      if (ec || !waiting()) return;
+      pollfd p{self->Tcp().socket().native_handle(), POLLIN | POLLRDHUP, 0};
+      if (::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) return self->HangUp();
+      // Bytes but no end: look again later rather than spin on a readable socket.
+      if (!self->recheck_) self->recheck_ = std::make_unique<asio::steady_timer>(self->stream_.get_executor());
+      self->recheck_->expires_after(std::chrono::seconds(1));
+      self->recheck_->async_wait([self, waiting](beast::error_code tec) {
+        if (!tec && waiting()) self->WatchHangup();
+      });
+    });
+  }
+
+  void HangUp() {
+    if (replied_->exchange(true)) return;  // the reply won the race: Send owns the connection
+    hung_up_ = true;
+    spdlog::debug("{} {} from {}: client closed the connection before the reply", req_.method, req_.path,
+                  remote_.to_string());
+    Close({});
+    slot_.reset();
+    if (auto f = std::move(on_hangup_); f && *f) (*f)();
   }
 
   // The response is serialized by hand and offered to the socket with one
@@ -437,6 +476,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::unique_ptr<std::array<char, 16384>> drain_;  // LingerClose only
   size_t linger_left_ = 0;
   bool linger_ = false;  // answered without reading the whole request
+  std::shared_ptr<std::atomic<bool>> replied_;        // of the request in the handler's hands
+  std::shared_ptr<std::function<void()>> on_hangup_;  // set by that handler, if it wants to know
+  std::unique_ptr<asio::steady_timer> recheck_;       // WatchHangup's pause
+  bool hung_up_ = false;
 };
 
 }  // namespace

@@ -38,6 +38,11 @@ struct Request {
   std::string body;       // in-memory body (empty when streamed to a file)
   std::string body_file;  // set by ServerOptions::on_header to stream the body to disk
   boost::asio::ip::address remote;
+  // A handler that keeps its Reply (a long poll) may set *on_hangup: the
+  // server calls it, on the connection's io thread, if the client closes the
+  // connection before the reply. The server has then already closed its side
+  // and freed the connection's place in the limits; a later Reply is dropped.
+  std::shared_ptr<std::function<void()>> on_hangup;
 
   std::string header(const std::string& lower_name) const;
   // The token of an "Authorization: Bearer <token>" header, or "".

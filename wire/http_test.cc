@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <ctime>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <atomic>
 
 using namespace spate;
 using namespace spate::http;
@@ -359,4 +361,52 @@ TEST_CASE("a streamed upload that stalls is closed at the idle deadline, a slow 
   server.Stop();
   t.join();
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a held request whose client hangs up frees its connection and tells the handler") {
+  ServerOptions o;
+  o.max_connections = 1;  // the held connection is the only one: a new call gets in only if it was freed
+  o.max_connections_per_ip = 0;
+  std::atomic<int> hangups{0};
+  std::vector<Reply> held;  // on the io thread only
+  Server server(o, [&](Request&& r, Reply reply) {
+    if (r.path != "/hold") return reply(Response::Text(200, "quick"));
+    *r.on_hangup = [&] { ++hangups; };
+    held.push_back(std::move(reply));
+  });
+  REQUIRE(server.Start().ok());
+  std::thread thread([&] { server.Run(); });
+
+  boost::asio::io_context io;
+  {
+    auto s = RawConnect(io, "127.0.7.1", server.local_endpoint());
+    boost::asio::write(s, boost::asio::buffer(std::string("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK(hangups == 0);  // still held while the client waits
+  }  // the client goes away
+  for (int i = 0; i < 100 && hangups == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(hangups == 1);
+  auto quick = Call("GET", "http://" + FormatEndpoint(server.local_endpoint()) + "/q", "");
+  REQUIRE(quick.ok());
+  CHECK(quick->status == 200);
+  CHECK(server.connections_rejected() == 0);
+  // Answering the abandoned request later is harmless.
+  boost::asio::post(server.io(), [&] {
+    for (auto& r : held) r(Response::Text(200, "late"));
+  });
+
+  // A client that pipelines its next request while it waits has not hung up.
+  auto s = RawConnect(io, "127.0.7.2", server.local_endpoint());
+  boost::asio::write(
+      s, boost::asio::buffer(std::string("GET /hold HTTP/1.1\r\nHost: x\r\n\r\nGET /q HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past one recheck
+  CHECK(hangups == 1);
+  boost::asio::post(server.io(), [&] { held.back()(Response::Text(200, "answered")); });
+  std::string got;
+  for (int i = 0; i < 20 && got.find("quick") == std::string::npos; ++i)
+    got += ReadSome(s, std::chrono::milliseconds(200));
+  CHECK(got.find("answered") != std::string::npos);
+  CHECK(got.find("quick") != std::string::npos);  // the pipelined request was kept and served
+  server.Stop();
+  thread.join();
 }

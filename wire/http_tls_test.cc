@@ -5,6 +5,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -221,4 +222,30 @@ TEST_CASE("a TLS server takes TLS 1.2 with an AEAD suite and 1.3, and refuses CB
   auto v11 = client({"-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"});
   INFO(v11.output);
   CHECK(v11.exit_code != 0);
+}
+
+TEST_CASE("over TLS too, a held request whose client gives up frees its connection and tells the handler") {
+  TempDir dir("spate-tls-hangup");
+  auto ca = testing::MakeCa(dir, "ca");
+  auto cert = testing::MakeServerCert(dir, ca, "server", {"127.0.0.1"});
+  ServerOptions o = WithTls(cert);
+  o.threads = 1;
+  o.max_connections = 1;
+  std::atomic<int> hangups{0};
+  std::vector<Reply> held;  // on the io thread only
+  TlsServer ts(o, [&](Request&& r, Reply reply) {
+    if (r.path != "/hold") return reply(Response::Text(200, "quick"));
+    *r.on_hangup = [&] { ++hangups; };
+    held.push_back(std::move(reply));
+  });
+  const std::string base = "https://127.0.0.1:" + std::to_string(ts.port());
+  ClientOptions impatient = Trusting(ca.cert);
+  impatient.timeout = std::chrono::milliseconds(500);
+  CHECK_FALSE(Call("GET", base + "/hold", "", impatient).ok());  // times out and closes
+  for (int i = 0; i < 150 && hangups == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(hangups == 1);
+  auto quick = Call("GET", base + "/q", "", Trusting(ca.cert));
+  REQUIRE(quick.ok());
+  CHECK(quick->body == "quick");
+  CHECK(ts.server.connections_rejected() == 0);
 }
