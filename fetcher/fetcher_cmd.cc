@@ -148,6 +148,7 @@ int FetcherCommand(int argc, char** argv) {
   c.host_token = *host_token;
   if (Status s = c.Validate(); !s.ok()) return Usage(s.message());
   if (Status s = InitLogging("fetcher", args["log-level"].as<std::string>()); !s.ok()) return Usage(s.message());
+  RaiseFileLimit();  // libtorrent's peer sockets and files
 
   Fetcher fetcher(c);
   // Before any thread starts, so the signal mask is inherited by all of them.

@@ -110,6 +110,7 @@ Status Controller::Load() {
   for (auto& h : snap->hosts) {
     Host hs;
     hs.rec = std::move(h);
+    hs.stored_last_seen = hs.rec.last_seen;
     hosts_[hs.rec.host] = std::move(hs);
   }
   for (auto& r : snap->pushes) {
@@ -137,7 +138,7 @@ Status Controller::Load() {
   }
   for (auto& [name, h] : hosts_) Recompute(h);
   changed_hosts_.clear();
-  Status saved = store_->SavePushHosts(superseded);
+  Status saved = SavePushHosts(superseded);
   if (!saved.ok()) return saved;
   spdlog::info("loaded {} artifacts, {} pushes, {} hosts", artifacts_.size(), pushes_.size(), hosts_.size());
   return Status::Ok();
@@ -152,7 +153,7 @@ Status Controller::RegisterArtifact(const ArtifactRegistration& reg) {
   Status s = swarms_.Serve(m.id(), m.info_hash, m.size, reg.origin);
   if (!s.ok()) return s;
   ArtifactRecord rec{m, reg.torrent, reg.origin, Now()};
-  s = store_->PutArtifact(rec);
+  s = Write(1, [&] { return store_->PutArtifact(rec); });
   if (!s.ok()) return s;
   bool again = existing != artifacts_.end();
   artifacts_[m.id()] = std::move(rec);
@@ -218,7 +219,7 @@ Result<PushProgress> Controller::CreatePush(const PushRequest& req, const std::s
   plan.wave_pause_ms = req.wave_pause_ms;
   plan.max_failures = *budget;
 
-  auto id = store_->CreatePush(req.artifact, now, rows, plan);
+  auto id = Write(rows.size() + 1, [&] { return store_->CreatePush(req.artifact, now, rows, plan); });
   if (!id.ok()) return id.status();
   Push p;
   p.rec = PushRecord{*id, req.artifact, now, std::move(rows), std::move(plan)};
@@ -236,7 +237,7 @@ Result<PushProgress> Controller::CreatePush(const PushRequest& req, const std::s
     Supersede(t, req.artifact, *id, &superseded);
     Recompute(hosts_[t]);
   }
-  Status s = store_->SavePushHosts(superseded);  // outcomes are written at once, like reported ones
+  Status s = SavePushHosts(superseded);  // outcomes are written at once, like reported ones
   if (!s.ok()) spdlog::error("push {}: storing superseded rows: {}", *id, s.message());
   return Progress(stored);
 }
@@ -326,7 +327,7 @@ void Controller::LogStatusChange(const Push& p, PushStatus before) const {
 }
 
 bool Controller::ChangePlan(Push& p, const std::function<bool(PushPlan&)>& change) {
-  auto plan = store_->UpdatePlan(p.rec.id, change);
+  auto plan = Write(1, [&] { return store_->UpdatePlan(p.rec.id, change); });
   if (!plan.ok()) {
     spdlog::error("push {}: storing its plan: {}", p.rec.id, plan.status().message());
     return false;
@@ -419,13 +420,13 @@ Result<PushProgress> Controller::Resume(int64_t id, const std::string& by) {
     return Status::Conflict("push " + std::to_string(id) + " is " + PushStatusName(p.status()) + ", not paused");
   const int failed = p.failed;
   bool resumed = false;
-  auto plan = store_->UpdatePlan(id, [&](PushPlan& s) {
+  auto plan = Write(1, [&] { return store_->UpdatePlan(id, [&](PushPlan& s) {
     if (!s.paused || s.cancelled) return false;  // resumed or cancelled elsewhere meanwhile
     s.paused = false;
     s.accepted_failures = failed;
     s.reason.clear();
     return resumed = true;
-  });
+  }); });
   if (!plan.ok()) return plan.status();
   SetPlan(p, *plan);
   if (!resumed)
@@ -444,14 +445,14 @@ Result<PushProgress> Controller::Cancel(int64_t id, bool rollback, const std::st
     return Status::Conflict("push " + std::to_string(id) + " already ended " + PushStatusName(p.status()) +
                             (rollback ? "; roll back with spate rollback" : ""));
   const PushStatus before = p.status();
-  auto plan = store_->UpdatePlan(id, [&](PushPlan& s) {
+  auto plan = Write(1, [&] { return store_->UpdatePlan(id, [&](PushPlan& s) {
     if (s.cancelled) return false;  // cancelled elsewhere: that reason stands
     s.cancelled = true;
     s.paused = false;
     s.next_wave_at = 0;
     s.reason = "cancelled" + (by.empty() ? std::string() : " by " + by);
     return true;
-  });
+  }); });
   if (!plan.ok()) return plan.status();
   SetPlan(p, *plan);
   const int64_t now = Now();
@@ -468,7 +469,7 @@ Result<PushProgress> Controller::Cancel(int64_t id, bool rollback, const std::st
     auto h = hosts_.find(row.host);
     if (h != hosts_.end()) Recompute(h->second);
   }
-  Status s = store_->SavePushHosts(rows);
+  Status s = SavePushHosts(rows);
   if (!s.ok()) return s;
   spdlog::warn("push {} ({}): cancelled{}: {} hosts stopped, {} stay activated", id, p.rec.artifact,
                by.empty() ? "" : " by " + by, rows.size(), p.installed);
@@ -564,8 +565,7 @@ Result<ReportsAnswer> Controller::Reports(const std::string& host, const std::ve
   if (hit == hosts_.end()) return Status::Forbidden("host " + host + " has not checked in");
   Host& h = hit->second;
   const int64_t now = Now();
-  h.rec.last_seen = now;
-  dirty_hosts_.insert(host);
+  Seen(h, now);
 
   ReportsAnswer answer;
   std::set<int64_t> downloading;  // pushes whose row is downloading after this batch: they may have a role
@@ -575,7 +575,6 @@ Result<ReportsAnswer> Controller::Reports(const std::string& host, const std::ve
     spdlog::warn("push {}: refused report from {} ({}): {}", push_id, host, h.rec.addr, why);
     answer.refused.push_back(ReportRefusal{push_id, std::move(why)});
   };
-  std::vector<std::pair<int64_t, HostProgress>> terminal_rows;
   for (const auto& r : reports) {
     auto pit = pushes_.find(r.push_id);
     if (pit == pushes_.end() && store_->shared()) {
@@ -595,6 +594,7 @@ Result<ReportsAnswer> Controller::Reports(const std::string& host, const std::ve
       continue;
     }
     HostProgress& row = p.rec.hosts[hp->second];
+    ++reports_taken_;  // taken, even when its state is kept
     const std::string before = row.state;
     if (!MovesForward(before, r.state)) {
       // A late or replayed report; the outcome already stands.
@@ -620,7 +620,7 @@ Result<ReportsAnswer> Controller::Reports(const std::string& host, const std::ve
         spdlog::info("push {}: {} {} -> {}", p.rec.id, host, before, row.state);
     }
     if (TerminalState(row.state) && before != row.state) {
-      terminal_rows.emplace_back(p.rec.id, row);  // outcomes are written at once, not batched
+      outcomes_.emplace_back(p.rec.id, hp->second);  // written by WriteOutcomes before the answer goes out
       p.dirty.erase(hp->second);
     } else {
       p.dirty.insert(hp->second);
@@ -630,8 +630,6 @@ Result<ReportsAnswer> Controller::Reports(const std::string& host, const std::ve
     touched.insert(p.rec.id);
     LogStatusChange(p, before_push);
   }
-  Status s = store_->SavePushHosts(terminal_rows);
-  if (!s.ok()) return s;
   for (int64_t id : touched) AdvanceWaves(pushes_.at(id));
   for (int64_t id : downloading) {
     const Push& p = pushes_.at(id);
@@ -676,7 +674,34 @@ int Controller::RackTargets(const std::string& artifact, const std::string& loca
   return n;
 }
 
+// One transaction for every outcome reported since the last: 10,000 hosts
+// finishing within a second cost a few commits, not 10,000. The rows are
+// read as they are now, so a later change to a row (a host moved) is never
+// overwritten by an older copy.
+Status Controller::WriteOutcomes() {
+  if (outcomes_.empty()) return Status::Ok();
+  std::vector<std::pair<int64_t, HostProgress>> rows;
+  rows.reserve(outcomes_.size());
+  for (const auto& [id, i] : outcomes_) {
+    auto it = pushes_.find(id);
+    if (it != pushes_.end() && i < it->second.rec.hosts.size()) rows.emplace_back(id, it->second.rec.hosts[i]);
+  }
+  Status s = SavePushHosts(rows);
+  if (s.ok()) outcomes_.clear();  // else kept, for the next attempt
+  return s;
+}
+
+// A host's last_seen is written once it moved kLastSeenWriteMs past the
+// stored one: every poll and report would otherwise rewrite the host's row
+// each second (10,000 rows a second at 10,000 hosts). A crash loses at most
+// that much of "last seen"; the value in memory is always current.
+void Controller::Seen(Host& h, int64_t now) {
+  h.rec.last_seen = now;
+  if (now - h.stored_last_seen >= kLastSeenWriteMs) dirty_hosts_.insert(h.rec.host);
+}
+
 Status Controller::Flush() {
+  Status outcomes = WriteOutcomes();  // first: nothing waits for an outcome longer than a flush
   std::vector<std::pair<int64_t, HostProgress>> rows;
   for (int64_t id : dirty_pushes_) {
     auto it = pushes_.find(id);
@@ -688,12 +713,24 @@ Status Controller::Flush() {
   std::vector<HostRecord> hrows;
   for (const auto& h : dirty_hosts_) {
     auto it = hosts_.find(h);
-    if (it != hosts_.end()) hrows.push_back(it->second.rec);
+    if (it == hosts_.end()) continue;
+    hrows.push_back(it->second.rec);
+    it->second.stored_last_seen = it->second.rec.last_seen;
   }
   dirty_hosts_.clear();
-  Status a = store_->SavePushHosts(rows);
-  Status b = store_->SaveHosts(hrows);
-  return a.ok() ? b : a;
+  Status a = SavePushHosts(rows);
+  Status b = SaveHosts(hrows);
+  return !outcomes.ok() ? outcomes : a.ok() ? b : a;
+}
+
+Status Controller::SavePushHosts(const std::vector<std::pair<int64_t, HostProgress>>& rows) {
+  if (rows.empty()) return Status::Ok();  // the store opens no transaction for none
+  return Write(rows.size(), [&] { return store_->SavePushHosts(rows); });
+}
+
+Status Controller::SaveHosts(const std::vector<HostRecord>& rows) {
+  if (rows.empty()) return Status::Ok();
+  return Write(rows.size(), [&] { return store_->SaveHosts(rows); });
 }
 
 const Push* Controller::FindPush(int64_t id) const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -75,6 +76,7 @@ struct Host {
   std::map<std::string, int64_t> latest;  // artifact name -> newest push id targeting this host
   // Changes whenever the host's assignments change (see Generation()).
   int64_t generation = 0;
+  int64_t stored_last_seen = 0;  // rec.last_seen as last written (Controller::Seen)
 };
 
 class Controller : public PushFacts {
@@ -116,7 +118,16 @@ class Controller : public PushFacts {
   // assignment signed for this host when ControllerOptions::sign is set.
   AssignmentList AssignmentsFor(const std::string& host) const;
   int64_t Generation(const std::string& host) const;
+  // Applies a host's reports. Outcomes (rows reaching a terminal state) are
+  // not written yet: they wait in OutcomesPending() for WriteOutcomes(), one
+  // transaction for all of them, which the caller must run before it
+  // acknowledges any report, so an acknowledged outcome is durable
+  // (push/service.cc holds the answers until then). Progress rows are
+  // written by Flush().
   Result<ReportsAnswer> Reports(const std::string& host, const std::vector<HostReport>& reports);
+  size_t OutcomesPending() const { return outcomes_.size(); }
+  // Writes the pending outcomes in one transaction; on failure they stay pending.
+  Status WriteOutcomes();
 
   // Time-driven rules (wave pauses); call about once a second.
   void Tick();
@@ -127,7 +138,7 @@ class Controller : public PushFacts {
   bool shared() const { return store_->shared(); }
   int ChangeFd() const { return store_->ChangeFd(); }
   Status FollowChanges();
-  // Writes dirty rows and hosts (terminal rows are written at once).
+  // Writes pending outcomes, dirty rows and hosts.
   Status Flush();
   // Hosts whose assignments changed since the last call: wake their long polls.
   std::vector<std::string> TakeChangedHosts();
@@ -162,6 +173,8 @@ class Controller : public PushFacts {
   // get their assignments recomputed.
   void SetPlan(Push& p, const PushPlan& plan);
   void Recompute(Host& h);
+  void Seen(Host& h, int64_t now);
+  static constexpr int64_t kLastSeenWriteMs = 60'000;
   Status Bind(Host& h, const std::string& addr);
   // Points the host and every push row naming it at addr/location; with
   // `dirty` the moved rows are written at the next Flush.
@@ -176,6 +189,20 @@ class Controller : public PushFacts {
   // The version each host ran before push `id` activated `name` there.
   std::map<std::string, std::string> PreviousVersions(const Push& p) const;
   void LogStatusChange(const Push& p, PushStatus before) const;
+  // Every write to the store goes through Write (these two included), so
+  // /metrics shows the database's load and the io thread's time waiting for
+  // it (spate_tracker_store_transactions_total, _rows_total, _seconds_total).
+  Status SavePushHosts(const std::vector<std::pair<int64_t, HostProgress>>& rows);
+  Status SaveHosts(const std::vector<HostRecord>& rows);
+  template <class F>
+  auto Write(size_t rows, F&& write) {
+    auto started = std::chrono::steady_clock::now();
+    auto result = write();
+    store_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    ++store_transactions_;
+    store_rows_ += rows;
+    return result;
+  }
 
   ControllerOptions o_;
   std::unique_ptr<Store> store_;
@@ -190,8 +217,12 @@ class Controller : public PushFacts {
   std::set<std::string> dirty_hosts_;
   std::set<int64_t> dirty_pushes_;
   std::set<std::string> changed_hosts_;
+  std::vector<std::pair<int64_t, size_t>> outcomes_;  // (push id, row) reported terminal, not yet written
   std::map<std::string, uint64_t> refused_;  // by kind: poll, report, report_entry, register, push, read
   uint64_t reports_backward_ = 0;
+  uint64_t reports_taken_ = 0;  // report entries applied (not refused)
+  uint64_t store_transactions_ = 0, store_rows_ = 0;
+  double store_seconds_ = 0;
 };
 
 }  // namespace spate::push

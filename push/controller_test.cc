@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <spdlog/spdlog.h>
 
 #include "push/host_state.h"
@@ -582,6 +583,97 @@ TEST_CASE("controller invariants hold over random event sequences") {
       }
     }
   }
+}
+
+// The store's counters from /metrics, summed over labels.
+double StoreCounter(const Controller& c, const std::string& name) {
+  double sum = 0;
+  std::istringstream in(c.MetricsSnapshot(0).Prometheus());
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(name + " ", 0) == 0) sum += std::stod(line.substr(line.rfind(' ')));
+  return sum;
+}
+
+// A crash: the controller goes away without Flush, and a new one loads the store.
+void Crash(Fixture& f) {
+  f.c.reset();
+  f.Open();
+}
+
+TEST_CASE("reported outcomes wait for WriteOutcomes, and are durable once it returns") {
+  Fixture f;
+  int64_t id = f.Start("1");
+  f.Report(f.hosts[0], id, kStateInstalled);
+  CHECK(f.c->OutcomesPending() == 1);
+  Crash(f);  // before the write: lost, and the host was never answered (push/service.cc holds it)
+  CHECK(f.Row(id, f.hosts[0]).state != kStateInstalled);
+
+  f.Report(f.hosts[0], id, kStateInstalled);
+  REQUIRE(f.c->WriteOutcomes().ok());
+  CHECK(f.c->OutcomesPending() == 0);
+  Crash(f);
+  CHECK(f.Row(id, f.hosts[0]).state == kStateInstalled);
+}
+
+TEST_CASE("outcomes of many hosts go to the store in one transaction") {
+  Fixture f(4);  // 12 hosts
+  int64_t id = f.Start("1");
+  const double tx = StoreCounter(*f.c, "spate_tracker_store_transactions_total");
+  const double rows = StoreCounter(*f.c, "spate_tracker_store_rows_total");
+  for (const auto& h : f.hosts) f.Report(h, id, h == f.hosts[0] ? kStateFailed : kStateInstalled, "x");
+  CHECK(f.c->OutcomesPending() == f.hosts.size());
+  CHECK(StoreCounter(*f.c, "spate_tracker_store_transactions_total") == tx);  // nothing written yet
+  REQUIRE(f.c->WriteOutcomes().ok());
+  CHECK(StoreCounter(*f.c, "spate_tracker_store_transactions_total") == tx + 1);
+  CHECK(StoreCounter(*f.c, "spate_tracker_store_rows_total") == rows + double(f.hosts.size()));
+  REQUIRE(f.c->WriteOutcomes().ok());  // nothing pending: no empty transaction
+  CHECK(StoreCounter(*f.c, "spate_tracker_store_transactions_total") == tx + 1);
+  Crash(f);
+  CHECK(f.Row(id, f.hosts[0]).state == kStateFailed);
+  for (size_t i = 1; i < f.hosts.size(); ++i) CHECK(f.Row(id, f.hosts[i]).state == kStateInstalled);
+}
+
+TEST_CASE("an outcome's row is written as it is at the write, not as it was reported") {
+  Fixture f;
+  int64_t id = f.Start("1");
+  f.Report(f.hosts[0], id, kStateInstalled);
+  REQUIRE(f.c->MoveHost(f.hosts[0], "127.0.3.9").ok());  // changes the row after the report
+  REQUIRE(f.c->WriteOutcomes().ok());
+  Crash(f);
+  CHECK(f.Row(id, f.hosts[0]).state == kStateInstalled);
+  CHECK(f.Row(id, f.hosts[0]).addr == "127.0.3.9");
+}
+
+TEST_CASE("Flush writes pending outcomes too") {
+  Fixture f;
+  int64_t id = f.Start("1");
+  f.Report(f.hosts[1], id, kStateInstalled);
+  REQUIRE(f.c->Flush().ok());
+  CHECK(f.c->OutcomesPending() == 0);
+  Crash(f);
+  CHECK(f.Row(id, f.hosts[1]).state == kStateInstalled);
+}
+
+TEST_CASE("a host's last_seen is written at most once a minute, whatever it sends") {
+  Fixture f;
+  int64_t id = f.Start("1");
+  REQUIRE(f.c->Flush().ok());
+  const double rows = StoreCounter(*f.c, "spate_tracker_store_rows_total");
+  for (int s = 1; s <= 30; ++s) {  // a report a second, as fetchers send them
+    f.now += 1000;
+    f.Report(f.hosts[0], id, kStateDownloading);
+    REQUIRE(f.c->CheckIn(f.hosts[0], "127.0.1.1").ok());
+    REQUIRE(f.c->Flush().ok());
+  }
+  // Only the push row, once a flush: the host row waits for its minute.
+  CHECK(StoreCounter(*f.c, "spate_tracker_store_rows_total") == rows + 30);
+  f.now += 31'000;
+  f.Report(f.hosts[0], id, kStateDownloading);
+  REQUIRE(f.c->Flush().ok());
+  CHECK(StoreCounter(*f.c, "spate_tracker_store_rows_total") == rows + 32);  // the push row and the host row
+  const int64_t seen = f.now;
+  Crash(f);
+  CHECK(f.c->FindHost(f.hosts[0])->rec.last_seen == seen);
 }
 
 }  // namespace

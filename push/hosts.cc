@@ -51,7 +51,8 @@ Status Controller::CheckHostAddress(const std::string& kind, const std::string& 
 // once: a binding lost to a crash would let the next caller take the host.
 Status Controller::Bind(Host& h, const std::string& addr) {
   PointHostAt(h, addr, rackmap_.Lookup(addr).ToString(), /*dirty=*/true);
-  return store_->BindHost(h.rec);
+  h.stored_last_seen = h.rec.last_seen;
+  return Write(1, [&] { return store_->BindHost(h.rec); });
 }
 
 void Controller::PointHostAt(Host& h, const std::string& addr, const std::string& location, bool dirty) {
@@ -83,8 +84,7 @@ Status Controller::CheckIn(const std::string& host, const std::string& addr) {
     if (!s.ok()) return Status::Io("binding host " + host + " to " + addr + ": " + s.message());
     spdlog::info("host {} checked in from {} ({}){}", host, addr, location, first ? ", bound to that address" : "");
   }
-  h.rec.last_seen = Now();
-  dirty_hosts_.insert(host);
+  Seen(h, Now());
   return Status::Ok();
 }
 

@@ -111,10 +111,14 @@ struct Service::Impl {
   // never closed, here), watched so that writes by other control-plane
   // processes wake this one at once.
   std::unique_ptr<asio::posix::stream_descriptor> changes;
+  // Report answers waiting for the outcomes' group commit (CommitOutcomes).
+  std::vector<std::pair<http::Reply, http::Response>> held_reports;
+  bool commit_posted = false;
+  asio::steady_timer commit_timer;
 
   Impl(const ServiceOptions& opts, asio::io_context& i, ControllerOptions co, std::unique_ptr<Store> store,
        const Rackmap& rackmap, Swarms& swarms)
-      : o(opts), io(i), controller(std::move(co), std::move(store), rackmap, swarms), tick(i) {}
+      : o(opts), io(i), controller(std::move(co), std::move(store), rackmap, swarms), tick(i), commit_timer(i) {}
 
   size_t LongPolls() const {
     size_t n = 0;
@@ -187,6 +191,35 @@ struct Service::Impl {
     });
   }
 
+  // Group commit: a report that moved a row to its outcome is answered only
+  // once that outcome is written, and every report answered meanwhile waits
+  // with it, so no 200 ever goes out while an outcome is unwritten. The
+  // commit runs kCommitWindow after the first outcome, so a burst of
+  // finishing hosts shares one transaction (10,000 hosts finishing within
+  // seconds: a few hundred commits, not 10,000, each costing the io thread
+  // about as much as a hundred rows). A failed write answers 503 (the
+  // fetcher sends again; its report was never acknowledged) and keeps the
+  // outcomes pending.
+  static constexpr std::chrono::milliseconds kCommitWindow{5};
+  void HoldReport(http::Reply reply, http::Response answer) {
+    held_reports.emplace_back(std::move(reply), std::move(answer));
+    if (commit_posted) return;
+    commit_posted = true;
+    commit_timer.expires_after(kCommitWindow);
+    commit_timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) CommitOutcomes();
+    });
+  }
+  void CommitOutcomes() {
+    commit_posted = false;
+    Status s = controller.WriteOutcomes();
+    if (!s.ok()) spdlog::error("storing {} reported outcomes: {}", controller.OutcomesPending(), s.message());
+    auto held = std::move(held_reports);
+    held_reports.clear();
+    for (auto& [reply, answer] : held)
+      reply(s.ok() ? std::move(answer) : Err(Status::Unavailable("storing the report failed: " + s.message())));
+  }
+
   // A waiter whose client hung up: the server closed the connection already.
   void ForgetWaiter(const std::string& host, uint64_t wid) {
     auto it = waiters.find(host);
@@ -226,7 +259,7 @@ struct Service::Impl {
 
   void Route(http::Request& req, http::Reply& reply);
   void Assignments(const std::string& host, const http::Request& req, http::Reply reply);
-  http::Response Reports(const std::string& host, const http::Request& req);
+  void Reports(const std::string& host, const http::Request& req, http::Reply reply);
   http::Response Admin(const http::Request& req, const std::vector<std::string>& parts);
 };
 
@@ -237,6 +270,7 @@ Service::~Service() {
     impl_->changes->cancel();
     impl_->changes->release();
   }
+  impl_->commit_timer.cancel();
   for (auto& [h, ws] : impl_->waiters)
     for (auto& [id, w] : ws) w.timer->cancel();
 }
@@ -379,7 +413,7 @@ void Service::Impl::Route(http::Request& req, http::Reply& reply) {
     Status s = CheckName("host", parts[1]);
     if (!s.ok()) return reply(Err(s));
     if (parts[2] == "assignments" && m == "GET") return Assignments(parts[1], req, std::move(reply));
-    if (parts[2] == "reports" && m == "POST") return reply(Reports(parts[1], req));
+    if (parts[2] == "reports" && m == "POST") return Reports(parts[1], req, std::move(reply));
     if (parts[2] == "assignments" || parts[2] == "reports" || parts[2] == "move") return bad_method();
   }
   reply(Err(Status::NotFound("no such endpoint: " + m + " " + req.path)));
@@ -500,17 +534,18 @@ void Service::Impl::Assignments(const std::string& host, const http::Request& re
 
 // Each report stands alone: a bad one is refused in the answer, the others
 // are applied, so one stale push id cannot cost a host its gateway roles.
-http::Response Service::Impl::Reports(const std::string& host, const http::Request& req) {
-  if (Status s = AuthorizeHost(req, "report", host); !s.ok()) return Err(s);
+void Service::Impl::Reports(const std::string& host, const http::Request& req, http::Reply reply) {
+  if (Status s = AuthorizeHost(req, "report", host); !s.ok()) return reply(Err(s));
   auto j = ParseJson(req.body);
-  if (!j.ok()) return Err(j.status());
+  if (!j.ok()) return reply(Err(j.status()));
   auto reports = HostReportsFromJson(*j);
-  if (!reports.ok()) return Err(reports.status());
-  if (Status s = controller.CheckHostAddress("report", host, SourceAddress(req)); !s.ok()) return Err(s);
+  if (!reports.ok()) return reply(Err(reports.status()));
+  if (Status s = controller.CheckHostAddress("report", host, SourceAddress(req)); !s.ok()) return reply(Err(s));
   auto answer = controller.Reports(host, *reports);
   WakeChanged();
-  if (!answer.ok()) return Err(answer.status());
-  return JsonReply(ToJson(*answer));
+  if (!answer.ok()) return reply(Err(answer.status()));
+  if (controller.OutcomesPending() > 0) return HoldReport(std::move(reply), JsonReply(ToJson(*answer)));
+  reply(JsonReply(ToJson(*answer)));
 }
 
 }  // namespace spate::push

@@ -47,7 +47,8 @@ struct ServiceOptions {
   int idle_announce_interval_s = 60;
   // Longest long poll of /hosts/{host}/assignments; longer `wait`s are capped.
   std::chrono::seconds max_wait{60};
-  // How often open rows are written (terminal ones are written at once) and
+  // How often open rows are written (outcomes are written before their
+  // report is answered, several reports' in one transaction) and
   // wave pauses are checked.
   std::chrono::milliseconds flush_interval{1000};
 

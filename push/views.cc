@@ -178,6 +178,15 @@ Metrics Controller::MetricsSnapshot(size_t long_polls) const {
               double(n), {{"request", kind}});
   w.Counter("spate_tracker_reports_backward_total", "Reports ignored for state: they would move a host's state back.",
             double(reports_backward_));
+  w.Counter("spate_tracker_reports_total", "Host reports taken, one per push in a host's batch (refused ones not counted).",
+            double(reports_taken_));
+  w.Counter("spate_tracker_store_transactions_total", "Writes to the push database, each one transaction.",
+            double(store_transactions_));
+  w.Counter("spate_tracker_store_rows_total", "Rows written to the push database (push hosts, hosts, pushes, plans, artifacts).",
+            double(store_rows_));
+  w.Counter("spate_tracker_store_seconds_total",
+            "Time the tracker's io thread spent writing to the push database (it serves nothing meanwhile).",
+            store_seconds_);
   return w;
 }
 

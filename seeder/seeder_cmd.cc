@@ -117,6 +117,7 @@ int SeederCommand(int argc, char** argv) {
     std::fprintf(stderr, "spate seeder: %s\n", s.message().c_str());
     return kExitUsage;
   }
+  RaiseFileLimit();  // a socket per peer, uploads and their files
 
   // First, so every thread created later (the Seeder's pool included) inherits
   // the blocked signal mask and SIGTERM reaches only the handler thread.

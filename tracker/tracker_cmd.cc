@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -146,6 +148,8 @@ int TrackerCommand(int argc, char** argv) {
   if (!s.ok()) return Fail(s);
   s = InitLogging("tracker", c.log_level);
   if (!s.ok()) return Fail(s);
+  // A descriptor per host's long poll: up to the hard limit, before the server sizes its cap from it.
+  const uint64_t files = RaiseFileLimit();
 
   Rackmap rackmap;
   if (!c.rackmap_path.empty()) {
@@ -176,6 +180,18 @@ int TrackerCommand(int argc, char** argv) {
   so.listen = c.listen;
   so.threads = 1;  // all tracker state lives on this one io thread
   so.max_connections_per_ip = max_per_ip;
+  // Nearly every descriptor of a tracker is a host's connection (its long
+  // poll held open, a report, an announce); its own (the database and its
+  // WAL, the log, the UDP socket, listeners) are a few dozen. So the cap is
+  // the open-file limit less a reserve, not wire/http's default of half of
+  // it, which left 10,000 hosts short of long polls on a limit of 20,000.
+  // Thousands of hosts connect within the same second (a push wakes every
+  // long poll, and each answer brings an announce and a new poll): a short
+  // accept queue drops SYNs, which clients resend only after 1 s, then 3 s.
+  // The kernel caps this at net.core.somaxconn.
+  so.listen_backlog = 65535;
+  if (files == UINT64_MAX) so.max_connections = 0;
+  else if (files >= 1024) so.max_connections = int(std::min<uint64_t>(files - 256, INT32_MAX));
   so.idle_timeout = header_timeout;  // bounds reading each request: a slow client only holds its own connection
   http::ServerOptions announce_options = so;  // plain: stock BitTorrent clients announce here
   announce_options.listen = c.announce_listen;
@@ -304,6 +320,8 @@ int TrackerCommand(int argc, char** argv) {
   service->Start();
   spdlog::info("tracker listening on {}{} (policy {}, interval {}s active / {}s idle)", addr, c.tls.enabled() ? " (TLS)" : "",
                PolicyName(c.policy.policy), c.announce_interval.count(), c.idle_announce_interval.count());
+  spdlog::info("open-file limit {}: up to {} HTTP connections, one per host's long poll (raise LimitNOFILE for more)",
+               files, server.max_connections());
   server.Run();
   if (graphite_sender) graphite_sender->Stop();
   s = service->Flush();

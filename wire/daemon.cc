@@ -2,9 +2,12 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "wire/fs.h"
@@ -21,6 +24,21 @@ Status InitLogging(const std::string& name, const std::string& level) {
   spdlog::set_level(lvl);
   spdlog::flush_on(spdlog::level::info);
   return Status::Ok();
+}
+
+uint64_t RaiseFileLimit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit raised = r;
+    raised.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      r = raised;
+    } else {
+      spdlog::warn("cannot raise the open-file limit from {} to {}: {}", r.rlim_cur, r.rlim_max, std::strerror(errno));
+    }
+  }
+  return r.rlim_cur == RLIM_INFINITY ? UINT64_MAX : uint64_t(r.rlim_cur);
 }
 
 void OnStopSignal(std::function<void()> on_stop) {

@@ -1,6 +1,7 @@
 // Process plumbing every daemon shares: logging, stop signals, the ready file.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -10,6 +11,13 @@ namespace spate {
 
 // Sets the spdlog pattern and level ("debug", "info", "warn", ...) with `name` as the logger tag.
 Status InitLogging(const std::string& name, const std::string& level);
+
+// Raises the soft limit on open files (RLIMIT_NOFILE) to the hard limit and
+// returns the soft limit now in force. A tracker holds a descriptor per
+// host's long poll, so 10,000 hosts need more than the usual soft 1024, and
+// wire/http.h sizes its connection cap from this limit. The hard limit is the
+// operator's (LimitNOFILE=, ulimit -Hn) and is never exceeded.
+uint64_t RaiseFileLimit();
 
 // Runs `on_stop` once, from a dedicated thread, when SIGINT or SIGTERM arrives.
 // SIGPIPE is ignored. Call before starting other threads.

@@ -134,12 +134,14 @@ struct Server::Limiter {
   // A slot for `a`, or null when `a` is at `max`.
   int total = 0;  // every address
 
-  // A slot for `a`, or null when `a` is at `max_per_ip` or everyone at `max_total` (0 = no limit).
+  // A slot for `a`, or null when `a` is at `max_per_ip` or everyone at
+  // `max_total` (0 = no limit; *total_full then says which).
   std::shared_ptr<void> Acquire(const std::shared_ptr<Limiter>& self, const asio::ip::address& a, int max_per_ip,
-                                int max_total) {
+                                int max_total, bool* total_full) {
     std::lock_guard<std::mutex> lock(mu);
     int& n = open[a];
-    if ((max_per_ip > 0 && n >= max_per_ip) || (max_total > 0 && total >= max_total)) {
+    *total_full = max_total > 0 && total >= max_total;
+    if ((max_per_ip > 0 && n >= max_per_ip) || *total_full) {
       if (n == 0) open.erase(a);
       ++rejected;
       return nullptr;
@@ -552,12 +554,21 @@ void Server::Accept() {
       accept_failing_ = false;
       beast::error_code rec;
       auto remote = peer_.address();
-      auto slot = limiter_->Acquire(limiter_, remote, options_.max_connections_per_ip, max_connections_);
+      bool total_full = false;
+      auto slot = limiter_->Acquire(limiter_, remote, options_.max_connections_per_ip, max_connections_, &total_full);
       if (!slot) {
         // Over a limit: close at once, before reading anything, so one
         // address (or a crowd) cannot exhaust descriptors or memory.
         spdlog::debug("closing connection from {}: over {} connections from it or {} in all", remote.to_string(),
                       options_.max_connections_per_ip, max_connections_);
+        // A full server is the operator's to fix (hosts' long polls are being
+        // refused): said loudly, once a minute at most.
+        auto now = std::chrono::steady_clock::now();
+        if (total_full && now >= next_full_warning_) {
+          spdlog::warn("{} connections open, the limit: closing new ones (raise LimitNOFILE; the limit follows "
+                       "the open-file limit)", max_connections_);
+          next_full_warning_ = now + std::chrono::minutes(1);
+        }
         socket.close(rec);
       } else {
         if (tls_) {

@@ -153,6 +153,7 @@ class Server {
   // Waits out a failed accept (out of descriptors), on the acceptor's strand.
   boost::asio::steady_timer accept_retry_;
   bool accept_failing_ = false;  // logged once per episode, not ten times a second; on the strand
+  std::chrono::steady_clock::time_point next_full_warning_{};  // on the strand
   int max_connections_ = 0;
 };
 

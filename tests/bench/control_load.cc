@@ -1,0 +1,700 @@
+// spate-control-load: the load generator of scripts/bench-control. It plays N
+// fetchers against a real tracker's control API the way fetcher/fetcher.cc and
+// fetcher/control_client.cc do, each from its own address 127.0.R.H:
+//
+//   - a check-in (GET /api/v1/hosts/{host}/assignments, wait=0), then a long
+//     poll held open at all times (wait=--poll-wait, generation as last seen);
+//   - once an assignment arrives: a report a second while "downloading"
+//     (POST /api/v1/hosts/{host}/reports), then "installed", repeated until
+//     the tracker took it;
+//   - HTTP announces to /announce for the assignment's info-hash, at the
+//     interval the tracker answers (event=started, then completed);
+//   - a new TCP connection per request, as the fetcher's http::Call and
+//     libtorrent's HTTP announces do, with the host token as the bearer when
+//     --host-secret is given.
+//
+//   run --tracker IP:PORT --hosts N --token PUSH [--register-token R] [--host-secret S]
+//       [--download-seconds 10] [--poll-wait 25] [--seconds 120] [--threads 1]
+//       [--ramp-seconds S] [--artifact NAME@VERSION]
+//
+// `run` registers a fake artifact (the tracker checks neither torrent bytes
+// nor signatures), checks every host in, waits until the tracker holds all N
+// long polls, creates a push to every host, and plays the push out. It prints
+// one JSON line: how long after the push was created each host had its
+// assignment, report and announce latencies (connect to last byte), counts,
+// and what the tracker's push view says at the end. Bounded in time by
+// --seconds after the push; everything it talks to must be on 127.0.0.0/8.
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "wire/api.h"
+#include "wire/auth.h"
+#include "wire/http.h"
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+[[noreturn]] void Die(const std::string& msg) {
+  std::fprintf(stderr, "spate-control-load: %s\n", msg.c_str());
+  std::exit(2);
+}
+
+struct Args {
+  std::string tracker, token, register_token, host_secret, artifact = "ctlbench@1";
+  int hosts = 100, download_seconds = 10, poll_wait = 25, seconds = 120, threads = 1;
+  double ramp_seconds = -1;  // -1: hosts / 1000
+};
+
+Args Parse(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) != "run") Die("usage: spate-control-load run --tracker IP:PORT --hosts N ...");
+  Args a;
+  for (int i = 2; i < argc; i += 2) {
+    std::string k = argv[i];
+    if (i + 1 >= argc) Die("missing value for " + k);
+    std::string v = argv[i + 1];
+    if (k == "--tracker") a.tracker = v;
+    else if (k == "--token") a.token = v;
+    else if (k == "--register-token") a.register_token = v;
+    else if (k == "--host-secret") a.host_secret = v;
+    else if (k == "--artifact") a.artifact = v;
+    else if (k == "--hosts") a.hosts = std::stoi(v);
+    else if (k == "--download-seconds") a.download_seconds = std::stoi(v);
+    else if (k == "--poll-wait") a.poll_wait = std::stoi(v);
+    else if (k == "--seconds") a.seconds = std::stoi(v);
+    else if (k == "--threads") a.threads = std::stoi(v);
+    else if (k == "--ramp-seconds") a.ramp_seconds = std::stod(v);
+    else Die("unknown flag " + k);
+  }
+  if (a.tracker.empty() || a.token.empty()) Die("run needs --tracker and --token");
+  if (a.hosts < 1 || a.hosts > 250 * 250) Die("--hosts must be 1..62500 (addresses 127.0.R.H, R and H in 1..250)");
+  if (a.threads < 1 || a.threads > 64) Die("--threads must be 1..64");
+  if (a.download_seconds < 0 || a.seconds < 1 || a.poll_wait < 1) Die("bad --download-seconds, --seconds or --poll-wait");
+  if (a.ramp_seconds < 0) a.ramp_seconds = a.hosts / 1000.0;
+  if (a.register_token.empty()) a.register_token = a.token;
+  return a;
+}
+
+// A descriptor per held long poll, and one more per report or announce in
+// flight. Returns the soft limit now in force.
+size_t RaiseFileLimit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 1024;
+  r.rlim_cur = r.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &r);
+  ::getrlimit(RLIMIT_NOFILE, &r);
+  return r.rlim_cur == RLIM_INFINITY ? size_t(1) << 20 : size_t(r.rlim_cur);
+}
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// --- one HTTP/1.1 request on its own connection ----------------------------------
+
+struct Answer {
+  bool ok = false;  // a whole HTTP response arrived
+  int status = 0;
+  std::string body;
+  std::string error;
+  double ms = 0;  // connect to last byte
+};
+
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  using Done = std::function<void(Answer)>;
+  Exchange(asio::io_context& io, asio::ip::address_v4 src, tcp::endpoint server, std::string request,
+           Clock::duration timeout, Done done)
+      : socket_(io), timer_(io), src_(src), server_(server), request_(std::move(request)), done_(std::move(done)),
+        timeout_(timeout) {}
+
+  // When the request was wanted: latencies count from here.
+  void Stamp() { started_ = Clock::now(); }
+  void Start() {
+    boost::system::error_code ec;
+    socket_.open(tcp::v4(), ec);
+    if (ec) return Finish("socket: " + ec.message());
+    // The port is picked at connect, per 4-tuple: many hosts never run out of ports.
+    int one = 1;
+    ::setsockopt(socket_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    socket_.bind(tcp::endpoint(src_, 0), ec);
+    if (ec) return Finish("bind " + src_.to_string() + ": " + ec.message());
+    timer_.expires_after(timeout_);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code e) {
+      if (!e) self->Finish("timed out");
+    });
+    socket_.async_connect(server_, [self = shared_from_this()](boost::system::error_code e) {
+      if (e) return self->Finish("connect: " + e.message());
+      asio::async_write(self->socket_, asio::buffer(self->request_),
+                        [self](boost::system::error_code e2, size_t) {
+                          if (e2) return self->Finish("write: " + e2.message());
+                          self->Read();
+                        });
+    });
+  }
+
+ private:
+  void Read() {
+    if (buf_.size() - used_ < 4096) buf_.resize(std::max<size_t>(8192, buf_.size() * 2));
+    socket_.async_read_some(asio::buffer(buf_.data() + used_, buf_.size() - used_),
+                            [self = shared_from_this()](boost::system::error_code e, size_t n) {
+                              self->used_ += n;
+                              if (self->Parsed()) return;
+                              if (e) return self->Finish("read: " + e.message());
+                              self->Read();
+                            });
+  }
+
+  // True once the response is whole (and answered).
+  bool Parsed() {
+    std::string_view in(buf_.data(), used_);
+    size_t end = in.find("\r\n\r\n");
+    if (end == std::string_view::npos) return false;
+    std::string_view head = in.substr(0, end);
+    size_t length = 0;
+    for (size_t pos = head.find("\r\n"); pos != std::string_view::npos; pos = head.find("\r\n", pos + 2)) {
+      std::string_view line = head.substr(pos + 2, head.find("\r\n", pos + 2) - pos - 2);
+      if (line.size() > 15 && strncasecmp(line.data(), "content-length:", 15) == 0)
+        length = std::strtoul(std::string(line.substr(15)).c_str(), nullptr, 10);
+    }
+    if (in.size() < end + 4 + length) return false;
+    Answer a;
+    a.ok = true;
+    a.status = head.size() > 12 ? std::atoi(std::string(head.substr(9, 3)).c_str()) : 0;
+    a.body.assign(in.substr(end + 4, length));
+    Finish(std::move(a));
+    return true;
+  }
+
+  void Finish(std::string error) {
+    Answer a;
+    a.error = std::move(error);
+    Finish(std::move(a));
+  }
+  void Finish(Answer a) {
+    if (finished_) return;
+    finished_ = true;
+    a.ms = Ms(Clock::now() - started_);
+    boost::system::error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);  // the client closes first, as the fetcher's one-shot calls do
+    done_(std::move(a));
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  asio::ip::address_v4 src_;
+  tcp::endpoint server_;
+  std::string request_;
+  Done done_;
+  Clock::duration timeout_;
+  Clock::time_point started_;
+  std::vector<char> buf_;
+  size_t used_ = 0;
+  bool finished_ = false;
+};
+
+// --- shared run state -------------------------------------------------------------
+
+struct Shared {
+  Args args;
+  tcp::endpoint server;
+  std::atomic<int64_t> push_id{0};          // the bench push, once created
+  std::atomic<int64_t> push_created_ns{0};  // steady clock, just before the push was sent
+  std::atomic<bool> stopping{false};
+  std::atomic<int> checked_in{0}, notified{0}, done{0};
+};
+
+struct Stats {
+  // lag_ms: how late the generator's own 10 ms beat fired. When it is large
+  // the latencies above include waiting for this process's CPU, not the tracker.
+  std::vector<double> notify_ms, report_ms, announce_ms, lag_ms;
+  uint64_t polls = 0, poll_errors = 0, reports = 0, report_entries_ok = 0, report_errors = 0, report_refused = 0,
+           announces = 0, announce_errors = 0;
+  std::vector<std::string> samples;  // a few error texts
+  void Error(const std::string& what) {
+    if (samples.size() < 5) samples.push_back(what);
+  }
+};
+
+struct Worker;
+
+// One simulated fetcher. All its state lives on its worker's io thread.
+struct Host {
+  Worker* w = nullptr;
+  int index = 0;
+  std::string id, token, peer_id;
+  asio::ip::address_v4 addr;
+  int64_t generation = -1;
+  int failures = 0;
+  bool checked_in = false;
+  // The job: the bench push's assignment.
+  int64_t push_id = 0;
+  uint64_t total = 0;
+  std::string info_hash;  // 20 raw bytes
+  Clock::time_point job_started;
+  bool installed_sent = false, installed_acked = false, report_in_flight = false;
+  int announce_interval_s = 5;
+  std::unique_ptr<asio::steady_timer> poll_timer, report_timer, announce_timer;
+};
+
+struct Worker {
+  Shared* sh = nullptr;
+  asio::io_context io{1};
+  std::vector<Host*> hosts;
+  Stats stats;
+  std::mt19937 rng{std::random_device{}()};
+
+  std::string Request(const Host& h, const std::string& method, const std::string& target, const std::string& body) {
+    std::string r = method + " " + target + " HTTP/1.1\r\nHost: " + sh->args.tracker + "\r\nUser-Agent: spate-control-load\r\n";
+    if (!h.token.empty() && target.rfind("/api/", 0) == 0) r += "Authorization: Bearer " + h.token + "\r\n";
+    if (method == "POST") r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    r += "\r\n" + body;
+    return r;
+  }
+
+  // Connections open at once stay within this worker's share of the
+  // open-file limit; beyond it requests wait their turn, and the wait counts
+  // in their latency (it is the generator's, so lag_ms says when it happens).
+  size_t open_budget = 1000, open_now = 0;
+  std::deque<std::shared_ptr<Exchange>> queued;
+
+  void Send(Host& h, std::string request, Clock::duration timeout, Exchange::Done done) {
+    auto x = std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout,
+                                        [this, done = std::move(done)](Answer a) {
+                                          --open_now;
+                                          if (!queued.empty() && !sh->stopping) {
+                                            auto next = std::move(queued.front());
+                                            queued.pop_front();
+                                            ++open_now;
+                                            next->Start();
+                                          }
+                                          done(std::move(a));
+                                        });
+    x->Stamp();
+    if (open_now >= open_budget) return queued.push_back(std::move(x));
+    ++open_now;
+    x->Start();
+  }
+
+  void Poll(Host& h, int wait) {
+    if (sh->stopping) return;
+    std::string target = "/api/v1/hosts/" + h.id + "/assignments?addr=" + h.addr.to_string() +
+                         "&generation=" + std::to_string(h.generation) + "&wait=" + std::to_string(wait);
+    ++stats.polls;
+    auto started = Clock::now();
+    Send(h, Request(h, "GET", target, ""), std::chrono::seconds(wait + 10), [this, &h, wait, started](Answer a) {
+      if (sh->stopping) return;
+      if (!a.ok || a.status != 200) {
+        ++stats.poll_errors;
+        stats.Error("poll " + h.id + ": " + (a.ok ? "HTTP " + std::to_string(a.status) + " " + a.body : a.error));
+        // The fetcher's back-off: 0.5 s doubling to 5 s.
+        int backoff = std::min(5000, 500 << std::min(h.failures++, 4));
+        return After(*h.poll_timer, milliseconds(backoff), [this, &h] { Poll(h, sh->args.poll_wait); });
+      }
+      h.failures = 0;
+      if (!h.checked_in) ++sh->checked_in;
+      h.checked_in = true;
+      OnAssignments(h, a.body);
+      bool fast = Clock::now() - started < milliseconds(200);
+      if (wait > 0 && fast && !changed_) {
+        stats.Error("poll " + h.id + " answered at once without a change");
+        return After(*h.poll_timer, milliseconds(1000), [this, &h] { Poll(h, sh->args.poll_wait); });
+      }
+      Poll(h, sh->args.poll_wait);
+    });
+  }
+
+  bool changed_ = false;  // set by OnAssignments for the caller
+
+  void OnAssignments(Host& h, const std::string& body) {
+    changed_ = false;
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    auto list = j.is_discarded() ? spate::Result<spate::AssignmentList>(spate::Status::Invalid("bad JSON"))
+                                 : spate::AssignmentListFromJson(j);
+    if (!list.ok()) {
+      ++stats.poll_errors;
+      stats.Error("assignments of " + h.id + ": " + list.status().message());
+      return;
+    }
+    changed_ = list->generation != h.generation;
+    h.generation = list->generation;
+    const int64_t want = sh->push_id.load();
+    for (const auto& asg : list->assignments) {
+      if (h.push_id != 0 || asg.push_id < want || want == 0 || !asg.activate) continue;
+      // The first sight of the bench push: the host is notified.
+      auto since = Clock::now().time_since_epoch().count() - sh->push_created_ns.load();
+      stats.notify_ms.push_back(double(since) / 1e6);
+      ++sh->notified;
+      h.push_id = asg.push_id;
+      h.total = asg.manifest.size;
+      h.info_hash.clear();
+      for (size_t i = 0; i + 1 < asg.manifest.info_hash.size(); i += 2)
+        h.info_hash += char(std::stoi(asg.manifest.info_hash.substr(i, 2), nullptr, 16));
+      h.job_started = Clock::now();
+      Announce(h, "started");
+      // The fetcher's engine reports on its own one-second beat, whatever the phase.
+      std::uniform_int_distribution<int> phase(0, 999);
+      After(*h.report_timer, milliseconds(phase(rng)), [this, &h] { Report(h); });
+    }
+  }
+
+  void Report(Host& h) {
+    if (sh->stopping || h.installed_acked) return;
+    After(*h.report_timer, milliseconds(1000), [this, &h] { Report(h); });
+    if (h.report_in_flight) return;  // the fetcher's report is synchronous: the next waits for it
+    double elapsed = std::chrono::duration<double>(Clock::now() - h.job_started).count();
+    const bool done = elapsed >= sh->args.download_seconds;
+    spate::HostReport r;
+    r.push_id = h.push_id;
+    r.total = h.total;
+    r.tries = 1;
+    if (done) {
+      r.state = spate::kStateInstalled;
+      r.bytes_done = h.total;
+    } else {
+      r.state = spate::kStateDownloading;
+      r.bytes_done = uint64_t(double(h.total) * elapsed / std::max(1, sh->args.download_seconds));
+      r.rate = double(h.total) / std::max(1, sh->args.download_seconds);
+      r.peers = 20;
+    }
+    std::string body = nlohmann::json{{"reports", nlohmann::json::array({spate::ToJson(r)})}}.dump();
+    ++stats.reports;
+    h.report_in_flight = true;
+    Send(h, Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body), std::chrono::seconds(5),
+         [this, &h, done](Answer a) {
+           h.report_in_flight = false;
+           if (sh->stopping) return;
+           if (!a.ok || a.status != 200) {
+             ++stats.report_errors;
+             stats.Error("report " + h.id + ": " + (a.ok ? "HTTP " + std::to_string(a.status) + " " + a.body : a.error));
+             return;  // "installed" stays queued: the next beat sends it again
+           }
+           stats.report_ms.push_back(a.ms);
+           if (a.body.find("\"refused\":[]") == std::string::npos) {
+             ++stats.report_refused;
+             stats.Error("report " + h.id + " refused: " + a.body);
+             return;
+           }
+           ++stats.report_entries_ok;
+           if (done && !h.installed_acked) {
+             h.installed_acked = true;
+             h.report_timer->cancel();
+             ++sh->done;
+             Announce(h, "completed");
+           }
+         });
+  }
+
+  void Announce(Host& h, const std::string& event) {
+    if (sh->stopping) return;
+    std::string target = "/announce?info_hash=" + spate::http::UrlEncode(h.info_hash) +
+                         "&peer_id=" + h.peer_id + "&port=6881&uploaded=0&downloaded=0&left=" +
+                         (h.installed_acked ? "0" : std::to_string(h.total)) + "&compact=1&numwant=50";
+    if (!event.empty()) target += "&event=" + event;
+    ++stats.announces;
+    Send(h, Request(h, "GET", target, ""), std::chrono::seconds(15), [this, &h](Answer a) {
+      if (sh->stopping) return;
+      if (!a.ok || a.status != 200 || a.body.find("failure reason") != std::string::npos) {
+        ++stats.announce_errors;
+        stats.Error("announce " + h.id + ": " + (a.ok ? "HTTP " + std::to_string(a.status) + " " + a.body : a.error));
+      } else {
+        stats.announce_ms.push_back(a.ms);
+        size_t at = a.body.find("8:intervali");
+        if (at != std::string::npos) h.announce_interval_s = std::max(1, std::atoi(a.body.c_str() + at + 11));
+      }
+      After(*h.announce_timer, std::chrono::seconds(h.announce_interval_s), [this, &h] { Announce(h, ""); });
+    });
+  }
+
+  // The beat that measures this thread's own scheduling lag.
+  std::unique_ptr<asio::steady_timer> beat;
+  Clock::time_point beat_due;
+  void Beat() {
+    if (!beat) beat = std::make_unique<asio::steady_timer>(io);
+    auto now = Clock::now();
+    if (beat_due != Clock::time_point{}) stats.lag_ms.push_back(Ms(now - beat_due));
+    beat_due = now + milliseconds(10);
+    beat->expires_at(beat_due);
+    beat->async_wait([this](boost::system::error_code ec) {
+      if (!ec && !sh->stopping) Beat();
+    });
+  }
+
+  template <class F>
+  void After(asio::steady_timer& t, Clock::duration d, F f) {
+    t.expires_after(d);
+    t.async_wait([f = std::move(f)](boost::system::error_code ec) {
+      if (!ec) f();
+    });
+  }
+};
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))];
+}
+
+nlohmann::json Summary(const std::vector<double>& v) {
+  return {{"n", v.size()}, {"p50", Percentile(v, 0.5)}, {"p99", Percentile(v, 0.99)}, {"max", Percentile(v, 1.0)}};
+}
+
+// Admin calls: plain blocking requests from 127.0.0.1.
+spate::Result<spate::http::ClientResult> Admin(const Args& a, const std::string& method, const std::string& path,
+                                               const std::string& body, const std::string& token = "") {
+  spate::http::ClientOptions o;
+  o.timeout = std::chrono::seconds(60);
+  o.headers.emplace_back("Authorization", "Bearer " + (token.empty() ? a.token : token));
+  if (!body.empty()) o.headers.emplace_back("Content-Type", "application/json");
+  return spate::http::Call(method, "http://" + a.tracker + path, body, o);
+}
+
+std::string Hex(const std::string& bytes) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) out += {d[c >> 4], d[c & 15]};
+  return out;
+}
+
+void RegisterArtifact(const Args& a) {
+  auto at = a.artifact.find('@');
+  if (at == std::string::npos) Die("--artifact must be NAME@VERSION");
+  // 20 printable bytes, so announces need no escaping; one per version.
+  char ih[32];
+  std::snprintf(ih, sizeof ih, "spatectl%012llu",
+                static_cast<unsigned long long>(std::hash<std::string>{}(a.artifact) % 1000000000000ULL));
+  nlohmann::json m{{"name", a.artifact.substr(0, at)},
+                   {"version", a.artifact.substr(at + 1)},
+                   {"filename", "ctlbench.bin"},
+                   {"size", 1 << 30},
+                   {"sha256", std::string(64, 'a')},
+                   {"info_hash", Hex(ih)},
+                   {"piece_size", 4 << 20},
+                   {"created_at", 0}};
+  nlohmann::json body{{"manifest", m},
+                      {"torrent", spate::Base64Encode("d4:infod6:lengthi1073741824eee")},
+                      {"origin", "127.0.0.2"}};
+  auto r = Admin(a, "POST", "/api/v1/artifacts", body.dump(), a.register_token);
+  if (!r.ok()) Die("register: " + r.status().message());
+  if (r->status != 200) Die("register: HTTP " + std::to_string(r->status) + ": " + r->body);
+}
+
+int64_t LongPolls(const Args& a) {
+  auto r = Admin(a, "GET", "/stats", "");
+  if (!r.ok() || r->status != 200) return -1;
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  return j.is_object() && j.contains("long_polls") ? j["long_polls"].get<int64_t>() : -1;
+}
+
+// The tracker's own counters (/metrics), summed over labels.
+std::map<std::string, double> Counters(const Args& a) {
+  std::map<std::string, double> out;
+  auto r = Admin(a, "GET", "/metrics", "");
+  if (!r.ok() || r->status != 200) return out;
+  std::istringstream in(r->body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    auto name_end = line.find_first_of(" {");
+    auto value_at = line.rfind(' ');
+    if (name_end == std::string::npos || value_at == std::string::npos) continue;
+    out[line.substr(0, name_end)] += std::strtod(line.c_str() + value_at + 1, nullptr);
+  }
+  return out;
+}
+
+int64_t NewestPush(const Args& a) {
+  auto r = Admin(a, "GET", "/api/v1/pushes?limit=1", "");
+  if (!r.ok() || r->status != 200) Die("listing pushes: " + (r.ok() ? r->body : r.status().message()));
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  int64_t newest = 0;
+  if (j.is_object() && j.contains("pushes") && j["pushes"].is_array())
+    for (const auto& p : j["pushes"]) newest = std::max<int64_t>(newest, p.value("id", int64_t(0)));
+  return newest;
+}
+
+int Run(const Args& a) {
+  const size_t files = RaiseFileLimit();
+  Shared sh;
+  sh.args = a;
+  auto colon = a.tracker.rfind(':');
+  if (colon == std::string::npos) Die("--tracker must be IP:PORT");
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address_v4(a.tracker.substr(0, colon), ec);
+  if (ec || (ip.to_uint() >> 24) != 127) Die("--tracker must be an IPv4 address on 127.0.0.0/8");
+  sh.server = tcp::endpoint(ip, uint16_t(std::stoi(a.tracker.substr(colon + 1))));
+
+  RegisterArtifact(a);
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int t = 0; t < a.threads; ++t) {
+    workers.push_back(std::make_unique<Worker>());
+    workers.back()->sh = &sh;
+    workers.back()->open_budget = std::max<size_t>(64, (files - std::min<size_t>(files / 2, 256)) / size_t(a.threads));
+  }
+  std::vector<std::unique_ptr<Host>> hosts;
+  for (int i = 0; i < a.hosts; ++i) {
+    auto h = std::make_unique<Host>();
+    h->index = i;
+    char id[32], peer[32];
+    std::snprintf(id, sizeof id, "host-%05d", i);
+    std::snprintf(peer, sizeof peer, "-SC0001-%012d", i);
+    h->id = id;
+    h->peer_id = peer;
+    h->addr = asio::ip::make_address_v4("127.0." + std::to_string(1 + i / 250) + "." + std::to_string(1 + i % 250));
+    if (!a.host_secret.empty()) h->token = spate::auth::HostToken(a.host_secret, h->id);
+    Worker* w = workers[size_t(i % a.threads)].get();
+    h->w = w;
+    h->poll_timer = std::make_unique<asio::steady_timer>(w->io);
+    h->report_timer = std::make_unique<asio::steady_timer>(w->io);
+    h->announce_timer = std::make_unique<asio::steady_timer>(w->io);
+    w->hosts.push_back(h.get());
+    hosts.push_back(std::move(h));
+  }
+  // Check-ins spread over the ramp, as a fleet's fetchers start at different times.
+  for (auto& h : hosts) {
+    auto delay = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(a.ramp_seconds * h->index / a.hosts));
+    Host* hp = h.get();
+    h->w->After(*h->poll_timer, delay, [hp] { hp->w->Poll(*hp, 0); });
+  }
+  std::vector<std::thread> threads;
+  for (auto& w : workers)
+    threads.emplace_back([w = w.get()] {
+      auto guard = asio::make_work_guard(w->io);
+      w->Beat();
+      w->io.run();
+    });
+
+  std::map<std::string, double> before;  // the tracker's counters when the push was created
+  auto finish = [&](int rc, const std::string& why) {
+    auto ended = std::chrono::system_clock::now().time_since_epoch();
+    sh.stopping = true;
+    for (auto& w : workers) w->io.stop();
+    for (auto& t : threads) t.join();
+    Stats all;
+    for (auto& w : workers) {
+      Stats& s = w->stats;
+      all.notify_ms.insert(all.notify_ms.end(), s.notify_ms.begin(), s.notify_ms.end());
+      all.report_ms.insert(all.report_ms.end(), s.report_ms.begin(), s.report_ms.end());
+      all.announce_ms.insert(all.announce_ms.end(), s.announce_ms.begin(), s.announce_ms.end());
+      all.lag_ms.insert(all.lag_ms.end(), s.lag_ms.begin(), s.lag_ms.end());
+      all.polls += s.polls;
+      all.poll_errors += s.poll_errors;
+      all.reports += s.reports;
+      all.report_entries_ok += s.report_entries_ok;
+      all.report_errors += s.report_errors;
+      all.report_refused += s.report_refused;
+      all.announces += s.announces;
+      all.announce_errors += s.announce_errors;
+      for (auto& e : s.samples) all.Error(e);
+    }
+    nlohmann::json out{{"hosts", a.hosts},
+                       {"push_id", sh.push_id.load()},
+                       {"result", why},
+                       {"checked_in", sh.checked_in.load()},
+                       {"notified", sh.notified.load()},
+                       {"installed_acked", sh.done.load()},
+                       {"notify_ms", Summary(all.notify_ms)},
+                       {"report_ms", Summary(all.report_ms)},
+                       {"announce_ms", Summary(all.announce_ms)},
+                       {"load_lag_ms", Summary(all.lag_ms)},
+                       {"polls", all.polls},
+                       {"poll_errors", all.poll_errors},
+                       {"reports", all.reports},
+                       {"reports_ok", all.report_entries_ok},
+                       {"report_errors", all.report_errors},
+                       {"report_refused", all.report_refused},
+                       {"announces", all.announces},
+                       {"announce_errors", all.announce_errors},
+                       {"errors", all.samples}};
+    // What the tracker says of the push: every row should be installed.
+    if (sh.push_id > 0) {
+      auto r = Admin(a, "GET", "/api/v1/pushes/" + std::to_string(sh.push_id.load()), "");
+      auto j = r.ok() ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
+      int installed = 0;
+      if (j.is_object() && j.contains("hosts") && j["hosts"].is_array())
+        for (const auto& row : j["hosts"]) installed += row.value("state", "") == spate::kStateInstalled;
+      out["tracker_installed"] = installed;
+      out["tracker_state"] = j.is_object() ? j.value("state", "?") : "?";
+    }
+    // The tracker's counters over the push (creation to the last install, or the deadline).
+    if (!before.empty()) {
+      auto after = Counters(a);
+      nlohmann::json d = nlohmann::json::object();
+      for (const char* k : {"spate_tracker_store_transactions_total", "spate_tracker_store_rows_total",
+                            "spate_tracker_store_seconds_total", "spate_tracker_reports_total"})
+        d[k] = after[k] - before[k];
+      out["tracker_during_push"] = d;
+    }
+    out["finished_unix_ms"] = std::chrono::duration_cast<milliseconds>(ended).count();
+    std::printf("%s\n", out.dump().c_str());
+    return rc;
+  };
+
+  // Every host checked in and holding its long poll, as the tracker counts them.
+  auto ramp_end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(a.ramp_seconds + 30 + a.hosts / 500.0));
+  while (sh.checked_in < a.hosts || LongPolls(a) < a.hosts) {
+    if (Clock::now() > ramp_end)
+      return finish(1, "only " + std::to_string(sh.checked_in.load()) + " hosts checked in and " +
+                           std::to_string(LongPolls(a)) + " long polls held before the ramp timed out");
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  std::fprintf(stderr, "spate-control-load: %d hosts checked in, %d long polls held; pushing\n", a.hosts, a.hosts);
+
+  before = Counters(a);
+  nlohmann::json push{{"artifact", a.artifact}, {"hosts_glob", "host-*"}, {"started_by", "spate-control-load"}};
+  auto wall = std::chrono::system_clock::now().time_since_epoch();
+  int64_t created_unix_ms = std::chrono::duration_cast<milliseconds>(wall).count();
+  sh.push_created_ns = Clock::now().time_since_epoch().count();
+  // Hosts woken before the answer arrives need the id: the next one, as this
+  // is the only client creating pushes.
+  sh.push_id = NewestPush(a) + 1;
+  auto r = Admin(a, "POST", "/api/v1/pushes", push.dump());
+  if (!r.ok() || r->status != 200)
+    return finish(1, "create push: " + (r.ok() ? "HTTP " + std::to_string(r->status) + " " + r->body : r.status().message()));
+  auto pj = nlohmann::json::parse(r->body, nullptr, false);
+  if (!pj.is_object() || !pj.contains("id")) return finish(1, "create push: no id in " + r->body);
+  sh.push_id = pj["id"].get<int64_t>();
+  std::printf("{\"push_created_unix_ms\":%lld}\n", static_cast<long long>(created_unix_ms));
+  std::fflush(stdout);
+
+  auto deadline = Clock::now() + std::chrono::seconds(a.seconds);
+  while (sh.done < a.hosts) {
+    if (Clock::now() > deadline)
+      return finish(1, "deadline: " + std::to_string(sh.notified.load()) + " notified, " +
+                           std::to_string(sh.done.load()) + " installed of " + std::to_string(a.hosts));
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return finish(0, "ok");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(Parse(argc, argv));
+  } catch (const std::exception& e) {
+    Die(e.what());
+  }
+}
