@@ -12,6 +12,7 @@
 // plans change under SELECT … FOR UPDATE: concurrent writers neither collide
 // nor overwrite each other's plan changes.
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -156,17 +157,32 @@ PushRecord PushFrom(PGresult* r, int i) {
                     PushPlanFromJson(nlohmann::json::parse(Text(r, i, 3), nullptr, false))};
 }
 
+
+// libpq's messages span lines ("...\n\tThis probably means..."): one line for the log.
+std::string OneLine(std::string m) {
+  std::string out;
+  for (char c : m) {
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+    if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+    out += c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+std::string ConnError(PGconn* c) { return OneLine(c ? PQerrorMessage(c) : "out of memory"); }
+
+// The server's notices and a dying connection's last words go to the log,
+// not raw to stderr (libpq's default).
+void LogNotice(void*, const char* message) { spdlog::warn("database: {}", OneLine(message)); }
+
 PGconn* Connect(const std::string& url) {
   // connect_timeout comes first so that one in the URL overrides it.
   const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
   const char* values[] = {"5", "spate-tracker", url.c_str(), nullptr};
-  return PQconnectdbParams(keys, values, /*expand_dbname=*/1);
-}
-
-std::string ConnError(PGconn* c) {
-  std::string m = c ? PQerrorMessage(c) : "out of memory";
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  return m;
+  PGconn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  if (c) PQsetNoticeProcessor(c, LogNotice, nullptr);  // kept across PQreset
+  return c;
 }
 
 class PostgresStore : public Store {
@@ -410,9 +426,8 @@ class PostgresStore : public Store {
   Status Check(PGresult* r, const std::string& what) {
     auto st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Status::Ok();
-    std::string m = r ? PQresultErrorMessage(r) : "";
+    std::string m = OneLine(r ? PQresultErrorMessage(r) : "");
     if (m.empty()) m = ConnError(conn_);
-    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
     return Status::Io(what + ": " + m);
   }
 
