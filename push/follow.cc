@@ -44,32 +44,42 @@ Status Controller::FollowChanges() {
   };
   for (const auto& id : artifacts) {
     auto a = store_->LoadArtifact(id);
-    if (!a.ok()) note(a.status());
-    else if (*a) ApplyArtifact(std::move(**a));
+    if (!a.ok())
+      note(a.status());
+    else if (*a)
+      ApplyArtifact(std::move(**a));
   }
   for (const auto& name : hosts) {
     auto h = store_->LoadHost(name);
-    if (!h.ok()) note(h.status());
-    else if (*h) ApplyHost(**h);
+    if (!h.ok())
+      note(h.status());
+    else if (*h)
+      ApplyHost(**h);
   }
   for (int64_t id : whole) {
     auto p = store_->LoadPush(id, nullptr);
-    if (!p.ok()) note(p.status());
-    else if (*p) ApplyPush(std::move(**p));
+    if (!p.ok())
+      note(p.status());
+    else if (*p)
+      ApplyPush(std::move(**p));
   }
   const std::vector<std::string> none;
   for (int64_t id : plans) {
     if (whole.count(id) || rows.count(id)) continue;  // read below or above with its plan
     auto p = store_->LoadPush(id, &none);
-    if (!p.ok()) note(p.status());
-    else if (*p) ApplyPush(std::move(**p));
+    if (!p.ok())
+      note(p.status());
+    else if (*p)
+      ApplyPush(std::move(**p));
   }
   for (const auto& [id, names] : rows) {
     if (whole.count(id)) continue;
     std::vector<std::string> list(names.begin(), names.end());
     auto p = store_->LoadPush(id, &list);
-    if (!p.ok()) note(p.status());
-    else if (*p) ApplyPush(std::move(**p));
+    if (!p.ok())
+      note(p.status());
+    else if (*p)
+      ApplyPush(std::move(**p));
   }
   return first;
 }

@@ -2,9 +2,9 @@
 // what one writes, the other follows (push/follow.cc). A real postgres
 // (tests/support/postgres.h), fake clocks, no sockets of ours.
 #include <poll.h>
+#include <spdlog/spdlog.h>
 
 #include <catch2/catch.hpp>
-#include <spdlog/spdlog.h>
 
 #include "push/controller.h"
 #include "push/host_state.h"
@@ -184,7 +184,8 @@ TEST_CASE("controllers sharing PostgreSQL: an outcome stored by one is not undon
 
   // A newer push made on B supersedes the open rows on A too; a cancel on A withdraws it from B's hosts.
   const int64_t newer = t.Start(t.b, "2");
-  REQUIRE(t.Follow(t.a, [&] { return t.a.c->FindPush(newer) && TwoPlanes::Row(t.a, id, "h1").state == kStateSuperseded; }));
+  REQUIRE(
+      t.Follow(t.a, [&] { return t.a.c->FindPush(newer) && TwoPlanes::Row(t.a, id, "h1").state == kStateSuperseded; }));
   CHECK(TwoPlanes::Row(t.a, id, "h2").state == kStateInstalled);
   REQUIRE(t.a.c->Cancel(newer, false, "rm", nullptr).ok());
   REQUIRE(t.Follow(t.b, [&] { return !Assigned(t.b, "h4", newer); }));

@@ -12,6 +12,7 @@
 // plans change under SELECT … FOR UPDATE: concurrent writers neither collide
 // nor overwrite each other's plan changes.
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -51,8 +52,8 @@ COMMIT;
 const char* kRowColumns =
     "push_id, host, addr, location, state, bytes_done, total, rate, error, updated_at, wave, peers, tries, progress_at";
 // The columns' types, for the arrays UpsertRows sends them in.
-const char* kRowTypes[] = {"bigint", "text",   "text",   "text",    "text",    "bigint", "bigint",
-                           "float8", "text",   "bigint", "integer", "integer", "integer", "bigint"};
+const char* kRowTypes[] = {"bigint", "text", "text",   "text",    "text",    "bigint",  "bigint",
+                           "float8", "text", "bigint", "integer", "integer", "integer", "bigint"};
 constexpr int kRowParams = 14;
 constexpr size_t kRowsPerStatement = 5000;  // bounds one statement's size (about 1 MB)
 
@@ -152,21 +153,38 @@ Result<ArtifactRecord> ArtifactFrom(PGresult* r, int i) {
 }
 
 PushRecord PushFrom(PGresult* r, int i) {
-  return PushRecord{Int(r, i, 0), Text(r, i, 1), Int(r, i, 2), {},
+  return PushRecord{Int(r, i, 0),
+                    Text(r, i, 1),
+                    Int(r, i, 2),
+                    {},
                     PushPlanFromJson(nlohmann::json::parse(Text(r, i, 3), nullptr, false))};
 }
+
+// libpq's messages span lines ("...\n\tThis probably means..."): one line for the log.
+std::string OneLine(std::string m) {
+  std::string out;
+  for (char c : m) {
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+    if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+    out += c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+std::string ConnError(PGconn* c) { return OneLine(c ? PQerrorMessage(c) : "out of memory"); }
+
+// The server's notices and a dying connection's last words go to the log,
+// not raw to stderr (libpq's default).
+void LogNotice(void*, const char* message) { spdlog::warn("database: {}", OneLine(message)); }
 
 PGconn* Connect(const std::string& url) {
   // connect_timeout comes first so that one in the URL overrides it.
   const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
   const char* values[] = {"5", "spate-tracker", url.c_str(), nullptr};
-  return PQconnectdbParams(keys, values, /*expand_dbname=*/1);
-}
-
-std::string ConnError(PGconn* c) {
-  std::string m = c ? PQerrorMessage(c) : "out of memory";
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  return m;
+  PGconn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  if (c) PQsetNoticeProcessor(c, LogNotice, nullptr);  // kept across PQreset
+  return c;
 }
 
 class PostgresStore : public Store {
@@ -188,7 +206,8 @@ class PostgresStore : public Store {
 
   Status Listen() {
     Res r(PQexec(listen_, (std::string("LISTEN ") + kChannel).c_str()));
-    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return Status::Io("LISTEN " + std::string(kChannel) + ": " + ConnError(listen_));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+      return Status::Io("LISTEN " + std::string(kChannel) + ": " + ConnError(listen_));
     PQsetnonblocking(listen_, 1);
     return Status::Ok();
   }
@@ -197,11 +216,11 @@ class PostgresStore : public Store {
     return Tx("store artifact " + a.manifest.id(), [&]() -> Status {
       Params p;
       p.Add(a.manifest.id()).Add(ToJson(a.manifest).dump()).Binary(a.torrent).Add(a.origin).Add(a.registered_at);
-      Status s = Run(
-          "INSERT INTO artifacts (id, manifest, torrent, origin, registered_at) VALUES ($1,$2,$3,$4,$5) "
-          "ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest, torrent = excluded.torrent, "
-          "origin = excluded.origin, registered_at = excluded.registered_at",
-          p);
+      Status s =
+          Run("INSERT INTO artifacts (id, manifest, torrent, origin, registered_at) VALUES ($1,$2,$3,$4,$5) "
+              "ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest, torrent = excluded.torrent, "
+              "origin = excluded.origin, registered_at = excluded.registered_at",
+              p);
       if (!s.ok()) return s;
       return Notify(StoreChange{StoreChange::Kind::kArtifact, 0, {a.manifest.id()}});
     });
@@ -300,7 +319,8 @@ class PostgresStore : public Store {
       Res k = Query("SELECT host, addr, location, last_seen FROM hosts ORDER BY host", {});
       if (PQresultStatus(k.get()) != PGRES_TUPLES_OK) return Check(k.get(), "load hosts");
       for (int i = 0; i < PQntuples(k.get()); ++i)
-        snap.hosts.push_back(HostRecord{Text(k.get(), i, 0), Text(k.get(), i, 1), Text(k.get(), i, 2), Int(k.get(), i, 3)});
+        snap.hosts.push_back(
+            HostRecord{Text(k.get(), i, 0), Text(k.get(), i, 1), Text(k.get(), i, 2), Int(k.get(), i, 3)});
       return Status::Ok();
     });
     if (!s.ok()) return s;
@@ -317,11 +337,11 @@ class PostgresStore : public Store {
       if (PQntuples(r.get()) == 0) return Status::Ok();
       out = PushFrom(r.get(), 0);
       if (hosts && hosts->empty()) return Status::Ok();
-      Res h = hosts ? Query(std::string("SELECT ") + kRowColumns +
-                                " FROM push_hosts WHERE push_id = $1 AND host = ANY($2::text[]) ORDER BY host",
-                            Params(p).Add(TextArray(*hosts)))
-                    : Query(std::string("SELECT ") + kRowColumns + " FROM push_hosts WHERE push_id = $1 ORDER BY host",
-                            p);
+      Res h =
+          hosts ? Query(std::string("SELECT ") + kRowColumns +
+                            " FROM push_hosts WHERE push_id = $1 AND host = ANY($2::text[]) ORDER BY host",
+                        Params(p).Add(TextArray(*hosts)))
+                : Query(std::string("SELECT ") + kRowColumns + " FROM push_hosts WHERE push_id = $1 ORDER BY host", p);
       if (PQresultStatus(h.get()) != PGRES_TUPLES_OK) return Check(h.get(), "load push hosts");
       for (int i = 0; i < PQntuples(h.get()); ++i) out->hosts.push_back(RowFrom(h.get(), i));
       return Status::Ok();
@@ -410,9 +430,8 @@ class PostgresStore : public Store {
   Status Check(PGresult* r, const std::string& what) {
     auto st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Status::Ok();
-    std::string m = r ? PQresultErrorMessage(r) : "";
+    std::string m = OneLine(r ? PQresultErrorMessage(r) : "");
     if (m.empty()) m = ConnError(conn_);
-    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
     return Status::Io(what + ": " + m);
   }
 
@@ -469,10 +488,19 @@ class PostgresStore : public Store {
       for (size_t i = from; i < to; ++i) {
         const auto& [id, h] = *rows[i];
         std::snprintf(buf, sizeof buf, "%.17g", h.rate);
-        const std::string v[kRowParams] = {std::to_string(id), h.host, h.addr, h.location, h.state,
-                                           std::to_string(h.bytes_done), std::to_string(h.total), buf, h.error,
-                                           std::to_string(h.updated_at), std::to_string(h.wave),
-                                           std::to_string(h.peers), std::to_string(h.tries),
+        const std::string v[kRowParams] = {std::to_string(id),
+                                           h.host,
+                                           h.addr,
+                                           h.location,
+                                           h.state,
+                                           std::to_string(h.bytes_done),
+                                           std::to_string(h.total),
+                                           buf,
+                                           h.error,
+                                           std::to_string(h.updated_at),
+                                           std::to_string(h.wave),
+                                           std::to_string(h.peers),
+                                           std::to_string(h.tries),
                                            std::to_string(h.progress_at)};
         for (int c = 0; c < kRowParams; ++c) cols[size_t(c)].push_back(v[c]);
       }

@@ -267,7 +267,8 @@ class SqliteStore : public Store {
       if (!st.ok()) return Error("load push");
       st.Bind(1, id);
       if (st.Step() != SQLITE_ROW) return std::optional<PushRecord>();
-      p = PushRecord{st.Int(0), st.Text(1), st.Int(2), {}, PushPlanFromJson(nlohmann::json::parse(st.Text(3), nullptr, false))};
+      p = PushRecord{
+          st.Int(0), st.Text(1), st.Int(2), {}, PushPlanFromJson(nlohmann::json::parse(st.Text(3), nullptr, false))};
     }
     if (hosts == nullptr) {
       Stmt st(db_, std::string("SELECT ") + kRowColumns + " FROM push_hosts WHERE push_id = ? ORDER BY host");

@@ -44,8 +44,19 @@ Tracker StartTracker(const TempDir& dir, const std::string& tag, const std::stri
   Tracker t;
   t.tag = tag;
   // One signing key for both: fetchers trust whichever tracker answers.
-  t.argv = {testing::SpateBinary(), "tracker", "--db", db, "--key", dir / "tracker.sign.key", "--admin-token", kToken,
-            "--open-reads", "--rackmap", dir / "rack.map", "--announce-interval", "1s"};
+  t.argv = {testing::SpateBinary(),
+            "tracker",
+            "--db",
+            db,
+            "--key",
+            dir / "tracker.sign.key",
+            "--admin-token",
+            kToken,
+            "--open-reads",
+            "--rackmap",
+            dir / "rack.map",
+            "--announce-interval",
+            "1s"};
   Start(t, dir, "127.0.0.1:0");
   return t;
 }
@@ -120,8 +131,8 @@ AssignmentList Poll(const Tracker& t, const Host& h, int64_t generation = -1, in
 
 // POSTs one report; a refused report fails the test: every report must count.
 void Report(const Tracker& t, const Host& h, int64_t push_id, const std::string& state) {
-  json rep{{"push_id", push_id}, {"state", state}, {"bytes_done", state == kStateInstalled ? 4096 : 0},
-           {"total", 4096}};
+  json rep{
+      {"push_id", push_id}, {"state", state}, {"bytes_done", state == kStateInstalled ? 4096 : 0}, {"total", 4096}};
   auto r = http::Call("POST", t.api + "/hosts/" + h.name + "/reports", json{{"reports", {rep}}}.dump(), From(h.addr));
   REQUIRE(r.ok());
   INFO(h.name << " reporting to " << t.api << ": " << r->body);
@@ -132,7 +143,8 @@ void Report(const Tracker& t, const Host& h, int64_t push_id, const std::string&
 
 std::vector<Host> Hosts(int n) {
   std::vector<Host> out;
-  for (int i = 1; i <= n; ++i) out.push_back({"h" + std::to_string(i), "127.0." + std::to_string(1 + (i - 1) % 2) + "." + std::to_string(i)});
+  for (int i = 1; i <= n; ++i)
+    out.push_back({"h" + std::to_string(i), "127.0." + std::to_string(1 + (i - 1) % 2) + "." + std::to_string(i)});
   return out;
 }
 
@@ -159,7 +171,9 @@ size_t Occurrences(const std::string& text, const std::string& what) {
   return n;
 }
 
-TEST_CASE("two trackers on one PostgreSQL: a push created on one shows on the other and wakes a host's long poll there at once") {
+TEST_CASE(
+    "two trackers on one PostgreSQL: a push created on one shows on the other and wakes a host's long poll there at "
+    "once") {
   testing::PostgresServer pg;
   const std::string db = pg.CreateDatabase("shared");
   TempDir dir("shared-db");
@@ -169,7 +183,8 @@ TEST_CASE("two trackers on one PostgreSQL: a push created on one shows on the ot
   const int64_t g1 = Poll(b, h1).generation;  // h1 checks in on B,
   Poll(a, h2);                                // h2 on A
   // Each tracker learns the other's bindings: a glob push on A finds h1.
-  auto hosts = WaitFor(a.api + "/hosts", [](const json& j) { return j.dump().find("127.0.1.1") != std::string::npos; }, 5s);
+  auto hosts = WaitFor(
+      a.api + "/hosts", [](const json& j) { return j.dump().find("127.0.1.1") != std::string::npos; }, 5s);
   INFO(hosts.dump());
   REQUIRE(hosts.dump().find("127.0.1.1") != std::string::npos);
 
@@ -182,8 +197,8 @@ TEST_CASE("two trackers on one PostgreSQL: a push created on one shows on the ot
   const auto created = std::chrono::steady_clock::now();
   const int64_t id = CreatePush(a, {{"artifact", "web@1"}, {"hosts_glob", "h*"}});
   auto [list, held_for] = held.get();
-  const auto woke_after = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - created);
+  const auto woke_after =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - created);
   WARN("B answered h1's long poll " << woke_after.count() << " ms after the push was created on A (held "
                                     << std::chrono::duration_cast<std::chrono::milliseconds>(held_for).count()
                                     << " ms, of 30 s)");
@@ -227,7 +242,8 @@ TEST_CASE("two trackers on one PostgreSQL: reports sent to both for different ho
   for (auto& t : threads) t.join();
   const std::string path = "/pushes/" + std::to_string(id);
   for (const Tracker* t : {&a, &b}) {
-    auto p = WaitFor(t->api + path, [](const json& j) { return j["state"] == "succeeded"; }, 5s);
+    auto p = WaitFor(
+        t->api + path, [](const json& j) { return j["state"] == "succeeded"; }, 5s);
     INFO(t->tag << ": " << p.dump());
     CHECK(Count(p, kStateInstalled) == 16);
     CHECK(p["state"] == "succeeded");
@@ -271,27 +287,31 @@ TEST_CASE("control-plane restart mid-push on PostgreSQL: no report is lost, wave
 
   // The history: push 1 to all, done.
   const int64_t first = CreatePush(a, {{"artifact", "web@1"}, {"hosts", names}});
-  auto p1 = run_until(first, [](const json& j) { return j["state"] == "succeeded"; }, 20s);
+  auto p1 = run_until(
+      first, [](const json& j) { return j["state"] == "succeeded"; }, 20s);
   REQUIRE(p1["state"] == "succeeded");
 
   // Push 2 in waves 1, 50%, 100%. Once the canary wave is done, A is killed.
   const int64_t second = CreatePush(a, {{"artifact", "web@2"}, {"hosts", names}, {"waves", "1,50%,100%"}});
-  auto p2 = run_until(second, [](const json& j) { return Count(j, kStateInstalled) >= 1; }, 20s);
+  auto p2 = run_until(
+      second, [](const json& j) { return Count(j, kStateInstalled) >= 1; }, 20s);
   REQUIRE(Count(p2, kStateInstalled) >= 1);
   a.proc->Kill();
   a_down = true;
-  p2 = run_until(second, [](const json& j) { return Count(j, kStateInstalled) >= 4; }, 20s);
+  p2 = run_until(
+      second, [](const json& j) { return Count(j, kStateInstalled) >= 4; }, 20s);
   REQUIRE(Count(p2, kStateInstalled) >= 4);
   Restart(a, dir);
   a_down = false;
-  p2 = run_until(second, [](const json& j) { return j["state"] == "succeeded"; }, 30s);
+  p2 = run_until(
+      second, [](const json& j) { return j["state"] == "succeeded"; }, 30s);
   INFO(p2.dump());
   REQUIRE(p2["state"] == "succeeded");
 
   // Both trackers, the restarted one too, hold every outcome and the history.
   for (const Tracker* t : {&a, &b}) {
-    auto now2 = WaitFor(t->api + "/pushes/" + std::to_string(second),
-                        [](const json& j) { return j["state"] == "succeeded"; }, 5s);
+    auto now2 = WaitFor(
+        t->api + "/pushes/" + std::to_string(second), [](const json& j) { return j["state"] == "succeeded"; }, 5s);
     INFO(t->tag << ": " << now2.dump());
     CHECK(Count(now2, kStateInstalled) == 8);
     CHECK(now2["wave"] == 2);
@@ -333,7 +353,8 @@ TEST_CASE("two trackers ride out a PostgreSQL restart: they reconnect, write aga
   CHECK(served);
   // And notices flow again: a report on B reaches A.
   Report(b, h1, id, kStateInstalled);
-  auto on_a = WaitFor(a.api + "/pushes/" + std::to_string(id), [](const json& j) { return j["state"] == "succeeded"; }, 5s);
+  auto on_a = WaitFor(
+      a.api + "/pushes/" + std::to_string(id), [](const json& j) { return j["state"] == "succeeded"; }, 5s);
   CHECK(on_a["state"] == "succeeded");
   CHECK(b.proc->Log().find("reading all push state back") != std::string::npos);
 }

@@ -20,8 +20,7 @@ namespace {
 
 // The server binaries, newest major version first; Debian keeps them off $PATH.
 std::string FindBinDir() {
-  if (const char* env = std::getenv("SPATE_PG_BINDIR"))
-    return fs::exists(std::string(env) + "/initdb") ? env : "";
+  if (const char* env = std::getenv("SPATE_PG_BINDIR")) return fs::exists(std::string(env) + "/initdb") ? env : "";
   std::string best;
   int best_major = 0;
   std::error_code ec;
@@ -55,8 +54,9 @@ void Chown(const std::string& path, const std::string& user) {
 
 PostgresServer::PostgresServer() : bin_dir_(FindBinDir()), user_(ServerUser()) {
   if (bin_dir_.empty())
-    FAIL("no PostgreSQL server (initdb, postgres) under /usr/lib/postgresql/*/bin (or $SPATE_PG_BINDIR): install "
-         "postgresql-15 (scripts/install-deps does)");
+    FAIL(
+        "no PostgreSQL server (initdb, postgres) under /usr/lib/postgresql/*/bin (or $SPATE_PG_BINDIR): install "
+        "postgresql-15 (scripts/install-deps does)");
   dir_ = std::make_unique<TempDir>("spate-pg");
   // The server user must reach its data directory inside our temp dir.
   fs::permissions(dir_->path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec,
@@ -65,8 +65,8 @@ PostgresServer::PostgresServer() : bin_dir_(FindBinDir()), user_(ServerUser()) {
   fs::create_directory(data);
   fs::permissions(data, fs::perms::owner_all, fs::perm_options::replace);
   Chown(data, user_);
-  auto init = Run(AsServerUser({Bin("initdb"), "-D", data, "-U", "spate", "--auth=trust", "-E", "UTF8",
-                                "--locale=C", "--no-sync", "--no-instructions"}),
+  auto init = Run(AsServerUser({Bin("initdb"), "-D", data, "-U", "spate", "--auth=trust", "-E", "UTF8", "--locale=C",
+                                "--no-sync", "--no-instructions"}),
                   120s);
   INFO(init.output);
   REQUIRE(init.exit_code == 0);
