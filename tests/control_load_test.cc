@@ -29,7 +29,8 @@ double Metric(const std::string& base, const std::string& name) {
   double sum = 0;
   std::istringstream in(r->body);
   for (std::string line; std::getline(in, line);)
-    if (line.rfind(name + " ", 0) == 0 || line.rfind(name + "{", 0) == 0) sum += std::stod(line.substr(line.rfind(' ')));
+    if (line.rfind(name + " ", 0) == 0 || line.rfind(name + "{", 0) == 0)
+      sum += std::stod(line.substr(line.rfind(' ')));
   return sum;
 }
 
@@ -39,21 +40,23 @@ TEST_CASE("500 simulated fetchers: every host gets its assignment and every repo
   {
     std::ofstream map(dir / "rack.map");
     for (int r = 1; r <= 2; ++r) map << "127.0." << r << ".0/24 dc1/pod1/rack" << r << "\n";
-    std::ofstream(dir / "tokens") << "register " << kRegister << "\npush " << kAdmin << "\nhost-secret " << kSecret << "\n";
+    std::ofstream(dir / "tokens") << "register " << kRegister << "\npush " << kAdmin << "\nhost-secret " << kSecret
+                                  << "\n";
   }
-  std::filesystem::permissions(dir / "tokens", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::permissions(dir / "tokens",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   std::string ready = dir / "tracker.ready";
-  Process tracker({testing::SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--db", dir / "t.db", "--token-file",
-                   dir / "tokens", "--open-reads", "--rackmap", dir / "rack.map", "--ready-file", ready,
-                   "--log-level", "warn"},
-                  dir / "tracker.log");
+  Process tracker(
+      {testing::SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--db", dir / "t.db", "--token-file",
+       dir / "tokens", "--open-reads", "--rackmap", dir / "rack.map", "--ready-file", ready, "--log-level", "warn"},
+      dir / "tracker.log");
   auto j = testing::WaitReady(tracker, ready, 10s);
   const std::string addr = j["http"].get<std::string>(), base = "http://" + addr;
 
   const double reports_before = Metric(base, "spate_tracker_reports_total");
   auto run = testing::Run({SPATE_CONTROL_LOAD, "run", "--tracker", addr, "--hosts", std::to_string(kHosts), "--token",
-                           kAdmin, "--register-token", kRegister, "--host-secret", kSecret, "--download-seconds", "3", "--seconds", "40",
-                           "--ramp-seconds", "1"},
+                           kAdmin, "--register-token", kRegister, "--host-secret", kSecret, "--download-seconds", "3",
+                           "--seconds", "40", "--ramp-seconds", "1"},
                           60s);
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
@@ -61,7 +64,8 @@ TEST_CASE("500 simulated fetchers: every host gets its assignment and every repo
   nlohmann::json out;
   std::istringstream lines(run.output);
   for (std::string line; std::getline(lines, line);)
-    if (!line.empty() && line[0] == '{' && line.find("\"result\"") != std::string::npos) out = nlohmann::json::parse(line);
+    if (!line.empty() && line[0] == '{' && line.find("\"result\"") != std::string::npos)
+      out = nlohmann::json::parse(line);
   REQUIRE(out.is_object());
   CHECK(out["result"] == "ok");
   CHECK(out["checked_in"] == kHosts);

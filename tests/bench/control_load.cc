@@ -74,23 +74,36 @@ Args Parse(int argc, char** argv) {
     std::string k = argv[i];
     if (i + 1 >= argc) Die("missing value for " + k);
     std::string v = argv[i + 1];
-    if (k == "--tracker") a.tracker = v;
-    else if (k == "--token") a.token = v;
-    else if (k == "--register-token") a.register_token = v;
-    else if (k == "--host-secret") a.host_secret = v;
-    else if (k == "--artifact") a.artifact = v;
-    else if (k == "--hosts") a.hosts = std::stoi(v);
-    else if (k == "--download-seconds") a.download_seconds = std::stoi(v);
-    else if (k == "--poll-wait") a.poll_wait = std::stoi(v);
-    else if (k == "--seconds") a.seconds = std::stoi(v);
-    else if (k == "--threads") a.threads = std::stoi(v);
-    else if (k == "--ramp-seconds") a.ramp_seconds = std::stod(v);
-    else Die("unknown flag " + k);
+    if (k == "--tracker")
+      a.tracker = v;
+    else if (k == "--token")
+      a.token = v;
+    else if (k == "--register-token")
+      a.register_token = v;
+    else if (k == "--host-secret")
+      a.host_secret = v;
+    else if (k == "--artifact")
+      a.artifact = v;
+    else if (k == "--hosts")
+      a.hosts = std::stoi(v);
+    else if (k == "--download-seconds")
+      a.download_seconds = std::stoi(v);
+    else if (k == "--poll-wait")
+      a.poll_wait = std::stoi(v);
+    else if (k == "--seconds")
+      a.seconds = std::stoi(v);
+    else if (k == "--threads")
+      a.threads = std::stoi(v);
+    else if (k == "--ramp-seconds")
+      a.ramp_seconds = std::stod(v);
+    else
+      Die("unknown flag " + k);
   }
   if (a.tracker.empty() || a.token.empty()) Die("run needs --tracker and --token");
   if (a.hosts < 1 || a.hosts > 250 * 250) Die("--hosts must be 1..62500 (addresses 127.0.R.H, R and H in 1..250)");
   if (a.threads < 1 || a.threads > 64) Die("--threads must be 1..64");
-  if (a.download_seconds < 0 || a.seconds < 1 || a.poll_wait < 1) Die("bad --download-seconds, --seconds or --poll-wait");
+  if (a.download_seconds < 0 || a.seconds < 1 || a.poll_wait < 1)
+    Die("bad --download-seconds, --seconds or --poll-wait");
   if (a.ramp_seconds < 0) a.ramp_seconds = a.hosts / 1000.0;
   if (a.register_token.empty()) a.register_token = a.token;
   return a;
@@ -124,7 +137,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   using Done = std::function<void(Answer)>;
   Exchange(asio::io_context& io, asio::ip::address_v4 src, tcp::endpoint server, std::string request,
            Clock::duration timeout, Done done)
-      : socket_(io), timer_(io), src_(src), server_(server), request_(std::move(request)), done_(std::move(done)),
+      : socket_(io),
+        timer_(io),
+        src_(src),
+        server_(server),
+        request_(std::move(request)),
+        done_(std::move(done)),
         timeout_(timeout) {}
 
   // When the request was wanted: latencies count from here.
@@ -144,11 +162,10 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     });
     socket_.async_connect(server_, [self = shared_from_this()](boost::system::error_code e) {
       if (e) return self->Finish("connect: " + e.message());
-      asio::async_write(self->socket_, asio::buffer(self->request_),
-                        [self](boost::system::error_code e2, size_t) {
-                          if (e2) return self->Finish("write: " + e2.message());
-                          self->Read();
-                        });
+      asio::async_write(self->socket_, asio::buffer(self->request_), [self](boost::system::error_code e2, size_t) {
+        if (e2) return self->Finish("write: " + e2.message());
+        self->Read();
+      });
     });
   }
 
@@ -265,9 +282,11 @@ struct Worker {
   std::mt19937 rng{std::random_device{}()};
 
   std::string Request(const Host& h, const std::string& method, const std::string& target, const std::string& body) {
-    std::string r = method + " " + target + " HTTP/1.1\r\nHost: " + sh->args.tracker + "\r\nUser-Agent: spate-control-load\r\n";
+    std::string r =
+        method + " " + target + " HTTP/1.1\r\nHost: " + sh->args.tracker + "\r\nUser-Agent: spate-control-load\r\n";
     if (!h.token.empty() && target.rfind("/api/", 0) == 0) r += "Authorization: Bearer " + h.token + "\r\n";
-    if (method == "POST") r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    if (method == "POST")
+      r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
     r += "\r\n" + body;
     return r;
   }
@@ -380,36 +399,38 @@ struct Worker {
     std::string body = nlohmann::json{{"reports", nlohmann::json::array({spate::ToJson(r)})}}.dump();
     ++stats.reports;
     h.report_in_flight = true;
-    Send(h, Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body), std::chrono::seconds(5),
-         [this, &h, done](Answer a) {
-           h.report_in_flight = false;
-           if (sh->stopping) return;
-           if (!a.ok || a.status != 200) {
-             ++stats.report_errors;
-             stats.Error("report " + h.id + ": " + (a.ok ? "HTTP " + std::to_string(a.status) + " " + a.body : a.error));
-             return;  // "installed" stays queued: the next beat sends it again
-           }
-           stats.report_ms.push_back(a.ms);
-           if (a.body.find("\"refused\":[]") == std::string::npos) {
-             ++stats.report_refused;
-             stats.Error("report " + h.id + " refused: " + a.body);
-             return;
-           }
-           ++stats.report_entries_ok;
-           if (done && !h.installed_acked) {
-             h.installed_acked = true;
-             h.report_timer->cancel();
-             ++sh->done;
-             Announce(h, "completed");
-           }
-         });
+    Send(
+        h, Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body), std::chrono::seconds(5),
+        [this, &h, done](Answer a) {
+          h.report_in_flight = false;
+          if (sh->stopping) return;
+          if (!a.ok || a.status != 200) {
+            ++stats.report_errors;
+            stats.Error("report " + h.id + ": " + (a.ok ? "HTTP " + std::to_string(a.status) + " " + a.body : a.error));
+            return;  // "installed" stays queued: the next beat sends it again
+          }
+          stats.report_ms.push_back(a.ms);
+          if (a.body.find("\"refused\":[]") == std::string::npos) {
+            ++stats.report_refused;
+            stats.Error("report " + h.id + " refused: " + a.body);
+            return;
+          }
+          ++stats.report_entries_ok;
+          if (done && !h.installed_acked) {
+            h.installed_acked = true;
+            h.report_timer->cancel();
+            ++sh->done;
+            Announce(h, "completed");
+          }
+        });
   }
 
   void Announce(Host& h, const std::string& event) {
     if (sh->stopping) return;
-    std::string target = "/announce?info_hash=" + spate::http::UrlEncode(h.info_hash) +
-                         "&peer_id=" + h.peer_id + "&port=6881&uploaded=0&downloaded=0&left=" +
-                         (h.installed_acked ? "0" : std::to_string(h.total)) + "&compact=1&numwant=50";
+    std::string target =
+        "/announce?info_hash=" + spate::http::UrlEncode(h.info_hash) + "&peer_id=" + h.peer_id +
+        "&port=6881&uploaded=0&downloaded=0&left=" + (h.installed_acked ? "0" : std::to_string(h.total)) +
+        "&compact=1&numwant=50";
     if (!event.empty()) target += "&event=" + event;
     ++stats.announces;
     Send(h, Request(h, "GET", target, ""), std::chrono::seconds(15), [this, &h](Answer a) {
@@ -491,9 +512,8 @@ void RegisterArtifact(const Args& a) {
                    {"info_hash", Hex(ih)},
                    {"piece_size", 4 << 20},
                    {"created_at", 0}};
-  nlohmann::json body{{"manifest", m},
-                      {"torrent", spate::Base64Encode("d4:infod6:lengthi1073741824eee")},
-                      {"origin", "127.0.0.2"}};
+  nlohmann::json body{
+      {"manifest", m}, {"torrent", spate::Base64Encode("d4:infod6:lengthi1073741824eee")}, {"origin", "127.0.0.2"}};
   auto r = Admin(a, "POST", "/api/v1/artifacts", body.dump(), a.register_token);
   if (!r.ok()) Die("register: " + r.status().message());
   if (r->status != 200) Die("register: HTTP " + std::to_string(r->status) + ": " + r->body);
@@ -572,8 +592,8 @@ int Run(const Args& a) {
   }
   // Check-ins spread over the ramp, as a fleet's fetchers start at different times.
   for (auto& h : hosts) {
-    auto delay = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(a.ramp_seconds * h->index / a.hosts));
+    auto delay =
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.ramp_seconds * h->index / a.hosts));
     Host* hp = h.get();
     h->w->After(*h->poll_timer, delay, [hp] { hp->w->Poll(*hp, 0); });
   }
@@ -672,7 +692,8 @@ int Run(const Args& a) {
   sh.push_id = NewestPush(a) + 1;
   auto r = Admin(a, "POST", "/api/v1/pushes", push.dump());
   if (!r.ok() || r->status != 200)
-    return finish(1, "create push: " + (r.ok() ? "HTTP " + std::to_string(r->status) + " " + r->body : r.status().message()));
+    return finish(
+        1, "create push: " + (r.ok() ? "HTTP " + std::to_string(r->status) + " " + r->body : r.status().message()));
   auto pj = nlohmann::json::parse(r->body, nullptr, false);
   if (!pj.is_object() || !pj.contains("id")) return finish(1, "create push: no id in " + r->body);
   sh.push_id = pj["id"].get<int64_t>();
