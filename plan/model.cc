@@ -88,7 +88,6 @@ struct Flow {
   int32_t chunk;    // kRepick: another peer delivered it first
   double got;       // bytes of chunk delivered
   double rate;
-  double weight;  // Allocate's share weight: the uploader's cap over its flows
   float recv;        // bytes moved since the last FlushRecv
   int32_t out_rack;  // u's rack when the flow leaves it, else -1
   int32_t in_rack;   // d's rack when the flow enters it from outside, else -1
@@ -168,7 +167,6 @@ class Sim {
   // Capped resources: each node's up and down, each rack's out and in.
   std::vector<double> cap_, level_, frozen_load_, load_;
   std::vector<int32_t> count_;
-  std::vector<double> weight_;  // per resource: weights of its unfrozen flows
   RackTable rack_table_;
   PeerSet peers_;
   std::vector<int> rack_targets_;
@@ -486,39 +484,26 @@ void Sim::Gain(uint32_t d, int c, double now) {
   }
 }
 
-// Weighted max-min rates by progressive filling in rounds: every flow not yet
-// frozen gets its weight times the smallest level (capacity left per unit of
-// weight) of its resources; flows on a saturated resource freeze; the rest
-// share what is left.
-//
-// A flow's weight is what its uploader would give it alone: the uploader's cap
-// over its flows. A downloader asks each peer for as much as that peer has
-// been delivering (libtorrent sizes each peer's request queue by the peer's
-// rate), so a fast uploader (the origin, with a few slots) keeps a deep queue
-// and its share of a busy downlink, where equal shares would leave it idle.
+// Max-min fair rates by progressive filling in rounds: every flow not yet
+// frozen gets the smallest fair level of its resources; flows on a saturated
+// resource freeze; the rest share what is left.
 void Sim::Allocate() {
   std::fill(count_.begin(), count_.end(), 0);
-  for (const Flow& f : flows_) ++count_[f.u];
-  // An unlimited uploader could give a flow all the downloader takes.
-  const size_t nn = nodes_.size();
-  for (Flow& f : flows_)
-    f.weight = !std::isinf(cap_[f.u]) ? cap_[f.u] / count_[f.u] : !std::isinf(cap_[nn + f.d]) ? cap_[nn + f.d] : 1.0;
-  std::fill(weight_.begin(), weight_.end(), 0.0);
   std::fill(frozen_load_.begin(), frozen_load_.end(), 0.0);
   for (Flow& f : flows_) {
     f.frozen = false;
-    for (int k = 0; k < 4 && f.res[k] >= 0; ++k) weight_[f.res[k]] += f.weight;
+    for (int k = 0; k < 4 && f.res[k] >= 0; ++k) ++count_[f.res[k]];
   }
   for (int round = 0; round < kFillRounds; ++round) {
     for (size_t r = 0; r < cap_.size(); ++r)
-      level_[r] = weight_[r] > 0 ? std::max(0.0, cap_[r] - frozen_load_[r]) / weight_[r] : kUnlimited;
+      level_[r] = count_[r] > 0 ? std::max(0.0, cap_[r] - frozen_load_[r]) / count_[r] : kUnlimited;
     bool last = round == kFillRounds - 1;
     if (!last) std::copy(frozen_load_.begin(), frozen_load_.end(), load_.begin());
     for (Flow& f : flows_) {
       if (f.frozen) continue;
       double r = kUnlimited;
       for (int k = 0; k < 4 && f.res[k] >= 0; ++k) r = std::min(r, level_[f.res[k]]);
-      f.rate = std::isinf(r) ? 1e15 : r * f.weight;
+      f.rate = std::isinf(r) ? 1e15 : r;
       if (!last)
         for (int k = 0; k < 4 && f.res[k] >= 0; ++k) load_[f.res[k]] += f.rate;
     }
@@ -532,7 +517,7 @@ void Sim::Allocate() {
       f.frozen = any = true;
       for (int k = 0; k < 4 && f.res[k] >= 0; ++k) {
         frozen_load_[f.res[k]] += f.rate;
-        weight_[f.res[k]] -= f.weight;
+        --count_[f.res[k]];
       }
     }
     if (!any) break;
@@ -698,7 +683,6 @@ Result<PlanResult> Sim::Run(const Fleet& fleet) {
   frozen_load_.assign(cap_.size(), 0);
   load_.assign(cap_.size(), 0);
   count_.assign(cap_.size(), 0);
-  weight_.assign(cap_.size(), 0.0);
 
   // The bound, and the step from it.
   const double F = double(o_.size);
