@@ -327,6 +327,13 @@ void Controller::LogStatusChange(const Push& p, PushStatus before) const {
 }
 
 bool Controller::ChangePlan(Push& p, const std::function<bool(PushPlan&)>& change) {
+  // The outcomes a decision rests on (a failure that pauses, the last install
+  // of a wave) are stored before the decision: another process must never
+  // read a pause without the failure behind it, nor a crash keep one alone.
+  if (Status s = WriteOutcomes(); !s.ok()) {
+    spdlog::error("push {}: storing outcomes before its plan: {}", p.rec.id, s.message());
+    return false;
+  }
   auto plan = Write(1, [&] { return store_->UpdatePlan(p.rec.id, change); });
   if (!plan.ok()) {
     spdlog::error("push {}: storing its plan: {}", p.rec.id, plan.status().message());
@@ -420,6 +427,7 @@ Result<PushProgress> Controller::Resume(int64_t id, const std::string& by) {
     return Status::Conflict("push " + std::to_string(id) + " is " + PushStatusName(p.status()) + ", not paused");
   const int failed = p.failed;
   bool resumed = false;
+  if (Status s = WriteOutcomes(); !s.ok()) return s;  // as ChangePlan: the outcomes first
   auto plan = Write(1, [&] { return store_->UpdatePlan(id, [&](PushPlan& s) {
     if (!s.paused || s.cancelled) return false;  // resumed or cancelled elsewhere meanwhile
     s.paused = false;
@@ -445,6 +453,7 @@ Result<PushProgress> Controller::Cancel(int64_t id, bool rollback, const std::st
     return Status::Conflict("push " + std::to_string(id) + " already ended " + PushStatusName(p.status()) +
                             (rollback ? "; roll back with spate rollback" : ""));
   const PushStatus before = p.status();
+  if (Status s = WriteOutcomes(); !s.ok()) return s;  // as ChangePlan: the outcomes first
   auto plan = Write(1, [&] { return store_->UpdatePlan(id, [&](PushPlan& s) {
     if (s.cancelled) return false;  // cancelled elsewhere: that reason stands
     s.cancelled = true;

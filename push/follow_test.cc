@@ -94,6 +94,8 @@ struct TwoPlanes {
     auto res = p.c->Reports(host, {r});
     REQUIRE(res.ok());
     REQUIRE(res->refused.empty());
+    // What the service's group commit does before it answers the report.
+    REQUIRE(p.c->WriteOutcomes().ok());
   }
   static const HostProgress& Row(Plane& p, int64_t id, const std::string& host) {
     const Push& push = *p.c->FindPush(id);
