@@ -17,6 +17,7 @@ int SeederCommand(int argc, char** argv);
 int UploadCommand(int argc, char** argv);
 int FetcherCommand(int argc, char** argv);
 int HostTokenCommand(int argc, char** argv);
+int PlanCommand(int argc, char** argv);
 // From build_info.cc, written at build time (cmake/build_info.cmake).
 extern const char kVersion[];
 extern const char kBuild[];
@@ -39,6 +40,7 @@ const Subcommand kSubcommands[] = {
     {"rollback", "return hosts to an earlier version of NAME and watch progress", spate::RollbackCommand},
     {"pushes", "list recent pushes and rollbacks", spate::PushesCommand},
     {"fleet", "show the versions each host and rack runs, and version skew", spate::FleetCommand},
+    {"plan", "predict a push's time and rack-uplink load before it starts (a swarm model)", spate::PlanCommand},
     {"rackmap", "check a rackmap file or look up an address", spate::RackmapCommand},
     {"host-token", "print a host's token from the tracker's host secret (provisioning)", spate::HostTokenCommand},
 };

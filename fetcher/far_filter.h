@@ -24,12 +24,10 @@
 
 #include "fetcher/metrics.h"
 #include "wire/api.h"
+#include "wire/push_facts.h"  // InShare
 #include "wire/status.h"
 
 namespace spate {
-
-// Whether `piece` is the share of gateway `slot` of `slots`.
-inline bool InShare(int piece, int slot, int slots) { return slots <= 1 || piece % slots == slot; }
 
 class FarFilter : public lt::torrent_plugin, public std::enable_shared_from_this<FarFilter> {
  public:

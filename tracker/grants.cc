@@ -1,6 +1,7 @@
 // Origin grants that stopped earning their place (see grant_watch.h).
 #include <spdlog/spdlog.h>
 
+#include "tracker/gateway_share.h"
 #include "tracker/tracker_impl.h"
 #include "wire/crypto.h"
 
@@ -38,11 +39,8 @@ std::optional<GatewayShare> Tracker::Impl::GatewayOf(const std::string& info_has
   if (rack == kUnknownRack) return std::nullopt;
   uint32_t slot = sw->second.peers.FindAt(rack, *ip);
   if (slot == kNoSlot) return std::nullopt;
-  const PeerRecord& rec = sw->second.peers[slot];
-  if (!rec.granted || rec.seed()) return std::nullopt;
-  int slots = std::min(config.policy.origin_per_rack, push_facts->RackTargets(sw->second.artifact, loc.ToString()));
-  if (int(rec.gateway_slot) >= slots) return std::nullopt;
-  return GatewayShare{int(rec.gateway_slot), slots};
+  return GatewayShareOf(sw->second.peers[slot], config.policy.origin_per_rack,
+                        push_facts->RackTargets(sw->second.artifact, loc.ToString()));
 }
 
 }  // namespace spate

@@ -36,6 +36,10 @@ struct GatewayShare {
   int slots = 1;
 };
 
+// Whether `piece` is the share of gateway `slot` of `slots`: the fetcher's
+// far filter keeps far HAVEs by it, and `spate plan` simulates it.
+inline bool InShare(int piece, int slot, int slots) { return slots <= 1 || piece % slots == slot; }
+
 // What the push controller asks of the swarm side. Answered by the tracker.
 class Swarms {
  public:
