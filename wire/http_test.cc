@@ -305,6 +305,14 @@ class ExhaustDescriptors {
 }  // namespace
 
 TEST_CASE("a server out of descriptors backs off instead of spinning, and serves the waiting client once one frees") {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan checks a virtual call's dynamic type by writing to a pipe the first
+  // time it meets it; with no descriptor left that write fails and it reports
+  // the object (spdlog's logger, fmt's buffer, ...) as invalid. The Release
+  // run (scripts/test) covers this case.
+  WARN("skipped under the sanitizers: they need descriptors the test takes away");
+  return;
+#endif
   ServerOptions o;
   o.max_connections = 0;  // nothing stops accepting short of the kernel
   RunningServer rs(o);
@@ -312,7 +320,8 @@ TEST_CASE("a server out of descriptors backs off instead of spinning, and serves
   boost::asio::ip::tcp::socket client(io);
   client.open(boost::asio::ip::tcp::v4());  // its descriptor, before they run out
   ExhaustDescriptors exhausted;
-  REQUIRE(exhausted.error() == EMFILE);
+  // No assertion until the descriptors are back: Catch needs none, but UBSan does.
+  const int exhausted_with = exhausted.error();
   // The kernel completes the handshake from its backlog; the server's accept fails.
   client.connect(rs.server.local_endpoint());
   boost::asio::write(client, boost::asio::buffer(std::string("GET /late HTTP/1.1\r\nHost: x\r\n\r\n")));
@@ -320,6 +329,7 @@ TEST_CASE("a server out of descriptors backs off instead of spinning, and serves
   std::this_thread::sleep_for(std::chrono::seconds(1));
   auto spent = ProcessCpu() - cpu0;
   exhausted.Release();
+  REQUIRE(exhausted_with == EMFILE);
   // Retrying at once would keep the io thread busy the whole second.
   CHECK(spent < std::chrono::milliseconds(250));
   CHECK(ReadSome(client).rfind("HTTP/1.1 200", 0) == 0);
@@ -409,4 +419,5 @@ TEST_CASE("a held request whose client hangs up frees its connection and tells t
   CHECK(got.find("quick") != std::string::npos);  // the pipelined request was kept and served
   server.Stop();
   thread.join();
+  held.clear();  // the replies keep their connections: gone before the server's io_context
 }

@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <thread>
 
@@ -248,4 +250,11 @@ TEST_CASE("over TLS too, a held request whose client gives up frees its connecti
   REQUIRE(quick.ok());
   CHECK(quick->body == "quick");
   CHECK(ts.server.connections_rejected() == 0);
+  // The replies keep their connections: let them go on the io thread, before the server's io_context.
+  std::promise<void> cleared;
+  boost::asio::post(ts.server.io(), [&] {
+    held.clear();
+    cleared.set_value();
+  });
+  cleared.get_future().wait();
 }
