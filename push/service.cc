@@ -220,15 +220,16 @@ struct Service::Impl {
       reply(s.ok() ? std::move(answer) : Err(Status::Unavailable("storing the report failed: " + s.message())));
   }
 
-  // A waiter whose client hung up: the server closed the connection already.
-  void ForgetWaiter(const std::string& host, uint64_t wid) {
+  // Removes a held long poll and hands back its reply; null when already answered.
+  std::optional<Waiter> TakeWaiter(const std::string& host, uint64_t wid) {
     auto it = waiters.find(host);
-    if (it == waiters.end()) return;
+    if (it == waiters.end()) return std::nullopt;
     auto wt = it->second.find(wid);
-    if (wt == it->second.end()) return;
-    wt->second.timer->cancel();
+    if (wt == it->second.end()) return std::nullopt;
+    Waiter w = std::move(wt->second);
     it->second.erase(wt);
     if (it->second.empty()) waiters.erase(it);
+    return w;
   }
 
   void Tick() {
@@ -518,17 +519,14 @@ void Service::Impl::Assignments(const std::string& host, const http::Request& re
   uint64_t wid = next_waiter++;
   auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(wait));
   waiters[host][wid] = Waiter{std::move(reply), timer};
-  if (req.on_hangup) *req.on_hangup = [this, host, wid] { ForgetWaiter(host, wid); };
+  // The client hung up: the server closed the connection already.
+  if (req.on_hangup)
+    *req.on_hangup = [this, host, wid] {
+      if (auto w = TakeWaiter(host, wid)) w->timer->cancel();
+    };
   timer->async_wait([this, host, wid](boost::system::error_code ec) {
-    if (ec) return;  // cancelled: WakeChanged already answered
-    auto it = waiters.find(host);
-    if (it == waiters.end()) return;
-    auto wt = it->second.find(wid);
-    if (wt == it->second.end()) return;
-    http::Reply r = std::move(wt->second.reply);
-    it->second.erase(wt);
-    if (it->second.empty()) waiters.erase(it);
-    r(JsonReply(ToJson(controller.AssignmentsFor(host))));
+    if (ec) return;  // cancelled: WakeChanged or the hangup took it
+    if (auto w = TakeWaiter(host, wid)) w->reply(JsonReply(ToJson(controller.AssignmentsFor(host))));
   });
 }
 

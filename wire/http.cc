@@ -331,9 +331,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     replied_ = std::make_shared<std::atomic<bool>>(false);
     Reply reply = [self, replied = replied_](Response r) {
       if (replied->exchange(true)) return;
-      asio::dispatch(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
-        if (!self->hung_up_) self->Send(std::move(r));
-      });
+      // HangUp takes the same flag first, so a hung-up connection never gets here.
+      asio::dispatch(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->Send(std::move(r)); });
     };
     on_hangup_ = std::make_shared<std::function<void()>>();
     req_.on_hangup = on_hangup_;
@@ -371,7 +370,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void HangUp() {
     if (replied_->exchange(true)) return;  // the reply won the race: Send owns the connection
-    hung_up_ = true;
     spdlog::debug("{} {} from {}: client closed the connection before the reply", req_.method, req_.path,
                   remote_.to_string());
     Close({});
@@ -479,7 +477,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::shared_ptr<std::atomic<bool>> replied_;        // of the request in the handler's hands
   std::shared_ptr<std::function<void()>> on_hangup_;  // set by that handler, if it wants to know
   std::unique_ptr<asio::steady_timer> recheck_;       // WatchHangup's pause
-  bool hung_up_ = false;
 };
 
 }  // namespace
