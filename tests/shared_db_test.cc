@@ -116,29 +116,43 @@ struct Host {
   std::string name, addr;
 };
 
-AssignmentList Poll(const Tracker& t, const Host& h, int64_t generation = -1, int wait = 0) {
+// Catch2's macros are not thread-safe, so the calls that tests make from
+// their own threads return what went wrong, and the asserting wrappers below
+// check it on the test's thread.
+Result<AssignmentList> TryPoll(const Tracker& t, const Host& h, int64_t generation = -1, int wait = 0) {
   auto r = http::Call("GET",
                       t.api + "/hosts/" + h.name + "/assignments?generation=" + std::to_string(generation) +
                           "&wait=" + std::to_string(wait),
                       "", From(h.addr, std::chrono::seconds(wait + 10)));
-  REQUIRE(r.ok());
-  INFO(h.name << " polling " << t.api << ": " << r->body);
-  REQUIRE(r->status == 200);
-  auto a = AssignmentListFromJson(json::parse(r->body));
+  if (!r.ok()) return r.status();
+  if (r->status != 200) return Status::Unavailable(h.name + " polling " + t.api + ": HTTP " + std::to_string(r->status) + " " + r->body);
+  return AssignmentListFromJson(json::parse(r->body));
+}
+
+AssignmentList Poll(const Tracker& t, const Host& h, int64_t generation = -1, int wait = 0) {
+  auto a = TryPoll(t, h, generation, wait);
+  INFO((a.ok() ? "" : a.status().message()));
   REQUIRE(a.ok());
   return *a;
 }
 
-// POSTs one report; a refused report fails the test: every report must count.
-void Report(const Tracker& t, const Host& h, int64_t push_id, const std::string& state) {
+// POSTs one report; a refused report is an error: every report must count.
+Status TryReport(const Tracker& t, const Host& h, int64_t push_id, const std::string& state) {
   json rep{
       {"push_id", push_id}, {"state", state}, {"bytes_done", state == kStateInstalled ? 4096 : 0}, {"total", 4096}};
   auto r = http::Call("POST", t.api + "/hosts/" + h.name + "/reports", json{{"reports", {rep}}}.dump(), From(h.addr));
-  REQUIRE(r.ok());
-  INFO(h.name << " reporting to " << t.api << ": " << r->body);
-  REQUIRE(r->status == 200);
-  auto j = json::parse(r->body);
-  REQUIRE((!j.contains("refused") || j["refused"].empty()));
+  if (!r.ok()) return r.status();
+  const std::string what = h.name + " reporting to " + t.api + ": HTTP " + std::to_string(r->status) + " " + r->body;
+  if (r->status != 200) return Status::Unavailable(what);
+  auto j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || (j.contains("refused") && !j["refused"].empty())) return Status::Unavailable(what);
+  return Status::Ok();
+}
+
+void Report(const Tracker& t, const Host& h, int64_t push_id, const std::string& state) {
+  Status s = TryReport(t, h, push_id, state);
+  INFO(s.message());
+  REQUIRE(s.ok());
 }
 
 std::vector<Host> Hosts(int n) {
@@ -190,13 +204,16 @@ TEST_CASE(
 
   auto held = std::async(std::launch::async, [&] {
     auto start = std::chrono::steady_clock::now();
-    AssignmentList l = Poll(b, h1, g1, 30);
+    auto l = TryPoll(b, h1, g1, 30);
     return std::make_pair(l, std::chrono::steady_clock::now() - start);
   });
   std::this_thread::sleep_for(500ms);  // the poll is held on B
   const auto created = std::chrono::steady_clock::now();
   const int64_t id = CreatePush(a, {{"artifact", "web@1"}, {"hosts_glob", "h*"}});
-  auto [list, held_for] = held.get();
+  auto [polled, held_for] = held.get();
+  INFO((polled.ok() ? "" : polled.status().message()));
+  REQUIRE(polled.ok());
+  const AssignmentList& list = *polled;
   const auto woke_after =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - created);
   WARN("B answered h1's long poll " << woke_after.count() << " ms after the push was created on A (held "
@@ -234,12 +251,17 @@ TEST_CASE("two trackers on one PostgreSQL: reports sent to both for different ho
   // Every host reports at once, each to its own tracker, right after the push
   // was created on A: B takes reports for a push it may not have followed yet.
   std::vector<std::thread> threads;
+  std::vector<Status> sent(hosts.size());
   for (size_t i = 0; i < hosts.size(); ++i)
     threads.emplace_back([&, i] {
-      Report(tracker_of(i), hosts[i], id, kStateDownloading);
-      Report(tracker_of(i), hosts[i], id, kStateInstalled);
+      sent[i] = TryReport(tracker_of(i), hosts[i], id, kStateDownloading);
+      if (sent[i].ok()) sent[i] = TryReport(tracker_of(i), hosts[i], id, kStateInstalled);
     });
   for (auto& t : threads) t.join();
+  for (const Status& s : sent) {
+    INFO(s.message());
+    REQUIRE(s.ok());
+  }
   const std::string path = "/pushes/" + std::to_string(id);
   for (const Tracker* t : {&a, &b}) {
     auto p = WaitFor(
