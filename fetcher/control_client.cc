@@ -95,7 +95,8 @@ Result<AssignmentList> ControlClient::PollOne(const std::string& base, int64_t g
   http::ClientOptions o = Options(std::chrono::seconds(wait_seconds + 10));
   std::string url = HostUrl(base) + "/assignments?addr=" + http::UrlEncode(bind_address_) +
                     "&generation=" + std::to_string(generation) + "&wait=" + std::to_string(wait_seconds);
-  auto r = http::Call("GET", url, "", o);
+  std::lock_guard<std::mutex> lock(shared_->poll_mu);
+  auto r = shared_->poll_conn.Call("GET", url, "", o);
   if (!r.ok()) return Status::Unavailable(r.status().message());  // already names the URL
   if (Status s = FromHttp(r->status, r->body, "poll assignments"); !s.ok()) return s;
   auto j = ParseJson(r->body);
@@ -124,7 +125,8 @@ Result<ReportsAnswer> ControlClient::PostReportsTo(size_t index, const std::vect
 Result<ReportsAnswer> ControlClient::PostOne(const std::string& base, const std::string& body,
                                              std::chrono::milliseconds timeout) const {
   http::ClientOptions o = Options(timeout);
-  auto r = http::Call("POST", HostUrl(base) + "/reports", body, o);
+  std::lock_guard<std::mutex> lock(shared_->report_mu);
+  auto r = shared_->report_conn.Call("POST", HostUrl(base) + "/reports", body, o);
   if (!r.ok()) return Status::Unavailable("post reports: " + r.status().message());
   if (Status s = FromHttp(r->status, r->body, "post reports"); !s.ok()) return s;
   // Roles are advice: a tracker without them, or with bad ones, still took the reports.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,11 @@ class ControlClient {
   struct Shared {
     std::atomic<size_t> current{0};
     std::atomic<uint64_t> failovers{0};
+    // Kept-alive connections, one for polls and one for reports: at a report
+    // a second, a new connection each time would cost the tracker an accept
+    // and a close per report, and over TLS a handshake.
+    std::mutex poll_mu, report_mu;
+    http::Connection poll_conn, report_conn;
   };
   // Runs `call(base)` on the base in use, then on each other one in list
   // order while the answer is Unavailable; keeps the first base that answers.

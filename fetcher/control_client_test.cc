@@ -41,6 +41,7 @@ class ReportSink {
   }
   std::atomic<int> requests{0};
   std::string url() const { return "http://" + spate::http::FormatEndpoint(server_.local_endpoint()); }
+  uint64_t connections() const { return server_.connections_accepted(); }
   // The Authorization header of the last request.
   std::string authorization() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -214,4 +215,19 @@ TEST_CASE("the host token goes as the bearer of reports and polls, and none is s
   spate::ControlClient without(tracker.url(), "h1", "127.0.0.1");
   REQUIRE(without.PostReports({}, std::chrono::seconds(5)).ok());
   CHECK(tracker.authorization().empty());
+}
+
+TEST_CASE("reports and polls each keep one connection to the tracker, shared by copies of the client") {
+  ReportSink tracker(R"({"ok":true})");
+  spate::ControlClient client(tracker.url(), "h1", "127.0.0.1");
+  spate::ControlClient reporter = client;  // as the fetcher's poll thread and reporter hold it
+  spate::HostReport a;
+  a.push_id = 1;
+  a.state = spate::kStateDownloading;
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE(reporter.PostReports({a}, std::chrono::seconds(5)).ok());
+    REQUIRE(client.PollAssignments(7, 0).ok());
+  }
+  CHECK(tracker.requests == 20);
+  CHECK(tracker.connections() == 2);
 }

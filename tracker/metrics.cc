@@ -26,7 +26,10 @@ spate::Metrics TrackerMetricsOf(const TrackerMetrics& m) {
              m.announces_per_second)
       .Counter("spate_http_connections_rejected_total",
                "HTTP connections closed at once: over the per-address or the total limit.",
-               double(m.http_connections_rejected));
+               double(m.http_connections_rejected))
+      .Counter("spate_http_connections_accepted_total",
+               "HTTP connections taken; against the requests served, how well clients keep theirs alive.",
+               double(m.http_connections_accepted));
   w.Counter("spate_tracker_grants_revoked_total", "Origin grants taken from gateways that stopped making progress.",
                double(m.grants_revoked));
   if (m.udp_enabled) {
@@ -62,7 +65,11 @@ TrackerMetrics Snapshot(const Tracker::Impl& t) {
   m.failures_udp = t.failures[int(Protocol::kUdp)];
   m.announces_per_second = t.announce_rate;
   m.grants_revoked = t.grants_revoked;
-  if (t.http_counters) m.http_connections_rejected = t.http_counters().connections_rejected;
+  if (t.http_counters) {
+    HttpServerCounters c = t.http_counters();
+    m.http_connections_rejected = c.connections_rejected;
+    m.http_connections_accepted = c.connections_accepted;
+  }
   if (t.udp) {
     m.udp_enabled = true;
     m.udp = t.udp->counters();
@@ -101,6 +108,7 @@ nlohmann::json Tracker::Impl::Stats() const {
                       {"scrapes_by_protocol", {{"http", m.scrapes_http}, {"udp", m.scrapes_udp}}},
                       {"failures_by_protocol", {{"http", m.failures_http}, {"udp", m.failures_udp}}},
                       {"http_connections_rejected", m.http_connections_rejected},
+                      {"http_connections_accepted", m.http_connections_accepted},
                       {"grants_revoked", m.grants_revoked},
                       {"policy", PolicyName(config.policy.policy)},
                       {"swarm_detail", swarm_list}};

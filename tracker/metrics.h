@@ -19,6 +19,7 @@ struct TrackerMetrics {
   uint64_t failures_http = 0, failures_udp = 0;
   double announces_per_second = 0;
   uint64_t http_connections_rejected = 0;
+  uint64_t http_connections_accepted = 0;
   uint64_t grants_revoked = 0;    // origin grants taken from gateways that stopped progressing
   bool udp_enabled = false;
   UdpCounters udp;

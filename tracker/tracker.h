@@ -71,7 +71,8 @@ const char* ProtocolName(Protocol p);
 
 // Counters of the HTTP server that the tracker reports in /stats and /metrics.
 struct HttpServerCounters {
-  uint64_t connections_rejected = 0;  // over the per-address connection limit
+  uint64_t connections_rejected = 0;  // over the per-address or total connection limit
+  uint64_t connections_accepted = 0;
 };
 
 class Tracker {

@@ -251,8 +251,9 @@ int TrackerCommand(int argc, char** argv) {
   pushes = service.get();
   tracker->SetPushFacts(&service->facts());
   tracker->SetHttpCounters([&server, &announce_server] {
-    return HttpServerCounters{server.connections_rejected() +
-                              (announce_server ? announce_server->connections_rejected() : 0)};
+    return HttpServerCounters{
+        server.connections_rejected() + (announce_server ? announce_server->connections_rejected() : 0),
+        server.connections_accepted() + (announce_server ? announce_server->connections_accepted() : 0)};
   });
   if (!c.whitelist_path.empty())
     spdlog::info("whitelist {}: {} info-hashes", c.whitelist_path, tracker->SetWhitelist(whitelist));

@@ -129,7 +129,7 @@ Status TlsFiles::Check() const {
 struct Server::Limiter {
   std::mutex mu;
   std::map<asio::ip::address, int> open;
-  std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> rejected{0}, accepted{0};
 
   // A slot for `a`, or null when `a` is at `max`.
   int total = 0;  // every address
@@ -148,6 +148,7 @@ struct Server::Limiter {
     }
     ++n;
     ++total;
+    ++accepted;
     return std::shared_ptr<void>(static_cast<void*>(self.get()), [self, a](void*) {
       std::lock_guard<std::mutex> lock(self->mu);
       --self->total;
@@ -499,6 +500,7 @@ Server::Server(ServerOptions options, Handler handler, asio::io_context& io)
       accept_retry_(acceptor_.get_executor()) {}
 
 uint64_t Server::connections_rejected() const { return limiter_->rejected.load(); }
+uint64_t Server::connections_accepted() const { return limiter_->accepted.load(); }
 
 Server::~Server() {
   // A listener on a shared context is destroyed after that context stopped
@@ -698,10 +700,15 @@ std::string HandshakeError(SSL* ssl, const beast::error_code& ec, const std::str
   return "TLS certificate rejected: " + why + " (checked against " + trust + ")";
 }
 
-// Connect, handshake (TLS), write `req`, read the answer into `parser`, all
-// under one deadline. Returns "" or what failed.
+// Connect and handshake (TLS) unless `endpoints` is null (the stream is
+// already connected), then write `req` and read the answer into `parser`, all
+// under one deadline.
+struct Failure {
+  beast::error_code ec;  // none: the whole answer is in the parser
+  std::string message;
+};
 template <class Stream, class Body>
-std::string Exchange(asio::io_context& io, Stream& stream, const tcp::resolver::results_type& endpoints, bool bound,
+Failure Exchange(asio::io_context& io, Stream& stream, const tcp::resolver::results_type* endpoints, bool bound,
                      bhttp::request<Body>& req, bhttp::response_parser<bhttp::string_body>& parser, const Url& u,
                      const ClientOptions& options) {
   beast::tcp_stream& conn = beast::get_lowest_layer(stream);
@@ -737,98 +744,188 @@ std::string Exchange(asio::io_context& io, Stream& stream, const tcp::resolver::
       on_handshake({});
     }
   };
-  if (!bound) {
-    conn.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { on_connect(e); });
+  if (!endpoints) {
+    on_handshake({});
+  } else if (!bound) {
+    conn.async_connect(*endpoints, [&](beast::error_code e, const tcp::endpoint&) { on_connect(e); });
   } else {
-    conn.async_connect(*endpoints.begin(), on_connect);
+    conn.async_connect(*endpoints->begin(), on_connect);
   }
+  io.restart();
   io.run();
-  if (!result) return "";
+  conn.expires_never();
+  if (!result) return {};
   if constexpr (std::is_same_v<Stream, TlsStream>) {
-    if (handshaking) return HandshakeError(stream.native_handle(), result, u.host, options);
+    if (handshaking) return {result, HandshakeError(stream.native_handle(), result, u.host, options)};
   }
-  return result.message();
-}
-
-template <class Body, class Fill>
-Result<ClientResult> DoCall(const std::string& method, const std::string& url, const ClientOptions& options,
-                            Fill fill) {
-  auto u = ParseUrl(url);
-  if (!u.ok()) return u.status();
-  std::shared_ptr<ssl::context> tls;
-  if (u->tls) {
-    auto ctx = MakeClientContext(options.ca_file);
-    if (!ctx.ok()) return ctx.status();
-    tls = std::move(*ctx);
-  }
-  asio::io_context io;
-  std::optional<beast::tcp_stream> plain;
-  std::optional<TlsStream> secure;
-  if (tls) {
-    secure.emplace(io, *tls);
-    if (Status s = ExpectHost(secure->native_handle(), u->host); !s.ok()) return s;
-  } else {
-    plain.emplace(io);
-  }
-  beast::tcp_stream& conn = tls ? beast::get_lowest_layer(*secure) : *plain;
-  beast::error_code ec;
-  tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(u->host, u->port, ec);
-  if (ec) return Status::Unavailable("cannot resolve " + u->host + ": " + ec.message());
-  if (!options.bind_address.empty()) {
-    auto bind = asio::ip::make_address(options.bind_address, ec);
-    if (ec) return Status::Invalid("bad bind address " + options.bind_address);
-    conn.socket().open(bind.is_v6() ? tcp::v6() : tcp::v4(), ec);
-    if (!ec) conn.socket().bind(tcp::endpoint(bind, 0), ec);
-    if (ec) return Status::Unavailable("cannot bind " + options.bind_address + ": " + ec.message());
-  }
-
-  bhttp::request<Body> req;
-  req.method_string(method);
-  req.target(u->target);
-  req.version(11);
-  req.set(bhttp::field::host, u->host + ":" + u->port);
-  req.set(bhttp::field::user_agent, "spate");
-  for (auto& [k, v] : options.headers) req.set(k, v);
-  beast::error_code fill_ec = fill(req);
-  if (fill_ec) return Status::Io("cannot read request body: " + fill_ec.message());
-  req.prepare_payload();
-
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(uint64_t(1) << 30);
-  bool bound = !options.bind_address.empty();
-  std::string failed = tls ? Exchange(io, *secure, endpoints, bound, req, parser, *u, options)
-                           : Exchange(io, *plain, endpoints, bound, req, parser, *u, options);
-  if (!failed.empty()) return Status::Unavailable(method + " " + url + ": " + failed);
-  ClientResult r;
-  r.status = static_cast<int>(parser.get().result_int());
-  r.body = std::move(parser.get().body());
-  beast::error_code ignored;
-  conn.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  return r;
+  return {result, result.message()};
 }
 
 }  // namespace
 
+struct Connection::Impl {
+  asio::io_context io;
+  std::shared_ptr<ssl::context> tls;
+  std::optional<beast::tcp_stream> plain;
+  std::optional<TlsStream> secure;
+  // What the open connection was made for (scheme, host, port, bind address,
+  // CA file); empty when none is open.
+  std::string peer;
+  std::chrono::steady_clock::time_point last_used;
+  uint64_t connects = 0;
+
+  beast::tcp_stream& Tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+
+  void Drop() {
+    if (plain || secure) {
+      beast::error_code ignored;
+      Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
+    secure.reset();
+    plain.reset();
+    tls.reset();
+    peer.clear();
+  }
+
+  Status Open(const Url& u, const ClientOptions& options, tcp::resolver::results_type& endpoints) {
+    Drop();
+    if (u.tls) {
+      auto ctx = MakeClientContext(options.ca_file);
+      if (!ctx.ok()) return ctx.status();
+      tls = std::move(*ctx);
+      secure.emplace(io, *tls);
+      if (Status s = ExpectHost(secure->native_handle(), u.host); !s.ok()) return s;
+    } else {
+      plain.emplace(io);
+    }
+    beast::error_code ec;
+    tcp::resolver resolver(io);
+    endpoints = resolver.resolve(u.host, u.port, ec);
+    if (ec) return Status::Unavailable("cannot resolve " + u.host + ": " + ec.message());
+    if (!options.bind_address.empty()) {
+      auto bind = asio::ip::make_address(options.bind_address, ec);
+      if (ec) return Status::Invalid("bad bind address " + options.bind_address);
+      Tcp().socket().open(bind.is_v6() ? tcp::v6() : tcp::v4(), ec);
+      if (!ec) Tcp().socket().bind(tcp::endpoint(bind, 0), ec);
+      if (ec) return Status::Unavailable("cannot bind " + options.bind_address + ": " + ec.message());
+    }
+    ++connects;
+    return Status::Ok();
+  }
+
+  template <class Body, class Fill>
+  Result<ClientResult> Send(const std::string& method, const std::string& url, const ClientOptions& options,
+                            Fill fill) {
+    auto u = ParseUrl(url);
+    if (!u.ok()) return u.status();
+    const std::string want = (u->tls ? "https://" : "http://") + u->host + ":" + u->port + " from " +
+                             options.bind_address + " trusting " + options.ca_file;
+    // Well inside the idle timeout of our own servers (75 s), so a connection
+    // the server is about to close is not picked.
+    constexpr auto kReuseWithin = std::chrono::seconds(30);
+    if (peer != want || std::chrono::steady_clock::now() - last_used > kReuseWithin) Drop();
+
+    bhttp::request<Body> req;
+    req.method_string(method);
+    req.target(u->target);
+    req.version(11);
+    req.set(bhttp::field::host, u->host + ":" + u->port);
+    req.set(bhttp::field::user_agent, "spate");
+    for (auto& [k, v] : options.headers) req.set(k, v);
+    beast::error_code fill_ec = fill(req);
+    if (fill_ec) return Status::Io("cannot read request body: " + fill_ec.message());
+    req.prepare_payload();
+
+    for (int attempt = 0;; ++attempt) {
+      const bool reused = plain || secure;
+      tcp::resolver::results_type endpoints;
+      if (!reused) {
+        if (Status s = Open(*u, options, endpoints); !s.ok()) {
+          Drop();
+          return s;
+        }
+      }
+      bhttp::response_parser<bhttp::string_body> parser;
+      parser.body_limit(uint64_t(1) << 30);
+      const bool bound = !options.bind_address.empty();
+      const tcp::resolver::results_type* connect = reused ? nullptr : &endpoints;
+      Failure failed = secure ? Exchange(io, *secure, connect, bound, req, parser, *u, options)
+                                  : Exchange(io, *plain, connect, bound, req, parser, *u, options);
+      if (failed.ec) {
+        Drop();
+        // The server closed a kept connection (idle) before it read this
+        // request: nothing of an answer came, so it is safe to send again.
+        // A timeout is not retried: the server may still be working on it.
+        if (reused && !parser.got_some() && failed.ec != beast::error::timeout && attempt == 0) {
+          if constexpr (std::is_same_v<Body, bhttp::file_body>) {
+            // The file was read to its end; reopen it to send it again.
+            if (fill(req)) return Status::Unavailable(method + " " + url + ": " + failed.message);
+            req.prepare_payload();
+          }
+          continue;
+        }
+        return Status::Unavailable(method + " " + url + ": " + failed.message);
+      }
+      ClientResult r;
+      r.status = static_cast<int>(parser.get().result_int());
+      r.body = std::move(parser.get().body());
+      if (parser.get().keep_alive()) {
+        peer = want;
+        last_used = std::chrono::steady_clock::now();
+      } else {
+        Drop();
+      }
+      return r;
+    }
+  }
+};
+
+Connection::Connection() : impl_(std::make_unique<Impl>()) {}
+Connection::~Connection() { impl_->Drop(); }
+bool Connection::open() const { return impl_->plain || impl_->secure; }
+uint64_t Connection::connects() const { return impl_->connects; }
+
+namespace {
+
+beast::error_code FillString(bhttp::request<bhttp::string_body>& req, const std::string& method,
+                             const std::string& body) {
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    req.body() = body;
+    if (req.find(bhttp::field::content_type) == req.end()) req.set(bhttp::field::content_type, "application/json");
+  }
+  return {};
+}
+
+beast::error_code FillFile(bhttp::request<bhttp::file_body>& req, const std::string& path) {
+  beast::error_code ec;
+  if (req.body().is_open()) req.body().close();
+  req.body().open(path.c_str(), beast::file_mode::scan, ec);
+  req.set(bhttp::field::content_type, "application/octet-stream");
+  return ec;
+}
+
+}  // namespace
+
+Result<ClientResult> Connection::Call(const std::string& method, const std::string& url, const std::string& body,
+                                      const ClientOptions& options) {
+  return impl_->Send<bhttp::string_body>(
+      method, url, options, [&](bhttp::request<bhttp::string_body>& req) { return FillString(req, method, body); });
+}
+
+Result<ClientResult> Connection::SendFile(const std::string& method, const std::string& url, const std::string& path,
+                                          const ClientOptions& options) {
+  return impl_->Send<bhttp::file_body>(method, url, options,
+                                       [&](bhttp::request<bhttp::file_body>& req) { return FillFile(req, path); });
+}
+
 Result<ClientResult> Call(const std::string& method, const std::string& url, const std::string& body,
                           const ClientOptions& options) {
-  return DoCall<bhttp::string_body>(method, url, options, [&](bhttp::request<bhttp::string_body>& req) {
-    if (!body.empty() || method == "POST" || method == "PUT") {
-      req.body() = body;
-      if (req.find(bhttp::field::content_type) == req.end()) req.set(bhttp::field::content_type, "application/json");
-    }
-    return beast::error_code{};
-  });
+  return Connection().Call(method, url, body, options);
 }
 
 Result<ClientResult> SendFile(const std::string& method, const std::string& url, const std::string& path,
                               const ClientOptions& options) {
-  return DoCall<bhttp::file_body>(method, url, options, [&](bhttp::request<bhttp::file_body>& req) {
-    beast::error_code ec;
-    req.body().open(path.c_str(), beast::file_mode::scan, ec);
-    req.set(bhttp::field::content_type, "application/octet-stream");
-    return ec;
-  });
+  return Connection().SendFile(method, url, path, options);
 }
 
 Result<tcp::endpoint> ParseEndpoint(const std::string& s) {

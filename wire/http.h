@@ -135,6 +135,8 @@ class Server {
   // Connections closed at accept time for exceeding max_connections_per_ip or
   // max_connections. Thread-safe.
   uint64_t connections_rejected() const;
+  // Connections taken (within the limits) since Start(). Thread-safe.
+  uint64_t connections_accepted() const;
   // The max_connections in force (after Start() resolved -1); 0 = no limit.
   int max_connections() const { return max_connections_; }
 
@@ -173,7 +175,40 @@ struct ClientResult {
   std::string body;
 };
 
-// One request. A transport failure is a non-ok Status; any HTTP answer is ok.
+// A client connection kept open between requests to the same server (HTTP/1.1
+// keep-alive), for callers that talk to one server often: the fetcher's
+// report a second would otherwise cost the server an accept, a session and a
+// close each time, and a full handshake each time over TLS. Opened on first
+// use; opened again when a request names another server, another bind address
+// or CA, when the server answered "Connection: close", or after an error. A
+// request that finds a reused connection closed by the server before any byte
+// of the answer arrived (its idle timeout) is sent once more on a new
+// connection, so only requests that are safe to repeat belong on one.
+// Not thread-safe: one caller at a time.
+class Connection {
+ public:
+  Connection();
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // As http::Call below.
+  Result<ClientResult> Call(const std::string& method, const std::string& url, const std::string& body,
+                            const ClientOptions& options = {});
+  // As http::SendFile below.
+  Result<ClientResult> SendFile(const std::string& method, const std::string& url, const std::string& path,
+                                const ClientOptions& options = {});
+  bool open() const;
+  // New TCP connections made so far (the first included).
+  uint64_t connects() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One request on a connection of its own, closed after the answer. A
+// transport failure is a non-ok Status; any HTTP answer is ok.
 Result<ClientResult> Call(const std::string& method, const std::string& url, const std::string& body,
                           const ClientOptions& options = {});
 // PUT/POST a file as the body, streamed from disk.

@@ -421,3 +421,66 @@ TEST_CASE("a held request whose client hangs up frees its connection and tells t
   thread.join();
   held.clear();  // the replies keep their connections: gone before the server's io_context
 }
+
+TEST_CASE("a Connection sends many requests on one TCP connection and opens another only when it must") {
+  ServerOptions o;
+  o.max_connections_per_ip = 1;  // while the kept connection is open, no other from its address gets in
+  o.idle_timeout = std::chrono::seconds(1);
+  std::atomic<int> holds{0};
+  std::vector<Reply> held;  // on the io thread only
+  Server server(o, [&](Request&& r, Reply reply) {
+    if (r.path != "/hold") return reply(Response::Text(200, r.method + " " + r.path + " " + r.body));
+    ++holds;
+    held.push_back(std::move(reply));
+  });
+  REQUIRE(server.Start().ok());
+  std::thread thread([&] { server.Run(); });
+  const std::string base = "http://" + FormatEndpoint(server.local_endpoint());
+  ClientOptions from;
+  from.bind_address = "127.0.7.9";
+
+  Connection c;
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.Call("POST", base + "/r" + std::to_string(i), "n" + std::to_string(i), from);
+    REQUIRE(r.ok());
+    CHECK(r->body == "POST /r" + std::to_string(i) + " n" + std::to_string(i));
+  }
+  CHECK(c.connects() == 1);
+  REQUIRE(c.open());
+  // The server holds it too: a second connection from the address is over the limit.
+  CHECK_FALSE(Call("GET", base + "/other", "", from).ok());
+  CHECK(server.connections_rejected() == 1);
+
+  // The server closes it after its idle timeout; the next request goes out again on a new one.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto again = c.Call("GET", base + "/after-idle", "", from);
+  REQUIRE(again.ok());
+  CHECK(again->body == "GET /after-idle ");
+  CHECK(c.connects() == 2);
+
+  // "Connection: close" is honoured: answered, then closed, and the next request reconnects.
+  ClientOptions closing = from;
+  closing.headers = {{"Connection", "close"}};
+  CHECK(c.Call("GET", base + "/last", "", closing)->status == 200);
+  CHECK_FALSE(c.open());
+  CHECK(c.Call("GET", base + "/next", "", from)->status == 200);
+  CHECK(c.connects() == 3);
+
+  // Another bind address is another connection, even to the same server.
+  ClientOptions elsewhere;
+  elsewhere.bind_address = "127.0.7.10";
+  CHECK(c.Call("GET", base + "/x", "", elsewhere)->body == "GET /x ");
+  CHECK(c.connects() == 4);
+
+  // A request that times out on a kept connection was delivered and may be
+  // in progress: it is not sent a second time.
+  ClientOptions impatient = elsewhere;
+  impatient.timeout = std::chrono::milliseconds(300);
+  CHECK_FALSE(c.Call("POST", base + "/hold", "once", impatient).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(holds == 1);
+  CHECK_FALSE(c.open());
+  boost::asio::post(server.io(), [&] { held.clear(); });
+  server.Stop();
+  thread.join();
+}

@@ -111,6 +111,11 @@ TEST_CASE("a TLS server answers https calls, takes a streamed upload, and gives 
 
   // The server is still there for https after those.
   CHECK(Call("GET", base + "/again", "", Trusting(ca.cert))->body == "GET /again ");
+
+  // A kept connection does one handshake for many requests.
+  Connection kept;
+  for (int i = 0; i < 3; ++i) CHECK(kept.Call("POST", base + "/k", std::to_string(i), Trusting(ca.cert))->body == "POST /k " + std::to_string(i));
+  CHECK(kept.connects() == 1);
 }
 
 TEST_CASE("an https client refuses a certificate from another CA or for another address and says which") {

@@ -9,9 +9,11 @@
 //     the tracker took it;
 //   - HTTP announces to /announce for the assignment's info-hash, at the
 //     interval the tracker answers (event=started, then completed);
-//   - a new TCP connection per request, as the fetcher's http::Call and
-//     libtorrent's HTTP announces do, with the host token as the bearer when
-//     --host-secret is given.
+//   - polls and reports each on a kept-alive connection of their own, as
+//     fetcher/control_client.cc's http::Connection keeps them (reopened after
+//     30 s idle or when the tracker closed it), and a new TCP connection per
+//     announce, as libtorrent's HTTP announces do; the host token is the
+//     bearer when --host-secret is given.
 //
 //   run --tracker IP:PORT --hosts N --token PUSH [--register-token R] [--host-secret S]
 //       [--download-seconds 10] [--poll-wait 25] [--seconds 120] [--threads 1]
@@ -122,22 +124,31 @@ size_t RaiseFileLimit() {
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-// --- one HTTP/1.1 request on its own connection ----------------------------------
+// --- one HTTP/1.1 request, on its own connection or a kept one ---------------------
 
 struct Answer {
   bool ok = false;  // a whole HTTP response arrived
   int status = 0;
   std::string body;
   std::string error;
-  double ms = 0;  // connect to last byte
+  double ms = 0;  // from when the request was wanted to its last byte
+};
+
+// A host's connection kept between requests, like http::Connection.
+struct Kept {
+  std::shared_ptr<tcp::socket> socket;
+  Clock::time_point used;
 };
 
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   using Done = std::function<void(Answer)>;
+  // `kept` (may be null): the connection to use if it is open, and where to
+  // leave it afterwards if the answer allows keep-alive.
   Exchange(asio::io_context& io, asio::ip::address_v4 src, tcp::endpoint server, std::string request,
-           Clock::duration timeout, Done done)
-      : socket_(io),
+           Clock::duration timeout, Kept* kept, Done done)
+      : io_(io),
+        kept_(kept),
         timer_(io),
         src_(src),
         server_(server),
@@ -148,32 +159,58 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // When the request was wanted: latencies count from here.
   void Stamp() { started_ = Clock::now(); }
   void Start() {
-    boost::system::error_code ec;
-    socket_.open(tcp::v4(), ec);
-    if (ec) return Finish("socket: " + ec.message());
-    // The port is picked at connect, per 4-tuple: many hosts never run out of ports.
-    int one = 1;
-    ::setsockopt(socket_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    socket_.bind(tcp::endpoint(src_, 0), ec);
-    if (ec) return Finish("bind " + src_.to_string() + ": " + ec.message());
     timer_.expires_after(timeout_);
     timer_.async_wait([self = shared_from_this()](boost::system::error_code e) {
       if (!e) self->Finish("timed out");
     });
-    socket_.async_connect(server_, [self = shared_from_this()](boost::system::error_code e) {
-      if (e) return self->Finish("connect: " + e.message());
-      asio::async_write(self->socket_, asio::buffer(self->request_), [self](boost::system::error_code e2, size_t) {
-        if (e2) return self->Finish("write: " + e2.message());
-        self->Read();
-      });
-    });
+    // 30 s: as http::Connection, well inside the tracker's 75 s idle timeout.
+    if (kept_ && kept_->socket && Clock::now() - kept_->used < std::chrono::seconds(30)) {
+      socket_ = std::move(kept_->socket);
+      reused_ = true;
+      return Write();
+    }
+    if (kept_ && kept_->socket) Close(*kept_->socket);
+    Connect();
   }
 
  private:
+  static void Close(tcp::socket& s) {
+    boost::system::error_code ignored;
+    s.close(ignored);
+  }
+
+  void Connect() {
+    if (kept_) kept_->socket.reset();
+    socket_ = std::make_shared<tcp::socket>(io_);
+    boost::system::error_code ec;
+    socket_->open(tcp::v4(), ec);
+    if (ec) return Finish("socket: " + ec.message());
+    // The port is picked at connect, per 4-tuple: many hosts never run out of ports.
+    int one = 1;
+    ::setsockopt(socket_->native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    socket_->bind(tcp::endpoint(src_, 0), ec);
+    if (ec) return Finish("bind " + src_.to_string() + ": " + ec.message());
+    socket_->async_connect(server_, [self = shared_from_this(), s = socket_](boost::system::error_code e) {
+      if (s != self->socket_) return;  // a retry replaced it
+      if (e) return self->Finish("connect: " + e.message());
+      self->Write();
+    });
+  }
+
+  void Write() {
+    asio::async_write(*socket_, asio::buffer(request_),
+                      [self = shared_from_this(), s = socket_](boost::system::error_code e, size_t) {
+      if (s != self->socket_) return;
+      if (e) return self->Finish("write: " + e.message());
+      self->Read();
+    });
+  }
+
   void Read() {
     if (buf_.size() - used_ < 4096) buf_.resize(std::max<size_t>(8192, buf_.size() * 2));
-    socket_.async_read_some(asio::buffer(buf_.data() + used_, buf_.size() - used_),
-                            [self = shared_from_this()](boost::system::error_code e, size_t n) {
+    socket_->async_read_some(asio::buffer(buf_.data() + used_, buf_.size() - used_),
+                            [self = shared_from_this(), s = socket_](boost::system::error_code e, size_t n) {
+                              if (s != self->socket_) return;
                               self->used_ += n;
                               if (self->Parsed()) return;
                               if (e) return self->Finish("read: " + e.message());
@@ -192,6 +229,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       std::string_view line = head.substr(pos + 2, head.find("\r\n", pos + 2) - pos - 2);
       if (line.size() > 15 && strncasecmp(line.data(), "content-length:", 15) == 0)
         length = std::strtoul(std::string(line.substr(15)).c_str(), nullptr, 10);
+      if (line.size() >= 17 && strncasecmp(line.data(), "connection: close", 17) == 0) closing_ = true;
     }
     if (in.size() < end + 4 + length) return false;
     Answer a;
@@ -203,6 +241,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   }
 
   void Finish(std::string error) {
+    // A kept connection the tracker closed before answering (its idle
+    // timeout): sent once more on a new one, as http::Connection does.
+    if (reused_ && used_ == 0 && error != "timed out" && !finished_) {
+      reused_ = false;
+      Close(*socket_);
+      return Connect();
+    }
     Answer a;
     a.error = std::move(error);
     Finish(std::move(a));
@@ -211,13 +256,20 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (finished_) return;
     finished_ = true;
     a.ms = Ms(Clock::now() - started_);
-    boost::system::error_code ignored;
     timer_.cancel();
-    socket_.close(ignored);  // the client closes first, as the fetcher's one-shot calls do
+    if (kept_ && a.ok && !closing_) {
+      kept_->socket = std::move(socket_);
+      kept_->used = Clock::now();
+    } else if (socket_) {
+      Close(*socket_);  // the client closes first, as the fetcher's one-shot calls do
+    }
     done_(std::move(a));
   }
 
-  tcp::socket socket_;
+  asio::io_context& io_;
+  Kept* kept_;
+  std::shared_ptr<tcp::socket> socket_;
+  bool reused_ = false, closing_ = false;
   asio::steady_timer timer_;
   asio::ip::address_v4 src_;
   tcp::endpoint server_;
@@ -272,6 +324,7 @@ struct Host {
   bool installed_sent = false, installed_acked = false, report_in_flight = false;
   int announce_interval_s = 5;
   std::unique_ptr<asio::steady_timer> poll_timer, report_timer, announce_timer;
+  Kept poll_conn, report_conn;
 };
 
 struct Worker {
@@ -297,8 +350,8 @@ struct Worker {
   size_t open_budget = 1000, open_now = 0;
   std::deque<std::shared_ptr<Exchange>> queued;
 
-  void Send(Host& h, std::string request, Clock::duration timeout, Exchange::Done done) {
-    auto x = std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout,
+  void Send(Host& h, Kept* kept, std::string request, Clock::duration timeout, Exchange::Done done) {
+    auto x = std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout, kept,
                                         [this, done = std::move(done)](Answer a) {
                                           --open_now;
                                           if (!queued.empty() && !sh->stopping) {
@@ -321,7 +374,7 @@ struct Worker {
                          "&generation=" + std::to_string(h.generation) + "&wait=" + std::to_string(wait);
     ++stats.polls;
     auto started = Clock::now();
-    Send(h, Request(h, "GET", target, ""), std::chrono::seconds(wait + 10), [this, &h, wait, started](Answer a) {
+    Send(h, &h.poll_conn, Request(h, "GET", target, ""), std::chrono::seconds(wait + 10), [this, &h, wait, started](Answer a) {
       if (sh->stopping) return;
       if (!a.ok || a.status != 200) {
         ++stats.poll_errors;
@@ -400,7 +453,7 @@ struct Worker {
     ++stats.reports;
     h.report_in_flight = true;
     Send(
-        h, Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body), std::chrono::seconds(5),
+        h, &h.report_conn, Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body), std::chrono::seconds(5),
         [this, &h, done](Answer a) {
           h.report_in_flight = false;
           if (sh->stopping) return;
@@ -433,7 +486,7 @@ struct Worker {
         "&compact=1&numwant=50";
     if (!event.empty()) target += "&event=" + event;
     ++stats.announces;
-    Send(h, Request(h, "GET", target, ""), std::chrono::seconds(15), [this, &h](Answer a) {
+    Send(h, nullptr, Request(h, "GET", target, ""), std::chrono::seconds(15), [this, &h](Answer a) {
       if (sh->stopping) return;
       if (!a.ok || a.status != 200 || a.body.find("failure reason") != std::string::npos) {
         ++stats.announce_errors;
