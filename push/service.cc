@@ -5,7 +5,9 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <filesystem>
+#include <unordered_set>
 
 #include "push/dashboard.h"
 #include "wire/crypto.h"
@@ -114,6 +116,11 @@ struct Service::Impl {
   // Report answers waiting for the outcomes' group commit (CommitOutcomes).
   std::vector<std::pair<http::Reply, http::Response>> held_reports;
   bool commit_posted = false;
+  // Hosts whose long polls WakeChanged has yet to answer, in order, and as a set.
+  std::deque<std::string> to_wake;
+  std::unordered_set<std::string> to_wake_set;
+  bool wake_posted = false;
+  asio::steady_timer wake_timer{io};
   asio::steady_timer commit_timer;
 
   Impl(const ServiceOptions& opts, asio::io_context& i, ControllerOptions co, std::unique_ptr<Store> store,
@@ -147,9 +154,23 @@ struct Service::Impl {
     return Status::Ok();
   }
 
-  // Answers the long polls of every host whose assignments changed.
+  // Answers the long polls of every host whose assignments changed, a slice
+  // at a time: a push to 10,000 hosts signs 10,000 assignment lists, and in
+  // one go that would hold every report and announce behind it for a second.
+  // Between slices the io loop serves what came in meanwhile. Each host's
+  // list is built when its turn comes, so it is never older than its place
+  // in the queue.
+  static constexpr size_t kWakeSlice = 200;
   void WakeChanged() {
-    for (const auto& host : controller.TakeChangedHosts()) {
+    for (auto& host : controller.TakeChangedHosts())
+      if (to_wake_set.insert(host).second) to_wake.push_back(std::move(host));
+    if (!wake_posted) WakeSlice();
+  }
+  void WakeSlice() {
+    for (size_t n = 0; n < kWakeSlice && !to_wake.empty(); ++n) {
+      std::string host = std::move(to_wake.front());
+      to_wake.pop_front();
+      to_wake_set.erase(host);
       auto it = waiters.find(host);
       if (it == waiters.end()) continue;
       std::string body = ToJson(controller.AssignmentsFor(host)).dump() + "\n";
@@ -160,6 +181,14 @@ struct Service::Impl {
         w.reply(http::Response::Json(200, body));
       }
     }
+    if (to_wake.empty() || wake_posted) return;
+    wake_posted = true;
+    wake_timer.expires_after(std::chrono::milliseconds(0));  // behind what is ready now
+    wake_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      wake_posted = false;
+      WakeSlice();
+    });
   }
 
   // Reads back what other processes sharing the database wrote, then wakes

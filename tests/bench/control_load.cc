@@ -13,11 +13,12 @@
 //     fetcher/control_client.cc's http::Connection keeps them (reopened after
 //     30 s idle or when the tracker closed it), and a new TCP connection per
 //     announce, as libtorrent's HTTP announces do; the host token is the
-//     bearer when --host-secret is given.
+//     bearer when --host-secret is given. --connections one-shot plays the
+//     fetcher before it kept them: a new connection for every request.
 //
 //   run --tracker IP:PORT --hosts N --token PUSH [--register-token R] [--host-secret S]
 //       [--download-seconds 10] [--poll-wait 25] [--seconds 120] [--threads 1]
-//       [--ramp-seconds S] [--artifact NAME@VERSION]
+//       [--ramp-seconds S] [--artifact NAME@VERSION] [--connections kept|one-shot]
 //
 // `run` registers a fake artifact (the tracker checks neither torrent bytes
 // nor signatures), checks every host in, waits until the tracker holds all N
@@ -66,6 +67,7 @@ using std::chrono::milliseconds;
 struct Args {
   std::string tracker, token, register_token, host_secret, artifact = "ctlbench@1";
   int hosts = 100, download_seconds = 10, poll_wait = 25, seconds = 120, threads = 1;
+  bool kept = true;  // --connections kept|one-shot
   double ramp_seconds = -1;  // -1: hosts / 1000
 };
 
@@ -98,6 +100,8 @@ Args Parse(int argc, char** argv) {
       a.threads = std::stoi(v);
     else if (k == "--ramp-seconds")
       a.ramp_seconds = std::stod(v);
+    else if (k == "--connections" && (v == "kept" || v == "one-shot"))
+      a.kept = v == "kept";
     else
       Die("unknown flag " + k);
   }
@@ -297,6 +301,9 @@ struct Stats {
   // lag_ms: how late the generator's own 10 ms beat fired. When it is large
   // the latencies above include waiting for this process's CPU, not the tracker.
   std::vector<double> notify_ms, report_ms, announce_ms, lag_ms;
+  // Reports sent more than 2 s (the notification target) after the push was
+  // created: past the burst of 10,000 hosts starting at once.
+  std::vector<double> report_settled_ms;
   uint64_t polls = 0, poll_errors = 0, reports = 0, report_entries_ok = 0, report_errors = 0, report_refused = 0,
            announces = 0, announce_errors = 0;
   std::vector<std::string> samples;  // a few error texts
@@ -350,7 +357,10 @@ struct Worker {
   size_t open_budget = 1000, open_now = 0;
   std::deque<std::shared_ptr<Exchange>> queued;
 
-  void Send(Host& h, Kept* kept, std::string request, Clock::duration timeout, Exchange::Done done) {
+  // The host's kept connection, or none when playing fetchers that open one per request.
+  ::Kept* Kept(::Kept& k) { return sh->args.kept ? &k : nullptr; }
+
+  void Send(Host& h, ::Kept* kept, std::string request, Clock::duration timeout, Exchange::Done done) {
     auto x = std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout, kept,
                                         [this, done = std::move(done)](Answer a) {
                                           --open_now;
@@ -374,7 +384,7 @@ struct Worker {
                          "&generation=" + std::to_string(h.generation) + "&wait=" + std::to_string(wait);
     ++stats.polls;
     auto started = Clock::now();
-    Send(h, &h.poll_conn, Request(h, "GET", target, ""), std::chrono::seconds(wait + 10), [this, &h, wait, started](Answer a) {
+    Send(h, Kept(h.poll_conn), Request(h, "GET", target, ""), std::chrono::seconds(wait + 10), [this, &h, wait, started](Answer a) {
       if (sh->stopping) return;
       if (!a.ok || a.status != 200) {
         ++stats.poll_errors;
@@ -452,9 +462,10 @@ struct Worker {
     std::string body = nlohmann::json{{"reports", nlohmann::json::array({spate::ToJson(r)})}}.dump();
     ++stats.reports;
     h.report_in_flight = true;
+    const bool settled = Clock::now().time_since_epoch().count() - sh->push_created_ns.load() > 2'000'000'000;
     Send(
-        h, &h.report_conn, Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body), std::chrono::seconds(5),
-        [this, &h, done](Answer a) {
+        h, Kept(h.report_conn), Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body), std::chrono::seconds(5),
+        [this, &h, done, settled](Answer a) {
           h.report_in_flight = false;
           if (sh->stopping) return;
           if (!a.ok || a.status != 200) {
@@ -463,6 +474,7 @@ struct Worker {
             return;  // "installed" stays queued: the next beat sends it again
           }
           stats.report_ms.push_back(a.ms);
+          if (settled) stats.report_settled_ms.push_back(a.ms);
           if (a.body.find("\"refused\":[]") == std::string::npos) {
             ++stats.report_refused;
             stats.Error("report " + h.id + " refused: " + a.body);
@@ -669,6 +681,8 @@ int Run(const Args& a) {
       Stats& s = w->stats;
       all.notify_ms.insert(all.notify_ms.end(), s.notify_ms.begin(), s.notify_ms.end());
       all.report_ms.insert(all.report_ms.end(), s.report_ms.begin(), s.report_ms.end());
+      all.report_settled_ms.insert(all.report_settled_ms.end(), s.report_settled_ms.begin(),
+                                   s.report_settled_ms.end());
       all.announce_ms.insert(all.announce_ms.end(), s.announce_ms.begin(), s.announce_ms.end());
       all.lag_ms.insert(all.lag_ms.end(), s.lag_ms.begin(), s.lag_ms.end());
       all.polls += s.polls;
@@ -689,6 +703,8 @@ int Run(const Args& a) {
                        {"installed_acked", sh.done.load()},
                        {"notify_ms", Summary(all.notify_ms)},
                        {"report_ms", Summary(all.report_ms)},
+                       {"report_settled_ms", Summary(all.report_settled_ms)},
+                       {"connections", a.kept ? "kept" : "one-shot"},
                        {"announce_ms", Summary(all.announce_ms)},
                        {"load_lag_ms", Summary(all.lag_ms)},
                        {"polls", all.polls},
@@ -715,7 +731,8 @@ int Run(const Args& a) {
       auto after = Counters(a);
       nlohmann::json d = nlohmann::json::object();
       for (const char* k : {"spate_tracker_store_transactions_total", "spate_tracker_store_rows_total",
-                            "spate_tracker_store_seconds_total", "spate_tracker_reports_total"})
+                            "spate_tracker_store_seconds_total", "spate_tracker_reports_total",
+                            "spate_http_connections_accepted_total"})
         d[k] = after[k] - before[k];
       out["tracker_during_push"] = d;
     }
