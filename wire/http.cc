@@ -540,44 +540,58 @@ tcp::endpoint Server::local_endpoint() const {
   return acceptor_.local_endpoint(ec);
 }
 
+void Server::Admit(tcp::socket socket, const asio::ip::address& remote) {
+  bool total_full = false;
+  auto slot = limiter_->Acquire(limiter_, remote, options_.max_connections_per_ip, max_connections_, &total_full);
+  if (!slot) {
+    // Over a limit: close at once, before reading anything, so one
+    // address (or a crowd) cannot exhaust descriptors or memory.
+    spdlog::debug("closing connection from {}: over {} connections from it or {} in all", remote.to_string(),
+                  options_.max_connections_per_ip, max_connections_);
+    // A full server is the operator's to fix (hosts' long polls are being
+    // refused): said loudly, once a minute at most.
+    auto now = std::chrono::steady_clock::now();
+    if (total_full && now >= next_full_warning_) {
+      spdlog::warn("{} connections open, the limit: closing new ones (raise LimitNOFILE; the limit follows "
+                   "the open-file limit)", max_connections_);
+      next_full_warning_ = now + std::chrono::minutes(1);
+    }
+    beast::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  if (tls_) {
+    std::make_shared<Session<TlsStream>>(std::move(socket), remote, options_, handler_, std::move(slot), tls_)->Start();
+  } else {
+    std::make_shared<Session<beast::tcp_stream>>(std::move(socket), remote, options_, handler_, std::move(slot),
+                                                 nullptr)
+        ->Start();
+  }
+}
+
 void Server::Accept() {
   // One io thread needs no strand per connection (it costs an allocation and a
   // dispatch on every operation of short-lived connections).
-  asio::any_io_executor ex =
-      options_.threads > 1 ? asio::any_io_executor(asio::make_strand(*io_)) : io_->get_executor();
+  auto executor = [this] {
+    return options_.threads > 1 ? asio::any_io_executor(asio::make_strand(*io_)) : io_->get_executor();
+  };
   // The peer's address comes with the accept itself: no getpeername per connection.
-  acceptor_.async_accept(ex, peer_, [this](beast::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(executor(), peer_, [this, executor](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
       if (accept_failing_) spdlog::info("accepting connections again");
       accept_failing_ = false;
-      beast::error_code rec;
-      auto remote = peer_.address();
-      bool total_full = false;
-      auto slot = limiter_->Acquire(limiter_, remote, options_.max_connections_per_ip, max_connections_, &total_full);
-      if (!slot) {
-        // Over a limit: close at once, before reading anything, so one
-        // address (or a crowd) cannot exhaust descriptors or memory.
-        spdlog::debug("closing connection from {}: over {} connections from it or {} in all", remote.to_string(),
-                      options_.max_connections_per_ip, max_connections_);
-        // A full server is the operator's to fix (hosts' long polls are being
-        // refused): said loudly, once a minute at most.
-        auto now = std::chrono::steady_clock::now();
-        if (total_full && now >= next_full_warning_) {
-          spdlog::warn("{} connections open, the limit: closing new ones (raise LimitNOFILE; the limit follows "
-                       "the open-file limit)", max_connections_);
-          next_full_warning_ = now + std::chrono::minutes(1);
-        }
-        socket.close(rec);
-      } else {
-        if (tls_) {
-          std::make_shared<Session<TlsStream>>(std::move(socket), remote, options_, handler_, std::move(slot), tls_)
-              ->Start();
-        } else {
-          std::make_shared<Session<beast::tcp_stream>>(std::move(socket), remote, options_, handler_, std::move(slot),
-                                                       nullptr)
-              ->Start();
-        }
+      Admit(std::move(socket), peer_.address());
+      // Each accept's completion waits its turn behind every handler that is
+      // ready, so one accept per turn would cap new connections at a few per
+      // busy loop; take what the backlog holds now (bounded, so the loop
+      // still turns).
+      beast::error_code nb;
+      acceptor_.non_blocking(true, nb);
+      for (int i = 0; i < 64 && !nb; ++i) {
+        tcp::socket more(executor());
+        acceptor_.accept(more, peer_, nb);
+        if (!nb) Admit(std::move(more), peer_.address());
       }
     } else if (ec == asio::error::no_descriptors || ec == beast::errc::too_many_files_open_in_system ||
                ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {

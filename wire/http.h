@@ -144,6 +144,8 @@ class Server {
 
  private:
   void Accept();
+  // Starts a session for an accepted connection, or closes it when over a limit.
+  void Admit(boost::asio::ip::tcp::socket socket, const boost::asio::ip::address& remote);
   std::shared_ptr<Limiter> limiter_;
   ServerOptions options_;
   Handler handler_;

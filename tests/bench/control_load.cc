@@ -149,10 +149,13 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   using Done = std::function<void(Answer)>;
   // `kept` (may be null): the connection to use if it is open, and where to
   // leave it afterwards if the answer allows keep-alive.
+  // `idle` counts the kept connections not in use, descriptors the caller
+  // must leave room for.
   Exchange(asio::io_context& io, asio::ip::address_v4 src, tcp::endpoint server, std::string request,
-           Clock::duration timeout, Kept* kept, Done done)
+           Clock::duration timeout, Kept* kept, size_t* idle, Done done)
       : io_(io),
         kept_(kept),
+        idle_(idle),
         timer_(io),
         src_(src),
         server_(server),
@@ -167,14 +170,19 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     timer_.async_wait([self = shared_from_this()](boost::system::error_code e) {
       if (!e) self->Finish("timed out");
     });
-    // 30 s: as http::Connection, well inside the tracker's 75 s idle timeout.
-    if (kept_ && kept_->socket && Clock::now() - kept_->used < std::chrono::seconds(30)) {
+    if (kept_ && kept_->socket) --*idle_;
+    if (Reusable(kept_)) {
       socket_ = std::move(kept_->socket);
       reused_ = true;
       return Write();
     }
     if (kept_ && kept_->socket) Close(*kept_->socket);
     Connect();
+  }
+
+  // 30 s: as http::Connection, well inside the tracker's 75 s idle timeout.
+  static bool Reusable(const Kept* k) {
+    return k && k->socket && Clock::now() - k->used < std::chrono::seconds(30);
   }
 
  private:
@@ -264,6 +272,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
     if (kept_ && a.ok && !closing_) {
       kept_->socket = std::move(socket_);
       kept_->used = Clock::now();
+      ++*idle_;
     } else if (socket_) {
       Close(*socket_);  // the client closes first, as the fetcher's one-shot calls do
     }
@@ -272,6 +281,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   asio::io_context& io_;
   Kept* kept_;
+  size_t* idle_;
   std::shared_ptr<tcp::socket> socket_;
   bool reused_ = false, closing_ = false;
   asio::steady_timer timer_;
@@ -354,17 +364,18 @@ struct Worker {
   // Connections open at once stay within this worker's share of the
   // open-file limit; beyond it requests wait their turn, and the wait counts
   // in their latency (it is the generator's, so lag_ms says when it happens).
-  size_t open_budget = 1000, open_now = 0;
+  size_t open_budget = 1000, open_now = 0, kept_idle = 0;
   std::deque<std::shared_ptr<Exchange>> queued;
 
   // The host's kept connection, or none when playing fetchers that open one per request.
   ::Kept* Kept(::Kept& k) { return sh->args.kept ? &k : nullptr; }
 
   void Send(Host& h, ::Kept* kept, std::string request, Clock::duration timeout, Exchange::Done done) {
-    auto x = std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout, kept,
+    const bool reuse = Exchange::Reusable(kept);
+    auto x = std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout, kept, &kept_idle,
                                         [this, done = std::move(done)](Answer a) {
                                           --open_now;
-                                          if (!queued.empty() && !sh->stopping) {
+                                          if (!queued.empty() && !sh->stopping && open_now + kept_idle < open_budget) {
                                             auto next = std::move(queued.front());
                                             queued.pop_front();
                                             ++open_now;
@@ -373,7 +384,8 @@ struct Worker {
                                           done(std::move(a));
                                         });
     x->Stamp();
-    if (open_now >= open_budget) return queued.push_back(std::move(x));
+    // A kept connection is a descriptor already held; a new one needs room.
+    if (!reuse && open_now + kept_idle >= open_budget) return queued.push_back(std::move(x));
     ++open_now;
     x->Start();
   }
