@@ -66,6 +66,17 @@ struct Inbox {
   std::optional<std::vector<RackRange>> rack_ranges;  // newest from the tracker, not yet applied
   bool stop = false;
   bool exited = false;
+  // While the engine reports every second, each answer carries this host's
+  // assignment generation, so the poll thread need not hold a long poll: the
+  // tracker then holds one connection for this host instead of two, and a
+  // push to every host is not followed by every host polling again at once.
+  // `expecting`: a changed list was delivered and the engine's next report
+  // beat has not yet said whether it reports (set by the poll thread, cleared
+  // by the engine). `reporting`: the last beat's reports were answered with a
+  // generation. `reported_generation`: the newest such answer.
+  bool expecting = false;
+  bool reporting = false;
+  int64_t reported_generation = -1;
 };
 
 // kStaged: installed but not current, seeding until the push is activated
@@ -139,15 +150,28 @@ std::string Seconds(Clock::duration d) {
   return FormatDuration(std::chrono::duration_cast<milliseconds>(d));
 }
 
-void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int64_t generation) {
+// `may_rest`: reports go out often enough (a second or so) that their
+// answers can stand in for the long poll while the engine reports.
+void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int64_t generation, bool may_rest) {
   const milliseconds kMinBackoff{500}, kMaxBackoff{5000};
   milliseconds backoff = kMinBackoff;
   int failures = 0;
   std::unique_lock<std::mutex> lock(inbox->mu);
+  auto resting = [&] {
+    return may_rest && (inbox->expecting || inbox->reporting) && inbox->reported_generation <= generation;
+  };
   while (!inbox->stop) {
+    int this_wait = wait;
+    if (resting()) {
+      // Until a report's answer shows a newer generation, the engine stops
+      // reporting, or a poll's worth of time passed; then a quick look.
+      inbox->cv.wait_for(lock, std::chrono::seconds(wait), [&] { return inbox->stop || !resting(); });
+      if (inbox->stop) break;
+      this_wait = 0;
+    }
     lock.unlock();
     auto started = Clock::now();
-    auto r = client.PollAssignments(generation, wait);
+    auto r = client.PollAssignments(generation, this_wait);
     lock.lock();
     if (inbox->stop) break;
     if (!r.ok()) {
@@ -173,11 +197,12 @@ void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int6
       inbox->items.clear();
       inbox->listed.emplace();
       for (const auto& a : r->assignments) inbox->listed->insert(a.push_id);
+      inbox->expecting = !r->assignments.empty();
     }
     for (auto& a : r->assignments) inbox->items.push_back(std::move(a));
     inbox->rack_ranges = std::move(r->rack_ranges);
     // Guard against a tracker that answers at once without a change: no busy loop.
-    if (!changed && Clock::now() - started < milliseconds(200))
+    if (!changed && this_wait > 0 && Clock::now() - started < milliseconds(200))
       inbox->cv.wait_for(lock, milliseconds(1000), [&] { return inbox->stop; });
   }
   inbox->exited = true;
@@ -270,6 +295,7 @@ struct Fetcher::Impl {
   void RemoveTorrent(Job& j);
   void QueueTerminal(int64_t push_id, const std::string& state, uint64_t total, const std::string& error);
   void SendReports(milliseconds timeout);
+  int64_t SendReportBatch(milliseconds timeout);
   // Sets the gateway roles of the downloads of `answered` pushes (the others'
   // reports got no answer this round): `roles`, or none.
   void ApplyRoles(const std::vector<GatewayRole>& roles, const std::set<int64_t>& answered);
@@ -413,6 +439,7 @@ Status Fetcher::Impl::Start() {
               [](const Assignment& a, const Assignment& b) { return a.push_id < b.push_id; });
     inbox->listed.emplace();
     for (const auto& a : first->assignments) inbox->listed->insert(a.push_id);
+    inbox->expecting = !first->assignments.empty();
     inbox->items = std::move(first->assignments);
     inbox->rack_ranges = std::move(first->rack_ranges);
   } else {
@@ -422,7 +449,8 @@ Status Fetcher::Impl::Start() {
   // Before the engine starts: the first snapshot reads its state.
   if (Status m = StartMetrics(); !m.ok()) return m;
   engine_thread = std::thread([this] { EngineLoop(); });
-  poll_thread = std::thread(PollLoop, inbox, *client, cfg.poll_wait_seconds, generation);
+  poll_thread = std::thread(PollLoop, inbox, *client, cfg.poll_wait_seconds, generation,
+                            cfg.report_interval <= std::chrono::seconds(2));
 
   spdlog::info("fetcher {} running: peer {}, tracker {}, announce {}, install dir {}, caps up {} down {}, seed time {}",
                cfg.host_id, peer, fmt::join(cfg.TrackerBases(), ","), fmt::join(cfg.AnnounceUrls(), ","),
@@ -1350,6 +1378,19 @@ std::optional<size_t> Fetcher::Impl::SwarmControl(const Job& j) const {
 // share. Everything else, and whatever that tracker does not take, goes to
 // the control plane in use (with failover).
 void Fetcher::Impl::SendReports(milliseconds timeout) {
+  const int64_t generation = SendReportBatch(timeout);
+  // Tells the poll thread whether it may rest (see Inbox).
+  std::lock_guard<std::mutex> l(inbox->mu);
+  if (inbox->items.empty()) inbox->expecting = false;
+  inbox->reporting = generation >= 0;
+  inbox->reported_generation = std::max(inbox->reported_generation, generation);
+  inbox->cv.notify_all();
+}
+
+// Returns the generation the control plane in use answered with, -1 when it
+// did not answer one (nothing to report, a failure, an older tracker). Only
+// its answer counts: it is the one the poll thread asks.
+int64_t Fetcher::Impl::SendReportBatch(milliseconds timeout) {
   std::vector<HostReport> reports;
   std::map<size_t, std::vector<HostReport>> routed;  // by tracker index
   for (auto& [ih, j] : jobs) {
@@ -1396,7 +1437,7 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
   }
   if (reports.empty()) {
     if (!routed.empty()) ApplyRoles(roles, answered);
-    return;
+    return -1;
   }
   auto answer = client->PostReports(reports, timeout);
   if (answer.ok()) {
@@ -1409,7 +1450,7 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
     for (const auto& r : reports) answered.insert(r.push_id);
     roles.insert(roles.end(), answer->gateways.begin(), answer->gateways.end());
     ApplyRoles(roles, answered);
-    return;
+    return answer->generation;
   }
   if (!routed.empty()) ApplyRoles(roles, answered);
   const Status& s = answer.status();
@@ -1417,7 +1458,7 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
     // Terminal states stay queued and go out with the next report.
     if (++report_failures <= 3 || report_failures % 30 == 0)
       spdlog::warn("reporting to tracker failed ({} in a row): {}", report_failures, s.message());
-    return;
+    return -1;
   }
   // Refused outright (e.g. a push the tracker no longer knows): one bad report
   // must not block the rest, so send them one by one and drop the refused.
@@ -1429,6 +1470,7 @@ void Fetcher::Impl::SendReports(milliseconds timeout) {
       terminal.erase(r.push_id);
     }
   }
+  return -1;
 }
 
 void Fetcher::Impl::ApplyRoles(const std::vector<GatewayRole>& roles, const std::set<int64_t>& answered) {

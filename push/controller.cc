@@ -640,6 +640,7 @@ Result<ReportsAnswer> Controller::Reports(const std::string& host, const std::ve
     LogStatusChange(p, before_push);
   }
   for (int64_t id : touched) AdvanceWaves(pushes_.at(id));
+  answer.generation = hosts_.at(host).generation;  // after the waves above, which may change it
   for (int64_t id : downloading) {
     const Push& p = pushes_.at(id);
     auto a = artifacts_.find(p.rec.artifact);

@@ -201,10 +201,19 @@ TEST_CASE("waves: only the current wave activates, the rest distribute, and the 
   f.c->TakeChangedHosts();
   CHECK(f.P(id).rec.plan.wave == 0);
 
-  f.Report(first[0], id, kStateInstalled);
-  CHECK(f.P(id).rec.plan.wave == 1);
   auto second = f.InWave(id, 1);
   REQUIRE(second.size() == 2);
+  const int64_t before = f.c->AssignmentsFor(second[0]).generation;
+  HostReport staged;
+  staged.push_id = id;
+  staged.state = kStateStaged;
+  CHECK(f.c->Reports(second[0], {staged})->generation == before);  // a report answer says the generation
+  f.Report(first[0], id, kStateInstalled);
+  CHECK(f.P(id).rec.plan.wave == 1);
+  // ... and, once the wave opened, the new one: a host that reports learns of it there.
+  const int64_t after = f.c->AssignmentsFor(second[0]).generation;
+  CHECK(after > before);
+  CHECK(f.c->Reports(second[0], {staged})->generation == after);
   auto changed = f.c->TakeChangedHosts();
   std::sort(changed.begin(), changed.end());
   std::sort(second.begin(), second.end());

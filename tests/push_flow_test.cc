@@ -182,6 +182,9 @@ TEST_CASE("cancel mid-download stops the fetchers: no host activates and the pus
     for (const auto& h : p["hosts"]) downloading = downloading && h["state"] == "downloading" && h["bytes_done"] > 0;
   }
   REQUIRE(downloading);
+  // Hosts that report every second learn of changes from the answers: the
+  // tracker holds no long poll of theirs while they download.
+  CHECK(Value(Scrape(c.tracker, SpateCluster::As()), "spate_tracker_long_polls") == 0);
   auto cancel = Spate(c, {"push", "cancel", "1"});
   INFO(cancel.output);
   CHECK(cancel.exit_code == 0);

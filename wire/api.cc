@@ -293,7 +293,9 @@ json ToJson(const ReportsAnswer& a) {
   json roles = json::array(), refused = json::array();
   for (const auto& g : a.gateways) roles.push_back(ToJson(g));
   for (const auto& r : a.refused) refused.push_back({{"push_id", r.push_id}, {"error", r.error}});
-  return json{{"ok", true}, {"gateways", roles}, {"refused", refused}};
+  json j{{"ok", true}, {"gateways", roles}, {"refused", refused}};
+  if (a.generation >= 0) j["generation"] = a.generation;
+  return j;
 }
 
 ReportsAnswer ReportsAnswerFromJson(const json& j) {
@@ -310,6 +312,8 @@ ReportsAnswer ReportsAnswerFromJson(const json& j) {
       if (r.contains("error") && r["error"].is_string()) out.error = r["error"].get<std::string>();
       a.refused.push_back(std::move(out));
     }
+  if (j.contains("generation") && j["generation"].is_number_integer() && j["generation"].get<int64_t>() >= 0)
+    a.generation = j["generation"].get<int64_t>();
   return a;
 }
 

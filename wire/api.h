@@ -214,6 +214,10 @@ struct ReportRefusal {
 struct ReportsAnswer {
   std::vector<GatewayRole> gateways;
   std::vector<ReportRefusal> refused;
+  // The host's assignment generation as the tracker has it now (as in
+  // AssignmentList); -1 from a tracker that does not say. A host that reports
+  // every second learns of a change from it, with no long poll held.
+  int64_t generation = -1;
 };
 nlohmann::json ToJson(const ReportsAnswer& a);
 // Lenient: roles and refusals are advice, so malformed entries are skipped and

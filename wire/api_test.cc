@@ -151,6 +151,16 @@ TEST_CASE("gateway roles round-trip and reject slots out of range") {
   CHECK_FALSE(GatewayRoleFromJson(nlohmann::json{{"push_id", 7}}).ok());
 }
 
+TEST_CASE("a reports answer carries the host's generation when the tracker gives one, and -1 when not") {
+  ReportsAnswer a;
+  a.generation = 41;
+  CHECK(ReportsAnswerFromJson(ToJson(a)).generation == 41);
+  CHECK_FALSE(ToJson(ReportsAnswer{}).contains("generation"));
+  CHECK(ReportsAnswerFromJson(nlohmann::json{{"ok", true}}).generation == -1);  // an older tracker
+  CHECK(ReportsAnswerFromJson(nlohmann::json{{"generation", -5}}).generation == -1);
+  CHECK(ReportsAnswerFromJson(nlohmann::json{{"generation", "7"}}).generation == -1);
+}
+
 TEST_CASE("integer fields take only JSON integers that fit, never floats or negatives for sizes") {
   auto report = [](const std::string& field, nlohmann::json v) {
     nlohmann::json j{{"push_id", 1}, {"state", "pending"}};
