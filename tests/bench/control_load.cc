@@ -339,6 +339,7 @@ struct Host {
   std::string info_hash;  // 20 raw bytes
   Clock::time_point job_started;
   bool installed_sent = false, installed_acked = false, report_in_flight = false;
+  bool resting = false;  // no long poll held while reporting (kept mode)
   int announce_interval_s = 5;
   std::unique_ptr<asio::steady_timer> poll_timer, report_timer, announce_timer;
   Kept poll_conn, report_conn;
@@ -409,6 +410,13 @@ struct Worker {
       if (!h.checked_in) ++sh->checked_in;
       h.checked_in = true;
       OnAssignments(h, a.body);
+      if (Rests(h)) {
+        // As the fetcher's poll thread while its engine reports (fetcher.cc,
+        // Inbox): no long poll held; a report answer with a newer generation,
+        // the end of reporting or a poll interval brings a quick poll.
+        h.resting = true;
+        return After(*h.poll_timer, std::chrono::seconds(sh->args.poll_wait), [this, &h] { Wake(h); });
+      }
       bool fast = Clock::now() - started < milliseconds(200);
       if (wait > 0 && fast && !changed_) {
         stats.Error("poll " + h.id + " answered at once without a change");
@@ -419,6 +427,14 @@ struct Worker {
   }
 
   bool changed_ = false;  // set by OnAssignments for the caller
+
+  bool Rests(const Host& h) const { return sh->args.kept && h.push_id != 0 && !h.installed_acked; }
+  void Wake(Host& h) {
+    if (!h.resting) return;
+    h.resting = false;
+    h.poll_timer->cancel();
+    Poll(h, 0);
+  }
 
   void OnAssignments(Host& h, const std::string& body) {
     changed_ = false;
@@ -498,7 +514,10 @@ struct Worker {
             h.report_timer->cancel();
             ++sh->done;
             Announce(h, "completed");
+            Wake(h);  // reporting ended: back to the long poll
           }
+          size_t at = a.body.find("\"generation\":");
+          if (at != std::string::npos && std::strtoll(a.body.c_str() + at + 13, nullptr, 10) > h.generation) Wake(h);
         });
   }
 
