@@ -48,6 +48,11 @@ size_t ControlClient::current_index() const { return shared_->current.load() % b
 
 uint64_t ControlClient::failovers() const { return shared_->failovers.load(); }
 
+void ControlClient::ClosePollConnection() const {
+  std::lock_guard<std::mutex> lock(shared_->poll_mu);
+  shared_->poll_conn.Close();
+}
+
 template <typename T>
 Result<T> ControlClient::WithFailover(const char* what,
                                       const std::function<Result<T>(const std::string& base)>& call) const {

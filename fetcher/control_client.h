@@ -51,6 +51,10 @@ class ControlClient {
   Result<ReportsAnswer> PostReportsTo(size_t index, const std::vector<HostReport>& reports,
                                       std::chrono::milliseconds timeout) const;
 
+  // Closes the connection kept for polls, for a caller that will not poll
+  // for a while: the tracker gets its descriptor back at once.
+  void ClosePollConnection() const;
+
   // The base calls go to now, and its index in `bases`.
   std::string current() const;
   size_t current_index() const;

@@ -230,4 +230,9 @@ TEST_CASE("reports and polls each keep one connection to the tracker, shared by 
   }
   CHECK(tracker.requests == 20);
   CHECK(tracker.connections() == 2);
+  // Closed while the poll thread rests: the next poll comes on a new one.
+  client.ClosePollConnection();
+  REQUIRE(client.PollAssignments(7, 0).ok());
+  REQUIRE(reporter.PostReports({a}, std::chrono::seconds(5)).ok());
+  CHECK(tracker.connections() == 3);
 }

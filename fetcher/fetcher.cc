@@ -164,7 +164,12 @@ void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int6
     int this_wait = wait;
     if (resting()) {
       // Until a report's answer shows a newer generation, the engine stops
-      // reporting, or a poll's worth of time passed; then a quick look.
+      // reporting, or a poll's worth of time passed; then a quick look. The
+      // kept poll connection is closed meanwhile, or the tracker would hold
+      // it idle all the same.
+      lock.unlock();
+      client.ClosePollConnection();
+      lock.lock();
       inbox->cv.wait_for(lock, std::chrono::seconds(wait), [&] { return inbox->stop || !resting(); });
       if (inbox->stop) break;
       this_wait = 0;

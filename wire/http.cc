@@ -897,6 +897,7 @@ struct Connection::Impl {
 Connection::Connection() : impl_(std::make_unique<Impl>()) {}
 Connection::~Connection() { impl_->Drop(); }
 bool Connection::open() const { return impl_->plain || impl_->secure; }
+void Connection::Close() { impl_->Drop(); }
 uint64_t Connection::connects() const { return impl_->connects; }
 
 namespace {

@@ -201,6 +201,10 @@ class Connection {
   Result<ClientResult> SendFile(const std::string& method, const std::string& url, const std::string& path,
                                 const ClientOptions& options = {});
   bool open() const;
+  // Closes the connection now (the next request opens a new one): a caller
+  // that will be quiet for a while frees the server's descriptor at once
+  // instead of at the server's idle timeout.
+  void Close();
   // New TCP connections made so far (the first included).
   uint64_t connects() const;
 

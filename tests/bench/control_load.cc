@@ -415,6 +415,12 @@ struct Worker {
         // Inbox): no long poll held; a report answer with a newer generation,
         // the end of reporting or a poll interval brings a quick poll.
         h.resting = true;
+        if (h.poll_conn.socket) {  // the fetcher closes its poll connection while it rests
+          boost::system::error_code ignored;
+          h.poll_conn.socket->close(ignored);
+          h.poll_conn.socket.reset();
+          --kept_idle;
+        }
         return After(*h.poll_timer, std::chrono::seconds(sh->args.poll_wait), [this, &h] { Wake(h); });
       }
       bool fast = Clock::now() - started < milliseconds(200);
