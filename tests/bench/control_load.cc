@@ -790,7 +790,10 @@ int Run(const Args& a) {
   std::fprintf(stderr, "spate-control-load: %d hosts checked in, %d long polls held; pushing\n", a.hosts, a.hosts);
 
   before = Counters(a);
-  nlohmann::json push{{"artifact", a.artifact}, {"hosts_glob", "host-*"}, {"started_by", "spate-control-load"}};
+  // By name, not "host-*": a database kept from a larger run knows more hosts than play here.
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& h : hosts) names.push_back(h->id);
+  nlohmann::json push{{"artifact", a.artifact}, {"hosts", names}, {"started_by", "spate-control-load"}};
   auto wall = std::chrono::system_clock::now().time_since_epoch();
   int64_t created_unix_ms = std::chrono::duration_cast<milliseconds>(wall).count();
   sh.push_created_ns = Clock::now().time_since_epoch().count();
