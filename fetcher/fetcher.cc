@@ -162,6 +162,7 @@ void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int6
   };
   while (!inbox->stop) {
     int this_wait = wait;
+    bool rested = false;
     if (resting()) {
       // Until a report's answer shows a newer generation, the engine stops
       // reporting, or a poll's worth of time passed; then a quick look. The
@@ -170,9 +171,10 @@ void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int6
       lock.unlock();
       client.ClosePollConnection();
       lock.lock();
-      inbox->cv.wait_for(lock, std::chrono::seconds(wait), [&] { return inbox->stop || !resting(); });
+      inbox->cv.wait_for(lock, std::chrono::seconds(std::max(wait, 1)), [&] { return inbox->stop || !resting(); });
       if (inbox->stop) break;
       this_wait = 0;
+      rested = true;
     }
     lock.unlock();
     auto started = Clock::now();
@@ -207,7 +209,7 @@ void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int6
     for (auto& a : r->assignments) inbox->items.push_back(std::move(a));
     inbox->rack_ranges = std::move(r->rack_ranges);
     // Guard against a tracker that answers at once without a change: no busy loop.
-    if (!changed && this_wait > 0 && Clock::now() - started < milliseconds(200))
+    if (!changed && !rested && Clock::now() - started < milliseconds(200))
       inbox->cv.wait_for(lock, milliseconds(1000), [&] { return inbox->stop; });
   }
   inbox->exited = true;
