@@ -127,6 +127,13 @@ std::vector<Host> Hosts(int n) {
   return out;
 }
 
+// The hosts' names as a push's "hosts" list.
+json Names(const std::vector<Host>& hosts) {
+  json names = json::array();
+  for (const auto& h : hosts) names.push_back(h.name);
+  return names;
+}
+
 // Waits until `pred` holds for GET url, up to `timeout`; returns the last answer.
 json WaitFor(const std::string& url, const std::function<bool(const json&)>& pred, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -210,9 +217,7 @@ TEST_CASE("two trackers on one PostgreSQL: reports sent to both for different ho
   auto hosts = Hosts(16);
   auto tracker_of = [&](size_t i) -> const Tracker& { return i % 2 ? b : a; };
   for (size_t i = 0; i < hosts.size(); ++i) Poll(tracker_of(i), hosts[i]);
-  json names = json::array();
-  for (const auto& h : hosts) names.push_back(h.name);
-  const int64_t id = CreatePush(a, {{"artifact", "web@1"}, {"hosts", names}});
+  const int64_t id = CreatePush(a, {{"artifact", "web@1"}, {"hosts", Names(hosts)}});
   // Every host reports at once, each to its own tracker, right after the push
   // was created on A: B takes reports for a push it may not have followed yet.
   std::vector<std::thread> threads;
@@ -249,8 +254,7 @@ TEST_CASE("control-plane restart mid-push on PostgreSQL: no report is lost, wave
   bool a_down = false;
   auto tracker_of = [&](size_t i) -> const Tracker& { return i < 4 && !a_down ? a : b; };
   for (size_t i = 0; i < hosts.size(); ++i) Poll(tracker_of(i), hosts[i]);
-  json names = json::array();
-  for (const auto& h : hosts) names.push_back(h.name);
+  const json names = Names(hosts);
 
   // One round of every host: poll, then report what the assignment allows.
   auto round = [&](int64_t id) {
