@@ -9,6 +9,7 @@
 #include <set>
 
 #include "tests/support/spate_cluster.h"
+#include "tests/support/tracker_process.h"
 #include "wire/api.h"
 #include "wire/auth.h"
 #include "wire/http.h"
@@ -262,12 +263,10 @@ TEST_CASE("enrolment: a host id outside --enrol or an address outside the rackma
   TempDir dir("spate-enrol");
   std::ofstream(dir / "rack.map") << "127.0.1.0/24 dc1/pod1/rack1\n";
   std::string tokens = Private(dir, "tokens", "register r-token\npush p-token\nread q-token\nhost-secret s3cret\n", kOwnerOnly);
-  std::string ready = dir / "t.ready";
-  Process tracker({SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--db", dir / "t.db", "--rackmap",
-                   dir / "rack.map", "--token-file", tokens, "--enrol", "web-*", "--enrol-rackmap", "--ready-file",
-                   ready},
-                  dir / "t.log");
-  const std::string base = "http://" + WaitReady(tracker, ready)["http"].get<std::string>();
+  TrackerProcess tracker(dir, "t",
+                         {"--db", dir / "t.db", "--rackmap", dir / "rack.map", "--token-file", tokens, "--enrol",
+                          "web-*", "--enrol-rackmap"});
+  const std::string base = tracker.base;
   auto poll = [&](const std::string& host, const std::string& from) {
     return Call("GET", base + PollPath(host), "", auth::HostToken("s3cret", host), from).status;
   };
@@ -279,10 +278,11 @@ TEST_CASE("enrolment: a host id outside --enrol or an address outside the rackma
   auto hosts = Json(Call("GET", base + "/api/v1/hosts", "", "q-token"))["hosts"];
   REQUIRE(hosts.size() == 1);
   CHECK(hosts[0]["host"] == "web-1");
-  CHECK_THAT(tracker.Log(), Catch::Contains("refused poll for host db-1 from 127.0.1.5: host id db-1 may not enrol: it "
-                                            "does not match 'web-*' (--enrol)"));
-  CHECK_THAT(tracker.Log(), Catch::Contains("host web-1 may not enrol from 127.0.7.1: the address is not in the "
-                                            "rackmap (--enrol-rackmap)"));
+  CHECK_THAT(tracker.proc->Log(),
+             Catch::Contains("refused poll for host db-1 from 127.0.1.5: host id db-1 may not enrol: it "
+                             "does not match 'web-*' (--enrol)"));
+  CHECK_THAT(tracker.proc->Log(), Catch::Contains("host web-1 may not enrol from 127.0.7.1: the address is not in the "
+                                                  "rackmap (--enrol-rackmap)"));
   auto metrics = Call("GET", base + "/metrics", "", "q-token");
   CHECK_THAT(metrics.body, Catch::Contains("spate_tracker_control_refused_total{request=\"poll\"} 2\n"));
 }
@@ -324,19 +324,18 @@ TEST_CASE("secret files readable by group or other are refused at startup by eve
 
 TEST_CASE("one admin token still serves register and push, with reads open and a warning for each") {
   TempDir dir("spate-admin-token");
-  std::string ready = dir / "t.ready";
-  Process tracker({SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--db", dir / "t.db", "--ready-file", ready},
-                  dir / "t.log", {"SPATE_ADMIN_TOKEN=old-admin"});
-  const std::string base = "http://" + WaitReady(tracker, ready)["http"].get<std::string>();
+  TrackerProcess tracker(dir, "t", {"--db", dir / "t.db"}, {"SPATE_ADMIN_TOKEN=old-admin"});
+  const std::string base = tracker.base;
   CHECK(Call("POST", base + "/api/v1/artifacts", Registration("1"), "old-admin").status == 200);
   CHECK(Call("POST", base + "/api/v1/pushes", R"({"artifact":"web@1","hosts":["h1"]})", "old-admin").status == 200);
   CHECK(Call("GET", base + "/api/v1/pushes", "", "").status == 200);
   CHECK(Call("GET", base + "/stats", "", "").status == 200);
   // Without a host secret a host is known by its address alone, as before.
   CHECK(Call("GET", base + PollPath("h1"), "", "", "127.0.1.1").status == 200);
-  CHECK_THAT(tracker.Log(), Catch::Contains("one admin token serves two roles"));
-  CHECK_THAT(tracker.Log(), Catch::Contains("reads (pushes, fleet, hosts, artifacts, /stats, /metrics) are open"));
-  CHECK_THAT(tracker.Log(), Catch::Contains("no host-secret"));
+  CHECK_THAT(tracker.proc->Log(), Catch::Contains("one admin token serves two roles"));
+  CHECK_THAT(tracker.proc->Log(),
+             Catch::Contains("reads (pushes, fleet, hosts, artifacts, /stats, /metrics) are open"));
+  CHECK_THAT(tracker.proc->Log(), Catch::Contains("no host-secret"));
 }
 
 TEST_CASE("the CLI reads with the read token, pushes only with the push token, and spate host-token prints the HMAC") {

@@ -8,62 +8,27 @@
 
 #include "tests/support/cluster.h"
 #include "tests/support/postgres.h"
+#include "tests/support/tracker_process.h"
 #include "wire/api.h"
 #include "wire/http.h"
 
 namespace spate {
 namespace {
 
-using testing::Process;
 using testing::TempDir;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
 const char* kToken = "shared-db-token";
 
-struct Tracker {
-  std::string tag;
-  std::vector<std::string> argv;
-  std::unique_ptr<Process> proc;
-  std::string api;  // http://ADDR:PORT/api/v1
-};
-
-// `listen` "127.0.0.1:0" picks a port; a restart passes the one it had.
-void Start(Tracker& t, const TempDir& dir, const std::string& listen) {
-  std::string ready = dir / (t.tag + ".ready");
-  std::filesystem::remove(ready);
-  auto argv = t.argv;
-  argv.insert(argv.end(), {"--listen", listen, "--ready-file", ready});
-  t.proc = std::make_unique<Process>(argv, dir / (t.tag + ".log"));
-  auto j = testing::WaitReady(*t.proc, ready, 20s);
-  t.api = "http://" + j["http"].get<std::string>() + "/api/v1";
-}
+using Tracker = testing::TrackerProcess;
 
 Tracker StartTracker(const TempDir& dir, const std::string& tag, const std::string& db) {
   std::ofstream(dir / "rack.map") << "127.0.1.0/24 dc1/pod1/rack1\n127.0.2.0/24 dc1/pod1/rack2\n";
-  Tracker t;
-  t.tag = tag;
   // One signing key for both: fetchers trust whichever tracker answers.
-  t.argv = {testing::SpateBinary(),
-            "tracker",
-            "--db",
-            db,
-            "--key",
-            dir / "tracker.sign.key",
-            "--admin-token",
-            kToken,
-            "--open-reads",
-            "--rackmap",
-            dir / "rack.map",
-            "--announce-interval",
-            "1s"};
-  Start(t, dir, "127.0.0.1:0");
-  return t;
-}
-
-void Restart(Tracker& t, const TempDir& dir) {
-  std::string addr = t.api.substr(7, t.api.size() - 7 - std::string("/api/v1").size());
-  Start(t, dir, addr);
+  return Tracker(dir, tag,
+                 {"--db", db, "--key", dir / "tracker.sign.key", "--admin-token", kToken, "--open-reads", "--rackmap",
+                  dir / "rack.map", "--announce-interval", "1s"});
 }
 
 http::ClientOptions Admin() {
@@ -162,6 +127,13 @@ std::vector<Host> Hosts(int n) {
   return out;
 }
 
+// The hosts' names as a push's "hosts" list.
+json Names(const std::vector<Host>& hosts) {
+  json names = json::array();
+  for (const auto& h : hosts) names.push_back(h.name);
+  return names;
+}
+
 // Waits until `pred` holds for GET url, up to `timeout`; returns the last answer.
 json WaitFor(const std::string& url, const std::function<bool(const json&)>& pred, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -245,9 +217,7 @@ TEST_CASE("two trackers on one PostgreSQL: reports sent to both for different ho
   auto hosts = Hosts(16);
   auto tracker_of = [&](size_t i) -> const Tracker& { return i % 2 ? b : a; };
   for (size_t i = 0; i < hosts.size(); ++i) Poll(tracker_of(i), hosts[i]);
-  json names = json::array();
-  for (const auto& h : hosts) names.push_back(h.name);
-  const int64_t id = CreatePush(a, {{"artifact", "web@1"}, {"hosts", names}});
+  const int64_t id = CreatePush(a, {{"artifact", "web@1"}, {"hosts", Names(hosts)}});
   // Every host reports at once, each to its own tracker, right after the push
   // was created on A: B takes reports for a push it may not have followed yet.
   std::vector<std::thread> threads;
@@ -266,7 +236,7 @@ TEST_CASE("two trackers on one PostgreSQL: reports sent to both for different ho
   for (const Tracker* t : {&a, &b}) {
     auto p = WaitFor(
         t->api + path, [](const json& j) { return j["state"] == "succeeded"; }, 5s);
-    INFO(t->tag << ": " << p.dump());
+    INFO(t->tag() << ": " << p.dump());
     CHECK(Count(p, kStateInstalled) == 16);
     CHECK(p["state"] == "succeeded");
   }
@@ -284,8 +254,7 @@ TEST_CASE("control-plane restart mid-push on PostgreSQL: no report is lost, wave
   bool a_down = false;
   auto tracker_of = [&](size_t i) -> const Tracker& { return i < 4 && !a_down ? a : b; };
   for (size_t i = 0; i < hosts.size(); ++i) Poll(tracker_of(i), hosts[i]);
-  json names = json::array();
-  for (const auto& h : hosts) names.push_back(h.name);
+  const json names = Names(hosts);
 
   // One round of every host: poll, then report what the assignment allows.
   auto round = [&](int64_t id) {
@@ -323,7 +292,7 @@ TEST_CASE("control-plane restart mid-push on PostgreSQL: no report is lost, wave
   p2 = run_until(
       second, [](const json& j) { return Count(j, kStateInstalled) >= 4; }, 20s);
   REQUIRE(Count(p2, kStateInstalled) >= 4);
-  Restart(a, dir);
+  a.Restart();
   a_down = false;
   p2 = run_until(
       second, [](const json& j) { return j["state"] == "succeeded"; }, 30s);
@@ -334,7 +303,7 @@ TEST_CASE("control-plane restart mid-push on PostgreSQL: no report is lost, wave
   for (const Tracker* t : {&a, &b}) {
     auto now2 = WaitFor(
         t->api + "/pushes/" + std::to_string(second), [](const json& j) { return j["state"] == "succeeded"; }, 5s);
-    INFO(t->tag << ": " << now2.dump());
+    INFO(t->tag() << ": " << now2.dump());
     CHECK(Count(now2, kStateInstalled) == 8);
     CHECK(now2["wave"] == 2);
     auto now1 = GetJson(t->api + "/pushes/" + std::to_string(first));

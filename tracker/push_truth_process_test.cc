@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/cluster.h"
+#include "tests/support/tracker_process.h"
 #include "push/store.h"
 #include "wire/api.h"
 #include "wire/crypto.h"
@@ -27,23 +28,13 @@ const char* kToken = "test-token";
 const char* kRackmap = "127.0.1.0/24 dc1/pod1/rack1\n127.0.2.0/24 dc1/pod1/rack2\n127.0.9.0/24 dc1/pod9/seed\n";
 const char* kOrigin = "127.0.9.1";
 
-struct Tracker {
-  std::unique_ptr<Process> proc;
-  std::string base, api;  // http://ADDR:PORT, base + /api/v1
-};
+using Tracker = testing::TrackerProcess;
 
 Tracker Start(const TempDir& dir, const std::string& tag, std::vector<std::string> extra = {}) {
   std::ofstream(dir / "rack.map") << kRackmap;
-  std::string ready = dir / (tag + ".ready");
-  std::vector<std::string> argv{testing::SpateBinary(), "tracker", "--listen", "127.0.0.1:0", "--db", dir / "t.db",
-                                "--admin-token", kToken, "--ready-file", ready, "--rackmap", dir / "rack.map"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  Tracker t;
-  t.proc = std::make_unique<Process>(argv, dir / (tag + ".log"));
-  auto j = testing::WaitReady(*t.proc, ready, 10s);
-  t.base = "http://" + j["http"].get<std::string>();
-  t.api = t.base + "/api/v1";
-  return t;
+  std::vector<std::string> flags{"--db", dir / "t.db", "--admin-token", kToken, "--rackmap", dir / "rack.map"};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  return Tracker(dir, tag, flags);
 }
 
 http::ClientOptions From(const std::string& addr, bool admin = false) {

@@ -369,9 +369,9 @@ struct Worker {
   std::deque<std::shared_ptr<Exchange>> queued;
 
   // The host's kept connection, or none when playing fetchers that open one per request.
-  ::Kept* Kept(::Kept& k) { return sh->args.kept ? &k : nullptr; }
+  Kept* KeptOrNone(Kept& k) { return sh->args.kept ? &k : nullptr; }
 
-  void Send(Host& h, ::Kept* kept, std::string request, Clock::duration timeout, Exchange::Done done) {
+  void Send(Host& h, Kept* kept, std::string request, Clock::duration timeout, Exchange::Done done) {
     const bool reuse = Exchange::Reusable(kept);
     auto x = std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout, kept, &kept_idle,
                                         [this, done = std::move(done)](Answer a) {
@@ -397,7 +397,7 @@ struct Worker {
                          "&generation=" + std::to_string(h.generation) + "&wait=" + std::to_string(wait);
     ++stats.polls;
     auto started = Clock::now();
-    Send(h, Kept(h.poll_conn), Request(h, "GET", target, ""), std::chrono::seconds(wait + 10), [this, &h, wait, started](Answer a) {
+    Send(h, KeptOrNone(h.poll_conn), Request(h, "GET", target, ""), std::chrono::seconds(wait + 10), [this, &h, wait, started](Answer a) {
       if (sh->stopping) return;
       if (!a.ok || a.status != 200) {
         ++stats.poll_errors;
@@ -498,7 +498,8 @@ struct Worker {
     h.report_in_flight = true;
     const bool settled = Clock::now().time_since_epoch().count() - sh->push_created_ns.load() > 2'000'000'000;
     Send(
-        h, Kept(h.report_conn), Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body), std::chrono::seconds(5),
+        h, KeptOrNone(h.report_conn), Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body),
+        std::chrono::seconds(5),
         [this, &h, done, settled](Answer a) {
           h.report_in_flight = false;
           if (sh->stopping) return;
