@@ -48,9 +48,9 @@ size_t ControlClient::current_index() const { return shared_->current.load() % b
 
 uint64_t ControlClient::failovers() const { return shared_->failovers.load(); }
 
-void ControlClient::ClosePollConnection() const {
-  std::lock_guard<std::mutex> lock(shared_->poll_mu);
-  shared_->poll_conn.Close();
+void ControlClient::CloseReportConnection() const {
+  std::lock_guard<std::mutex> lock(shared_->report_mu);
+  shared_->report_conn.Close();
 }
 
 template <typename T>
@@ -130,8 +130,18 @@ Result<ReportsAnswer> ControlClient::PostReportsTo(size_t index, const std::vect
 Result<ReportsAnswer> ControlClient::PostOne(const std::string& base, const std::string& body,
                                              std::chrono::milliseconds timeout) const {
   http::ClientOptions o = Options(timeout);
-  std::lock_guard<std::mutex> lock(shared_->report_mu);
-  auto r = shared_->report_conn.Call("POST", HostUrl(base) + "/reports", body, o);
+  // While no poll holds the poll connection (the poll thread rests while the
+  // engine reports every second), reports to the base in use borrow it: a
+  // host that starts downloading needs no second connection, and a push to
+  // 10,000 hosts no 10,000 more accepts on the tracker in its busiest seconds.
+  std::unique_lock<std::mutex> lock(shared_->poll_mu, std::try_to_lock);
+  http::Connection* conn = &shared_->poll_conn;
+  if (!lock.owns_lock() || base != bases_[current_index()]) {
+    if (lock.owns_lock()) lock.unlock();
+    lock = std::unique_lock<std::mutex>(shared_->report_mu);
+    conn = &shared_->report_conn;
+  }
+  auto r = conn->Call("POST", HostUrl(base) + "/reports", body, o);
   if (!r.ok()) return Status::Unavailable("post reports: " + r.status().message());
   if (Status s = FromHttp(r->status, r->body, "post reports"); !s.ok()) return s;
   // Roles are advice: a tracker without them, or with bad ones, still took the reports.

@@ -51,9 +51,10 @@ class ControlClient {
   Result<ReportsAnswer> PostReportsTo(size_t index, const std::vector<HostReport>& reports,
                                       std::chrono::milliseconds timeout) const;
 
-  // Closes the connection kept for polls, for a caller that will not poll
-  // for a while: the tracker gets its descriptor back at once.
-  void ClosePollConnection() const;
+  // Closes the connection kept for reports, once there is nothing left to
+  // report: a finished host long-polls on the other one, and would hold two
+  // descriptors on the tracker.
+  void CloseReportConnection() const;
 
   // The base calls go to now, and its index in `bases`.
   std::string current() const;
@@ -65,9 +66,10 @@ class ControlClient {
   struct Shared {
     std::atomic<size_t> current{0};
     std::atomic<uint64_t> failovers{0};
-    // Kept-alive connections, one for polls and one for reports: at a report
-    // a second, a new connection each time would cost the tracker an accept
-    // and a close per report, and over TLS a handshake.
+    // Kept-alive connections, one for polls and one for reports (which
+    // borrow the poll one while no poll holds it): at a report a second, a
+    // new connection each time would cost the tracker an accept and a close
+    // per report, and over TLS a handshake.
     std::mutex poll_mu, report_mu;
     http::Connection poll_conn, report_conn;
   };

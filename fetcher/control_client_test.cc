@@ -6,8 +6,10 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <future>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "wire/http.h"
 
@@ -25,6 +27,10 @@ class ReportSink {
           std::lock_guard<std::mutex> lock(mu_);
           authorization_ = req.header("authorization");
           if (status != 200) return reply(spate::http::Response::Json(status, R"({"error":"not today"})"));
+          if (req.method == "GET" && hold_polls && req.query.find("wait=0") == std::string::npos) {
+            held_.push_back(std::move(reply));  // a long poll: answered by ReleasePolls
+            return;
+          }
           if (req.method == "GET")
             return reply(spate::http::Response::Json(200, R"({"generation":7,"assignments":[]})"));
           reply(spate::http::Response::Json(200, answer_));
@@ -32,7 +38,10 @@ class ReportSink {
     REQUIRE(server_.Start().ok());
     thread_ = std::thread([this] { server_.Run(); });
   }
-  ~ReportSink() { Stop(); }
+  ~ReportSink() {
+    Stop();
+    held_.clear();  // after the server's thread, before the server: a reply holds its session
+  }
   // Gone: connections are refused from now on.
   void Stop() {
     if (!thread_.joinable()) return;
@@ -40,6 +49,17 @@ class ReportSink {
     thread_.join();
   }
   std::atomic<int> requests{0};
+  // Long polls (wait > 0) are held until ReleasePolls.
+  std::atomic<bool> hold_polls{false};
+  size_t held() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_.size();
+  }
+  void ReleasePolls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& r : held_) r(spate::http::Response::Json(200, R"({"generation":7,"assignments":[]})"));
+    held_.clear();
+  }
   std::string url() const { return "http://" + spate::http::FormatEndpoint(server_.local_endpoint()); }
   uint64_t connections() const { return server_.connections_accepted(); }
   // The Authorization header of the last request.
@@ -57,6 +77,7 @@ class ReportSink {
   std::string answer_;
   std::mutex mu_;
   std::string authorization_;
+  std::vector<spate::http::Reply> held_;
   spate::http::Server server_;
   std::thread thread_;
 };
@@ -217,7 +238,7 @@ TEST_CASE("the host token goes as the bearer of reports and polls, and none is s
   CHECK(tracker.authorization().empty());
 }
 
-TEST_CASE("reports and polls each keep one connection to the tracker, shared by copies of the client") {
+TEST_CASE("reports borrow the poll connection unless a poll holds it, and copies of the client share both") {
   ReportSink tracker(R"({"ok":true})");
   spate::ControlClient client(tracker.url(), "h1", "127.0.0.1");
   spate::ControlClient reporter = client;  // as the fetcher's poll thread and reporter hold it
@@ -229,10 +250,21 @@ TEST_CASE("reports and polls each keep one connection to the tracker, shared by 
     REQUIRE(client.PollAssignments(7, 0).ok());
   }
   CHECK(tracker.requests == 20);
+  CHECK(tracker.connections() == 1);
+
+  // A long poll holds the poll connection: reports take their own.
+  tracker.hold_polls = true;
+  auto poll = std::async(std::launch::async, [&] { return client.PollAssignments(7, 30).status(); });
+  for (int i = 0; i < 100 && tracker.held() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(tracker.held() == 1);
+  for (int i = 0; i < 3; ++i) REQUIRE(reporter.PostReports({a}, std::chrono::seconds(5)).ok());
   CHECK(tracker.connections() == 2);
-  // Closed while the poll thread rests: the next poll comes on a new one.
-  client.ClosePollConnection();
-  REQUIRE(client.PollAssignments(7, 0).ok());
+  tracker.ReleasePolls();
+  CHECK(poll.get().ok());
+
+  // Nothing left to report: that one is closed, and the next report borrows again.
+  reporter.CloseReportConnection();
   REQUIRE(reporter.PostReports({a}, std::chrono::seconds(5)).ok());
-  CHECK(tracker.connections() == 3);
+  REQUIRE(client.PollAssignments(7, 0).ok());
+  CHECK(tracker.connections() == 2);
 }

@@ -161,24 +161,21 @@ void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int6
     return may_rest && (inbox->expecting || inbox->reporting) && inbox->reported_generation <= generation;
   };
   while (!inbox->stop) {
-    int this_wait = wait;
     bool rested = false;
     if (resting()) {
       // Until a report's answer shows a newer generation, the engine stops
-      // reporting, or a poll's worth of time passed; then a quick look. The
-      // kept poll connection is closed meanwhile, or the tracker would hold
-      // it idle all the same.
-      lock.unlock();
-      client.ClosePollConnection();
-      lock.lock();
+      // reporting, or a poll's worth of time passed; then a long poll as
+      // usual: it answers at once if the generation moved, and otherwise
+      // costs the tracker no assignment list (10,000 hosts finishing a push
+      // together would each fetch an unchanged one). Meanwhile the reports
+      // go over the poll connection (ControlClient::PostOne).
       inbox->cv.wait_for(lock, std::chrono::seconds(std::max(wait, 1)), [&] { return inbox->stop || !resting(); });
       if (inbox->stop) break;
-      this_wait = 0;
       rested = true;
     }
     lock.unlock();
     auto started = Clock::now();
-    auto r = client.PollAssignments(generation, this_wait);
+    auto r = client.PollAssignments(generation, wait);
     lock.lock();
     if (inbox->stop) break;
     if (!r.ok()) {
@@ -1444,6 +1441,7 @@ int64_t Fetcher::Impl::SendReportBatch(milliseconds timeout) {
   }
   if (reports.empty()) {
     if (!routed.empty()) ApplyRoles(roles, answered);
+    else client->CloseReportConnection();  // nothing to report: the poll connection is enough
     return -1;
   }
   auto answer = client->PostReports(reports, timeout);

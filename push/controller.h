@@ -77,6 +77,10 @@ struct Host {
   // Changes whenever the host's assignments change (see Generation()).
   int64_t generation = 0;
   int64_t stored_last_seen = 0;  // rec.last_seen as last written (Controller::Seen)
+  // The signatures of the host's last answer, by signed bytes: Ed25519 is
+  // deterministic, so the same bytes need no second signing (a timed-out
+  // long poll, a reconnect). About 50 us each, and 10,000 hosts poll.
+  mutable std::vector<std::pair<std::string, std::string>> signed_last;
 };
 
 class Controller : public PushFacts {

@@ -7,6 +7,8 @@
 #include <fnmatch.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "push/controller.h"
 
 namespace spate::push {
@@ -111,6 +113,7 @@ AssignmentList Controller::AssignmentsFor(const std::string& host) const {
   const Host& h = hit->second;
   out.generation = h.generation;
   bool active = false;
+  std::vector<std::pair<std::string, std::string>> signed_now;
   for (const auto& [name, id] : h.latest) {
     auto p = pushes_.find(id);
     if (p == pushes_.end()) continue;
@@ -126,9 +129,16 @@ AssignmentList Controller::AssignmentsFor(const std::string& host) const {
     asg.kind = p->second.rec.plan.kind;
     // Signed per host and per answer: activate changes as waves advance, and
     // the host id in the bytes keeps one host's assignment from being handed to another.
-    if (o_.sign) asg.signature = Base64Encode(o_.sign(AssignmentSigningBytes(asg, host)));
+    if (o_.sign) {
+      std::string bytes = AssignmentSigningBytes(asg, host);
+      auto same = std::find_if(h.signed_last.begin(), h.signed_last.end(),
+                               [&](const std::pair<std::string, std::string>& b) { return b.first == bytes; });
+      asg.signature = same != h.signed_last.end() ? same->second : Base64Encode(o_.sign(bytes));
+      signed_now.emplace_back(std::move(bytes), asg.signature);
+    }
     out.assignments.push_back(std::move(asg));
   }
+  h.signed_last = std::move(signed_now);
   out.announce_interval = active ? o_.announce_interval_s : o_.idle_announce_interval_s;
   const Location& loc = rackmap_.Lookup(h.rec.addr);
   auto cached = rack_ranges_.find(&loc);

@@ -3,15 +3,17 @@
 // fetcher/control_client.cc do, each from its own address 127.0.R.H:
 //
 //   - a check-in (GET /api/v1/hosts/{host}/assignments, wait=0), then a long
-//     poll held open at all times (wait=--poll-wait, generation as last seen);
+//     poll held open (wait=--poll-wait, generation as last seen), except
+//     while reporting: then the report answers' generation stands in for it;
 //   - once an assignment arrives: a report a second while "downloading"
 //     (POST /api/v1/hosts/{host}/reports), then "installed", repeated until
-//     the tracker took it;
+//     the tracker took it; then the long poll again;
 //   - HTTP announces to /announce for the assignment's info-hash, at the
 //     interval the tracker answers (event=started, then completed);
-//   - polls and reports each on a kept-alive connection of their own, as
-//     fetcher/control_client.cc's http::Connection keeps them (reopened after
-//     30 s idle or when the tracker closed it), and a new TCP connection per
+//   - polls and reports on kept-alive connections, as fetcher/control_client.cc's
+//     http::Connection keeps them (reopened after 30 s idle or when the
+//     tracker closed it); reports borrow the poll one while no poll is in
+//     flight, and their own is closed once reporting ends; a new TCP connection per
 //     announce, as libtorrent's HTTP announces do; the host token is the
 //     bearer when --host-secret is given. --connections one-shot plays the
 //     fetcher before it kept them: a new connection for every request.
@@ -314,6 +316,9 @@ struct Stats {
   // Reports sent more than 2 s (the notification target) after the push was
   // created: past the burst of 10,000 hosts starting at once.
   std::vector<double> report_settled_ms;
+  // Each report's latency by the second (since the push) it was sent in:
+  // where in the push the slow ones fall.
+  std::map<int, std::vector<double>> report_ms_by_second;
   uint64_t polls = 0, poll_errors = 0, reports = 0, report_entries_ok = 0, report_errors = 0, report_refused = 0,
            announces = 0, announce_errors = 0;
   std::vector<std::string> samples;  // a few error texts
@@ -340,6 +345,10 @@ struct Host {
   Clock::time_point job_started;
   bool installed_sent = false, installed_acked = false, report_in_flight = false;
   bool resting = false;  // no long poll held while reporting (kept mode)
+  // Reports borrow the poll connection while no poll is in flight, as the
+  // fetcher's do; a poll wanted meanwhile waits for it (poll_waiting: its wait).
+  bool poll_in_flight = false, poll_conn_lent = false;
+  int poll_waiting = -1;
   int announce_interval_s = 5;
   std::unique_ptr<asio::steady_timer> poll_timer, report_timer, announce_timer;
   Kept poll_conn, report_conn;
@@ -395,9 +404,15 @@ struct Worker {
     if (sh->stopping) return;
     std::string target = "/api/v1/hosts/" + h.id + "/assignments?addr=" + h.addr.to_string() +
                          "&generation=" + std::to_string(h.generation) + "&wait=" + std::to_string(wait);
+    if (h.poll_conn_lent) {
+      h.poll_waiting = wait;
+      return;
+    }
     ++stats.polls;
+    h.poll_in_flight = true;
     auto started = Clock::now();
     Send(h, KeptOrNone(h.poll_conn), Request(h, "GET", target, ""), std::chrono::seconds(wait + 10), [this, &h, wait, started](Answer a) {
+      h.poll_in_flight = false;
       if (sh->stopping) return;
       if (!a.ok || a.status != 200) {
         ++stats.poll_errors;
@@ -415,12 +430,6 @@ struct Worker {
         // Inbox): no long poll held; a report answer with a newer generation,
         // the end of reporting or a poll interval brings a quick poll.
         h.resting = true;
-        if (h.poll_conn.socket) {  // the fetcher closes its poll connection while it rests
-          boost::system::error_code ignored;
-          h.poll_conn.socket->close(ignored);
-          h.poll_conn.socket.reset();
-          --kept_idle;
-        }
         return After(*h.poll_timer, std::chrono::seconds(sh->args.poll_wait), [this, &h] { Wake(h); });
       }
       bool fast = Clock::now() - started < milliseconds(200);
@@ -439,7 +448,7 @@ struct Worker {
     if (!h.resting) return;
     h.resting = false;
     h.poll_timer->cancel();
-    Poll(h, 0);
+    Poll(h, sh->args.poll_wait);  // as the fetcher: a long poll, answered at once only if the generation moved
   }
 
   void OnAssignments(Host& h, const std::string& body) {
@@ -496,12 +505,24 @@ struct Worker {
     std::string body = nlohmann::json{{"reports", nlohmann::json::array({spate::ToJson(r)})}}.dump();
     ++stats.reports;
     h.report_in_flight = true;
-    const bool settled = Clock::now().time_since_epoch().count() - sh->push_created_ns.load() > 2'000'000'000;
+    const bool borrowed = sh->args.kept && !h.poll_in_flight;
+    Kept* conn = borrowed ? &h.poll_conn : &h.report_conn;
+    h.poll_conn_lent = borrowed;
+    const int64_t since_push_ns = Clock::now().time_since_epoch().count() - sh->push_created_ns.load();
+    const bool settled = since_push_ns > 2'000'000'000;
+    const int second = int(since_push_ns / 1'000'000'000);
     Send(
-        h, KeptOrNone(h.report_conn), Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body),
-        std::chrono::seconds(5),
-        [this, &h, done, settled](Answer a) {
+        h, KeptOrNone(*conn), Request(h, "POST", "/api/v1/hosts/" + h.id + "/reports", body), std::chrono::seconds(5),
+        [this, &h, done, settled, second, borrowed](Answer a) {
           h.report_in_flight = false;
+          if (borrowed) {
+            h.poll_conn_lent = false;
+            if (h.poll_waiting >= 0) {  // a poll wanted its connection meanwhile
+              int wait = h.poll_waiting;
+              h.poll_waiting = -1;
+              Poll(h, wait);
+            }
+          }
           if (sh->stopping) return;
           if (!a.ok || a.status != 200) {
             ++stats.report_errors;
@@ -510,6 +531,7 @@ struct Worker {
           }
           stats.report_ms.push_back(a.ms);
           if (settled) stats.report_settled_ms.push_back(a.ms);
+          stats.report_ms_by_second[second].push_back(a.ms);
           if (a.body.find("\"refused\":[]") == std::string::npos) {
             ++stats.report_refused;
             stats.Error("report " + h.id + " refused: " + a.body);
@@ -521,6 +543,12 @@ struct Worker {
             h.report_timer->cancel();
             ++sh->done;
             Announce(h, "completed");
+            if (h.report_conn.socket) {  // as the fetcher: nothing left to report, one connection is enough
+              boost::system::error_code ignored;
+              h.report_conn.socket->close(ignored);
+              h.report_conn.socket.reset();
+              --kept_idle;
+            }
             Wake(h);  // reporting ended: back to the long poll
           }
           size_t at = a.body.find("\"generation\":");
@@ -581,6 +609,14 @@ double Percentile(std::vector<double> v, double p) {
 
 nlohmann::json Summary(const std::vector<double>& v) {
   return {{"n", v.size()}, {"p50", Percentile(v, 0.5)}, {"p99", Percentile(v, 0.99)}, {"max", Percentile(v, 1.0)}};
+}
+
+// [[second, n, p50, p99, max], ...]
+nlohmann::json BySecond(const std::map<int, std::vector<double>>& by) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [second, v] : by)
+    out.push_back({second, v.size(), Percentile(v, 0.5), Percentile(v, 0.99), Percentile(v, 1.0)});
+  return out;
 }
 
 // Admin calls: plain blocking requests from 127.0.0.1.
@@ -722,6 +758,8 @@ int Run(const Args& a) {
       all.report_settled_ms.insert(all.report_settled_ms.end(), s.report_settled_ms.begin(),
                                    s.report_settled_ms.end());
       all.announce_ms.insert(all.announce_ms.end(), s.announce_ms.begin(), s.announce_ms.end());
+      for (auto& [second, ms] : s.report_ms_by_second)
+        all.report_ms_by_second[second].insert(all.report_ms_by_second[second].end(), ms.begin(), ms.end());
       all.lag_ms.insert(all.lag_ms.end(), s.lag_ms.begin(), s.lag_ms.end());
       all.polls += s.polls;
       all.poll_errors += s.poll_errors;
@@ -742,6 +780,7 @@ int Run(const Args& a) {
                        {"notify_ms", Summary(all.notify_ms)},
                        {"report_ms", Summary(all.report_ms)},
                        {"report_settled_ms", Summary(all.report_settled_ms)},
+                       {"report_ms_by_second", BySecond(all.report_ms_by_second)},
                        {"connections", a.kept ? "kept" : "one-shot"},
                        {"announce_ms", Summary(all.announce_ms)},
                        {"load_lag_ms", Summary(all.lag_ms)},
