@@ -710,24 +710,29 @@ void Controller::Seen(Host& h, int64_t now) {
   if (now - h.stored_last_seen >= kLastSeenWriteMs) dirty_hosts_.insert(h.rec.host);
 }
 
-Status Controller::Flush() {
+Status Controller::Flush(size_t max_rows) {
   Status outcomes = WriteOutcomes();  // first: nothing waits for an outcome longer than a flush
   std::vector<std::pair<int64_t, HostProgress>> rows;
-  for (int64_t id : dirty_pushes_) {
-    auto it = pushes_.find(id);
-    if (it == pushes_.end()) continue;
-    for (size_t i : it->second.dirty) rows.emplace_back(id, it->second.rec.hosts[i]);
-    it->second.dirty.clear();
+  for (auto pid = dirty_pushes_.begin(); pid != dirty_pushes_.end() && rows.size() < max_rows;) {
+    auto it = pushes_.find(*pid);
+    if (it != pushes_.end()) {
+      std::set<size_t>& dirty = it->second.dirty;
+      auto d = dirty.begin();
+      for (; d != dirty.end() && rows.size() < max_rows; ++d) rows.emplace_back(*pid, it->second.rec.hosts[*d]);
+      dirty.erase(dirty.begin(), d);
+      if (!dirty.empty()) break;
+    }
+    pid = dirty_pushes_.erase(pid);
   }
-  dirty_pushes_.clear();
   std::vector<HostRecord> hrows;
-  for (const auto& h : dirty_hosts_) {
-    auto it = hosts_.find(h);
+  auto h = dirty_hosts_.begin();
+  for (; h != dirty_hosts_.end() && hrows.size() < max_rows; ++h) {
+    auto it = hosts_.find(*h);
     if (it == hosts_.end()) continue;
     hrows.push_back(it->second.rec);
     it->second.stored_last_seen = it->second.rec.last_seen;
   }
-  dirty_hosts_.clear();
+  dirty_hosts_.erase(dirty_hosts_.begin(), h);
   Status a = SavePushHosts(rows);
   Status b = SaveHosts(hrows);
   return !outcomes.ok() ? outcomes : a.ok() ? b : a;

@@ -142,8 +142,12 @@ class Controller : public PushFacts {
   bool shared() const { return store_->shared(); }
   int ChangeFd() const { return store_->ChangeFd(); }
   Status FollowChanges();
-  // Writes pending outcomes, dirty rows and hosts.
-  Status Flush();
+  // Writes pending outcomes, then dirty rows and hosts, at most `max_rows`
+  // of each; FlushPending() says whether some are left for the next call.
+  // 10,000 reporting hosts dirty about as many rows a second, and written in
+  // one go they would hold the io thread for tens of milliseconds.
+  Status Flush(size_t max_rows = SIZE_MAX);
+  bool FlushPending() const { return !dirty_pushes_.empty() || !dirty_hosts_.empty(); }
   // Hosts whose assignments changed since the last call: wake their long polls.
   std::vector<std::string> TakeChangedHosts();
 

@@ -663,6 +663,26 @@ TEST_CASE("Flush writes pending outcomes too") {
   CHECK(f.Row(id, f.hosts[1]).state == kStateInstalled);
 }
 
+TEST_CASE("Flush with a row limit writes that many progress rows a call until none is left") {
+  Fixture f(4);  // 12 hosts
+  int64_t id = f.Start("1");
+  REQUIRE(f.c->Flush().ok());
+  CHECK_FALSE(f.c->FlushPending());
+  const double rows = StoreCounter(*f.c, "spate_tracker_store_rows_total");
+  for (const auto& h : f.hosts) f.Report(h, id, kStateDownloading);
+  CHECK(f.c->FlushPending());
+  REQUIRE(f.c->Flush(5).ok());
+  CHECK(StoreCounter(*f.c, "spate_tracker_store_rows_total") == rows + 5);
+  CHECK(f.c->FlushPending());
+  REQUIRE(f.c->Flush(5).ok());
+  CHECK(StoreCounter(*f.c, "spate_tracker_store_rows_total") == rows + 10);
+  REQUIRE(f.c->Flush(5).ok());
+  CHECK(StoreCounter(*f.c, "spate_tracker_store_rows_total") == rows + 12);
+  CHECK_FALSE(f.c->FlushPending());
+  Crash(f);  // every row made it, none twice
+  for (const auto& h : f.hosts) CHECK(f.Row(id, h).state == kStateDownloading);
+}
+
 TEST_CASE("a host's last_seen is written at most once a minute, whatever it sends") {
   Fixture f;
   int64_t id = f.Start("1");

@@ -122,6 +122,12 @@ struct Service::Impl {
   bool wake_posted = false;
   asio::steady_timer wake_timer{io};
   asio::steady_timer commit_timer;
+  // Progress rows go to the store kFlushRows at a time, kFlushGap apart, so
+  // a flush of 10,000 rows never holds a report for long.
+  static constexpr size_t kFlushRows = 1000;
+  static constexpr std::chrono::milliseconds kFlushGap{20};
+  asio::steady_timer flush_timer{io};
+  bool flush_posted = false;
 
   Impl(const ServiceOptions& opts, asio::io_context& i, ControllerOptions co, std::unique_ptr<Store> store,
        const Rackmap& rackmap, Swarms& swarms)
@@ -270,11 +276,22 @@ struct Service::Impl {
     }
     controller.Tick();
     WakeChanged();
-    Status s = controller.Flush();
-    if (!s.ok()) spdlog::error("flushing push state: {}", s.message());
+    FlushSome();
     tick.expires_after(o.flush_interval);
     tick.async_wait([this](boost::system::error_code ec) {
       if (!ec) Tick();
+    });
+  }
+
+  void FlushSome() {
+    Status s = controller.Flush(kFlushRows);
+    if (!s.ok()) spdlog::error("flushing push state: {}", s.message());
+    if (!s.ok() || !controller.FlushPending() || flush_posted) return;
+    flush_posted = true;
+    flush_timer.expires_after(kFlushGap);
+    flush_timer.async_wait([this](boost::system::error_code ec) {
+      flush_posted = false;
+      if (!ec) FlushSome();
     });
   }
 
@@ -301,6 +318,7 @@ Service::~Service() {
     impl_->changes->release();
   }
   impl_->commit_timer.cancel();
+  impl_->flush_timer.cancel();
   for (auto& [h, ws] : impl_->waiters)
     for (auto& [id, w] : ws) w.timer->cancel();
 }
