@@ -230,7 +230,16 @@ Status Keyring::Check(std::string_view bearer, Role need, const std::string& hos
   std::string held;
   for (Role r : roles) held += std::string(held.empty() ? "" : "/") + RoleName(r);
   if (need == Role::kHost) {
-    if (!host_secret_.empty() && TokenEquals(bearer, HostToken(host_secret_, host))) return Status::Ok();
+    if (!host_secret_.empty()) {
+      std::lock_guard<std::mutex> lock(host_tokens_->mu);
+      auto known = host_tokens_->by_host.find(host);
+      if (known != host_tokens_->by_host.end()) {
+        if (TokenEquals(bearer, known->second)) return Status::Ok();
+      } else if (std::string token = HostToken(host_secret_, host); TokenEquals(bearer, token)) {
+        host_tokens_->by_host.emplace(host, std::move(token));
+        return Status::Ok();
+      }
+    }
     if (!roles.empty()) return Status::Forbidden("a " + held + " token may not act as host " + host);
     return Status::Forbidden("the token is not host " + host + "'s");
   }

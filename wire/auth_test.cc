@@ -133,6 +133,17 @@ TEST_CASE("keyring: no token is 401, an unknown one 401, another role's 403, a p
   CHECK(k.Check("", Role::kHost, "a").http_status() == 401);
   CHECK(k.Check(HostToken("fleet", "a"), Role::kPush).http_status() == 401);
 
+  // Once a host's token matched (and is remembered), others are still refused for it.
+  CHECK(k.Check(HostToken("fleet", "a"), Role::kHost, "a").ok());
+  CHECK(k.Check(HostToken("fleet", "b"), Role::kHost, "a").http_status() == 403);
+  CHECK(k.Check(HostToken("fleet", "a") + "0", Role::kHost, "a").http_status() == 403);
+  // A new secret forgets the tokens of the old one, in copies made after it too.
+  k.SetHostSecret("fleet2");
+  Keyring copy = k;
+  CHECK(copy.Check(HostToken("fleet", "a"), Role::kHost, "a").http_status() == 403);
+  CHECK(copy.Check(HostToken("fleet2", "a"), Role::kHost, "a").ok());
+  CHECK(k.Check(HostToken("fleet2", "a"), Role::kHost, "a").ok());
+
   // The old single admin token: one token, two roles.
   Keyring old;
   old.Set(Role::kRegister, "admin");
