@@ -323,6 +323,15 @@ int TrackerCommand(int argc, char** argv) {
                PolicyName(c.policy.policy), c.announce_interval.count(), c.idle_announce_interval.count());
   spdlog::info("open-file limit {}: up to {} HTTP connections, one per host's long poll (raise LimitNOFILE for more)",
                files, server.max_connections());
+  if (std::FILE* f = std::fopen("/proc/sys/net/core/somaxconn", "r")) {
+    int somaxconn = 0;
+    if (std::fscanf(f, "%d", &somaxconn) == 1 && somaxconn < so.listen_backlog && somaxconn < 16384)
+      spdlog::info("net.core.somaxconn is {}: the kernel queues at most that many new connections; thousands of "
+                   "hosts announcing at a push's start overflow it and wait 1 s for their SYN to be resent "
+                   "(sysctl -w net.core.somaxconn=65535)",
+                   somaxconn);
+    std::fclose(f);
+  }
   server.Run();
   if (graphite_sender) graphite_sender->Stop();
   s = service->Flush();
