@@ -83,6 +83,17 @@ struct Host {
   mutable std::vector<std::pair<std::string, std::string>> signed_last;
 };
 
+// A push as its watchers see it (Controller::Snapshot).
+struct PushSnapshot {
+  PushProgress progress;  // every row: stragglers are judged on all of them
+  int64_t now = 0;        // the answer's time, the next since
+  int64_t since = 0;      // > 0: only rows updated at or after it go out
+  int64_t finished_at = 0;
+  bool open = false;
+};
+// {...PushProgress, now, finished_at, hosts_total, stragglers}; pure.
+nlohmann::json ToJson(const PushSnapshot& s);
+
 class Controller : public PushFacts {
  public:
   // `swarms` and `rackmap` outlive the controller; `store` is owned.
@@ -101,6 +112,10 @@ class Controller : public PushFacts {
   Result<PushProgress> Resume(int64_t id, const std::string& by);
 
   // Read side. `since` > 0 keeps only rows updated at or after it.
+  // GET /pushes/{id}: a copy of the push's rows, taken here, and turned into
+  // JSON by ToJson(PushSnapshot) anywhere (push/service.cc does it off the io
+  // thread: tens of microseconds a row). GetPush does both.
+  Result<PushSnapshot> Snapshot(int64_t id, int64_t since) const;
   Result<nlohmann::json> GetPush(int64_t id, int64_t since) const;
   nlohmann::json ListPushes(int limit) const;
   nlohmann::json Fleet(const std::string& hosts_glob) const;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <unordered_set>
 
+#include "push/background.h"
 #include "push/dashboard.h"
 #include "wire/crypto.h"
 #include "wire/fs.h"
@@ -128,6 +129,9 @@ struct Service::Impl {
   static constexpr std::chrono::milliseconds kFlushGap{20};
   asio::steady_timer flush_timer{io};
   bool flush_posted = false;
+  // Builds the JSON of whole pushes (push/background.h). Last member: it
+  // goes first, with the replies its jobs hold, while the rest still stands.
+  Background background;
 
   Impl(const ServiceOptions& opts, asio::io_context& i, ControllerOptions co, std::unique_ptr<Store> store,
        const Rackmap& rackmap, Swarms& swarms)
@@ -295,6 +299,20 @@ struct Service::Impl {
     });
   }
 
+  // A push, answered from the background thread: its rows are copied here,
+  // the JSON (tens of microseconds a row) is built there. `add` puts more
+  // into the answer, there.
+  template <typename T>
+  void AnswerPush(http::Reply reply, Result<T> r, std::function<void(json&)> add = nullptr) {
+    WakeChanged();
+    if (!r.ok()) return reply(Err(r.status()));
+    background.Run([reply = std::move(reply), v = std::move(*r), add = std::move(add)] {
+      json j = ToJson(v);
+      if (add) add(j);
+      reply(JsonReply(j));
+    });
+  }
+
   template <typename T>
   http::Response Answer(Result<T> r) {
     WakeChanged();
@@ -307,7 +325,7 @@ struct Service::Impl {
   void Route(http::Request& req, http::Reply& reply);
   void Assignments(const std::string& host, const http::Request& req, http::Reply reply);
   void Reports(const std::string& host, const http::Request& req, http::Reply reply);
-  http::Response Admin(const http::Request& req, const std::vector<std::string>& parts);
+  void Admin(const http::Request& req, const std::vector<std::string>& parts, http::Reply reply);
 };
 
 Service::Service(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -418,8 +436,8 @@ void Service::Impl::Route(http::Request& req, http::Reply& reply) {
   if (!q.ok()) return reply(Err(q.status()));
   const std::string& what = parts[0];
   const size_t n = parts.size();
-  if (m == "POST" && what != "hosts") return reply(Admin(req, parts));
-  if (m == "POST" && what == "hosts" && n == 3 && parts[2] == "move") return reply(Admin(req, parts));
+  if (m == "POST" && what != "hosts") return Admin(req, parts, std::move(reply));
+  if (m == "POST" && what == "hosts" && n == 3 && parts[2] == "move") return Admin(req, parts, std::move(reply));
   // Every other GET reads; a host's own endpoints are judged by AuthorizeHost.
   if (m == "GET" && !(what == "hosts" && n == 3))
     if (Status s = Authorize(req, auth::Role::kRead); !s.ok()) return reply(Err(s));
@@ -447,7 +465,7 @@ void Service::Impl::Route(http::Request& req, http::Reply& reply) {
       if (!parsed.ok()) return reply(Err(parsed.status()));
       since = *parsed;
     }
-    return reply(Answer(controller.GetPush(*id, since)));
+    return AnswerPush(std::move(reply), controller.Snapshot(*id, since));
   }
   if (what == "fleet" && n == 1) {
     if (m == "GET") return reply(JsonReply(controller.Fleet(Param(*q, "hosts"))));
@@ -469,66 +487,64 @@ void Service::Impl::Route(http::Request& req, http::Reply& reply) {
 
 // Every POST but a host's reports: registering takes the register role,
 // everything else the push role.
-http::Response Service::Impl::Admin(const http::Request& req, const std::vector<std::string>& parts) {
+void Service::Impl::Admin(const http::Request& req, const std::vector<std::string>& parts, http::Reply reply) {
   const size_t n = parts.size();
   const std::string& what = parts[0];
   const auth::Role need = what == "artifacts" && n == 1 ? auth::Role::kRegister : auth::Role::kPush;
-  if (Status s = Authorize(req, need); !s.ok()) return Err(s);
+  if (Status s = Authorize(req, need); !s.ok()) return reply(Err(s));
   auto body = req.body.empty() ? Result<json>(json::object()) : ParseJson(req.body);
-  if (!body.ok()) return Err(body.status());
+  if (!body.ok()) return reply(Err(body.status()));
   auto started_by = [&](const std::string& claimed) { return claimed.empty() ? std::string("admin") : claimed; };
   if (what == "artifacts" && n == 1) {
     auto reg = RegistrationFromJson(*body);
-    if (!reg.ok()) return Err(reg.status());
+    if (!reg.ok()) return reply(Err(reg.status()));
     if (!reg->origin.empty()) {
       boost::system::error_code ec;
       asio::ip::make_address(reg->origin, ec);
-      if (ec) return Err(Status::Invalid("origin '" + reg->origin + "' is not an IP address"));
+      if (ec) return reply(Err(Status::Invalid("origin '" + reg->origin + "' is not an IP address")));
     }
     Status s = controller.RegisterArtifact(*reg);
-    if (!s.ok()) return Err(s);
-    return http::Response::Json(200, "{\"ok\":true}\n");
+    if (!s.ok()) return reply(Err(s));
+    return reply(http::Response::Json(200, "{\"ok\":true}\n"));
   }
   if (what == "pushes" && n == 1) {
     auto pr = PushRequestFromJson(*body);
-    if (!pr.ok()) return Err(pr.status());
+    if (!pr.ok()) return reply(Err(pr.status()));
     pr->started_by = started_by(pr->started_by);
-    return Answer(controller.CreatePush(*pr));
+    return AnswerPush(std::move(reply), controller.CreatePush(*pr));
   }
   if (what == "rollbacks" && n == 1) {
     auto rr = RollbackRequestFromJson(*body);
-    if (!rr.ok()) return Err(rr.status());
+    if (!rr.ok()) return reply(Err(rr.status()));
     rr->started_by = started_by(rr->started_by);
-    return Answer(controller.Rollback(*rr));
+    return AnswerPush(std::move(reply), controller.Rollback(*rr));
   }
   if (what == "pushes" && n == 3 && (parts[2] == "cancel" || parts[2] == "resume")) {
     auto id = ParseInt("push id", parts[1]);
-    if (!id.ok()) return Err(id.status());
+    if (!id.ok()) return reply(Err(id.status()));
     std::string by = body->is_object() && body->contains("by") && (*body)["by"].is_string()
                          ? (*body)["by"].get<std::string>().substr(0, 256)
                          : "admin";
-    if (parts[2] == "resume") return Answer(controller.Resume(*id, by));
+    if (parts[2] == "resume") return AnswerPush(std::move(reply), controller.Resume(*id, by));
     bool rollback = body->is_object() && body->contains("rollback") && (*body)["rollback"].is_boolean() &&
                     (*body)["rollback"].get<bool>();
     std::vector<int64_t> rollbacks;
     auto p = controller.Cancel(*id, rollback, by, &rollbacks);
-    WakeChanged();
-    if (!p.ok()) return Err(p.status());
-    json j = ToJson(*p);
-    if (!rollbacks.empty()) j["rollback_push"] = rollbacks.front();
-    j["rollback_pushes"] = rollbacks;
-    return JsonReply(j);
+    return AnswerPush(std::move(reply), std::move(p), [rollbacks](json& j) {
+      if (!rollbacks.empty()) j["rollback_push"] = rollbacks.front();
+      j["rollback_pushes"] = rollbacks;
+    });
   }
   if (what == "hosts" && n == 3 && parts[2] == "move") {
-    if (Status s = CheckName("host", parts[1]); !s.ok()) return Err(s);
+    if (Status s = CheckName("host", parts[1]); !s.ok()) return reply(Err(s));
     if (!body->is_object() || !body->contains("addr") || !(*body)["addr"].is_string())
-      return Err(Status::Invalid("body must be {\"addr\":\"IP\"}"));
+      return reply(Err(Status::Invalid("body must be {\"addr\":\"IP\"}")));
     boost::system::error_code ec;
     auto parsed = asio::ip::make_address((*body)["addr"].get<std::string>(), ec);
-    if (ec) return Err(Status::Invalid("addr '" + (*body)["addr"].get<std::string>() + "' is not an IP address"));
-    return Answer(controller.MoveHost(parts[1], Canonical(parsed)));
+    if (ec) return reply(Err(Status::Invalid("addr '" + (*body)["addr"].get<std::string>() + "' is not an IP address")));
+    return reply(Answer(controller.MoveHost(parts[1], Canonical(parsed))));
   }
-  return Err(Status::NotFound("no such endpoint: " + req.method + " " + req.path));
+  reply(Err(Status::NotFound("no such endpoint: " + req.method + " " + req.path)));
 }
 
 void Service::Impl::Assignments(const std::string& host, const http::Request& req, http::Reply reply) {

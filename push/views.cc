@@ -43,36 +43,51 @@ PushProgress Controller::Progress(const Push& p) const {
   return out;
 }
 
-Result<json> Controller::GetPush(int64_t id, int64_t since) const {
+Result<PushSnapshot> Controller::Snapshot(int64_t id, int64_t since) const {
   auto it = pushes_.find(id);
   if (it == pushes_.end()) return Status::NotFound("unknown push " + std::to_string(id));
+  PushSnapshot s;
+  s.progress = Progress(it->second);
+  s.now = Now();
+  s.since = since;
+  s.finished_at = FinishedAt(it->second);
+  s.open = it->second.open();
+  return s;
+}
+
+json ToJson(const PushSnapshot& s) {
   // A watcher passes back the previous answer's "now" and gets only the rows
   // that changed since: a 5,000-host push stays light once a second.
-  const int64_t now = Now();
-  PushProgress p = Progress(it->second);
-  if (since > 0)
+  PushProgress p = s.progress;
+  if (s.since > 0)
     p.hosts.erase(std::remove_if(p.hosts.begin(), p.hosts.end(),
-                                 [&](const HostProgress& h) { return h.updated_at < since; }),
+                                 [&](const HostProgress& h) { return h.updated_at < s.since; }),
                   p.hosts.end());
   json j = ToJson(p);
-  j["now"] = now;
-  j["finished_at"] = FinishedAt(it->second);
-  j["hosts_total"] = it->second.rec.hosts.size();
+  j["now"] = s.now;
+  j["finished_at"] = s.finished_at;
+  j["hosts_total"] = s.progress.hosts.size();
   // Judged on every row, not only the changed ones: a stuck host stops changing.
   json lagging = json::array();
-  if (it->second.open())
-    for (const Straggler& s : FindStragglers(it->second.rec.hosts, now)) {
+  if (s.open)
+    for (const Straggler& st : FindStragglers(s.progress.hosts, s.now)) {
       if (lagging.size() == 50) break;
-      lagging.push_back({{"host", s.host},
-                         {"location", s.location},
-                         {"state", s.state},
-                         {"rate", s.rate},
-                         {"peers", s.peers},
-                         {"cause", CauseName(s.cause)},
-                         {"reason", s.reason}});
+      lagging.push_back({{"host", st.host},
+                         {"location", st.location},
+                         {"state", st.state},
+                         {"rate", st.rate},
+                         {"peers", st.peers},
+                         {"cause", CauseName(st.cause)},
+                         {"reason", st.reason}});
     }
   j["stragglers"] = lagging;
   return j;
+}
+
+Result<json> Controller::GetPush(int64_t id, int64_t since) const {
+  auto s = Snapshot(id, since);
+  if (!s.ok()) return s.status();
+  return ToJson(*s);
 }
 
 json Controller::ListPushes(int limit) const {

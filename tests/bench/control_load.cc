@@ -70,6 +70,7 @@ struct Args {
   std::string tracker, token, register_token, host_secret, artifact = "ctlbench@1";
   int hosts = 100, download_seconds = 10, poll_wait = 25, seconds = 120, threads = 1;
   bool kept = true;  // --connections kept|one-shot
+  int watchers = 1;  // --watchers: release managers running `spate push`, each fetching the push once a second
   double ramp_seconds = -1;  // -1: hosts / 1000
 };
 
@@ -102,6 +103,8 @@ Args Parse(int argc, char** argv) {
       a.threads = std::stoi(v);
     else if (k == "--ramp-seconds")
       a.ramp_seconds = std::stod(v);
+    else if (k == "--watchers")
+      a.watchers = std::stoi(v);
     else if (k == "--connections" && (v == "kept" || v == "one-shot"))
       a.kept = v == "kept";
     else
@@ -110,6 +113,7 @@ Args Parse(int argc, char** argv) {
   if (a.tracker.empty() || a.token.empty()) Die("run needs --tracker and --token");
   if (a.hosts < 1 || a.hosts > 250 * 250) Die("--hosts must be 1..62500 (addresses 127.0.R.H, R and H in 1..250)");
   if (a.threads < 1 || a.threads > 64) Die("--threads must be 1..64");
+  if (a.watchers < 0 || a.watchers > 16) Die("--watchers must be 0..16");
   if (a.download_seconds < 0 || a.seconds < 1 || a.poll_wait < 1)
     Die("bad --download-seconds, --seconds or --poll-wait");
   if (a.ramp_seconds < 0) a.ramp_seconds = a.hosts / 1000.0;
@@ -611,6 +615,13 @@ nlohmann::json Summary(const std::vector<double>& v) {
   return {{"n", v.size()}, {"p50", Percentile(v, 0.5)}, {"p99", Percentile(v, 0.99)}, {"max", Percentile(v, 1.0)}};
 }
 
+// p10, p20, ..., p100: how the notifications progress.
+nlohmann::json Deciles(const std::vector<double>& v) {
+  nlohmann::json out = nlohmann::json::array();
+  for (int d = 1; d <= 10; ++d) out.push_back(Percentile(v, d / 10.0));
+  return out;
+}
+
 // [[second, n, p50, p99, max], ...]
 nlohmann::json BySecond(const std::map<int, std::vector<double>>& by) {
   nlohmann::json out = nlohmann::json::array();
@@ -695,6 +706,9 @@ int Run(const Args& a) {
   const size_t files = RaiseFileLimit();
   Shared sh;
   sh.args = a;
+  std::vector<std::thread> watch_threads;
+  std::mutex watch_mu;
+  std::vector<double> watch_ms;  // each watcher fetch, send to last byte
   auto colon = a.tracker.rfind(':');
   if (colon == std::string::npos) Die("--tracker must be IP:PORT");
   boost::system::error_code ec;
@@ -750,6 +764,7 @@ int Run(const Args& a) {
     sh.stopping = true;
     for (auto& w : workers) w->io.stop();
     for (auto& t : threads) t.join();
+    for (auto& t : watch_threads) t.join();
     Stats all;
     for (auto& w : workers) {
       Stats& s = w->stats;
@@ -778,8 +793,10 @@ int Run(const Args& a) {
                        {"notified", sh.notified.load()},
                        {"installed_acked", sh.done.load()},
                        {"notify_ms", Summary(all.notify_ms)},
+                       {"notify_ms_deciles", Deciles(all.notify_ms)},
                        {"report_ms", Summary(all.report_ms)},
                        {"report_settled_ms", Summary(all.report_settled_ms)},
+                       {"watch_ms", Summary(watch_ms)},
                        {"report_ms_by_second", BySecond(all.report_ms_by_second)},
                        {"connections", a.kept ? "kept" : "one-shot"},
                        {"announce_ms", Summary(all.announce_ms)},
@@ -849,6 +866,28 @@ int Run(const Args& a) {
   sh.push_id = pj["id"].get<int64_t>();
   std::printf("{\"push_created_unix_ms\":%lld}\n", static_cast<long long>(created_unix_ms));
   std::fflush(stdout);
+
+  // The release manager's `spate push`: the whole push, once a second
+  // (push/watch.cc), on a connection of its own.
+  for (int i = 0; i < a.watchers; ++i)
+    watch_threads.emplace_back([&a, &sh, &watch_ms, &watch_mu] {
+      spate::http::Connection conn;
+      spate::http::ClientOptions o;
+      o.timeout = std::chrono::seconds(30);
+      o.headers.emplace_back("Authorization", "Bearer " + a.token);
+      const std::string url = "http://" + a.tracker + "/api/v1/pushes/" + std::to_string(sh.push_id.load());
+      while (!sh.stopping) {
+        auto t0 = Clock::now();
+        auto r = conn.Call("GET", url, "", o);
+        double ms = Ms(Clock::now() - t0);
+        if (r.ok() && r->status == 200) {
+          std::lock_guard<std::mutex> l(watch_mu);
+          watch_ms.push_back(ms);
+        }
+        auto next = t0 + std::chrono::seconds(1);
+        while (!sh.stopping && Clock::now() < next) std::this_thread::sleep_for(milliseconds(20));
+      }
+    });
 
   auto deadline = Clock::now() + std::chrono::seconds(a.seconds);
   while (sh.done < a.hosts) {

@@ -1,0 +1,52 @@
+#include "push/background.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace spate::push {
+
+Background::Background() : thread_([this] { Loop(); }) {}
+
+Background::~Background() {
+  std::deque<std::function<void()>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    dropped.swap(jobs_);
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Background::Run(std::function<void()> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+void Background::Loop() {
+  // Linux nices threads one by one (the tid is a process id to setpriority).
+  const id_t tid = id_t(::syscall(SYS_gettid));
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, tid);
+  if (errno == 0) ::setpriority(PRIO_PROCESS, tid, std::min(nice + 10, 19));
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+    if (stop_) return;
+    auto job = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.unlock();
+    job();
+    job = nullptr;  // what it holds goes here, not under the lock
+    lock.lock();
+  }
+}
+
+}  // namespace spate::push
