@@ -4,9 +4,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
-
 namespace spate::push {
 
 Background::Background() : thread_([this] { Loop(); }) {}
@@ -32,10 +29,7 @@ void Background::Run(std::function<void()> job) {
 
 void Background::Loop() {
   // Linux nices threads one by one (the tid is a process id to setpriority).
-  const id_t tid = id_t(::syscall(SYS_gettid));
-  errno = 0;
-  const int nice = ::getpriority(PRIO_PROCESS, tid);
-  if (errno == 0) ::setpriority(PRIO_PROCESS, tid, std::min(nice + 10, 19));
+  ::setpriority(PRIO_PROCESS, id_t(::syscall(SYS_gettid)), 19);
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });

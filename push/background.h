@@ -13,8 +13,9 @@ namespace spate::push {
 
 class Background {
  public:
-  // Starts the thread, niced 10 below its caller, so on a busy core the io
-  // thread comes first and the jobs take what it leaves.
+  // Starts the thread at nice 19, so on a busy core the io thread comes
+  // first and the jobs take what it leaves (at nice 10 they still took a
+  // tenth of a saturated core from a tracker at nice 0).
   Background();
   // Jobs not started by then are dropped unrun.
   ~Background();
