@@ -1,5 +1,7 @@
 #include "push/background.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,6 +30,11 @@ void Background::Run(std::function<void()> job) {
 }
 
 void Background::Loop() {
+  // Signals are the daemon's stop thread's (wire/daemon.h), which may be set
+  // up after this thread starts: one delivered here would kill the process.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
   // Linux nices threads one by one (the tid is a process id to setpriority).
   ::setpriority(PRIO_PROCESS, id_t(::syscall(SYS_gettid)), 19);
   std::unique_lock<std::mutex> lock(mu_);

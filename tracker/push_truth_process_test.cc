@@ -165,7 +165,9 @@ TEST_CASE("a push superseded on a host ends, its row marked superseded, and spat
   CHECK(first["hosts"][0]["state"] == "superseded");
   CHECK(GetJson(t.api + "/pushes/2")["state"] == "active");
   // No longer active: its swarm gets the idle interval again.
-  CHECK(Announce(t, hash1, "127.0.1.1", 7000, 4096).interval == 30);
+  const int idle = Announce(t, hash1, "127.0.1.1", 7000, 4096).interval;
+  CHECK(idle >= 30);
+  CHECK(idle <= 37);  // 30 s and up to a random quarter more
   CHECK(GetJson(t.base + "/stats")["active_pushes"] == 1);
 
   // The watcher stops at once and does not claim success.

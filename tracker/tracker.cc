@@ -260,7 +260,10 @@ Result<AnnounceReply> Tracker::Impl::AnnounceCore(const AnnounceRequest& a, cons
   ++announces_total;
 
   AnnounceReply out;
-  out.interval = interval;
+  // Up to a quarter later, at random: peers that started together (every
+  // host of a push starts within seconds) would otherwise announce together
+  // every interval, for as long as the push runs.
+  out.interval = interval + std::uniform_int_distribution<int>(0, interval / 4)(rng);
   out.min_interval = std::max(1, interval / 2);
   out.compact = a.compact;
   out.no_peer_id = a.no_peer_id;

@@ -267,13 +267,17 @@ TEST_CASE("tracker announces: registered hashes only, rack-local peers, push-dri
 
   // The origin seeder: the short interval even with no push, so a tracker
   // taking the swarm over (tracker/tracker.cc) soon learns where it is.
-  CHECK(Announce(t.base, hash, "127.0.9.1", 7000, 0).interval == 3);
+  CHECK(Announce(t.base, hash, "127.0.9.1", 7000, 0).interval == 3);  // 3 s and a random quarter of it (0 s)
+  std::set<int> intervals;
   for (int rack = 1; rack <= 2; ++rack)
     for (int h = 1; h <= 8; ++h) {
       auto a = Announce(t.base, hash, "127.0." + std::to_string(rack) + "." + std::to_string(h), 7000, 4096);
       CHECK(a.failure.empty());
-      CHECK(a.interval == 30);  // no active push yet
+      CHECK(a.interval >= 30);  // no active push yet: the idle 30 s...
+      CHECK(a.interval <= 37);  // ...and up to a quarter more, at random
+      intervals.insert(a.interval);
     }
+  CHECK(intervals.size() > 1);  // so peers that started together drift apart (1 in 8^15 to fail by chance)
   auto a = Announce(t.base, hash, "127.0.1.1", 7000, 4096, "&numwant=6");
   CHECK(a.complete == 1);
   CHECK(a.incomplete == 16);
