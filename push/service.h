@@ -51,6 +51,9 @@ struct ServiceOptions {
   // report is answered, several reports' in one transaction) and
   // wave pauses are checked.
   std::chrono::milliseconds flush_interval{1000};
+  // Woken long polls are answered this many hosts at a time, with the io
+  // loop's other work in between.
+  size_t wake_slice_hosts = 200;
 
   Status Validate() const;
 };

@@ -138,7 +138,7 @@ void RaiseFileLimit(rlim_t want) {
   REQUIRE((r.rlim_cur == RLIM_INFINITY || r.rlim_cur >= want));
 }
 
-// A push wakes the first 200 held polls at once (WakeSlice); the rest must
+// A push wakes at most 200 held polls at once (WakeSlice, here); the rest must
 // be answered by WakeSlice scheduling itself again, since nothing else
 // arrives to wake them: no request follows the push, and the tick that
 // would also wake them is an hour away.
@@ -147,6 +147,7 @@ TEST_CASE("a push to 450 held long polls answers them all within 2 s, with no re
   RaiseFileLimit(2 * kHosts + 200);
   ServiceOptions o;
   o.flush_interval = std::chrono::hours(1);
+  o.wake_slice_hosts = 200;
   Served s(o);
   s.Register("web", "1");
 
