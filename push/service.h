@@ -52,8 +52,8 @@ struct ServiceOptions {
   // wave pauses are checked.
   std::chrono::milliseconds flush_interval{1000};
   // Woken long polls are answered this many hosts at a time, with the io
-  // loop's other work in between.
-  size_t wake_slice_hosts = 200;
+  // loop's other work in between (push/service.cc, WakeSlice).
+  size_t wake_slice_hosts = 150;
 
   Status Validate() const;
 };
