@@ -161,21 +161,24 @@ void PollLoop(std::shared_ptr<Inbox> inbox, ControlClient client, int wait, int6
     return may_rest && (inbox->expecting || inbox->reporting) && inbox->reported_generation <= generation;
   };
   while (!inbox->stop) {
+    int this_wait = wait;
     bool rested = false;
     if (resting()) {
-      // Until a report's answer shows a newer generation, the engine stops
-      // reporting, or a poll's worth of time passed; then a long poll as
-      // usual: it answers at once if the generation moved, and otherwise
-      // costs the tracker no assignment list (10,000 hosts finishing a push
-      // together would each fetch an unchanged one). Meanwhile the reports
-      // go over the poll connection (ControlClient::PostOne).
+      // Until a report's answer shows a newer generation or the engine stops
+      // reporting; then a long poll as usual: it answers at once if the
+      // generation moved, and otherwise costs the tracker no assignment list
+      // (10,000 hosts finishing a push together would each fetch an
+      // unchanged one). After a poll's worth of time still reporting, a
+      // quick look, and rest again. Meanwhile the reports go over the poll
+      // connection (ControlClient::PostOne).
       inbox->cv.wait_for(lock, std::chrono::seconds(std::max(wait, 1)), [&] { return inbox->stop || !resting(); });
       if (inbox->stop) break;
+      if (resting()) this_wait = 0;
       rested = true;
     }
     lock.unlock();
     auto started = Clock::now();
-    auto r = client.PollAssignments(generation, wait);
+    auto r = client.PollAssignments(generation, this_wait);
     lock.lock();
     if (inbox->stop) break;
     if (!r.ok()) {

@@ -452,7 +452,9 @@ struct Worker {
     if (!h.resting) return;
     h.resting = false;
     h.poll_timer->cancel();
-    Poll(h, sh->args.poll_wait);  // as the fetcher: a long poll, answered at once only if the generation moved
+    // As the fetcher: a long poll, answered at once only if the generation
+    // moved; a quick look if it is still reporting (its rest timed out).
+    Poll(h, Rests(h) ? 0 : sh->args.poll_wait);
   }
 
   void OnAssignments(Host& h, const std::string& body) {
