@@ -187,6 +187,45 @@ TEST_CASE("every assignment is signed for its host over what it asks: push id, a
   CHECK(VerifyAssignment(*back, canary, pub).ok());
 }
 
+TEST_CASE("an unchanged assignment is not signed again, a changed one is") {
+  Fixture f;
+  fs::path keyfile = f.db.string() + ".key";
+  auto key = *SigningKey::LoadOrCreate(keyfile.string());
+  fs::remove(keyfile);
+  auto pub = *VerifyKey::FromPem(key.PublicKeyPem());
+  int signs = 0;
+  f.sign = [&](const std::string& bytes) {
+    ++signs;
+    return *key.Sign(bytes);
+  };
+  f.Reopen();
+  int64_t id = f.Start("2", "1,100%");
+  std::string canary = f.InWave(id, 0).at(0), later = f.InWave(id, 1).at(0);
+  auto first = f.Assigned(later, id);
+  REQUIRE(first);
+  const int after_first = signs;
+  CHECK(after_first == 1);
+  for (int i = 0; i < 3; ++i) {  // a timed-out long poll, a reconnect: the same bytes
+    auto again = f.Assigned(later, id);
+    REQUIRE(again);
+    CHECK(again->signature == first->signature);
+  }
+  CHECK(signs == after_first);
+  // The next wave opens: activate changes, so the bytes do, and a new signature is made.
+  f.Report(canary, id, kStateInstalled);
+  f.c->Tick();
+  auto opened = f.Assigned(later, id);
+  REQUIRE(opened);
+  CHECK(opened->activate);
+  CHECK(signs == after_first + 1);
+  CHECK(VerifyAssignment(*opened, later, pub).ok());
+  // Another host's signature is never handed over: each host signs its own.
+  auto other = f.Assigned(canary, id);
+  REQUIRE(other);
+  CHECK(VerifyAssignment(*other, canary, pub).ok());
+  CHECK(other->signature != opened->signature);
+}
+
 TEST_CASE("waves: only the current wave activates, the rest distribute, and the next wave starts when it is healthy") {
   Fixture f;  // 6 hosts over 3 racks
   int64_t id = f.Start("1", "1,50%,100%");
