@@ -77,6 +77,17 @@ class FakeTracker {
     std::lock_guard<std::mutex> l(mu_);
     return announces_;
   }
+  // From now on, report answers carry the list's generation, as the real
+  // tracker's do (the fetcher then rests its poll thread while it reports).
+  void AnswerGeneration() {
+    std::lock_guard<std::mutex> l(mu_);
+    answer_generation_ = true;
+  }
+  // Every request to the control API in order: "poll WAIT" or "report STATES".
+  std::vector<std::string> Calls() {
+    std::lock_guard<std::mutex> l(mu_);
+    return calls_;
+  }
   // Waits for a report matching `pred`.
   bool WaitReport(const std::function<bool(const spate::HostReport&)>& pred, std::chrono::seconds timeout) {
     auto deadline = Clock::now() + timeout;
@@ -105,19 +116,28 @@ class FakeTracker {
     }
     if (r.path.size() > 12 && r.path.compare(r.path.size() - 12, 12, "/assignments") == 0) {
       auto q = spate::http::ParseQuery(r.query);
+      std::string wait = "?";
       if (q.ok())
-        for (auto& [k, v] : *q)
+        for (auto& [k, v] : *q) {
           if (k == "addr") poll_addr_ = v;
+          if (k == "wait") wait = v;
+        }
+      calls_.push_back("poll " + wait);
       return spate::http::Response::Json(200, spate::ToJson(list_).dump());
     }
     if (r.path.size() > 8 && r.path.compare(r.path.size() - 8, 8, "/reports") == 0) {
       auto j = spate::ParseJson(r.body);
       if (!j.ok() || !j->contains("reports")) return spate::http::Response::Error(spate::Status::Invalid("bad"));
+      std::string states;
       for (const auto& rj : (*j)["reports"]) {
         auto hr = spate::HostReportFromJson(rj);
         if (!hr.ok()) return spate::http::Response::Error(hr.status());
         reports_.push_back(*hr);
+        states += (states.empty() ? "" : ",") + hr->state;
       }
+      calls_.push_back("report " + states);
+      if (answer_generation_)
+        return spate::http::Response::Json(200, nlohmann::json{{"ok", true}, {"generation", list_.generation}}.dump());
       return spate::http::Response::Json(200, R"({"ok":true})");
     }
     return spate::http::Response::Error(spate::Status::NotFound("no route " + r.path));
@@ -129,6 +149,8 @@ class FakeTracker {
   std::vector<spate::HostReport> reports_;
   std::string poll_addr_;
   int announces_ = 0;
+  bool answer_generation_ = false;
+  std::vector<std::string> calls_;
   spate::http::Server server_;
   std::thread thread_;
 };
@@ -381,6 +403,47 @@ TEST_CASE("fetcher downloads from a peer, verifies, installs, reports, stops see
   CHECK(reports[before].push_id == 11);
   CHECK(reports[before].state == spate::kStateInstalled);
   CHECK(again.torrent_count() == 0);
+}
+
+TEST_CASE("while it reports the fetcher holds no long poll: quick looks only, then long polls again once it is done") {
+  Env env;
+  env.tracker.AnswerGeneration();
+  auto art = spate::testing::MakeArtifact(env.t / "origin", "app", "2.0", "app.bin", 2 * 1024 * 1024, 4,
+                                          env.tracker.url() + "/announce");
+  auto origin = env.StartOrigin(art, env.t / "origin");
+  env.tracker.SetAssignments({env.Assign(art, 12, env.seeder_key)});
+  auto c = env.Config();  // reports every 200 ms, polls wait 1 s
+  c.download_rate = 512 * 1024;  // about 4 s of reporting: several rests time out meanwhile
+  spate::Fetcher f(c);
+  REQUIRE(f.Start().ok());
+  REQUIRE(env.tracker.WaitReport(StateIs(12, spate::kStateInstalled), std::chrono::seconds(20)));
+  // A second past the end of reporting: its rest is over, and it polls as before.
+  REQUIRE(WaitUntil(
+      [&] {
+        auto calls = env.tracker.Calls();
+        auto installed = std::find(calls.begin(), calls.end(), "report installed");
+        return installed != calls.end() && std::find(installed, calls.end(), "poll 1") != calls.end();
+      },
+      std::chrono::seconds(10)));
+  auto calls = env.tracker.Calls();
+  std::string all;
+  for (const auto& x : calls) all += x + "; ";
+  INFO(all);
+  auto first_report =
+      std::find_if(calls.begin(), calls.end(), [](const std::string& x) { return x.rfind("report", 0) == 0; });
+  auto installed = std::find(calls.begin(), calls.end(), "report installed");
+  REQUIRE(first_report != calls.end());
+  REQUIRE(installed != calls.end());
+  int quick_looks = 0;
+  for (auto it = first_report; it != installed; ++it) {
+    CHECK(*it != "poll 1");  // no long poll beside the reports
+    quick_looks += *it == "poll 0";
+  }
+  CHECK(quick_looks >= 2);  // each rest timed out after a second and took a look
+  // Reporting done: back to the long poll straight away, not another look first.
+  auto next_poll = std::find_if(installed, calls.end(), [](const std::string& x) { return x.rfind("poll", 0) == 0; });
+  REQUIRE(next_poll != calls.end());
+  CHECK(*next_poll == "poll 1");
 }
 
 TEST_CASE("fetcher fails a download whose sha256 does not match the signed manifest after its last attempt and installs nothing") {
