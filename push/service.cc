@@ -318,8 +318,9 @@ struct Service::Impl {
     flush_posted = true;
     flush_timer.expires_after(kFlushGap);
     flush_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;  // cancelled: the service is going away
       flush_posted = false;
-      if (!ec) FlushSome();
+      FlushSome();
     });
   }
 
