@@ -21,6 +21,7 @@
 //   run --tracker IP:PORT --hosts N --token PUSH [--register-token R] [--host-secret S]
 //       [--download-seconds 10] [--poll-wait 25] [--seconds 120] [--threads 1]
 //       [--ramp-seconds S] [--artifact NAME@VERSION] [--connections kept|one-shot]
+//       [--watchers 1]   (release managers fetching the whole push each second, as `spate push`)
 //
 // `run` registers a fake artifact (the tracker checks neither torrent bytes
 // nor signatures), checks every host in, waits until the tracker holds all N
