@@ -495,6 +495,14 @@ TEST_CASE("a push's answer names its stragglers with the cause the rows support"
   REQUIRE((*j)["stragglers"].size() == 1);
   CHECK((*j)["stragglers"][0]["host"] == f.hosts[0]);
   CHECK((*j)["stragglers"][0]["cause"] == "no contact");
+  // A since poll leaves the stuck host's unchanged row out, and still names it:
+  // stragglers are judged on every row.
+  auto since = f.c->GetPush(id, f.now);
+  REQUIRE(since.ok());
+  CHECK((*since)["hosts"].size() == f.hosts.size() - 1);
+  for (const auto& row : (*since)["hosts"]) CHECK(row["host"] != f.hosts[0]);
+  REQUIRE((*since)["stragglers"].size() == 1);
+  CHECK((*since)["stragglers"][0]["host"] == f.hosts[0]);
 }
 
 // What one dashboard poll weighs (push/assets/app.js passes back the last

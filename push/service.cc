@@ -331,8 +331,8 @@ struct Service::Impl {
   void AnswerPush(http::Reply reply, Result<T> r, std::function<void(json&)> add = nullptr) {
     WakeChanged();
     if (!r.ok()) return reply(Err(r.status()));
-    background.Run([reply = std::move(reply), v = std::move(*r), add = std::move(add)] {
-      json j = ToJson(v);
+    background.Run([reply = std::move(reply), v = std::move(*r), add = std::move(add)]() mutable {
+      json j = ToJson(std::move(v));
       if (add) add(j);
       reply(JsonReply(j));
     });

@@ -55,18 +55,7 @@ Result<PushSnapshot> Controller::Snapshot(int64_t id, int64_t since) const {
   return s;
 }
 
-json ToJson(const PushSnapshot& s) {
-  // A watcher passes back the previous answer's "now" and gets only the rows
-  // that changed since: a 5,000-host push stays light once a second.
-  PushProgress p = s.progress;
-  if (s.since > 0)
-    p.hosts.erase(std::remove_if(p.hosts.begin(), p.hosts.end(),
-                                 [&](const HostProgress& h) { return h.updated_at < s.since; }),
-                  p.hosts.end());
-  json j = ToJson(p);
-  j["now"] = s.now;
-  j["finished_at"] = s.finished_at;
-  j["hosts_total"] = s.progress.hosts.size();
+json ToJson(PushSnapshot s) {
   // Judged on every row, not only the changed ones: a stuck host stops changing.
   json lagging = json::array();
   if (s.open)
@@ -80,6 +69,17 @@ json ToJson(const PushSnapshot& s) {
                          {"cause", CauseName(st.cause)},
                          {"reason", st.reason}});
     }
+  const size_t total = s.progress.hosts.size();
+  // A watcher passes back the previous answer's "now" and gets only the rows
+  // that changed since: a 5,000-host push stays light once a second.
+  std::vector<HostProgress>& rows = s.progress.hosts;
+  if (s.since > 0)
+    rows.erase(std::remove_if(rows.begin(), rows.end(), [&](const HostProgress& h) { return h.updated_at < s.since; }),
+               rows.end());
+  json j = ToJson(s.progress);
+  j["now"] = s.now;
+  j["finished_at"] = s.finished_at;
+  j["hosts_total"] = total;
   j["stragglers"] = lagging;
   return j;
 }
@@ -87,7 +87,7 @@ json ToJson(const PushSnapshot& s) {
 Result<json> Controller::GetPush(int64_t id, int64_t since) const {
   auto s = Snapshot(id, since);
   if (!s.ok()) return s.status();
-  return ToJson(*s);
+  return ToJson(std::move(*s));
 }
 
 json Controller::ListPushes(int limit) const {
