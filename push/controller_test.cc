@@ -71,6 +71,14 @@ struct Fixture {
     c = std::make_unique<Controller>(o, std::move(*store), rackmap, swarms);
     REQUIRE(c->Load().ok());
   }
+  // A throwaway assignment-signing key; its file is gone once loaded.
+  SigningKey TrackerKey() {
+    fs::path file = db.string() + ".key";
+    auto key = SigningKey::LoadOrCreate(file.string());
+    REQUIRE(key.ok());
+    fs::remove(file);
+    return *key;
+  }
   // A restart: everything the controller knows comes back from the store.
   void Reopen() {
     REQUIRE(c->Flush().ok());
@@ -143,9 +151,7 @@ TEST_CASE("without waves every host activates at once, as before") {
 
 TEST_CASE("every assignment is signed for its host over what it asks: push id, artifact, activate and kind") {
   Fixture f;
-  fs::path keyfile = f.db.string() + ".key";
-  auto key = *SigningKey::LoadOrCreate(keyfile.string());
-  fs::remove(keyfile);
+  auto key = f.TrackerKey();
   auto pub = *VerifyKey::FromPem(key.PublicKeyPem());
   CHECK(f.Assigned("h11", f.Start("1"))->signature.empty());  // no signer: unsigned, as before
   f.sign = [&key](const std::string& bytes) { return *key.Sign(bytes); };
@@ -189,9 +195,7 @@ TEST_CASE("every assignment is signed for its host over what it asks: push id, a
 
 TEST_CASE("an unchanged assignment is not signed again, a changed one is") {
   Fixture f;
-  fs::path keyfile = f.db.string() + ".key";
-  auto key = *SigningKey::LoadOrCreate(keyfile.string());
-  fs::remove(keyfile);
+  auto key = f.TrackerKey();
   auto pub = *VerifyKey::FromPem(key.PublicKeyPem());
   int signs = 0;
   f.sign = [&](const std::string& bytes) {
