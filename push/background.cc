@@ -11,11 +11,9 @@ namespace spate::push {
 Background::Background() : thread_([this] { Loop(); }) {}
 
 Background::~Background() {
-  std::deque<std::function<void()>> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    dropped.swap(jobs_);
+    stop_ = true;  // Loop takes no job after it: those left go with jobs_
   }
   cv_.notify_all();
   thread_.join();
