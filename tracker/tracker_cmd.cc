@@ -325,7 +325,7 @@ int TrackerCommand(int argc, char** argv) {
                files, server.max_connections());
   if (std::FILE* f = std::fopen("/proc/sys/net/core/somaxconn", "r")) {
     int somaxconn = 0;
-    if (std::fscanf(f, "%d", &somaxconn) == 1 && somaxconn < so.listen_backlog && somaxconn < 16384)
+    if (std::fscanf(f, "%d", &somaxconn) == 1 && somaxconn < so.listen_backlog)
       spdlog::info("net.core.somaxconn is {}: the kernel queues at most that many new connections; thousands of "
                    "hosts announcing at a push's start overflow it and wait 1 s for their SYN to be resent "
                    "(sysctl -w net.core.somaxconn=65535)",
