@@ -207,6 +207,7 @@ TEST_CASE("an unchanged assignment is not signed again, a changed one is") {
   std::string canary = f.InWave(id, 0).at(0), later = f.InWave(id, 1).at(0);
   auto first = f.Assigned(later, id);
   REQUIRE(first);
+  CHECK(first->proof.empty());  // one host alone: signed as before batches
   const int after_first = signs;
   CHECK(after_first == 1);
   for (int i = 0; i < 3; ++i) {  // a timed-out long poll, a reconnect: the same bytes
@@ -228,6 +229,67 @@ TEST_CASE("an unchanged assignment is not signed again, a changed one is") {
   REQUIRE(other);
   CHECK(VerifyAssignment(*other, canary, pub).ok());
   CHECK(other->signature != opened->signature);
+}
+
+TEST_CASE("hosts answered together share one signature, each bound to its host by its proof") {
+  Fixture f;  // 6 hosts over 3 racks
+  auto key = f.TrackerKey();
+  auto pub = *VerifyKey::FromPem(key.PublicKeyPem());
+  int signs = 0;
+  f.sign = [&](const std::string& bytes) {
+    ++signs;
+    return *key.Sign(bytes);
+  };
+  f.Reopen();
+  int64_t id = f.Start("2", "1,100%");
+  const std::string canary = f.InWave(id, 0).at(0);
+  auto lists = f.c->AssignmentsFor(f.hosts);
+  CHECK(signs == 1);
+  REQUIRE(lists.size() == f.hosts.size());
+  for (size_t i = 0; i < f.hosts.size(); ++i) {
+    INFO(f.hosts[i]);
+    REQUIRE(lists[i].assignments.size() == 1);
+    const Assignment& a = lists[i].assignments[0];
+    CHECK(a.activate == (f.hosts[i] == canary));
+    CHECK_FALSE(a.proof.empty());
+    CHECK(VerifyAssignment(a, f.hosts[i], pub).ok());
+    CHECK_FALSE(VerifyAssignment(a, f.hosts[(i + 1) % f.hosts.size()], pub).ok());
+    // Asked again on its own, a host gets the same signature and proof, not a new signing.
+    auto alone = f.Assigned(f.hosts[i], id);
+    REQUIRE(alone);
+    CHECK(alone->signature == a.signature);
+    CHECK(alone->proof == a.proof);
+  }
+  CHECK(signs == 1);
+  // The next wave: the five whose activate changed are signed together again.
+  f.Report(canary, id, kStateInstalled);
+  f.c->Tick();
+  lists = f.c->AssignmentsFor(f.hosts);
+  CHECK(signs == 2);
+  for (size_t i = 0; i < f.hosts.size(); ++i) {
+    INFO(f.hosts[i]);
+    CHECK(lists[i].assignments.at(0).activate);
+    CHECK(VerifyAssignment(lists[i].assignments.at(0), f.hosts[i], pub).ok());
+  }
+  // A host never checked in gets an empty list and costs no signing.
+  auto unknown = f.c->AssignmentsFor(std::vector<std::string>{"nobody", canary});
+  CHECK(unknown[0].assignments.empty());
+  CHECK(signs == 2);
+}
+
+TEST_CASE("a failed signing is not remembered: the next answer signs again") {
+  Fixture f;
+  int signs = 0;
+  f.sign = [&](const std::string&) { return ++signs == 1 ? std::string() : std::string(64, 's'); };
+  f.Reopen();
+  int64_t id = f.Start("2", "100%");
+  auto first = f.Assigned(f.hosts[0], id);
+  REQUIRE(first);
+  CHECK(first->signature.empty());
+  auto second = f.Assigned(f.hosts[0], id);
+  REQUIRE(second);
+  CHECK(second->signature == Base64Encode(std::string(64, 's')));
+  CHECK(signs == 2);
 }
 
 TEST_CASE("waves: only the current wave activates, the rest distribute, and the next wave starts when it is healthy") {

@@ -107,44 +107,76 @@ int64_t Controller::Generation(const std::string& host) const {
 }
 
 AssignmentList Controller::AssignmentsFor(const std::string& host) const {
-  AssignmentList out;
-  auto hit = hosts_.find(host);
-  if (hit == hosts_.end()) return out;
-  const Host& h = hit->second;
-  out.generation = h.generation;
-  bool active = false;
-  std::vector<std::pair<std::string, std::string>> signed_now;
-  for (const auto& [name, id] : h.latest) {
-    auto p = pushes_.find(id);
-    if (p == pushes_.end()) continue;
-    auto a = artifacts_.find(p->second.rec.artifact);
-    if (a == artifacts_.end()) continue;
-    auto row = p->second.index.find(host);
-    if (row == p->second.index.end()) continue;
-    const HostProgress& hp = p->second.rec.hosts[row->second];
-    if (hp.state == kStateCancelled) continue;  // withdrawn: the host stops and keeps what it staged
-    active = active || p->second.open();
-    Assignment asg{id, a->second.manifest, a->second.torrent};
-    asg.activate = hp.wave <= p->second.rec.plan.wave;
-    asg.kind = p->second.rec.plan.kind;
-    // Signed per host and per answer: activate changes as waves advance, and
-    // the host id in the bytes keeps one host's assignment from being handed to another.
-    if (o_.sign) {
-      std::string bytes = AssignmentSigningBytes(asg, host);
-      auto same = std::find_if(h.signed_last.begin(), h.signed_last.end(),
-                               [&](const std::pair<std::string, std::string>& b) { return b.first == bytes; });
-      asg.signature = same != h.signed_last.end() ? same->second : Base64Encode(o_.sign(bytes));
-      signed_now.emplace_back(std::move(bytes), asg.signature);
+  return std::move(AssignmentsFor(std::vector<std::string>{host}).front());
+}
+
+std::vector<AssignmentList> Controller::AssignmentsFor(const std::vector<std::string>& hosts) const {
+  std::vector<AssignmentList> lists(hosts.size());
+  struct Unsigned {
+    size_t list, item;
+    std::string bytes;
+  };
+  std::vector<Unsigned> to_sign;
+  std::vector<const Host*> known(hosts.size(), nullptr);
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    auto hit = hosts_.find(hosts[i]);
+    if (hit == hosts_.end()) continue;
+    const std::string& host = hosts[i];
+    const Host& h = hit->second;
+    known[i] = &h;
+    AssignmentList& out = lists[i];
+    out.generation = h.generation;
+    bool active = false;
+    std::vector<Host::Signed> signed_now;
+    for (const auto& [name, id] : h.latest) {
+      auto p = pushes_.find(id);
+      if (p == pushes_.end()) continue;
+      auto a = artifacts_.find(p->second.rec.artifact);
+      if (a == artifacts_.end()) continue;
+      auto row = p->second.index.find(host);
+      if (row == p->second.index.end()) continue;
+      const HostProgress& hp = p->second.rec.hosts[row->second];
+      if (hp.state == kStateCancelled) continue;  // withdrawn: the host stops and keeps what it staged
+      active = active || p->second.open();
+      Assignment asg{id, a->second.manifest, a->second.torrent};
+      asg.activate = hp.wave <= p->second.rec.plan.wave;
+      asg.kind = p->second.rec.plan.kind;
+      // Signed per host and per answer: activate changes as waves advance, and
+      // the host id in the bytes keeps one host's assignment from being handed to another.
+      if (o_.sign) {
+        std::string bytes = AssignmentSigningBytes(asg, host);
+        auto same = std::find_if(h.signed_last.begin(), h.signed_last.end(),
+                                 [&](const Host::Signed& s) { return s.bytes == bytes && !s.sig.signature.empty(); });
+        if (same != h.signed_last.end()) {
+          asg.signature = same->sig.signature;
+          asg.proof = same->sig.proof;
+        } else {
+          to_sign.push_back({i, out.assignments.size(), bytes});
+        }
+        signed_now.push_back({std::move(bytes), {asg.signature, asg.proof}});
+      }
+      out.assignments.push_back(std::move(asg));
     }
-    out.assignments.push_back(std::move(asg));
+    h.signed_last = std::move(signed_now);
+    out.announce_interval = active ? o_.announce_interval_s : o_.idle_announce_interval_s;
+    const Location& loc = rackmap_.Lookup(h.rec.addr);
+    auto cached = rack_ranges_.find(&loc);
+    if (cached == rack_ranges_.end()) cached = rack_ranges_.emplace(&loc, rackmap_.RangesOf(loc)).first;
+    out.rack_ranges = cached->second;
   }
-  h.signed_last = std::move(signed_now);
-  out.announce_interval = active ? o_.announce_interval_s : o_.idle_announce_interval_s;
-  const Location& loc = rackmap_.Lookup(h.rec.addr);
-  auto cached = rack_ranges_.find(&loc);
-  if (cached == rack_ranges_.end()) cached = rack_ranges_.emplace(&loc, rackmap_.RangesOf(loc)).first;
-  out.rack_ranges = cached->second;
-  return out;
+  if (to_sign.empty()) return lists;
+  std::vector<std::string> bytes;
+  bytes.reserve(to_sign.size());
+  for (const auto& u : to_sign) bytes.push_back(u.bytes);
+  std::vector<AssignmentSignature> sigs = SignAssignments(bytes, [this](const std::string& b) { return o_.sign(b); });
+  for (size_t k = 0; k < to_sign.size(); ++k) {
+    Assignment& asg = lists[to_sign[k].list].assignments[to_sign[k].item];
+    asg.signature = sigs[k].signature;
+    asg.proof = sigs[k].proof;
+    for (Host::Signed& s : known[to_sign[k].list]->signed_last)
+      if (s.bytes == to_sign[k].bytes) s.sig = std::move(sigs[k]);
+  }
+  return lists;
 }
 
 }  // namespace spate::push

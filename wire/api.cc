@@ -203,12 +203,33 @@ std::string AssignmentSigningBytes(const Assignment& a, const std::string& host)
       .dump();
 }
 
+std::string AssignmentBatchSigningBytes(std::string_view root) {
+  return json{{"type", "spate-assignment-batch-v1"}, {"root", HexEncode(root)}}.dump();
+}
+
 Status VerifyAssignment(const Assignment& a, const std::string& host, const VerifyKey& key) {
   if (a.signature.empty()) return Status::Forbidden("assignment is not signed by the tracker");
+  std::string bytes = AssignmentSigningBytes(a, host);
+  if (!a.proof.empty()) {
+    auto root = MerkleRootOf(bytes, a.proof);
+    if (!root.ok()) return Status::Forbidden("assignment's batch proof: " + root.status().message());
+    bytes = AssignmentBatchSigningBytes(*root);
+  }
   auto sig = Base64Decode(a.signature);
-  if (!sig.ok() || !key.Verify(AssignmentSigningBytes(a, host), *sig))
+  if (!sig.ok() || !key.Verify(bytes, *sig))
     return Status::Forbidden("assignment has no valid signature from the trusted tracker key for host " + host);
   return Status::Ok();
+}
+
+std::vector<AssignmentSignature> SignAssignments(const std::vector<std::string>& signing_bytes,
+                                                 const std::function<std::string(const std::string&)>& sign) {
+  if (signing_bytes.size() == 1) return {{Base64Encode(sign(signing_bytes[0])), {}}};
+  MerkleTree tree = BuildMerkleTree(signing_bytes);
+  const std::string signature = Base64Encode(sign(AssignmentBatchSigningBytes(tree.root)));
+  std::vector<AssignmentSignature> out;
+  out.reserve(signing_bytes.size());
+  for (auto& path : tree.paths) out.push_back({signature, std::move(path)});
+  return out;
 }
 
 json ToJson(const AssignmentList& a) {
@@ -220,6 +241,7 @@ json ToJson(const AssignmentList& a) {
               {"activate", x.activate},
               {"kind", x.kind}};
     if (!x.signature.empty()) item["signature"] = x.signature;
+    if (!x.proof.empty()) item["proof"] = x.proof;
     list.push_back(std::move(item));
   }
   json ranges = json::array();
@@ -247,6 +269,7 @@ Result<AssignmentList> AssignmentListFromJson(const json& j) {
     GetOptional(item, "activate", x.activate, err);
     GetOptional(item, "kind", x.kind, err);
     GetOptional(item, "signature", x.signature, err);
+    GetOptional(item, "proof", x.proof, err);
     if (!err.ok()) return err;
     auto m = ManifestFromJson(mj);
     if (!m.ok()) return m.status();

@@ -66,7 +66,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto list = spate::AssignmentListFromJson(j); list.ok()) {
     for (const auto& a : list->assignments) {
       CheckManifest(a.manifest);
-      (void)spate::AssignmentSigningBytes(a, "h1");
+      // The proof is the tracker's word, parsed before any signature is checked.
+      auto root = spate::MerkleRootOf(spate::AssignmentSigningBytes(a, "h1"), a.proof);
+      Check(!root.ok() || root->size() == 32);
     }
     RoundTrip(*list, spate::AssignmentListFromJson);
   }

@@ -248,6 +248,66 @@ TEST_CASE("an assignment's tracker signature covers push id, host, artifact, act
   std::filesystem::remove_all(t);
 }
 
+TEST_CASE("one signature serves a batch of hosts, each bound to its own assignment by its proof") {
+  auto t = std::filesystem::temp_directory_path() / ("spate-api-batch-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(t);
+  auto key = *SigningKey::LoadOrCreate(t / "tracker.key");
+  auto pub = *VerifyKey::FromPem(key.PublicKeyPem());
+  int signed_calls = 0;
+  auto sign = [&](const std::string& bytes) {
+    ++signed_calls;
+    return *key.Sign(bytes);
+  };
+  const std::vector<std::string> hosts = {"h1", "h2", "h3", "h4", "h5"};
+  Assignment a{42, Sample(), "torrent bytes"};
+  std::vector<std::string> bytes;
+  for (const auto& h : hosts) bytes.push_back(AssignmentSigningBytes(a, h));
+  auto sigs = SignAssignments(bytes, sign);
+  CHECK(signed_calls == 1);
+  REQUIRE(sigs.size() == hosts.size());
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    INFO(hosts[i]);
+    Assignment x = a;
+    x.signature = sigs[i].signature;
+    x.proof = sigs[i].proof;
+    CHECK_FALSE(x.proof.empty());
+    CHECK(VerifyAssignment(x, hosts[i], pub).ok());
+    CHECK_FALSE(VerifyAssignment(x, hosts[(i + 1) % hosts.size()], pub).ok());  // another host's proof
+    CHECK_FALSE(VerifyAssignment(x, "h6", pub).ok());                          // a host not in the batch
+    Assignment activated = x;
+    activated.activate = !a.activate;
+    CHECK_FALSE(VerifyAssignment(activated, hosts[i], pub).ok());
+    Assignment bare = x;  // the batch signature alone is not over any one host's bytes
+    bare.proof.clear();
+    CHECK_FALSE(VerifyAssignment(bare, hosts[i], pub).ok());
+    Assignment bad = x;
+    bad.proof[0] = "zz";
+    auto refused = VerifyAssignment(bad, hosts[i], pub);
+    CHECK(refused.message() == "assignment's batch proof: Merkle path step is not 'l' or 'r' and 64 hex digits");
+
+    // Through the wire and back, proof included.
+    AssignmentList list;
+    list.assignments = {x};
+    auto back = AssignmentListFromJson(nlohmann::json::parse(ToJson(list).dump()));
+    REQUIRE(back.ok());
+    CHECK(back->assignments.at(0).proof == x.proof);
+    CHECK(VerifyAssignment(back->assignments.at(0), hosts[i], pub).ok());
+  }
+
+  // One host: signed as is, no proof, what fetchers before batches verify.
+  auto one = SignAssignments({bytes[0]}, sign);
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].proof.empty());
+  CHECK(one[0].signature == Base64Encode(*key.Sign(bytes[0])));
+
+  AssignmentList list;
+  list.assignments = {a};
+  auto j = ToJson(list);
+  j["assignments"][0]["proof"] = "l00";
+  CHECK(AssignmentListFromJson(j).status().message() == "field 'proof' has the wrong type or is out of range");
+  std::filesystem::remove_all(t);
+}
+
 TEST_CASE("an assignment without kind or signature is an unsigned push, as from older trackers") {
   AssignmentList list;
   list.assignments.push_back({42, Sample(), "t"});

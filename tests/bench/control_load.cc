@@ -629,7 +629,8 @@ nlohmann::json Deciles(const std::vector<double>& v) {
 nlohmann::json BySecond(const std::map<int, std::vector<double>>& by) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [second, v] : by)
-    out.push_back({second, v.size(), Percentile(v, 0.5), Percentile(v, 0.99), Percentile(v, 1.0)});
+    out.push_back({second, v.size(), Percentile(v, 0.5), Percentile(v, 0.99), Percentile(v, 1.0),
+                   std::count_if(v.begin(), v.end(), [](double ms) { return ms > 50; })});
   return out;
 }
 
