@@ -176,14 +176,7 @@ TEST_CASE("rows a tracker left pending under a newer push of the same name end s
     REQUIRE(store.ok());
     for (const std::string v : {"1", "2"}) {
       ArtifactRecord a;
-      a.manifest.name = "web";
-      a.manifest.version = v;
-      a.manifest.filename = "web.tar";
-      a.manifest.size = 4096;
-      a.manifest.sha256 = std::string(64, '0');
-      a.manifest.info_hash = std::string(39, 'a') + v;
-      a.manifest.piece_size = 16384;
-      a.manifest.signature = "c2ln";
+      a.manifest = testing::WebRegistration(v).manifest;
       REQUIRE((*store)->PutArtifact(a).ok());
       HostProgress row;
       row.host = "h1";
