@@ -10,6 +10,7 @@
 
 #include "tests/support/spate_cluster.h"
 #include "tests/support/tracker_process.h"
+#include "tests/support/web_artifact.h"
 #include "wire/api.h"
 #include "wire/auth.h"
 #include "wire/http.h"
@@ -48,19 +49,7 @@ nlohmann::json Json(const http::ClientResult& r) {
 }
 
 std::string Registration(const std::string& version) {
-  ArtifactRegistration r;
-  r.manifest.name = "web";
-  r.manifest.version = version;
-  r.manifest.filename = "web.tar";
-  r.manifest.size = 4096;
-  r.manifest.sha256 = std::string(64, '0');
-  r.manifest.info_hash = std::string(39, 'b') + version.substr(0, 1);
-  r.manifest.piece_size = 16384;
-  r.manifest.created_at = 1700000000;
-  r.manifest.signature = "c2ln";
-  r.torrent = "torrent";
-  r.origin = "127.0.0.2";
-  return ToJson(r).dump();
+  return ToJson(WebRegistration(version, 'b', "127.0.0.2")).dump();
 }
 
 std::string Reports(int64_t push_id, const std::string& state) {

@@ -9,6 +9,7 @@
 #include "tests/support/cluster.h"
 #include "tests/support/postgres.h"
 #include "tests/support/tracker_process.h"
+#include "tests/support/web_artifact.h"
 #include "wire/api.h"
 #include "wire/http.h"
 
@@ -53,20 +54,7 @@ json GetJson(const std::string& url) {
 }
 
 void Register(const Tracker& t, const std::string& version) {
-  ArtifactRegistration r;
-  r.manifest.name = "web";
-  r.manifest.version = version;
-  r.manifest.filename = "web.tar";
-  r.manifest.size = 4096;
-  r.manifest.sha256 = std::string(64, '0');
-  r.manifest.info_hash = std::string(39, 'a') + version.substr(0, 1);
-  r.manifest.piece_size = 16384;
-  r.manifest.created_at = 1700000000;
-  r.manifest.signature = "c2ln";
-  r.torrent = "torrent";
-  auto res = http::Call("POST", t.api + "/artifacts", ToJson(r).dump(), Admin());
-  REQUIRE(res.ok());
-  REQUIRE(res->status == 200);
+  testing::Register(t.api, testing::WebRegistration(version), Admin());
 }
 
 int64_t CreatePush(const Tracker& t, const json& body) {

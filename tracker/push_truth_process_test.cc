@@ -12,6 +12,7 @@
 
 #include "tests/support/cluster.h"
 #include "tests/support/tracker_process.h"
+#include "tests/support/web_artifact.h"
 #include "push/store.h"
 #include "wire/api.h"
 #include "wire/crypto.h"
@@ -51,22 +52,7 @@ http::ClientOptions Admin() {
 
 // Registers web@VERSION with its own info-hash and the origin at kOrigin; returns the hash (hex).
 std::string Register(const Tracker& t, const std::string& version) {
-  ArtifactRegistration r;
-  r.manifest.name = "web";
-  r.manifest.version = version;
-  r.manifest.filename = "web.tar";
-  r.manifest.size = 4096;
-  r.manifest.sha256 = std::string(64, '0');
-  r.manifest.info_hash = std::string(39, 'a') + version.substr(0, 1);
-  r.manifest.piece_size = 16384;
-  r.manifest.created_at = 1700000000;
-  r.manifest.signature = "c2ln";
-  r.torrent = "torrent";
-  r.origin = kOrigin;
-  auto res = http::Call("POST", t.api + "/artifacts", ToJson(r).dump(), Admin());
-  REQUIRE(res.ok());
-  REQUIRE(res->status == 200);
-  return r.manifest.info_hash;
+  return testing::Register(t.api, testing::WebRegistration(version, 'a', kOrigin), Admin());
 }
 
 // GET .../assignments as `host` from `from`; returns the HTTP status.
@@ -190,14 +176,7 @@ TEST_CASE("rows a tracker left pending under a newer push of the same name end s
     REQUIRE(store.ok());
     for (const std::string v : {"1", "2"}) {
       ArtifactRecord a;
-      a.manifest.name = "web";
-      a.manifest.version = v;
-      a.manifest.filename = "web.tar";
-      a.manifest.size = 4096;
-      a.manifest.sha256 = std::string(64, '0');
-      a.manifest.info_hash = std::string(39, 'a') + v;
-      a.manifest.piece_size = 16384;
-      a.manifest.signature = "c2ln";
+      a.manifest = testing::WebRegistration(v).manifest;
       REQUIRE((*store)->PutArtifact(a).ok());
       HostProgress row;
       row.host = "h1";
