@@ -25,7 +25,8 @@ std::string EnvOr(const char* name, const std::string& fallback) {
 void AddTrackerOptions(cxxopts::Options& options) {
   // clang-format off
   options.add_options()
-    ("tracker", "tracker control URL (env SPATE_TRACKER)",
+    ("tracker", "tracker control URL, or several comma-separated trackers sharing one database, tried in turn "
+                "(env SPATE_TRACKER)",
      cxxopts::value<std::string>()->default_value(EnvOr("SPATE_TRACKER", "http://127.0.0.1:7070")))
     ("token-file", "file (mode 600) holding the push token, or the read token for read commands "
                    "(default: env SPATE_PUSH_TOKEN, else SPATE_ADMIN_TOKEN; read commands try SPATE_READ_TOKEN first)",
@@ -39,12 +40,17 @@ void AddTrackerOptions(cxxopts::Options& options) {
 TrackerClient TrackerFrom(const cxxopts::ParseResult& args, Use use) {
   const std::string url = args["tracker"].as<std::string>();
   const std::string ca = args.count("tls-ca") ? args["tls-ca"].as<std::string>() : EnvOr("SPATE_TLS_CA", "");
-  if (args.count("token")) return TrackerClient(url, args["token"].as<std::string>(), ca);
-  std::vector<const char*> env = {"SPATE_PUSH_TOKEN", "SPATE_ADMIN_TOKEN"};
-  if (use == Use::kRead) env.insert(env.begin(), "SPATE_READ_TOKEN");
-  auto token = auth::SecretFrom("--token-file", args.count("token-file") ? args["token-file"].as<std::string>() : "", env);
-  if (!token.ok()) return TrackerClient(url, "", ca, token.status());
-  return TrackerClient(url, *token, ca);
+  auto client = [&] {
+    if (args.count("token")) return TrackerClient(url, args["token"].as<std::string>(), ca);
+    std::vector<const char*> env = {"SPATE_PUSH_TOKEN", "SPATE_ADMIN_TOKEN"};
+    if (use == Use::kRead) env.insert(env.begin(), "SPATE_READ_TOKEN");
+    auto token =
+        auth::SecretFrom("--token-file", args.count("token-file") ? args["token-file"].as<std::string>() : "", env);
+    if (!token.ok()) return TrackerClient(url, "", ca, token.status());
+    return TrackerClient(url, *token, ca);
+  }();
+  client.OnFailover([](const std::string& line) { std::fprintf(stderr, "spate: %s\n", line.c_str()); });
+  return client;
 }
 
 void AddWaveOptions(cxxopts::Options& options) {

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
+
+#include "wire/tracker_order.h"
 
 namespace spate {
 
@@ -36,8 +39,10 @@ Status FromHttp(int code, const std::string& body) {
 
 TrackerClient::TrackerClient(std::string base_url, const std::string& token, const std::string& ca_file,
                              Status unusable)
-    : base_(std::move(base_url)), unusable_(std::move(unusable)) {
-  while (!base_.empty() && base_.back() == '/') base_.pop_back();
+    : bases_(SplitList({base_url})), unusable_(std::move(unusable)) {
+  if (bases_.empty()) bases_.push_back("");  // a bad URL, said by the first call
+  for (auto& b : bases_)
+    while (!b.empty() && b.back() == '/') b.pop_back();
   client_.ca_file = ca_file;
   if (!token.empty()) client_.headers.emplace_back("Authorization", "Bearer " + token);
 }
@@ -45,17 +50,35 @@ TrackerClient::TrackerClient(std::string base_url, const std::string& token, con
 Result<nlohmann::json> TrackerClient::Call(const std::string& method, const std::string& path,
                                            const nlohmann::json& body) const {
   if (!unusable_.ok()) return unusable_;
-  auto r = http::Call(method, base_ + "/api/v1" + path, body.is_null() ? "" : body.dump(), client_);
-  if (!r.ok()) {
-    // A bad URL or an unreadable CA file: the message names which.
-    if (r.status().code() == Status::Code::kInvalid) return r.status();
-    return Status::Unavailable("cannot reach the tracker: " + r.status().message());
+  const size_t n = bases_.size(), start = current_;
+  std::optional<Status> first;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (start + k) % n;
+    auto r = http::Call(method, bases_[i] + "/api/v1" + path, body.is_null() ? "" : body.dump(), client_);
+    Status failed;
+    if (!r.ok()) {
+      // A bad URL or an unreadable CA file: the message names which.
+      if (r.status().code() == Status::Code::kInvalid) return r.status();
+      failed = Status::Unavailable("cannot reach the tracker: " + r.status().message());
+      if (method != "GET" && !http::NotSent(r.status())) return failed;
+    } else if (r->status / 100 == 5 && method == "GET") {
+      failed = FromHttp(r->status, r->body);
+    } else {
+      if (k > 0) {
+        current_ = i;
+        if (on_failover_)
+          on_failover_("tracker " + bases_[start] + " failed (" + first->message() + "); now " + bases_[i]);
+      }
+      if (r->status / 100 != 2) return FromHttp(r->status, r->body);
+      auto j = nlohmann::json::parse(r->body, nullptr, false);
+      if (j.is_discarded())
+        return Status::Corrupt("tracker answered " + std::to_string(r->status) + " with a body that is not JSON");
+      return j;
+    }
+    if (!first) first = failed;
   }
-  if (r->status / 100 != 2) return FromHttp(r->status, r->body);
-  auto j = nlohmann::json::parse(r->body, nullptr, false);
-  if (j.is_discarded())
-    return Status::Corrupt("tracker answered " + std::to_string(r->status) + " with a body that is not JSON");
-  return j;
+  if (n == 1) return *first;
+  return Status::Unavailable("all " + std::to_string(n) + " trackers failed; first: " + first->message());
 }
 
 Result<PushProgress> TrackerClient::CallForPush(const std::string& method, const std::string& path,

@@ -4,8 +4,10 @@
 // no message, log or help text carries it.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "wire/api.h"
 #include "wire/http.h"
@@ -15,7 +17,8 @@ namespace spate {
 
 class TrackerClient {
  public:
-  // `base_url` like "http://127.0.0.1:7070" or "https://..."; an empty token
+  // `base_url` like "http://127.0.0.1:7070" or "https://...", or several
+  // comma-separated (trackers sharing one database; see Call); an empty token
   // sends no Authorization header (reads work without one where the tracker
   // leaves them open). `ca_file` is what an https:// tracker's certificate
   // must chain to; "" = the system's trusted CAs. A non-ok `unusable` (the
@@ -28,18 +31,28 @@ class TrackerClient {
   // status the HTTP code stands for, with the tracker's {"error"} text, e.g.
   // "tracker answered 404: unknown push 9"; a 401 adds where the token comes
   // from. A 2xx body that is not JSON: Corrupt.
+  // With several trackers a call goes to the one that answered last and moves
+  // along the list, within the call, when that one is unreachable or (a GET)
+  // answers 5xx. A request that changes something (not a GET) moves on only
+  // if it never left (http::NotSent): one sent and unanswered may have been
+  // applied, and a second copy could start a push twice.
   Result<nlohmann::json> Call(const std::string& method, const std::string& path,
                               const nlohmann::json& body = nullptr) const;
   // Call, then the answer as a PushProgress.
   Result<PushProgress> CallForPush(const std::string& method, const std::string& path,
                                    const nlohmann::json& body = nullptr) const;
 
-  const std::string& url() const { return base_; }
+  // The tracker in use (the first until one failed).
+  const std::string& url() const { return bases_[current_]; }
+  // Called with a line saying which tracker failed and which one answered.
+  void OnFailover(std::function<void(const std::string&)> f) { on_failover_ = std::move(f); }
 
  private:
-  std::string base_;
+  std::vector<std::string> bases_;
+  mutable size_t current_ = 0;
   http::ClientOptions client_;
   Status unusable_;
+  std::function<void(const std::string&)> on_failover_;
 };
 
 // Who is asking, for a push's started_by: $SPATE_USER, else $USER@hostname

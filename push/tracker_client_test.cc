@@ -1,6 +1,7 @@
 #include "push/tracker_client.h"
 
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <cstdlib>
 #include <thread>
 
@@ -11,11 +12,15 @@ namespace {
 // A tracker stand-in on a free loopback port that answers by path.
 struct FakeTracker {
   std::string seen_auth;
+  std::atomic<int> calls{0};
+  std::atomic<bool> failing{false};  // every answer a 503, as a tracker whose database is away
   http::Server server;
   std::thread thread;
   FakeTracker()
       : server(http::ServerOptions{}, [this](http::Request&& r, http::Reply reply) {
+          ++calls;
           seen_auth = r.header("authorization");
+          if (failing) return reply(http::Response::Error(Status::Unavailable("database unavailable")));
           if (r.path == "/api/v1/pushes/404") return reply(http::Response::Error(Status::NotFound("unknown push 404")));
           if (r.path == "/api/v1/pushes/401")
             return reply(http::Response::Error(Status::Unauthorized("bad admin token")));
@@ -93,4 +98,85 @@ TEST_CASE("started_by is SPATE_USER when set, else the user at the host name") {
     setenv("USER", saved.c_str(), 1);
   else
     unsetenv("USER");
+}
+
+namespace {
+
+// Takes one request and hangs up without an answer, as a tracker killed
+// while it handled it: the request may have been applied.
+struct HangsUp {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+  std::thread thread{[this] {
+    auto s = acceptor.accept();
+    char buf[4096];
+    boost::system::error_code ec;
+    s.read_some(boost::asio::buffer(buf), ec);
+  }};
+  ~HangsUp() { thread.join(); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()); }
+};
+
+}  // namespace
+
+TEST_CASE("with several trackers a call moves past a dead one and stays on the one that answered") {
+  FakeTracker live;
+  TrackerClient c("http://127.0.0.1:1, " + live.url() + "/", "s3cret");
+  std::vector<std::string> said;
+  c.OnFailover([&](const std::string& line) { said.push_back(line); });
+  CHECK(c.url() == "http://127.0.0.1:1");
+  auto got = c.CallForPush("GET", "/pushes/3");
+  REQUIRE(got.ok());
+  CHECK(got->id == 3);
+  CHECK(c.url() == live.url());
+  REQUIRE(said.size() == 1);
+  CHECK(said[0].rfind("tracker http://127.0.0.1:1 failed (cannot reach the tracker: "
+                      "GET http://127.0.0.1:1/api/v1/pushes/3: no connection: ",
+                      0) == 0);
+  CHECK(said[0].find("); now " + live.url()) != std::string::npos);
+  // Stays there: the dead one is not tried first again.
+  REQUIRE(c.Call("GET", "/pushes/3").ok());
+  CHECK(said.size() == 1);
+  CHECK(live.calls == 2);
+  // An answer other than 2xx is an answer, not a failure: no move.
+  CHECK(c.Call("GET", "/pushes/404").status().code() == Status::Code::kNotFound);
+  CHECK(c.url() == live.url());
+
+  // A POST that never left goes to the next one too.
+  TrackerClient post("http://127.0.0.1:1," + live.url(), "s3cret");
+  REQUIRE(post.Call("POST", "/pushes", nlohmann::json{{"artifact", "web@1"}}).ok());
+  CHECK(live.calls == 4);
+}
+
+TEST_CASE("a GET moves past a tracker answering 5xx, a POST sent and unanswered or 5xx does not") {
+  FakeTracker failing, live;
+  failing.failing = true;
+  TrackerClient c(failing.url() + "," + live.url(), "s3cret");
+  REQUIRE(c.Call("GET", "/pushes/3").ok());
+  CHECK(c.url() == live.url());
+
+  TrackerClient post(failing.url() + "," + live.url(), "s3cret");
+  auto refused = post.Call("POST", "/pushes", nlohmann::json{{"artifact", "web@1"}});
+  CHECK(refused.status().message() == "tracker answered 503: database unavailable");
+  CHECK(live.calls == 1);  // the GET above only
+
+  {
+    HangsUp gone;
+    TrackerClient after_send(gone.url() + "," + live.url(), "s3cret");
+    auto lost = after_send.Call("POST", "/pushes", nlohmann::json{{"artifact", "web@1"}});
+    REQUIRE_FALSE(lost.ok());
+    CHECK(lost.status().message().rfind("cannot reach the tracker: POST " + gone.url() + "/api/v1/pushes: ", 0) == 0);
+    CHECK(live.calls == 1);  // not sent a second time
+  }
+  {
+    HangsUp gone;
+    TrackerClient read(gone.url() + "," + live.url(), "s3cret");
+    CHECK(read.Call("GET", "/pushes/3").ok());  // reads are safe to repeat
+    CHECK(live.calls == 2);
+  }
+
+  auto none = TrackerClient("http://127.0.0.1:1,http://127.0.0.2:1", "").Call("GET", "/pushes");
+  CHECK(none.status().code() == Status::Code::kUnavailable);
+  CHECK(none.status().message().rfind(
+            "all 2 trackers failed; first: cannot reach the tracker: GET http://127.0.0.1:1/api/v1/pushes: ", 0) == 0);
 }

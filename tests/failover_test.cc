@@ -116,9 +116,12 @@ PushFigures RunPush(PostgresServer& pg, Fault fault) {
   const std::string control = c.trackers[owner == 0 ? next : 0];
   INFO("swarm " << info_hash << " owned by tracker " << owner << ", then " << next);
 
+  // With a kill, `spate push` is given the owner first: its watch must move on
+  // to the next tracker in its list when the owner dies.
+  const std::string watch = fault == Fault::kKill ? c.trackers[owner] + "," + control : control;
   auto t0 = std::chrono::steady_clock::now();
   Process push(
-      {SpateBinary(), "push", "app@" + version, "--tracker", control, "--timeout", "150s", "--interval", "500ms"},
+      {SpateBinary(), "push", "app@" + version, "--tracker", watch, "--timeout", "150s", "--interval", "500ms"},
       dir / "push.log", c.env);
   // Mid-download: some host has a sixteenth of the bytes, none has all.
   nlohmann::json p;
@@ -171,6 +174,9 @@ PushFigures RunPush(PostgresServer& pg, Fault fault) {
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   INFO(push.Log());
   CHECK(code == 0);
+  if (fault == Fault::kKill)
+    CHECK(push.Log().find("spate: tracker " + c.trackers[owner] + " failed (cannot reach the tracker: GET ") !=
+          std::string::npos);
 
   const std::string want = ReadAll(file);
   for (const auto& install : c.installs) {

@@ -634,6 +634,9 @@ void Server::Stop() {
 
 namespace {
 
+// Marks a failure before any byte of the request left (NotSent).
+constexpr std::string_view kNoConnection = "no connection: ";
+
 struct Url {
   bool tls = false;
   std::string host, port, target;
@@ -720,6 +723,7 @@ std::string HandshakeError(SSL* ssl, const beast::error_code& ec, const std::str
 struct Failure {
   beast::error_code ec;  // none: the whole answer is in the parser
   std::string message;
+  bool sent = false;  // some of the request may have left (the connection was up)
 };
 template <class Stream, class Body>
 Failure Exchange(asio::io_context& io, Stream& stream, const tcp::resolver::results_type* endpoints, bool bound,
@@ -728,7 +732,7 @@ Failure Exchange(asio::io_context& io, Stream& stream, const tcp::resolver::resu
   beast::tcp_stream& conn = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   beast::error_code result;
-  bool handshaking = false;
+  bool handshaking = false, sent = false;
   conn.expires_after(options.timeout);
   auto on_read = [&](beast::error_code e, size_t) { result = e; };
   auto on_write = [&](beast::error_code e, size_t) {
@@ -744,6 +748,7 @@ Failure Exchange(asio::io_context& io, Stream& stream, const tcp::resolver::resu
       return;
     }
     handshaking = false;
+    sent = true;
     bhttp::async_write(stream, req, on_write);
   };
   auto on_connect = [&](beast::error_code e) {
@@ -772,7 +777,7 @@ Failure Exchange(asio::io_context& io, Stream& stream, const tcp::resolver::resu
   if constexpr (std::is_same_v<Stream, TlsStream>) {
     if (handshaking) return {result, HandshakeError(stream.native_handle(), result, u.host, options)};
   }
-  return {result, result.message()};
+  return {result, result.message(), sent};
 }
 
 }  // namespace
@@ -856,7 +861,8 @@ struct Connection::Impl {
       if (!reused) {
         if (Status s = Open(*u, options, endpoints); !s.ok()) {
           Drop();
-          return s;
+          if (s.code() != Status::Code::kUnavailable) return s;
+          return Status::Unavailable(method + " " + url + ": " + std::string(kNoConnection) + s.message());
         }
       }
       bhttp::response_parser<bhttp::string_body> parser;
@@ -878,7 +884,8 @@ struct Connection::Impl {
           }
           continue;
         }
-        return Status::Unavailable(method + " " + url + ": " + failed.message);
+        return Status::Unavailable(method + " " + url + ": " + (failed.sent ? "" : std::string(kNoConnection)) +
+                                   failed.message);
       }
       ClientResult r;
       r.status = static_cast<int>(parser.get().result_int());
@@ -936,6 +943,11 @@ Result<ClientResult> Connection::SendFile(const std::string& method, const std::
 Result<ClientResult> Call(const std::string& method, const std::string& url, const std::string& body,
                           const ClientOptions& options) {
   return Connection().Call(method, url, body, options);
+}
+
+bool NotSent(const Status& s) {
+  return s.code() == Status::Code::kUnavailable &&
+         s.message().find(": " + std::string(kNoConnection)) != std::string::npos;
 }
 
 Result<ClientResult> SendFile(const std::string& method, const std::string& url, const std::string& path,

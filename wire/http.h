@@ -217,6 +217,11 @@ class Connection {
 // transport failure is a non-ok Status; any HTTP answer is ok.
 Result<ClientResult> Call(const std::string& method, const std::string& url, const std::string& body,
                           const ClientOptions& options = {});
+// True when `s`, a failed Call or SendFile, failed before any byte of the
+// request left (no address, refused, timed out connecting, TLS handshake):
+// a request that changes something may go to another server without being
+// applied twice. Its message says "no connection: ".
+bool NotSent(const Status& s);
 // PUT/POST a file as the body, streamed from disk.
 Result<ClientResult> SendFile(const std::string& method, const std::string& url, const std::string& path,
                               const ClientOptions& options = {});

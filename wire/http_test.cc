@@ -484,3 +484,26 @@ TEST_CASE("a Connection sends many requests on one TCP connection and opens anot
   thread.join();
   held.clear();  // the replies keep their connections: gone before the server's io_context
 }
+
+TEST_CASE("a failed call says whether the request left: only one that never did is NotSent") {
+  auto refused = Call("POST", "http://127.0.0.1:1/x", "{}");  // nobody listens on port 1
+  REQUIRE_FALSE(refused.ok());
+  CHECK(NotSent(refused.status()));
+  CHECK(refused.status().message().rfind("POST http://127.0.0.1:1/x: no connection: ", 0) == 0);
+
+  // Takes the request and hangs up without an answer: it may have acted on it.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  std::thread hang_up([&] {
+    auto s = acceptor.accept();
+    char buf[4096];
+    boost::system::error_code ec;
+    s.read_some(boost::asio::buffer(buf), ec);
+  });
+  auto hung = Call("POST", "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/x", "{}");
+  hang_up.join();
+  REQUIRE_FALSE(hung.ok());
+  CHECK(hung.status().code() == Status::Code::kUnavailable);
+  CHECK_FALSE(NotSent(hung.status()));
+  CHECK_FALSE(NotSent(Status::Invalid("POST x: no connection: y")));
+}
