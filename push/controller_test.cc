@@ -79,6 +79,14 @@ struct Fixture {
     fs::remove(file);
     return *key;
   }
+  // Reopens the controller signing with `key`, each signing counted in *signs.
+  void SignCounting(const SigningKey& key, int* signs) {
+    sign = [key, signs](const std::string& bytes) {
+      ++*signs;
+      return *key.Sign(bytes);
+    };
+    Reopen();
+  }
   // A restart: everything the controller knows comes back from the store.
   void Reopen() {
     REQUIRE(c->Flush().ok());
@@ -198,11 +206,7 @@ TEST_CASE("an unchanged assignment is not signed again, a changed one is") {
   auto key = f.TrackerKey();
   auto pub = *VerifyKey::FromPem(key.PublicKeyPem());
   int signs = 0;
-  f.sign = [&](const std::string& bytes) {
-    ++signs;
-    return *key.Sign(bytes);
-  };
-  f.Reopen();
+  f.SignCounting(key, &signs);
   int64_t id = f.Start("2", "1,100%");
   std::string canary = f.InWave(id, 0).at(0), later = f.InWave(id, 1).at(0);
   auto first = f.Assigned(later, id);
@@ -236,11 +240,7 @@ TEST_CASE("hosts answered together share one signature, each bound to its host b
   auto key = f.TrackerKey();
   auto pub = *VerifyKey::FromPem(key.PublicKeyPem());
   int signs = 0;
-  f.sign = [&](const std::string& bytes) {
-    ++signs;
-    return *key.Sign(bytes);
-  };
-  f.Reopen();
+  f.SignCounting(key, &signs);
   int64_t id = f.Start("2", "1,100%");
   const std::string canary = f.InWave(id, 0).at(0);
   auto lists = f.c->AssignmentsFor(f.hosts);

@@ -112,18 +112,20 @@ AssignmentList Controller::AssignmentsFor(const std::string& host) const {
 
 std::vector<AssignmentList> Controller::AssignmentsFor(const std::vector<std::string>& hosts) const {
   std::vector<AssignmentList> lists(hosts.size());
+  // An assignment not signed before: where it goes in `lists`, and its slot
+  // in its host's signature cache (Host::signed_last), filled once signed.
   struct Unsigned {
     size_t list, item;
-    std::string bytes;
+    const Host* host;
+    size_t slot;
   };
   std::vector<Unsigned> to_sign;
-  std::vector<const Host*> known(hosts.size(), nullptr);
+  std::vector<std::string> to_sign_bytes;
   for (size_t i = 0; i < hosts.size(); ++i) {
     auto hit = hosts_.find(hosts[i]);
     if (hit == hosts_.end()) continue;
     const std::string& host = hosts[i];
     const Host& h = hit->second;
-    known[i] = &h;
     AssignmentList& out = lists[i];
     out.generation = h.generation;
     bool active = false;
@@ -151,7 +153,8 @@ std::vector<AssignmentList> Controller::AssignmentsFor(const std::vector<std::st
           asg.signature = same->sig.signature;
           asg.proof = same->sig.proof;
         } else {
-          to_sign.push_back({i, out.assignments.size(), bytes});
+          to_sign.push_back({i, out.assignments.size(), &h, signed_now.size()});
+          to_sign_bytes.push_back(bytes);
         }
         signed_now.push_back({std::move(bytes), {asg.signature, asg.proof}});
       }
@@ -164,17 +167,13 @@ std::vector<AssignmentList> Controller::AssignmentsFor(const std::vector<std::st
     if (cached == rack_ranges_.end()) cached = rack_ranges_.emplace(&loc, rackmap_.RangesOf(loc)).first;
     out.rack_ranges = cached->second;
   }
-  if (to_sign.empty()) return lists;
-  std::vector<std::string> bytes;
-  bytes.reserve(to_sign.size());
-  for (const auto& u : to_sign) bytes.push_back(u.bytes);
-  std::vector<AssignmentSignature> sigs = SignAssignments(bytes, [this](const std::string& b) { return o_.sign(b); });
+  std::vector<AssignmentSignature> sigs =
+      SignAssignments(to_sign_bytes, [this](const std::string& b) { return o_.sign(b); });
   for (size_t k = 0; k < to_sign.size(); ++k) {
     Assignment& asg = lists[to_sign[k].list].assignments[to_sign[k].item];
     asg.signature = sigs[k].signature;
     asg.proof = sigs[k].proof;
-    for (Host::Signed& s : known[to_sign[k].list]->signed_last)
-      if (s.bytes == to_sign[k].bytes) s.sig = std::move(sigs[k]);
+    to_sign[k].host->signed_last[to_sign[k].slot].sig = std::move(sigs[k]);
   }
   return lists;
 }

@@ -203,10 +203,10 @@ struct Service::Impl {
     // One signature for the slice's new assignments (Controller::AssignmentsFor).
     std::vector<AssignmentList> lists = controller.AssignmentsFor(slice);
     for (size_t i = 0; i < slice.size(); ++i) {
-      ++woken;
-      std::string body = ToJson(lists[i]).dump() + "\n";
       auto it = waiters.find(slice[i]);
       if (it == waiters.end()) continue;
+      ++woken;
+      std::string body = ToJson(lists[i]).dump() + "\n";
       auto ws = std::move(it->second);
       waiters.erase(it);
       for (auto& [id, w] : ws) {

@@ -223,6 +223,7 @@ Status VerifyAssignment(const Assignment& a, const std::string& host, const Veri
 
 std::vector<AssignmentSignature> SignAssignments(const std::vector<std::string>& signing_bytes,
                                                  const std::function<std::string(const std::string&)>& sign) {
+  if (signing_bytes.empty()) return {};
   if (signing_bytes.size() == 1) return {{Base64Encode(sign(signing_bytes[0])), {}}};
   MerkleTree tree = BuildMerkleTree(signing_bytes);
   const std::string signature = Base64Encode(sign(AssignmentBatchSigningBytes(tree.root)));

@@ -32,12 +32,14 @@ void Sha256Stream::Update(std::string_view bytes) {
   EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_.get()), bytes.data(), bytes.size());
 }
 
-std::string Sha256Stream::HexDigest() {
+std::string Sha256Stream::Digest() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_.get()), md, &len);
-  return HexEncode(std::string_view(reinterpret_cast<char*>(md), len));
+  return std::string(reinterpret_cast<char*>(md), len);
 }
+
+std::string Sha256Stream::HexDigest() { return HexEncode(Digest()); }
 
 Result<std::string> Sha256File(const std::string& path, const std::function<void(uint64_t)>& progress) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

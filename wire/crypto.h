@@ -21,6 +21,7 @@ class Sha256Stream {
  public:
   Sha256Stream();
   void Update(std::string_view bytes);
+  std::string Digest();     // the raw 32 bytes of everything fed; call once (or HexDigest)
   std::string HexDigest();  // lower-case hex of everything fed; call once
 
  private:

@@ -1,23 +1,16 @@
 #include "wire/merkle.h"
 
-#include <openssl/evp.h>
-
 #include "wire/crypto.h"
 
 namespace spate {
 namespace {
 
 std::string Hash(char prefix, std::string_view a, std::string_view b = {}) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, &prefix, 1);
-  EVP_DigestUpdate(ctx, a.data(), a.size());
-  EVP_DigestUpdate(ctx, b.data(), b.size());
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  return std::string(reinterpret_cast<char*>(md), len);
+  Sha256Stream sha;
+  sha.Update(std::string_view(&prefix, 1));
+  sha.Update(a);
+  sha.Update(b);
+  return sha.Digest();
 }
 
 std::string Leaf(std::string_view message) { return Hash('\0', message); }
