@@ -133,6 +133,7 @@ struct Service::Impl {
   static constexpr std::chrono::milliseconds kFlushGap{20};
   asio::steady_timer flush_timer{io};
   bool flush_posted = false;
+  AssignmentTextCache assignment_text;  // what AssignmentListText writes once per push
   // Builds the JSON of whole pushes (push/background.h). Last member: it
   // goes first, with the replies its jobs hold, while the rest still stands.
   Background background;
@@ -206,7 +207,7 @@ struct Service::Impl {
       auto it = waiters.find(slice[i]);
       if (it == waiters.end()) continue;
       ++woken;
-      std::string body = ToJson(lists[i]).dump() + "\n";
+      std::string body = AssignmentListText(lists[i], assignment_text) + "\n";
       auto ws = std::move(it->second);
       waiters.erase(it);
       for (auto& [id, w] : ws) {
@@ -285,6 +286,10 @@ struct Service::Impl {
     held_reports.clear();
     for (auto& [reply, answer] : held)
       reply(s.ok() ? std::move(answer) : Err(Status::Unavailable("storing the report failed: " + s.message())));
+  }
+
+  http::Response ListReply(const AssignmentList& list) {
+    return http::Response::Json(200, AssignmentListText(list, assignment_text) + "\n");
   }
 
   // Removes a held long poll and hands back its reply; null when already answered.
@@ -605,7 +610,7 @@ void Service::Impl::Assignments(const std::string& host, const http::Request& re
   }
   if (Status s = controller.CheckIn(host, addr); !s.ok()) return reply(Err(s));
   if (controller.Generation(host) != generation || wait == 0)
-    return reply(JsonReply(ToJson(controller.AssignmentsFor(host))));
+    return reply(ListReply(controller.AssignmentsFor(host)));
 
   // Hold the request until WakeChanged or the timer answers it, whichever comes first.
   uint64_t wid = next_waiter++;
@@ -618,7 +623,7 @@ void Service::Impl::Assignments(const std::string& host, const http::Request& re
     };
   timer->async_wait([this, host, wid](boost::system::error_code ec) {
     if (ec) return;  // cancelled: WakeChanged or the hangup took it
-    if (auto w = TakeWaiter(host, wid)) w->reply(JsonReply(ToJson(controller.AssignmentsFor(host))));
+    if (auto w = TakeWaiter(host, wid)) w->reply(ListReply(controller.AssignmentsFor(host)));
   });
 }
 

@@ -253,6 +253,41 @@ json ToJson(const AssignmentList& a) {
               {"rack_ranges", ranges}};
 }
 
+const std::pair<std::string, std::string>& AssignmentTextCache::For(const Assignment& a) {
+  std::string id = a.manifest.id();
+  auto it = by_push_.find(a.push_id);
+  if (it != by_push_.end() && it->second.manifest_id == id) return it->second.text;
+  if (by_push_.size() >= 64) by_push_.erase(by_push_.begin());  // the oldest push ids
+  Entry& e = by_push_[a.push_id];
+  e.manifest_id = std::move(id);
+  e.text = {ToJson(a.manifest).dump(), json(Base64Encode(a.torrent)).dump()};
+  return e.text;
+}
+
+// Keys in the order nlohmann's objects (std::map) dump them: sorted.
+std::string AssignmentListText(const AssignmentList& a, AssignmentTextCache& cache) {
+  std::string out = "{\"announce_interval\":" + std::to_string(a.announce_interval) + ",\"assignments\":[";
+  for (size_t i = 0; i < a.assignments.size(); ++i) {
+    const Assignment& x = a.assignments[i];
+    const auto& [manifest, torrent] = cache.For(x);
+    if (i > 0) out += ',';
+    out += "{\"activate\":";
+    out += x.activate ? "true" : "false";
+    out += ",\"kind\":" + json(x.kind).dump() + ",\"manifest\":" + manifest;
+    if (!x.proof.empty()) out += ",\"proof\":" + json(x.proof).dump();
+    out += ",\"push_id\":" + std::to_string(x.push_id);
+    if (!x.signature.empty()) out += ",\"signature\":" + json(x.signature).dump();
+    out += ",\"torrent\":" + torrent + "}";
+  }
+  out += "],\"generation\":" + std::to_string(a.generation) + ",\"rack_ranges\":[";
+  for (size_t i = 0; i < a.rack_ranges.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "{\"cidr\":" + json(a.rack_ranges[i].cidr).dump() + ",\"local\":" + (a.rack_ranges[i].local ? "true" : "false") + "}";
+  }
+  out += "]}";
+  return out;
+}
+
 Result<AssignmentList> AssignmentListFromJson(const json& j) {
   AssignmentList a;
   Status err;

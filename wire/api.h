@@ -60,6 +60,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -195,6 +196,25 @@ struct AssignmentList {
 };
 nlohmann::json ToJson(const AssignmentList& a);
 Result<AssignmentList> AssignmentListFromJson(const nlohmann::json& j);
+
+// The text of ToJson(a).dump(), byte for byte, written directly: a push wakes
+// 10,000 hosts at once, and building each list as a json tree first was half
+// of waking one. The lists of a push differ only in their small fields, so
+// each assignment's manifest and base64 torrent, the bulk, are written once
+// per push and kept in `cache`, which holds the pushes last written.
+class AssignmentTextCache {
+ public:
+  // The manifest's and torrent's JSON text for `a`, made on first use.
+  const std::pair<std::string, std::string>& For(const Assignment& a);
+
+ private:
+  struct Entry {
+    std::string manifest_id;  // a push id reused with another manifest (a new database) is a miss
+    std::pair<std::string, std::string> text;
+  };
+  std::map<int64_t, Entry> by_push_;
+};
+std::string AssignmentListText(const AssignmentList& a, AssignmentTextCache& cache);
 
 struct HostReport {
   int64_t push_id = 0;

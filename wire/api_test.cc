@@ -101,6 +101,38 @@ TEST_CASE("assignment lists and progress round-trip") {
   CHECK(back->assignments[0].activate);
 }
 
+TEST_CASE("an assignment list's text is ToJson's, byte for byte, with the per-push part written once") {
+  AssignmentTextCache cache;
+  AssignmentList empty;
+  CHECK(AssignmentListText(empty, cache) == ToJson(empty).dump());
+
+  AssignmentList a;
+  a.generation = 9;
+  a.announce_interval = 5;
+  a.rack_ranges = {{"10.1.0.0/16", true}, {"10.1.2.0/24", false}};
+  Assignment first{42, Sample(), std::string("d8:announce\0\xff", 14)};
+  first.signature = "c2lnbmF0dXJl";
+  first.proof = {"l" + std::string(64, 'a'), "r" + std::string(64, 'b')};
+  Assignment second{43, Sample(), "other torrent"};
+  second.manifest.version = "1.2.4";
+  second.activate = false;
+  second.kind = "rollback";
+  a.assignments = {first, second};
+  CHECK(AssignmentListText(a, cache) == ToJson(a).dump());
+
+  // Another host's list of the same pushes: only its own fields differ.
+  a.generation = 10;
+  a.assignments[0].proof = {"r" + std::string(64, 'c')};
+  a.assignments[1].signature = "b3RoZXI=";
+  a.rack_ranges.clear();
+  CHECK(AssignmentListText(a, cache) == ToJson(a).dump());
+
+  // A push id met again with another manifest (a new database) is not served from the cache.
+  a.assignments[0].manifest.version = "9.9.9";
+  a.assignments[0].torrent = "new torrent";
+  CHECK(AssignmentListText(a, cache) == ToJson(a).dump());
+}
+
 TEST_CASE("assignments carry activate, default true when a tracker leaves it out") {
   AssignmentList a;
   a.assignments.push_back({42, Sample(), "t"});

@@ -8,8 +8,10 @@
 //   - once an assignment arrives: a report a second while "downloading"
 //     (POST /api/v1/hosts/{host}/reports), then "installed", repeated until
 //     the tracker took it; then the long poll again;
-//   - HTTP announces to /announce for the assignment's info-hash, at the
-//     interval the tracker answers (event=started, then completed);
+//   - announces for the assignment's info-hash, at the interval the tracker
+//     answers (event=started, then completed): HTTP to /announce, or with
+//     --announce udp://IP:PORT BEP 15 over UDP, as libtorrent does for a
+//     udp:// tracker (a connection id kept for a minute, then a new one);
 //   - polls and reports on kept-alive connections, as fetcher/control_client.cc's
 //     http::Connection keeps them (reopened after 30 s idle or when the
 //     tracker closed it); reports borrow the poll one while no poll is in
@@ -19,6 +21,7 @@
 //     fetcher before it kept them: a new connection for every request.
 //
 //   run --tracker IP:PORT --hosts N --token PUSH [--register-token R] [--host-secret S]
+//       [--announce IP:PORT|udp://IP:PORT]   (where announces go; default --tracker)
 //       [--download-seconds 10] [--poll-wait 25] [--seconds 120] [--threads 1]
 //       [--ramp-seconds S] [--artifact NAME@VERSION] [--connections kept|one-shot]
 //       [--watchers 1]   (release managers fetching the whole push each second, as `spate push`)
@@ -68,7 +71,7 @@ using std::chrono::milliseconds;
 }
 
 struct Args {
-  std::string tracker, token, register_token, host_secret, artifact = "ctlbench@1";
+  std::string tracker, announce, token, register_token, host_secret, artifact = "ctlbench@1";
   int hosts = 100, download_seconds = 10, poll_wait = 25, seconds = 120, threads = 1;
   bool kept = true;  // --connections kept|one-shot
   int watchers = 1;  // --watchers: release managers running `spate push`, each fetching the push once a second
@@ -84,6 +87,8 @@ Args Parse(int argc, char** argv) {
     std::string v = argv[i + 1];
     if (k == "--tracker")
       a.tracker = v;
+    else if (k == "--announce")
+      a.announce = v;
     else if (k == "--token")
       a.token = v;
     else if (k == "--register-token")
@@ -307,7 +312,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
 struct Shared {
   Args args;
-  tcp::endpoint server;
+  tcp::endpoint server, announce;
+  bool udp_announces = false;
   std::atomic<int64_t> push_id{0};          // the bench push, once created
   std::atomic<int64_t> push_created_ns{0};  // steady clock, just before the push was sent
   std::atomic<bool> stopping{false};
@@ -355,6 +361,8 @@ struct Host {
   bool poll_in_flight = false, poll_conn_lent = false;
   int poll_waiting = -1;
   int announce_interval_s = 5;
+  uint64_t udp_conn_id = 0;  // BEP 15: reused for a minute
+  Clock::time_point udp_conn_at;
   std::unique_ptr<asio::steady_timer> poll_timer, report_timer, announce_timer;
   Kept poll_conn, report_conn;
 };
@@ -385,9 +393,10 @@ struct Worker {
   // The host's kept connection, or none when playing fetchers that open one per request.
   Kept* KeptOrNone(Kept& k) { return sh->args.kept ? &k : nullptr; }
 
-  void Send(Host& h, Kept* kept, std::string request, Clock::duration timeout, Exchange::Done done) {
+  void Send(Host& h, Kept* kept, std::string request, Clock::duration timeout, Exchange::Done done,
+            const tcp::endpoint* to = nullptr) {
     const bool reuse = Exchange::Reusable(kept);
-    auto x = std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout, kept, &kept_idle,
+    auto x = std::make_shared<Exchange>(io, h.addr, to ? *to : sh->server, std::move(request), timeout, kept, &kept_idle,
                                         [this, done = std::move(done)](Answer a) {
                                           --open_now;
                                           if (!queued.empty() && !sh->stopping && open_now + kept_idle < open_budget) {
@@ -565,6 +574,7 @@ struct Worker {
 
   void Announce(Host& h, const std::string& event) {
     if (sh->stopping) return;
+    if (sh->udp_announces) return UdpAnnounce(h, event);
     std::string target =
         "/announce?info_hash=" + spate::http::UrlEncode(h.info_hash) + "&peer_id=" + h.peer_id +
         "&port=6881&uploaded=0&downloaded=0&left=" + (h.installed_acked ? "0" : std::to_string(h.total)) +
@@ -582,7 +592,108 @@ struct Worker {
         if (at != std::string::npos) h.announce_interval_s = std::max(1, std::atoi(a.body.c_str() + at + 11));
       }
       After(*h.announce_timer, std::chrono::seconds(h.announce_interval_s), [this, &h] { Announce(h, ""); });
+    }, &sh->announce);
+  }
+
+  // One BEP 15 exchange on a socket of its own from the host's address (a
+  // connect first when the host's connection id is a minute old), closed
+  // after the answer: 10,000 sockets kept would not fit the descriptor budget.
+  struct UdpExchange {
+    asio::ip::udp::socket socket;
+    asio::steady_timer timer;
+    Clock::time_point started = Clock::now();
+    std::array<uint8_t, 2048> in{};
+    std::vector<uint8_t> out;
+    uint32_t tid = 0;
+    bool counted = false;  // in open_now
+    explicit UdpExchange(asio::io_context& io) : socket(io), timer(io) {}
+  };
+  static void Put(std::vector<uint8_t>& b, uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i) b.push_back(uint8_t(v >> (8 * i)));
+  }
+  static uint64_t Get(const uint8_t* p, int bytes) {
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v = (v << 8) | p[i];
+    return v;
+  }
+
+  void UdpAnnounce(Host& h, const std::string& event) {
+    auto x = std::make_shared<UdpExchange>(io);
+    boost::system::error_code ec;
+    x->socket.open(asio::ip::udp::v4(), ec);
+    if (!ec) x->socket.bind(asio::ip::udp::endpoint(h.addr, 0), ec);
+    if (ec) return UdpDone(h, x, "udp socket: " + ec.message());
+    ++stats.announces;
+    ++open_now;
+    x->counted = true;
+    x->timer.expires_after(std::chrono::seconds(15));
+    x->timer.async_wait([x](boost::system::error_code e) {
+      if (!e) x->socket.close();  // the pending receive ends with operation_aborted
     });
+    if (h.udp_conn_id != 0 && Clock::now() - h.udp_conn_at < std::chrono::seconds(60)) return UdpSendAnnounce(h, x, event);
+    x->out.clear();
+    Put(x->out, 0x41727101980ULL, 8);
+    Put(x->out, 0, 4);  // connect
+    x->tid = uint32_t(rng());
+    Put(x->out, x->tid, 4);
+    UdpRoundTrip(h, x, [this, &h, x, event](size_t n) {
+      if (n < 16 || Get(x->in.data(), 4) != 0) return UdpDone(h, x, "udp connect: unexpected answer");
+      h.udp_conn_id = Get(x->in.data() + 8, 8);
+      h.udp_conn_at = Clock::now();
+      UdpSendAnnounce(h, x, event);
+    });
+  }
+
+  void UdpSendAnnounce(Host& h, const std::shared_ptr<UdpExchange>& x, const std::string& event) {
+    x->out.clear();
+    Put(x->out, h.udp_conn_id, 8);
+    Put(x->out, 1, 4);  // announce
+    x->tid = uint32_t(rng());
+    Put(x->out, x->tid, 4);
+    x->out.insert(x->out.end(), h.info_hash.begin(), h.info_hash.end());
+    x->out.insert(x->out.end(), h.peer_id.begin(), h.peer_id.end());
+    Put(x->out, 0, 8);                                   // downloaded
+    Put(x->out, h.installed_acked ? 0 : h.total, 8);     // left
+    Put(x->out, 0, 8);                                   // uploaded
+    Put(x->out, event == "completed" ? 1 : event == "started" ? 2 : 0, 4);
+    Put(x->out, 0, 4);                                   // ip: the source address
+    Put(x->out, uint32_t(h.index), 4);                   // key
+    Put(x->out, 50, 4);                                  // num_want
+    Put(x->out, 6881, 2);
+    UdpRoundTrip(h, x, [this, &h, x](size_t n) {
+      if (n < 20 || Get(x->in.data(), 4) != 1)
+        return UdpDone(h, x, "udp announce: " + (n > 8 ? std::string(x->in.begin() + 8, x->in.begin() + n) : "short answer"));
+      h.announce_interval_s = std::max(1, int(Get(x->in.data() + 8, 4)));
+      UdpDone(h, x, "");
+    });
+  }
+
+  template <typename F>
+  void UdpRoundTrip(Host& h, const std::shared_ptr<UdpExchange>& x, F on_answer) {
+    boost::system::error_code ec;
+    x->socket.send_to(asio::buffer(x->out), asio::ip::udp::endpoint(sh->announce.address(), sh->announce.port()), 0, ec);
+    if (ec) return UdpDone(h, x, "udp send: " + ec.message());
+    x->socket.async_receive(asio::buffer(x->in), [this, &h, x, on_answer](boost::system::error_code e, size_t n) {
+      if (e) return UdpDone(h, x, e == asio::error::operation_aborted ? "udp: no answer in 15 s" : "udp: " + e.message());
+      if (n >= 8 && uint32_t(Get(x->in.data() + 4, 4)) != x->tid) return UdpDone(h, x, "udp: answer to another request");
+      on_answer(n);
+    });
+  }
+
+  void UdpDone(Host& h, const std::shared_ptr<UdpExchange>& x, const std::string& error) {
+    if (x->counted) --open_now;
+    x->counted = false;
+    x->timer.cancel();
+    boost::system::error_code ignored;
+    x->socket.close(ignored);
+    if (sh->stopping) return;
+    if (!error.empty()) {
+      ++stats.announce_errors;
+      stats.Error("announce " + h.id + ": " + error);
+    } else {
+      stats.announce_ms.push_back(Ms(Clock::now() - x->started));
+    }
+    After(*h.announce_timer, std::chrono::seconds(h.announce_interval_s), [this, &h] { Announce(h, ""); });
   }
 
   // The beat that measures this thread's own scheduling lag.
@@ -706,6 +817,15 @@ int64_t NewestPush(const Args& a) {
   return newest;
 }
 
+tcp::endpoint LoopbackEndpoint(const std::string& flag, const std::string& v) {
+  auto colon = v.rfind(':');
+  if (colon == std::string::npos) Die(flag + " must be IP:PORT");
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address_v4(v.substr(0, colon), ec);
+  if (ec || (ip.to_uint() >> 24) != 127) Die(flag + " must be an IPv4 address on 127.0.0.0/8");
+  return tcp::endpoint(ip, uint16_t(std::stoi(v.substr(colon + 1))));
+}
+
 int Run(const Args& a) {
   const size_t files = RaiseFileLimit();
   Shared sh;
@@ -713,12 +833,11 @@ int Run(const Args& a) {
   std::vector<std::thread> watch_threads;
   std::mutex watch_mu;
   std::vector<double> watch_ms;  // each watcher fetch, send to last byte
-  auto colon = a.tracker.rfind(':');
-  if (colon == std::string::npos) Die("--tracker must be IP:PORT");
-  boost::system::error_code ec;
-  auto ip = asio::ip::make_address_v4(a.tracker.substr(0, colon), ec);
-  if (ec || (ip.to_uint() >> 24) != 127) Die("--tracker must be an IPv4 address on 127.0.0.0/8");
-  sh.server = tcp::endpoint(ip, uint16_t(std::stoi(a.tracker.substr(colon + 1))));
+  sh.server = LoopbackEndpoint("--tracker", a.tracker);
+  const std::string udp_scheme = "udp://";
+  sh.udp_announces = a.announce.rfind(udp_scheme, 0) == 0;
+  sh.announce = a.announce.empty() ? sh.server
+                                   : LoopbackEndpoint("--announce", a.announce.substr(sh.udp_announces ? udp_scheme.size() : 0));
 
   RegisterArtifact(a);
 
