@@ -54,6 +54,10 @@ struct ServiceOptions {
   // Woken long polls are answered this many hosts at a time, with the io
   // loop's other work in between (push/service.cc, WakeSlice).
   size_t wake_slice_hosts = 150;
+  // Hosts woken a second at most (0: as fast as the io loop goes), so that a
+  // push to the whole fleet does not make the whole fleet act in the same
+  // half second, at its start and again as its downloads end.
+  size_t wake_rate = 8000;
 
   Status Validate() const;
 };

@@ -64,6 +64,7 @@ int TrackerCommand(int argc, char** argv) {
     ("bridge-hosts", "hosts per rack handed --bridges far peers when no origin is registered (else the origin grantees are)", cxxopts::value<int>()->default_value("2"))
     ("grant-stall", "take the origin grant from a gateway whose bytes left have not decreased for this long", cxxopts::value<std::string>()->default_value("30s"))
     ("min-local", "top up racks with fewer peers than this from the nearest racks", cxxopts::value<int>()->default_value("0"))
+    ("wake-rate", "hosts a push wakes a second at most, so a whole fleet does not start and finish in the same half second (0: no limit)", cxxopts::value<int>()->default_value("8000"))
     ("udp-listen", "UDP tracker (BEP 15) address, e.g. 0.0.0.0:6969; port 0 picks one (default: off)", cxxopts::value<std::string>()->default_value(""))
     ("whitelist", "file of info-hashes served besides registered ones (40 hex per line, # comments); reloaded on SIGHUP", cxxopts::value<std::string>()->default_value(""))
     ("trust-ip-param", "believe the announce's ip parameter instead of the source address (trusted networks only)")
@@ -101,6 +102,8 @@ int TrackerCommand(int argc, char** argv) {
     if (admin_token.empty() && token_file.empty() && env_token) admin_token = env_token;
     if (Status a = push::LoadAccess(token_file, admin_token, &pc); !a.ok()) return Fail(a);
     pc.open_reads = r.count("open-reads") > 0;
+    if (int rate = r["wake-rate"].as<int>(); rate >= 0) pc.wake_rate = size_t(rate);
+    else return Fail(Status::Invalid("--wake-rate must be 0 (no limit) or a number of hosts a second"));
     pc.enrol_glob = r["enrol"].as<std::string>();
     pc.enrol_rackmap = r.count("enrol-rackmap") > 0;
     if (pc.enrol_rackmap && c.rackmap_path.empty())
