@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <regex>
 #include <thread>
 
 #include "tests/support/scrape.h"
@@ -117,6 +118,17 @@ PushFigures RunPush(const std::string& policy) {
     CHECK(stats["peers_per_rack"][name] == kHostsPerRack);
   }
   out.grants = std::max(out.grants, Grants(stats, info_hash));
+  // With the rack policy, each rack's gateway is one of its own hosts, known by
+  // the address its UDP announces came from.
+  if (policy == "rack") {
+    const std::string log = c.tracker_proc->Log();
+    for (int rack = 1; rack <= kRacks; ++rack) {
+      std::string r = std::to_string(rack);
+      INFO("rack " << r);
+      CHECK(std::regex_search(log, std::regex("app@1\\.0: origin granted to 127\\.0\\." + r + "\\.[1-" +
+                                              std::to_string(kHostsPerRack) + "] in dc1/pod" + r + "/rack" + r + " ")));
+    }
+  }
   auto m = Scrape(c.tracker, SpateCluster::As());
   CHECK(Value(m, "spate_tracker_announces_total", {{"protocol", "udp"}}) > 0);
   CHECK(Value(m, "spate_tracker_announces_total", {{"protocol", "http"}}) == 0);
