@@ -141,11 +141,11 @@ void RaiseFileLimit(rlim_t want) {
 }
 
 // What a push to `hosts` held long polls saw: how many were answered with the
-// push within 2 s, the time from the first answer to the last, and the first
-// host that was not answered.
+// push within 2 s, the time from just before the push was created to the last
+// answer, and the first host that was not answered.
 struct WakeResult {
   int notified = 0;
-  std::chrono::milliseconds spread{0};
+  std::chrono::milliseconds last{0};
   std::string first_problem;
   size_t held_after = 0;
 };
@@ -187,6 +187,7 @@ WakeResult PushToHeldPolls(const ServiceOptions& o, int host_count) {
   REQUIRE(s.LongPolls() == size_t(host_count));
   REQUIRE(count_done() == 0);
 
+  const auto before_push = std::chrono::steady_clock::now();
   auto r =
       http::Call("POST", s.base() + "/api/v1/pushes", json{{"artifact", "web@1"}, {"hosts", hosts}}.dump(), s.Admin());
   REQUIRE(r.ok());
@@ -200,10 +201,10 @@ WakeResult PushToHeldPolls(const ServiceOptions& o, int host_count) {
   // Nothing is sent from here on: only the service's own io loop can answer.
   while (count_done() < host_count && std::chrono::steady_clock::now() < pushed + 2s) io.run_for(5ms);
   WakeResult out;
-  auto first = std::chrono::steady_clock::time_point::max(), last = std::chrono::steady_clock::time_point::min();
+  auto last = before_push;
   for (const auto& p : polls)
-    if (p->done) first = std::min(first, p->done_at), last = std::max(last, p->done_at);
-  if (first <= last) out.spread = std::chrono::duration_cast<std::chrono::milliseconds>(last - first);
+    if (p->done) last = std::max(last, p->done_at);
+  out.last = std::chrono::duration_cast<std::chrono::milliseconds>(last - before_push);
   for (int i = 0; i < host_count; ++i) {
     const Poll& p = *polls[i];
     bool ok = p.done && !p.ec && p.response.result_int() == 200;
@@ -214,8 +215,8 @@ WakeResult PushToHeldPolls(const ServiceOptions& o, int host_count) {
     }
     out.notified += ok;
     if (!ok && out.first_problem.empty())
-      out.first_problem = hosts[i] + (p.done ? ": " + p.ec.message() + ", HTTP " + std::to_string(p.response.result_int()) +
-                                                   " " + p.response.body()
+      out.first_problem = hosts[i] + (p.done ? ": " + p.ec.message() + ", HTTP " +
+                                                   std::to_string(p.response.result_int()) + " " + p.response.body()
                                              : ": still held");
   }
   out.held_after = s.LongPolls();
@@ -232,24 +233,25 @@ TEST_CASE("a push to 450 held long polls answers them all within 2 s, with no re
   o.wake_slice_hosts = 200;  // past two slices: the continuation must run twice
   o.wake_rate = 0;
   WakeResult r = PushToHeldPolls(o, 450);
-  INFO("answered within " << r.spread.count() << " ms; first host not notified: " << r.first_problem);
+  INFO("last answered after " << r.last.count() << " ms; first host not notified: " << r.first_problem);
   CHECK(r.notified == 450);
   CHECK(r.held_after == 0);
 }
 
-// Paced: 400 hosts at 1,000 a second, 50 a slice: the last slice comes 0.35 s
-// after the first, by the timer alone, and every poll is answered. (Unpaced,
-// all 400 are answered within a few tens of ms.)
+// Paced: 400 hosts at 1,000 a second, 50 a slice: the first slice goes when
+// the push is created, the last 0.35 s later, by the timer alone, and every
+// poll is answered. A slow build only adds to that. (Unpaced, all 400 are
+// answered within a few tens of ms.)
 TEST_CASE("a wake rate spreads a push's answers over the time it allows, and answers every poll") {
   ServiceOptions o;
   o.flush_interval = std::chrono::hours(1);
   o.wake_slice_hosts = 50;
   o.wake_rate = 1000;
   WakeResult r = PushToHeldPolls(o, 400);
-  INFO("answered within " << r.spread.count() << " ms; first host not notified: " << r.first_problem);
+  INFO("last answered after " << r.last.count() << " ms; first host not notified: " << r.first_problem);
   CHECK(r.notified == 400);
   CHECK(r.held_after == 0);
-  CHECK(r.spread >= 300ms);
+  CHECK(r.last >= 350ms);
 }
 
 }  // namespace

@@ -282,7 +282,8 @@ std::string AssignmentListText(const AssignmentList& a, AssignmentTextCache& cac
   out += "],\"generation\":" + std::to_string(a.generation) + ",\"rack_ranges\":[";
   for (size_t i = 0; i < a.rack_ranges.size(); ++i) {
     if (i > 0) out += ',';
-    out += "{\"cidr\":" + json(a.rack_ranges[i].cidr).dump() + ",\"local\":" + (a.rack_ranges[i].local ? "true" : "false") + "}";
+    out += "{\"cidr\":" + json(a.rack_ranges[i].cidr).dump() +
+           ",\"local\":" + (a.rack_ranges[i].local ? "true" : "false") + "}";
   }
   out += "]}";
   return out;
