@@ -2,14 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "tracker/udp_test_packets.h"
+
 namespace spate {
 namespace {
 
-std::string U32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
-std::string U64(uint64_t v) { return U32(uint32_t(v >> 32)) + U32(uint32_t(v)); }
-std::string U16(uint16_t v) { return {char(v >> 8), char(v)}; }
-
-std::string Connect(uint32_t tid) { return U64(kUdpProtocolId) + U32(0) + U32(tid); }
+using namespace udp_test;
 
 std::string AnnouncePacket(uint64_t cid, uint32_t tid, uint32_t event = 2, uint32_t ip = 0, int32_t numwant = -1,
                            uint16_t port = 6881) {

@@ -6,14 +6,15 @@
 #include <chrono>
 #include <string>
 
+#include "tracker/udp_test_packets.h"
+
 namespace spate {
 namespace {
 
 namespace asio = boost::asio;
 using asio::ip::udp;
 
-std::string U32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
-std::string Connect(uint32_t tid) { return std::string("\0\0\x04\x17\x27\x10\x19\x80", 8) + U32(0) + U32(tid); }
+using udp_test::Connect;
 
 TEST_CASE("a burst larger than one batch is answered whole, with no packet after it to wake the server") {
   asio::io_context io;

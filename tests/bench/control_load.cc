@@ -21,7 +21,7 @@
 //     fetcher before it kept them: a new connection for every request.
 //
 //   run --tracker IP:PORT --hosts N --token PUSH [--register-token R] [--host-secret S]
-//       [--announce IP:PORT|udp://IP:PORT]   (where announces go; default --tracker)
+//       [--announce udp://IP:PORT]   (announce over UDP there; default HTTP to --tracker)
 //       [--download-seconds 10] [--poll-wait 25] [--seconds 120] [--threads 1]
 //       [--ramp-seconds S] [--artifact NAME@VERSION] [--connections kept|one-shot]
 //       [--watchers 1]   (release managers fetching the whole push each second, as `spate push`)
@@ -48,12 +48,14 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "tracker/udp_proto.h"
 #include "wire/api.h"
 #include "wire/auth.h"
 #include "wire/http.h"
@@ -312,8 +314,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
 struct Shared {
   Args args;
-  tcp::endpoint server, announce;
-  bool udp_announces = false;
+  tcp::endpoint server;
+  std::optional<asio::ip::udp::endpoint> udp_announce;  // --announce: BEP 15 there, else HTTP to `server`
   std::atomic<int64_t> push_id{0};          // the bench push, once created
   std::atomic<int64_t> push_created_ns{0};  // steady clock, just before the push was sent
   std::atomic<bool> stopping{false};
@@ -393,10 +395,9 @@ struct Worker {
   // The host's kept connection, or none when playing fetchers that open one per request.
   Kept* KeptOrNone(Kept& k) { return sh->args.kept ? &k : nullptr; }
 
-  void Send(Host& h, Kept* kept, std::string request, Clock::duration timeout, Exchange::Done done,
-            const tcp::endpoint* to = nullptr) {
+  void Send(Host& h, Kept* kept, std::string request, Clock::duration timeout, Exchange::Done done) {
     const bool reuse = Exchange::Reusable(kept);
-    auto x = std::make_shared<Exchange>(io, h.addr, to ? *to : sh->server, std::move(request), timeout, kept, &kept_idle,
+    auto x = std::make_shared<Exchange>(io, h.addr, sh->server, std::move(request), timeout, kept, &kept_idle,
                                         [this, done = std::move(done)](Answer a) {
                                           --open_now;
                                           if (!queued.empty() && !sh->stopping && open_now + kept_idle < open_budget) {
@@ -574,7 +575,7 @@ struct Worker {
 
   void Announce(Host& h, const std::string& event) {
     if (sh->stopping) return;
-    if (sh->udp_announces) return UdpAnnounce(h, event);
+    if (sh->udp_announce) return UdpAnnounce(h, event);
     std::string target =
         "/announce?info_hash=" + spate::http::UrlEncode(h.info_hash) + "&peer_id=" + h.peer_id +
         "&port=6881&uploaded=0&downloaded=0&left=" + (h.installed_acked ? "0" : std::to_string(h.total)) +
@@ -592,7 +593,7 @@ struct Worker {
         if (at != std::string::npos) h.announce_interval_s = std::max(1, std::atoi(a.body.c_str() + at + 11));
       }
       After(*h.announce_timer, std::chrono::seconds(h.announce_interval_s), [this, &h] { Announce(h, ""); });
-    }, &sh->announce);
+    });
   }
 
   // One BEP 15 exchange on a socket of its own from the host's address (a
@@ -632,7 +633,7 @@ struct Worker {
     });
     if (h.udp_conn_id != 0 && Clock::now() - h.udp_conn_at < std::chrono::seconds(60)) return UdpSendAnnounce(h, x, event);
     x->out.clear();
-    Put(x->out, 0x41727101980ULL, 8);
+    Put(x->out, spate::kUdpProtocolId, 8);
     Put(x->out, 0, 4);  // connect
     x->tid = uint32_t(rng());
     Put(x->out, x->tid, 4);
@@ -671,7 +672,7 @@ struct Worker {
   template <typename F>
   void UdpRoundTrip(Host& h, const std::shared_ptr<UdpExchange>& x, F on_answer) {
     boost::system::error_code ec;
-    x->socket.send_to(asio::buffer(x->out), asio::ip::udp::endpoint(sh->announce.address(), sh->announce.port()), 0, ec);
+    x->socket.send_to(asio::buffer(x->out), *sh->udp_announce, 0, ec);
     if (ec) return UdpDone(h, x, "udp send: " + ec.message());
     x->socket.async_receive(asio::buffer(x->in), [this, &h, x, on_answer](boost::system::error_code e, size_t n) {
       if (e) return UdpDone(h, x, e == asio::error::operation_aborted ? "udp: no answer in 15 s" : "udp: " + e.message());
@@ -834,10 +835,12 @@ int Run(const Args& a) {
   std::mutex watch_mu;
   std::vector<double> watch_ms;  // each watcher fetch, send to last byte
   sh.server = LoopbackEndpoint("--tracker", a.tracker);
-  const std::string udp_scheme = "udp://";
-  sh.udp_announces = a.announce.rfind(udp_scheme, 0) == 0;
-  sh.announce = a.announce.empty() ? sh.server
-                                   : LoopbackEndpoint("--announce", a.announce.substr(sh.udp_announces ? udp_scheme.size() : 0));
+  if (!a.announce.empty()) {
+    const std::string scheme = "udp://";
+    if (a.announce.rfind(scheme, 0) != 0) Die("--announce must be udp://IP:PORT");
+    tcp::endpoint to = LoopbackEndpoint("--announce", a.announce.substr(scheme.size()));
+    sh.udp_announce = asio::ip::udp::endpoint(to.address(), to.port());
+  }
 
   RegisterArtifact(a);
 
